@@ -1,0 +1,219 @@
+// Package api serves Sluice's REST API under /api/v1 (docs/api.md is the
+// contract, openapi.json describes it). Handlers return errors and one
+// mapper (error.go) turns them into the JSON error shape, so that no
+// handler writes an error response by hand and no internal error text
+// reaches a client.
+package api
+
+import (
+	"context"
+	_ "embed"
+	"log/slog"
+	"net/http"
+	"sync"
+
+	"github.com/sluice/sluice/internal/auth"
+	"github.com/sluice/sluice/internal/engine"
+	"github.com/sluice/sluice/internal/store"
+)
+
+// Prefix is where the API lives; New's handler answers only paths under it,
+// so the server mounts it with mux.Handle(api.Prefix+"/", handler).
+const Prefix = "/api/v1"
+
+// DefaultMaxBody is the request body cap when Config.MaxBody is zero.
+const DefaultMaxBody = 10 << 20
+
+// Runner starts and cancels runs. The engine implements it; the API only
+// decides who may ask.
+type Runner interface {
+	// Start commits a new run of req.Flow and returns it.
+	Start(ctx context.Context, req engine.StartRequest) (store.Run, error)
+	// Cancel cancels a run that has not finished and returns it as it is
+	// after the call.
+	Cancel(ctx context.Context, runID int64) (store.Run, error)
+}
+
+// Config is what New needs.
+type Config struct {
+	// Store keeps users, tokens, flows and runs. Required.
+	Store store.Store
+	// Runner starts and cancels runs. Required.
+	Runner Runner
+	// Logger receives unexpected errors with their request id. Defaults to
+	// slog.Default().
+	Logger *slog.Logger
+	// BaseURL is the server's public URL without a trailing slash; a
+	// webhook flow's webhook_url is BaseURL + "/hooks/" + its token.
+	// Defaults to "" (a URL relative to the server).
+	BaseURL string
+	// MaxBody caps a request body in bytes; a larger body answers 413.
+	// Defaults to DefaultMaxBody (10 MiB).
+	MaxBody int64
+}
+
+// access says who may call a route.
+type access int
+
+const (
+	// public routes need no token.
+	public access = iota
+	// user routes need a valid token.
+	user
+	// admin routes need a valid token of an admin.
+	admin
+)
+
+// handlerFunc is what every API handler is: it writes a successful answer
+// or returns an error for the mapper.
+type handlerFunc func(s *server, w http.ResponseWriter, r *http.Request) error
+
+// route is one API operation. The table below is the only list of routes:
+// New registers it and the tests compare it with openapi.json.
+type route struct {
+	method string
+	// path is relative to Prefix, with {name} wildcards as in ServeMux
+	// patterns and OpenAPI paths.
+	path   string
+	access access
+	handle handlerFunc
+}
+
+// routes is every operation of the API.
+var routes = []route{
+	{"POST", "/login", public, (*server).login},
+	{"GET", "/openapi.json", public, (*server).openAPI},
+	{"GET", "/me", user, (*server).me},
+	{"GET", "/users", admin, (*server).listUsers},
+	{"POST", "/users", admin, (*server).createUser},
+	{"GET", "/tokens", user, (*server).listTokens},
+	{"POST", "/tokens", user, (*server).createToken},
+	{"DELETE", "/tokens/{id}", user, (*server).deleteToken},
+	{"GET", "/flows", user, (*server).listFlows},
+	{"POST", "/flows", user, (*server).saveFlow},
+	{"POST", "/flows/check", user, (*server).checkFlow},
+	{"GET", "/flows/{flow}", user, (*server).showFlow},
+	{"DELETE", "/flows/{flow}", user, (*server).deleteFlow},
+	{"POST", "/flows/{flow}/enable", user, (*server).enableFlow},
+	{"POST", "/flows/{flow}/disable", user, (*server).disableFlow},
+	{"GET", "/flows/{flow}/versions", user, (*server).listVersions},
+	{"GET", "/flows/{flow}/versions/{version}", user, (*server).showVersion},
+	{"POST", "/flows/{flow}/trigger", user, (*server).triggerFlow},
+	{"GET", "/runs", user, (*server).listRuns},
+	{"GET", "/runs/{id}", user, (*server).showRun},
+	{"POST", "/runs/{id}/cancel", user, (*server).cancelRun},
+	{"POST", "/runs/{id}/resubmit", user, (*server).resubmitRun},
+}
+
+// server holds what handlers share.
+type server struct {
+	store   store.Store
+	runner  Runner
+	log     *slog.Logger
+	baseURL string
+	maxBody int64
+	mux     *http.ServeMux
+	// dummyHash is checked against when a login names an unknown email,
+	// so that it takes as long as a wrong password.
+	dummyHash func() (string, error)
+}
+
+// New returns the API handler. It serves every route of docs/api.md under
+// Prefix and answers any other path under Prefix with a JSON 404 or 405.
+func New(c Config) http.Handler {
+	return newServer(c).mux
+}
+
+// newServer builds the server and registers the route table.
+func newServer(c Config) *server {
+	s := &server{
+		store:   c.Store,
+		runner:  c.Runner,
+		log:     c.Logger,
+		baseURL: c.BaseURL,
+		maxBody: c.MaxBody,
+		mux:     http.NewServeMux(),
+		dummyHash: sync.OnceValues(func() (string, error) {
+			return auth.HashPassword(auth.RandomPassword())
+		}),
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.maxBody <= 0 {
+		s.maxBody = DefaultMaxBody
+	}
+	for _, rt := range routes {
+		s.mux.Handle(rt.method+" "+Prefix+rt.path, s.wrap(rt))
+	}
+	s.mux.Handle(Prefix+"/", s.wrap(route{access: public, handle: (*server).noRoute}))
+	return s
+}
+
+// wrap turns a route into an http.Handler: it caps the body, checks the
+// caller's token and role, recovers a panic, and maps the handler's error.
+func (s *server) wrap(rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Cache-Control", "no-store")
+		h.Set("X-Content-Type-Options", "nosniff")
+		r.Body = http.MaxBytesReader(w, r.Body, s.maxBody)
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.writeError(w, r, panicError{v})
+			}
+		}()
+		if err := s.serve(rt, w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+}
+
+// serve authenticates and authorizes the caller, then runs the handler.
+func (s *server) serve(rt route, w http.ResponseWriter, r *http.Request) error {
+	if rt.access == public {
+		return rt.handle(s, w, r)
+	}
+	u, err := s.authenticate(r)
+	if err != nil {
+		return err
+	}
+	if rt.access == admin && u.Role != store.RoleAdmin {
+		return &Error{Status: http.StatusForbidden, Code: CodeForbidden, Message: "only an admin may do this"}
+	}
+	return rt.handle(s, w, r.WithContext(context.WithValue(r.Context(), callerKey{}, u)))
+}
+
+// noRoute answers a path under Prefix that no route serves: 405 with Allow
+// when the path exists for other methods, 404 otherwise.
+func (s *server) noRoute(w http.ResponseWriter, r *http.Request) error {
+	var allowed []string
+	for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := s.mux.Handler(probe); pattern != Prefix+"/" && pattern != "" {
+			allowed = append(allowed, m)
+		}
+	}
+	if len(allowed) > 0 {
+		for _, m := range allowed {
+			w.Header().Add("Allow", m)
+		}
+		return &Error{Status: http.StatusMethodNotAllowed, Code: CodeMethodNotAllowed, Message: r.Method + " is not allowed on " + r.URL.Path}
+	}
+	return &Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: "no such route: " + r.Method + " " + r.URL.Path}
+}
+
+//go:embed openapi.json
+var openAPIDocument []byte
+
+// openAPI serves the embedded OpenAPI document.
+func (s *server) openAPI(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	_, err := w.Write(openAPIDocument)
+	return err
+}

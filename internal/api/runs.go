@@ -1,0 +1,144 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/sluice/sluice/internal/engine"
+	"github.com/sluice/sluice/internal/store"
+)
+
+// Run list paging.
+const (
+	defaultRunLimit = 50
+	maxRunLimit     = 1000
+)
+
+// triggerResubmit is the trigger type of a resubmitted run.
+const triggerResubmit = "resubmit"
+
+// runStatuses are the statuses GET /runs?status= accepts.
+var runStatuses = []string{
+	store.RunQueued, store.RunRunning, store.RunWaiting,
+	store.RunSucceeded, store.RunFailed, store.RunCancelled,
+}
+
+// listRuns answers runs newest first, filtered by flow and status, a page
+// at a time: next_before is the before= of the next page, or null on the
+// last one. A maker only sees runs of their own flows.
+func (s *server) listRuns(w http.ResponseWriter, r *http.Request) error {
+	u := caller(r)
+	q := r.URL.Query()
+	filter := store.RunFilter{Limit: defaultRunLimit}
+	if !isAdmin(u) {
+		filter.OwnerID = u.ID
+	}
+	if ref := q.Get("flow"); ref != "" {
+		f, err := s.lookupFlow(r.Context(), u, ref)
+		if err != nil {
+			return err
+		}
+		filter.FlowID = f.ID
+	}
+	if st := q.Get("status"); st != "" {
+		valid := false
+		for _, v := range runStatuses {
+			valid = valid || st == v
+		}
+		if !valid {
+			return badRequest("status %q is not one of %v", st, runStatuses)
+		}
+		filter.Status = st
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxRunLimit {
+			return badRequest("limit %q must be a number from 1 to %d", v, maxRunLimit)
+		}
+		filter.Limit = n
+	}
+	if v := q.Get("before"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 {
+			return badRequest("before %q must be a run id", v)
+		}
+		filter.BeforeID = n
+	}
+	runs, err := s.store.ListRuns(r.Context(), filter)
+	if err != nil {
+		return fmt.Errorf("list runs: %w", err)
+	}
+	out := make([]runView, 0, len(runs))
+	for _, run := range runs {
+		out = append(out, viewRun(run))
+	}
+	var next *int64
+	if len(runs) == filter.Limit && len(runs) > 0 {
+		id := runs[len(runs)-1].ID
+		next = &id
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"runs": out, "next_before": next})
+	return nil
+}
+
+// showRun answers a run with its steps.
+func (s *server) showRun(w http.ResponseWriter, r *http.Request) error {
+	run, err := s.lookupRun(r)
+	if err != nil {
+		return err
+	}
+	steps, err := s.store.ListSteps(r.Context(), run.ID)
+	if err != nil {
+		return fmt.Errorf("show run %d: steps: %w", run.ID, err)
+	}
+	out := make([]stepView, 0, len(steps))
+	for _, st := range steps {
+		out = append(out, viewStep(st))
+	}
+	writeJSON(w, http.StatusOK, runDetailView{runView: viewRun(run), Steps: out})
+	return nil
+}
+
+// cancelRun cancels a run that has not finished; a finished run is
+// answered unchanged.
+func (s *server) cancelRun(w http.ResponseWriter, r *http.Request) error {
+	run, err := s.lookupRun(r)
+	if err != nil {
+		return err
+	}
+	run, err = s.runner.Cancel(r.Context(), run.ID)
+	if err != nil {
+		return fmt.Errorf("cancel run: %w", err)
+	}
+	writeJSON(w, http.StatusOK, viewRun(run))
+	return nil
+}
+
+// resubmitRun starts a new run of the run's flow, on its latest version,
+// with the same trigger input.
+func (s *server) resubmitRun(w http.ResponseWriter, r *http.Request) error {
+	run, err := s.lookupRun(r)
+	if err != nil {
+		return err
+	}
+	f, err := s.store.GetFlow(r.Context(), run.FlowID)
+	if err != nil {
+		return fmt.Errorf("resubmit run %d: flow %d: %w", run.ID, run.FlowID, err)
+	}
+	if !f.Enabled {
+		return flowDisabled(f)
+	}
+	from := run.ID
+	next, err := s.runner.Start(r.Context(), engine.StartRequest{
+		Flow:            f,
+		TriggerType:     triggerResubmit,
+		RawTrigger:      run.Input,
+		ResubmittedFrom: &from,
+	})
+	if err != nil {
+		return fmt.Errorf("resubmit run %d: %w", run.ID, err)
+	}
+	writeJSON(w, http.StatusCreated, viewRun(next))
+	return nil
+}

@@ -1,0 +1,89 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/sluice/sluice/internal/auth"
+	"github.com/sluice/sluice/internal/store"
+)
+
+// newToken makes a token for the user, stores its hash and returns the
+// plain token, which is shown once and never again.
+func (s *server) newToken(r *http.Request, userID int64, name string) (string, store.Token, error) {
+	plain, hash, err := auth.NewToken()
+	if err != nil {
+		return "", store.Token{}, fmt.Errorf("new token: %w", err)
+	}
+	t, err := s.store.CreateToken(r.Context(), store.Token{UserID: userID, Name: name, Hash: hash})
+	if err != nil {
+		return "", store.Token{}, fmt.Errorf("new token: %w", err)
+	}
+	return plain, t, nil
+}
+
+// listTokens answers the caller's tokens, without their secrets.
+func (s *server) listTokens(w http.ResponseWriter, r *http.Request) error {
+	tokens, err := s.store.ListTokens(r.Context(), caller(r).ID)
+	if err != nil {
+		return fmt.Errorf("list tokens: %w", err)
+	}
+	out := make([]tokenView, 0, len(tokens))
+	for _, t := range tokens {
+		out = append(out, viewToken(t))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"tokens": out})
+	return nil
+}
+
+// createTokenRequest is POST /tokens' body.
+type createTokenRequest struct {
+	Name string `json:"name"`
+}
+
+// createToken makes a token for the caller and answers its secret, the
+// only time it is shown.
+func (s *server) createToken(w http.ResponseWriter, r *http.Request) error {
+	var req createTokenRequest
+	if err := decodeJSON(r, &req, false); err != nil {
+		return err
+	}
+	name := strings.TrimSpace(req.Name)
+	if name == "" {
+		return badRequest("name is required")
+	}
+	if len(name) > maxNameLength {
+		return badRequest("name is longer than %d bytes", maxNameLength)
+	}
+	plain, t, err := s.newToken(r, caller(r).ID, name)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, struct {
+		Token     string    `json:"token"`
+		ID        int64     `json:"id"`
+		Name      string    `json:"name"`
+		CreatedAt time.Time `json:"created_at"`
+	}{plain, t.ID, t.Name, t.CreatedAt})
+	return nil
+}
+
+// deleteToken revokes one of the caller's tokens.
+func (s *server) deleteToken(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	err = s.store.DeleteToken(r.Context(), caller(r).ID, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound("token %d not found", id)
+	}
+	if err != nil {
+		return fmt.Errorf("delete token %d: %w", id, err)
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

@@ -1,0 +1,285 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// runStatuses are the statuses a run can have, for --status.
+var runStatuses = []string{"queued", "running", "waiting", "succeeded", "failed", "cancelled"}
+
+func (a *app) runsCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "runs",
+		Short: "List, show, cancel and resubmit runs",
+		Args:  noArgs,
+		RunE:  groupRunE,
+	}
+	cmd.AddCommand(
+		a.runsListCommand(),
+		a.runsShowCommand(),
+		a.runsBatchCommand("cancel", "Cancel runs that have not finished", "cancel"),
+		a.runsBatchCommand("resubmit", "Run failed runs again with the same trigger input, on the latest flow version", "resubmit"),
+	)
+	return cmd
+}
+
+// runsListOptions are the options of `sluice runs list`.
+type runsListOptions struct {
+	// Flow limits the list to one flow, by id or name.
+	Flow string
+	// Status limits the list to runs with this status.
+	Status string
+	// Limit caps how many runs are listed; 0 lets the server choose.
+	Limit int
+	// Before lists runs older than this cursor, the next_before of a
+	// previous page.
+	Before string
+	// JSON prints the runs as a JSON array.
+	JSON bool
+}
+
+func (o *runsListOptions) validate() error {
+	if o.Status != "" && !slices.Contains(runStatuses, o.Status) {
+		return fmt.Errorf("--status %q is not a run status; use one of %s", o.Status, strings.Join(runStatuses, ", "))
+	}
+	if o.Limit < 0 {
+		return fmt.Errorf("--limit must be positive, got %d", o.Limit)
+	}
+	return nil
+}
+
+func (a *app) runsListCommand() *cobra.Command {
+	var o runsListOptions
+	cmd := &cobra.Command{
+		Use:   "list [--flow NAME|ID] [--status STATUS] [--limit N]",
+		Short: "List runs, newest first",
+		Args:  argsRange(0, 0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runValidated(cmd.Context(), &o, a.runsList)
+		},
+	}
+	cmd.Flags().StringVar(&o.Flow, "flow", "", "only runs of this flow (name or id)")
+	cmd.Flags().StringVar(&o.Status, "status", "", "only runs with this status: "+strings.Join(runStatuses, ", "))
+	cmd.Flags().IntVar(&o.Limit, "limit", 0, "list at most N runs")
+	cmd.Flags().StringVar(&o.Before, "before", "", "list runs older than this cursor (next_before of a previous page)")
+	cmd.Flags().BoolVar(&o.JSON, "json", false, "print JSON")
+	return cmd
+}
+
+func (a *app) runsList(ctx context.Context, o *runsListOptions) error {
+	q := url.Values{}
+	if o.Flow != "" {
+		q.Set("flow", o.Flow)
+	}
+	if o.Status != "" {
+		q.Set("status", o.Status)
+	}
+	if o.Limit > 0 {
+		q.Set("limit", strconv.Itoa(o.Limit))
+	}
+	if o.Before != "" {
+		q.Set("before", o.Before)
+	}
+	items, err := a.getList(ctx, "/runs", q, "runs")
+	if err != nil {
+		return fmt.Errorf("listing runs: %w", err)
+	}
+	if o.JSON {
+		return printJSONList(a.stdout, items)
+	}
+	runs, err := decodeList[apiRun](items)
+	if err != nil {
+		return err
+	}
+	t := newTable(a.stdout, "ID", "FLOW", "STATUS", "STARTED", "DURATION", "RESUBMITTED_FROM", "ERROR")
+	for _, r := range runs {
+		t.row(string(r.ID), firstNonEmpty(r.FlowName, string(r.FlowID)), r.Status,
+			formatTime(firstTime(r.StartedAt, r.CreatedAt), a.loc), formatDuration(r.StartedAt, r.FinishedAt),
+			string(r.ResubmittedFrom), truncate(string(r.Error), 60))
+	}
+	return t.flush()
+}
+
+func firstTime(ts ...apiTime) apiTime {
+	for _, t := range ts {
+		if !t.IsZero() || t.raw != "" {
+			return t
+		}
+	}
+	return apiTime{}
+}
+
+// runsShowOptions are the options of `sluice runs show`.
+type runsShowOptions struct {
+	// Run is the run id.
+	Run string
+	// JSON prints the run and its steps as JSON.
+	JSON bool
+}
+
+func (o *runsShowOptions) validate() error {
+	if strings.TrimSpace(o.Run) == "" {
+		return errors.New("the run id must not be empty")
+	}
+	return nil
+}
+
+func (a *app) runsShowCommand() *cobra.Command {
+	var o runsShowOptions
+	cmd := &cobra.Command{
+		Use:   "show RUN",
+		Short: "Show a run and its steps",
+		Args:  argsRange(1, 1, "one RUN id"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Run = args[0]
+			return runValidated(cmd.Context(), &o, a.runsShow)
+		},
+	}
+	cmd.Flags().BoolVar(&o.JSON, "json", false, "print JSON")
+	return cmd
+}
+
+func (a *app) runsShow(ctx context.Context, o *runsShowOptions) error {
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	var raw json.RawMessage
+	if _, err := c.do(ctx, http.MethodGet, pathRun(o.Run), nil, nil, &raw); err != nil {
+		return fmt.Errorf("showing run %s: %w", o.Run, err)
+	}
+	if o.JSON {
+		return printJSON(a.stdout, raw)
+	}
+	var r apiRun
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return fmt.Errorf("server answered with an unexpected run: %w", err)
+	}
+	t := newTable(a.stdout)
+	t.row("Run:", string(r.ID))
+	t.row("Flow:", fmt.Sprintf("%s (id %s, version %s)", cell(r.FlowName), cell(string(r.FlowID)), cell(string(r.FlowVersion))))
+	t.row("Status:", r.Status)
+	t.row("Trigger:", r.TriggerType)
+	t.row("Created:", formatTime(r.CreatedAt, a.loc))
+	t.row("Started:", formatTime(r.StartedAt, a.loc))
+	t.row("Finished:", formatTime(r.FinishedAt, a.loc))
+	t.row("Duration:", formatDuration(r.StartedAt, r.FinishedAt))
+	if r.ResubmittedFrom != "" {
+		t.row("Resubmitted from:", string(r.ResubmittedFrom))
+	}
+	if r.Error != "" {
+		t.row("Error:", string(r.Error))
+	}
+	if err := t.flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(a.stdout)
+	if len(r.Steps) == 0 {
+		fmt.Fprintln(a.stdout, "no steps")
+		return nil
+	}
+	st := newTable(a.stdout, "STEP", "TYPE", "STATUS", "ATTEMPTS", "STARTED", "DURATION", "ERROR")
+	for _, s := range r.Steps {
+		st.row(firstNonEmpty(string(s.ID), s.ActionID), s.Type, s.Status, strconv.Itoa(s.Attempts),
+			formatTime(s.StartedAt, a.loc), formatDuration(s.StartedAt, s.FinishedAt), truncate(string(s.Error), 80))
+	}
+	return st.flush()
+}
+
+// runsBatchOptions are the options of `sluice runs cancel` and
+// `sluice runs resubmit`.
+type runsBatchOptions struct {
+	// Runs are the run ids to act on, in order.
+	Runs []string
+	// JSON prints the answered runs as a JSON array.
+	JSON bool
+}
+
+func (o *runsBatchOptions) validate() error {
+	for _, id := range o.Runs {
+		if strings.TrimSpace(id) == "" {
+			return errors.New("a run id must not be empty")
+		}
+	}
+	return nil
+}
+
+func (a *app) runsBatchCommand(verb, short, action string) *cobra.Command {
+	var o runsBatchOptions
+	cmd := &cobra.Command{
+		Use:   verb + " RUN...",
+		Short: short,
+		Args:  argsRange(1, -1, "at least one RUN id"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Runs = args
+			return runValidated(cmd.Context(), &o, func(ctx context.Context, o *runsBatchOptions) error {
+				return a.runsBatch(ctx, o, action)
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&o.JSON, "json", false, "print the answered runs as JSON")
+	return cmd
+}
+
+// runsBatch cancels or resubmits every run, going on past failures so that
+// one bad id does not stop a thousand good ones, and fails at the end if
+// any did.
+func (a *app) runsBatch(ctx context.Context, o *runsBatchOptions, action string) error {
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	var (
+		failed  []string
+		answers []json.RawMessage
+	)
+	for _, id := range o.Runs {
+		if ctx.Err() != nil {
+			failed = append(failed, id)
+			continue
+		}
+		var raw json.RawMessage
+		if _, err := c.do(ctx, http.MethodPost, pathRun(id)+"/"+action, nil, nil, &raw); err != nil {
+			fmt.Fprintf(a.stderr, "sluice: run %s: %s\n", id, err)
+			failed = append(failed, id)
+			continue
+		}
+		if o.JSON {
+			answers = append(answers, raw)
+			continue
+		}
+		var r apiRun
+		if err := json.Unmarshal(raw, &r); err != nil {
+			fmt.Fprintf(a.stderr, "sluice: run %s: server answered with an unexpected run: %s\n", id, err)
+			failed = append(failed, id)
+			continue
+		}
+		if action == "resubmit" {
+			fmt.Fprintf(a.stdout, "run %s resubmitted as run %s\n", id, r.ID)
+		} else {
+			fmt.Fprintf(a.stdout, "run %s %s\n", id, firstNonEmpty(r.Status, "cancelled"))
+		}
+	}
+	if o.JSON {
+		if err := printJSONList(a.stdout, answers); err != nil {
+			return err
+		}
+	}
+	if len(failed) > 0 {
+		if ctx.Err() != nil {
+			return fmt.Errorf("interrupted; could not %s %d of %d runs: %s", action, len(failed), len(o.Runs), strings.Join(failed, " "))
+		}
+		return fmt.Errorf("could not %s %d of %d runs: %s", action, len(failed), len(o.Runs), strings.Join(failed, " "))
+	}
+	return nil
+}

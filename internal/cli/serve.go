@@ -1,0 +1,228 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sluice/sluice/internal/server"
+)
+
+// serveFunc runs a server until ctx is cancelled.
+type serveFunc func(ctx context.Context, cfg server.Config) error
+
+// defaultServe is the real server.
+var defaultServe serveFunc = server.Run
+
+// serveOptions are the options of `sluice serve`: each comes from its flag,
+// else its SLUICE_* environment variable, else the server's default.
+type serveOptions struct {
+	DataDir   string
+	Addr      string
+	DBURL     string
+	BaseURL   string
+	Workers   int
+	Retention string
+	LogFormat string
+	LogLevel  string
+
+	// Set from the environment only: secrets do not belong in flags.
+	AdminEmail    string
+	AdminPassword string
+	AllowNet      string
+	SMTPURL       string
+
+	retention time.Duration
+	level     slog.Level
+}
+
+func (o *serveOptions) validate() error {
+	if o.Addr != "" {
+		if _, _, err := net.SplitHostPort(o.Addr); err != nil {
+			return fmt.Errorf("--addr %q must be HOST:PORT, such as 127.0.0.1:8080: %w", o.Addr, err)
+		}
+	}
+	if o.BaseURL != "" {
+		u, err := url.Parse(o.BaseURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("--base-url %q must look like https://sluice.example.com", o.BaseURL)
+		}
+	}
+	if o.Workers < 0 {
+		return fmt.Errorf("--workers must be positive, got %d", o.Workers)
+	}
+	if o.Retention != "" {
+		d, err := parseRetention(o.Retention)
+		if err != nil {
+			return err
+		}
+		o.retention = d
+	}
+	switch o.LogFormat {
+	case "", "text", "json":
+	default:
+		return fmt.Errorf("--log-format %q must be text or json", o.LogFormat)
+	}
+	if o.LogLevel != "" {
+		if err := o.level.UnmarshalText([]byte(o.LogLevel)); err != nil {
+			return fmt.Errorf("--log-level %q must be debug, info, warn or error", o.LogLevel)
+		}
+	}
+	return nil
+}
+
+// parseRetention reads a Go duration, or a number of days such as 28d.
+func parseRetention(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err == nil && n >= 0 {
+			return time.Duration(n) * 24 * time.Hour, nil
+		}
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("--retention %q must be a duration such as 28d or 72h", s)
+	}
+	return d, nil
+}
+
+// config turns the options into the server's configuration; the server
+// fills in its defaults and validates it.
+func (o *serveOptions) config(logger *slog.Logger) server.Config {
+	return server.Config{
+		DataDir:       o.DataDir,
+		Addr:          o.Addr,
+		DBURL:         o.DBURL,
+		BaseURL:       o.BaseURL,
+		AdminEmail:    o.AdminEmail,
+		AdminPassword: o.AdminPassword,
+		AllowNet:      o.AllowNet,
+		SMTPURL:       o.SMTPURL,
+		Workers:       o.Workers,
+		Retention:     o.retention,
+		Logger:        logger,
+	}
+}
+
+func (a *app) serveCommand() *cobra.Command {
+	var o serveOptions
+	cmd := &cobra.Command{
+		Use:   "serve [--data DIR] [--addr HOST:PORT] [--db URL] [--base-url URL] [--workers N] [--retention DUR]",
+		Short: "Run a Sluice server",
+		Long: `Run a Sluice server until interrupted.
+
+Every flag can also be set with an environment variable; a flag wins:
+  --data SLUICE_DATA, --addr SLUICE_ADDR, --db SLUICE_DB,
+  --base-url SLUICE_BASE_URL, --workers SLUICE_WORKERS,
+  --retention SLUICE_RETENTION, --log-format SLUICE_LOG_FORMAT,
+  --log-level SLUICE_LOG_LEVEL.
+Set only in the environment:
+  SLUICE_ADMIN_EMAIL, SLUICE_ADMIN_PASSWORD, SLUICE_ALLOW_NET, SLUICE_SMTP_URL.
+SLUICE_ADMIN_PASSWORD_FILE and SLUICE_SMTP_URL_FILE read those secrets from
+a file instead.`,
+		Args: argsRange(0, 0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := a.serveFromEnv(cmd, &o); err != nil {
+				return err
+			}
+			return runValidated(cmd.Context(), &o, a.runServe)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.DataDir, "data", "", "data directory (SQLite database and secret key) (default ./sluice-data)")
+	f.StringVar(&o.Addr, "addr", "", "HOST:PORT to listen on (default 127.0.0.1:8080)")
+	f.StringVar(&o.DBURL, "db", "", "database URL: sqlite:PATH or postgres://... (default SQLite in the data directory)")
+	f.StringVar(&o.BaseURL, "base-url", "", "URL the server is reached at, for webhook URLs and links (default http://ADDR)")
+	f.IntVar(&o.Workers, "workers", 0, "runs this node works at once (default 256)")
+	f.StringVar(&o.Retention, "retention", "", "how long finished runs are kept, such as 28d or 72h (default 28d)")
+	f.StringVar(&o.LogFormat, "log-format", "", "log format: text or json (default text)")
+	f.StringVar(&o.LogLevel, "log-level", "", "log level: debug, info, warn or error (default info)")
+	return cmd
+}
+
+// serveFromEnv fills every option whose flag was not given from its
+// environment variable, and reads the *_FILE secrets.
+func (a *app) serveFromEnv(cmd *cobra.Command, o *serveOptions) error {
+	flags := cmd.Flags()
+	strs := []struct {
+		flag, env string
+		dst       *string
+	}{
+		{"data", "SLUICE_DATA", &o.DataDir},
+		{"addr", "SLUICE_ADDR", &o.Addr},
+		{"db", "SLUICE_DB", &o.DBURL},
+		{"base-url", "SLUICE_BASE_URL", &o.BaseURL},
+		{"retention", "SLUICE_RETENTION", &o.Retention},
+		{"log-format", "SLUICE_LOG_FORMAT", &o.LogFormat},
+		{"log-level", "SLUICE_LOG_LEVEL", &o.LogLevel},
+	}
+	for _, s := range strs {
+		if v := a.getenv(s.env); v != "" && !flags.Changed(s.flag) {
+			*s.dst = v
+		}
+	}
+	if v := a.getenv("SLUICE_WORKERS"); v != "" && !flags.Changed("workers") {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return usagef("SLUICE_WORKERS %q must be a number", v)
+		}
+		o.Workers = n
+	}
+	o.AdminEmail = a.getenv("SLUICE_ADMIN_EMAIL")
+	o.AllowNet = a.getenv("SLUICE_ALLOW_NET")
+	var err error
+	if o.AdminPassword, err = a.secretFromEnv("SLUICE_ADMIN_PASSWORD"); err != nil {
+		return err
+	}
+	if o.SMTPURL, err = a.secretFromEnv("SLUICE_SMTP_URL"); err != nil {
+		return err
+	}
+	return nil
+}
+
+// secretFromEnv reads the secret in $NAME, or in the file named by
+// $NAME_FILE (without its final line ending), as Docker and systemd
+// credentials provide them. Setting both is a usage error.
+func (a *app) secretFromEnv(name string) (string, error) {
+	v, file := a.getenv(name), a.getenv(name+"_FILE")
+	switch {
+	case v != "" && file != "":
+		return "", usagef("set %s or %s_FILE, not both", name, name)
+	case file == "":
+		return v, nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("reading %s_FILE: %w", name, err)
+	}
+	s := strings.TrimRight(string(b), "\r\n")
+	if s == "" {
+		return "", fmt.Errorf("%s_FILE %s is empty", name, file)
+	}
+	return s, nil
+}
+
+func (a *app) runServe(ctx context.Context, o *serveOptions) error {
+	hopts := &slog.HandlerOptions{Level: o.level}
+	var h slog.Handler = slog.NewTextHandler(a.stderr, hopts)
+	if o.LogFormat == "json" {
+		h = slog.NewJSONHandler(a.stderr, hopts)
+	}
+	err := a.serve(ctx, o.config(slog.New(h)))
+	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		return nil // stopped by a signal: a clean shutdown
+	}
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,572 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/sluice/sluice/internal/flow"
+	"github.com/sluice/sluice/internal/mail"
+	"github.com/sluice/sluice/internal/netguard"
+	"github.com/sluice/sluice/internal/store"
+)
+
+// Kinds of step errors. Diagnosis reads them together with the HTTP
+// status, headers and body.
+const (
+	KindHTTP       = "http"
+	KindNetwork    = "network"
+	KindTimeout    = "timeout"
+	KindExpression = "expression"
+	KindConfig     = "config"
+	KindPayload    = "payload"
+	KindFlow       = "flow"
+	KindTerminate  = "terminate"
+)
+
+// StepError is why a step failed, kept with the step so that a person (and
+// diagnosis) can see what the other side said.
+type StepError struct {
+	Kind    string            `json:"kind"`
+	Message string            `json:"message"`
+	Status  int               `json:"status,omitempty"`
+	Headers map[string]string `json:"headers,omitempty"`
+	Body    any               `json:"body,omitempty"`
+	// Retryable is true for transient and throttled failures.
+	Retryable bool `json:"retryable,omitempty"`
+	// RetryAfter is the wait the other side asked for, if any.
+	RetryAfter time.Duration `json:"-"`
+}
+
+// Error returns the message.
+func (e *StepError) Error() string { return e.Message }
+
+// encode returns the error as stored JSON, or nil.
+func (e *StepError) encode() json.RawMessage {
+	if e == nil {
+		return nil
+	}
+	b, err := json.Marshal(e)
+	if err != nil {
+		b, _ = json.Marshal(StepError{Kind: e.Kind, Message: e.Message, Status: e.Status})
+	}
+	return b
+}
+
+// view is what expressions see of the error (steps.x.error).
+func (e *StepError) view() map[string]any {
+	v := map[string]any{"kind": e.Kind, "message": e.Message}
+	if e.Status != 0 {
+		v["status"] = e.Status
+	}
+	return v
+}
+
+// decodeStepError reads a stored step error.
+func decodeStepError(b json.RawMessage) *StepError {
+	if len(b) == 0 {
+		return nil
+	}
+	var e StepError
+	if err := json.Unmarshal(b, &e); err != nil {
+		return &StepError{Kind: KindFlow, Message: string(b)}
+	}
+	return &e
+}
+
+// exprError wraps an expression failure in a field.
+func exprError(field string, err error) *StepError {
+	return &StepError{Kind: KindExpression, Message: fmt.Sprintf("%s: %v", field, err)}
+}
+
+// execLeaf runs an action that does one thing (all but condition, scope
+// and foreach). A failed attempt that may be retried parks the step until
+// its backoff ends; the run resumes then.
+func (rs *runState) execLeaf(ctx context.Context, a *flow.Action, key string, rec store.Step, seen bool, scope map[string]any) (outcome, error) {
+	now := time.Now().UTC()
+	started, attempts := now, 0
+	if seen {
+		attempts = rec.Attempts
+		if rec.StartedAt != nil {
+			started = *rec.StartedAt
+		}
+		if rec.Status == store.StepWaiting && rec.NextAttemptAt != nil && rec.NextAttemptAt.After(now) {
+			return outcome{blocked: true, wake: *rec.NextAttemptAt}, nil
+		}
+	}
+	step := store.Step{Key: key, ActionID: a.ID, Type: a.Type, Attempts: attempts, StartedAt: &started}
+	done := func(status string, output any, serr *StepError) (outcome, error) {
+		fin := time.Now().UTC()
+		step.Status, step.FinishedAt = status, &fin
+		var err error
+		if step.Output, err = rs.encode(output); err != nil {
+			status, output, serr = flow.StatusFailed, nil, &StepError{Kind: KindPayload, Message: err.Error()}
+			step.Status = status
+		}
+		step.Error = serr.encode()
+		rs.record(step)
+		return outcome{status: status, output: output, err: serr}, nil
+	}
+	if a.Type == flow.ActionDelay && seen && rec.Status == store.StepWaiting {
+		step.Input = rec.Input
+		return done(flow.StatusSucceeded, decodeJSON(rec.Output), nil)
+	}
+
+	with := map[string]any{}
+	if c := rs.plan.actions[a]; c.with != nil {
+		v, err := c.with.Eval(scope)
+		if err != nil {
+			return done(flow.StatusFailed, nil, exprError("with", err))
+		}
+		if m, ok := v.(map[string]any); ok {
+			with = m
+		}
+	}
+	var err error
+	if step.Input, err = rs.encode(with); err != nil {
+		return done(flow.StatusFailed, nil, &StepError{Kind: KindPayload, Message: "input: " + err.Error()})
+	}
+
+	switch a.Type {
+	case flow.ActionCompose:
+		return done(flow.StatusSucceeded, with["value"], nil)
+	case flow.ActionDelay:
+		d, err := durationOf(with["duration"])
+		if err != nil {
+			return done(flow.StatusFailed, nil, &StepError{Kind: KindConfig, Message: "with.duration: " + err.Error()})
+		}
+		until := now.Add(d)
+		if d <= 0 {
+			return done(flow.StatusSucceeded, map[string]any{"until": until.Format(time.RFC3339Nano)}, nil)
+		}
+		step.Status, step.NextAttemptAt, step.Attempts = store.StepWaiting, &until, 1
+		step.Output, _ = json.Marshal(map[string]any{"until": until.Format(time.RFC3339Nano)})
+		rs.record(step)
+		return outcome{blocked: true, wake: until}, nil
+	case flow.ActionTerminate:
+		status, _ := with["status"].(string)
+		if status == "" {
+			status = store.RunSucceeded
+		}
+		msg, _ := with["message"].(string)
+		rs.mu.Lock()
+		rs.term = &termination{status: status, message: msg}
+		rs.mu.Unlock()
+		return done(flow.StatusSucceeded, map[string]any{"status": status, "message": msg}, nil)
+	case flow.ActionRespond:
+		if err := rs.flush(ctx); err != nil {
+			return outcome{}, err
+		}
+		resp, serr := buildResponse(with)
+		if serr != nil {
+			return done(flow.StatusFailed, nil, serr)
+		}
+		rs.resp.send(resp)
+		return done(flow.StatusSucceeded, map[string]any{"status": resp.Status}, nil)
+	}
+
+	// http and email act outside the run: commit what came before first.
+	if err := rs.flush(ctx); err != nil {
+		return outcome{}, err
+	}
+	step.Attempts++
+	actx, cancel := context.WithTimeout(ctx, a.AttemptTimeout())
+	var output any
+	var serr *StepError
+	if a.Type == flow.ActionHTTP {
+		output, serr = rs.doHTTP(actx, a, key, with)
+	} else {
+		output, serr = rs.doEmail(actx, a, with)
+	}
+	cancel()
+	if ctx.Err() != nil {
+		return outcome{}, errStopped
+	}
+	if serr == nil {
+		return done(flow.StatusSucceeded, output, nil)
+	}
+	if serr.Retryable {
+		if r := a.RetryPolicy(); step.Attempts <= *r.Count {
+			at := time.Now().Add(r.Backoff(step.Attempts, serr.RetryAfter)).UTC()
+			step.Status, step.NextAttemptAt, step.Error = store.StepWaiting, &at, serr.encode()
+			step.Output, _ = rs.encode(output)
+			rs.record(step)
+			return outcome{blocked: true, wake: at}, nil
+		}
+	}
+	if serr.Kind == KindTimeout {
+		return done(flow.StatusTimedOut, output, serr)
+	}
+	return done(flow.StatusFailed, output, serr)
+}
+
+// durationOf reads a delay's duration: a Go duration string or seconds.
+func durationOf(v any) (time.Duration, error) {
+	switch d := v.(type) {
+	case string:
+		p, err := time.ParseDuration(strings.TrimSpace(d))
+		if err != nil {
+			return 0, fmt.Errorf("%q is not a duration such as \"30s\" or \"5m\"", d)
+		}
+		return p, nil
+	case float64:
+		return time.Duration(d * float64(time.Second)), nil
+	case int:
+		return time.Duration(d) * time.Second, nil
+	}
+	return 0, fmt.Errorf("expected a duration such as \"30s\", got %s", typeName(v))
+}
+
+// Response is what a respond action sends to the webhook caller.
+type Response struct {
+	Status  int
+	Headers map[string]string
+	Body    []byte
+}
+
+// buildResponse turns a respond action's inputs into a response.
+func buildResponse(with map[string]any) (*Response, *StepError) {
+	resp := &Response{Status: http.StatusOK, Headers: map[string]string{}}
+	if s, ok := with["status"]; ok && s != nil {
+		n, ok := toInt(s)
+		if !ok || n < 100 || n > 599 {
+			return nil, &StepError{Kind: KindConfig, Message: fmt.Sprintf("with.status: %v is not an HTTP status (100 to 599)", s)}
+		}
+		resp.Status = n
+	}
+	if h, ok := with["headers"].(map[string]any); ok {
+		for k, v := range h {
+			resp.Headers[k] = fmt.Sprint(v)
+		}
+	}
+	switch b := with["body"].(type) {
+	case nil:
+	case string:
+		resp.Body = []byte(b)
+		setDefault(resp.Headers, "Content-Type", "text/plain; charset=utf-8")
+	default:
+		enc, err := json.Marshal(b)
+		if err != nil {
+			return nil, &StepError{Kind: KindConfig, Message: "with.body: " + err.Error()}
+		}
+		resp.Body = enc
+		setDefault(resp.Headers, "Content-Type", "application/json")
+	}
+	return resp, nil
+}
+
+// setDefault sets a header unless it is set in any letter case.
+func setDefault(h map[string]string, name, value string) {
+	for k := range h {
+		if strings.EqualFold(k, name) {
+			return
+		}
+	}
+	h[name] = value
+}
+
+// toInt reads an integer from a decoded value.
+func toInt(v any) (int, bool) {
+	switch n := v.(type) {
+	case int:
+		return n, true
+	case int64:
+		return int(n), true
+	case float64:
+		if n == math.Trunc(n) {
+			return int(n), true
+		}
+	case string:
+		i, err := strconv.Atoi(n)
+		return i, err == nil
+	}
+	return 0, false
+}
+
+// doHTTP makes an http action's request.
+func (rs *runState) doHTTP(ctx context.Context, a *flow.Action, key string, with map[string]any) (any, *StepError) {
+	if a.Connection != "" {
+		return nil, &StepError{Kind: KindConfig, Message: fmt.Sprintf("connection %q not found: add it with `sluice connections add %s`", a.Connection, a.Connection)}
+	}
+	method := strings.ToUpper(str(with["method"]))
+	if method == "" {
+		method = http.MethodGet
+	}
+	u, err := url.Parse(str(with["url"]))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, &StepError{Kind: KindConfig, Message: fmt.Sprintf("with.url: %q is not an http or https URL", str(with["url"]))}
+	}
+	if q, ok := with["query"].(map[string]any); ok {
+		vals := u.Query()
+		for k, v := range q {
+			vals.Set(k, str(v))
+		}
+		u.RawQuery = vals.Encode()
+	}
+	var body io.Reader
+	contentType := ""
+	switch {
+	case with["json"] != nil:
+		b, err := json.Marshal(with["json"])
+		if err != nil {
+			return nil, &StepError{Kind: KindConfig, Message: "with.json: " + err.Error()}
+		}
+		body, contentType = bytes.NewReader(b), "application/json"
+	case with["form"] != nil:
+		f, ok := with["form"].(map[string]any)
+		if !ok {
+			return nil, &StepError{Kind: KindConfig, Message: "with.form: expected an object of fields"}
+		}
+		vals := url.Values{}
+		for k, v := range f {
+			vals.Set(k, str(v))
+		}
+		body, contentType = strings.NewReader(vals.Encode()), "application/x-www-form-urlencoded"
+	case with["body"] != nil:
+		switch b := with["body"].(type) {
+		case string:
+			body, contentType = strings.NewReader(b), "text/plain; charset=utf-8"
+		default:
+			enc, err := json.Marshal(b)
+			if err != nil {
+				return nil, &StepError{Kind: KindConfig, Message: "with.body: " + err.Error()}
+			}
+			body, contentType = bytes.NewReader(enc), "application/json"
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
+	if err != nil {
+		return nil, &StepError{Kind: KindConfig, Message: "build request: " + err.Error()}
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	req.Header.Set("User-Agent", "Sluice")
+	if h, ok := with["headers"].(map[string]any); ok {
+		for k, v := range h {
+			req.Header.Set(k, str(v))
+		}
+	}
+	if b, _ := with["idempotency_key"].(bool); b {
+		req.Header.Set("Idempotency-Key", fmt.Sprintf("sluice-%d-%s", rs.run.ID, key))
+	}
+	resp, err := rs.e.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return nil, networkError(ctx, method, u, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, rs.e.cfg.MaxPayload+1))
+	if err != nil {
+		return nil, networkError(ctx, method, u, err)
+	}
+	if int64(len(raw)) > rs.e.cfg.MaxPayload {
+		return nil, &StepError{Kind: KindPayload, Status: resp.StatusCode, Message: fmt.Sprintf("the response of %s %s is larger than the %s cap per step", method, redactURL(u), byteSize(rs.e.cfg.MaxPayload))}
+	}
+	headers := flatHeaders(resp.Header)
+	out := map[string]any{"status": resp.StatusCode, "headers": headers, "body": parseBody(resp.Header.Get("Content-Type"), raw)}
+	if resp.StatusCode < 400 {
+		return out, nil
+	}
+	serr := &StepError{
+		Kind:    KindHTTP,
+		Status:  resp.StatusCode,
+		Headers: headers,
+		Body:    out["body"],
+		Message: fmt.Sprintf("HTTP %d %s from %s %s", resp.StatusCode, http.StatusText(resp.StatusCode), method, redactURL(u)),
+	}
+	switch {
+	case resp.StatusCode == http.StatusTooManyRequests, resp.StatusCode == http.StatusRequestTimeout, resp.StatusCode >= 500:
+		serr.Retryable = true
+		serr.RetryAfter = retryAfter(resp.Header.Get("Retry-After"))
+	}
+	return out, serr
+}
+
+// networkError classifies a failed request: timeouts and broken
+// connections are transient; refused addresses, unknown hosts and TLS
+// failures are configuration.
+func networkError(ctx context.Context, method string, u *url.URL, err error) *StepError {
+	where := method + " " + redactURL(u)
+	var dnsErr *net.DNSError
+	var certErr *tls.CertificateVerificationError
+	switch {
+	case netguard.IsBlocked(err):
+		return &StepError{Kind: KindConfig, Message: fmt.Sprintf("%s: %v", where, unwrapURL(err))}
+	case errors.Is(ctx.Err(), context.DeadlineExceeded) || isTimeout(err):
+		return &StepError{Kind: KindTimeout, Retryable: true, Message: fmt.Sprintf("%s: timed out", where)}
+	case errors.As(err, &dnsErr) && dnsErr.IsNotFound:
+		return &StepError{Kind: KindConfig, Message: fmt.Sprintf("%s: host %q not found", where, u.Hostname())}
+	case errors.As(err, &certErr):
+		return &StepError{Kind: KindConfig, Message: fmt.Sprintf("%s: TLS certificate: %v", where, certErr.Err)}
+	}
+	return &StepError{Kind: KindNetwork, Retryable: true, Message: fmt.Sprintf("%s: %v", where, unwrapURL(err))}
+}
+
+// isTimeout reports whether err is a network timeout.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// unwrapURL drops the *url.Error wrapper, whose text repeats the URL.
+func unwrapURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// redactURL prints a URL without credentials or query values, which may
+// carry secrets.
+func redactURL(u *url.URL) string {
+	c := *u
+	c.User = nil
+	if c.RawQuery != "" {
+		q := c.Query()
+		keys := make([]string, 0, len(q))
+		for k := range q {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for i, k := range keys {
+			keys[i] = url.QueryEscape(k) + "=..."
+		}
+		c.RawQuery = strings.Join(keys, "&")
+	}
+	return c.String()
+}
+
+// retryAfter reads a Retry-After header: seconds or an HTTP date.
+func retryAfter(v string) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(0, time.Until(t))
+	}
+	return 0
+}
+
+// flatHeaders joins repeated headers, for storage and expressions.
+func flatHeaders(h http.Header) map[string]string {
+	out := make(map[string]string, len(h))
+	for k, v := range h {
+		out[k] = strings.Join(v, ", ")
+	}
+	return out
+}
+
+// parseBody decodes a body by its content type: JSON into values, text
+// as a string, anything else as a string when it is UTF-8 or else as
+// {"base64": ...}.
+func parseBody(contentType string, raw []byte) any {
+	if len(raw) == 0 {
+		return nil
+	}
+	mt, _, _ := mime.ParseMediaType(contentType)
+	if mt == "application/json" || strings.HasSuffix(mt, "+json") {
+		var v any
+		if err := json.Unmarshal(raw, &v); err == nil {
+			return v
+		}
+	}
+	if utf8.Valid(raw) {
+		return string(raw)
+	}
+	return map[string]any{"base64": base64.StdEncoding.EncodeToString(raw)}
+}
+
+// str formats a decoded value as text.
+func str(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	}
+	return fmt.Sprint(v)
+}
+
+// strs reads one address or a list of them.
+func strs(v any) []string {
+	switch x := v.(type) {
+	case nil:
+		return nil
+	case []any:
+		out := make([]string, 0, len(x))
+		for _, e := range x {
+			if s := strings.TrimSpace(str(e)); s != "" {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	var out []string
+	for _, s := range strings.Split(str(v), ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// doEmail sends an email action's message through the server's mailer.
+func (rs *runState) doEmail(ctx context.Context, a *flow.Action, with map[string]any) (any, *StepError) {
+	if a.Connection != "" {
+		return nil, &StepError{Kind: KindConfig, Message: fmt.Sprintf("connection %q not found: add it with `sluice connections add %s`", a.Connection, a.Connection)}
+	}
+	if rs.e.cfg.Mailer == nil {
+		return nil, &StepError{Kind: KindConfig, Message: "no SMTP server is configured: set SLUICE_SMTP_URL, or give the action an smtp connection"}
+	}
+	m := mail.Message{
+		From:    str(with["from"]),
+		To:      strs(with["to"]),
+		Cc:      strs(with["cc"]),
+		Bcc:     strs(with["bcc"]),
+		ReplyTo: str(with["reply_to"]),
+		Subject: str(with["subject"]),
+		Text:    str(with["text"]),
+		HTML:    str(with["html"]),
+	}
+	if m.Text == "" {
+		m.Text = str(with["body"])
+	}
+	if m.From == "" {
+		m.From = rs.e.cfg.MailFrom
+	}
+	if len(m.To) == 0 {
+		return nil, &StepError{Kind: KindConfig, Message: "with.to: no recipient"}
+	}
+	id, err := rs.e.cfg.Mailer.Send(ctx, m)
+	if err != nil {
+		serr := &StepError{Kind: KindNetwork, Retryable: true, Message: "send email: " + err.Error()}
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			serr.Kind = KindTimeout
+		} else if errors.Is(err, mail.ErrInvalidMessage) || errors.Is(err, mail.ErrInvalidConfig) || errors.Is(err, mail.ErrAuthFailed) {
+			serr.Kind, serr.Retryable = KindConfig, false
+		}
+		return nil, serr
+	}
+	return map[string]any{"message_id": id, "to": m.To}, nil
+}

@@ -1,0 +1,427 @@
+// Package engine runs flows durably: it takes runs from the store (the runs
+// table is the queue), executes their actions, commits every step's result
+// before the next step acts on it, and parks runs on timers for delays and
+// retry backoff.
+//
+// Runs are at-least-once: a step in flight when the server dies has not
+// been recorded, so it runs again when the run is resumed. Resuming replays
+// the run from its recorded steps: a recorded step is never executed twice.
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/sluice/sluice/internal/mail"
+	"github.com/sluice/sluice/internal/store"
+)
+
+// Trigger is what a run starts with; expressions see it as `trigger`.
+type Trigger struct {
+	Method  string            `json:"method,omitempty"`
+	Path    string            `json:"path,omitempty"`
+	Headers map[string]string `json:"headers,omitempty"`
+	Query   map[string]string `json:"query,omitempty"`
+	Body    any               `json:"body,omitempty"`
+	Input   any               `json:"input,omitempty"`
+}
+
+// StartRequest asks the engine to start a run.
+type StartRequest struct {
+	// Flow is the flow to run.
+	Flow store.Flow
+	// Version is the flow version to run. Defaults to the latest.
+	Version int
+	// TriggerType is manual, webhook, schedule or resubmit.
+	TriggerType string
+	// Trigger is the run's trigger object.
+	Trigger Trigger
+	// RawTrigger, when set, is used instead of Trigger (resubmit passes the
+	// stored input unchanged).
+	RawTrigger json.RawMessage
+	// ResubmittedFrom is the run this one repeats.
+	ResubmittedFrom *int64
+}
+
+// Config configures an Engine.
+type Config struct {
+	// Store keeps runs and steps. Required.
+	Store store.Store
+	// Logger receives the engine's logs. Defaults to slog.Default().
+	Logger *slog.Logger
+	// HTTPClient makes http actions' requests; it should be the netguard
+	// client. Required.
+	HTTPClient *http.Client
+	// Mailer sends email actions' mail. Defaults to none: email actions
+	// fail with a configuration error.
+	Mailer mail.Sender
+	// MailFrom is the default sender address of email actions.
+	// Defaults to sluice@localhost.
+	MailFrom string
+	// Workers caps how many runs this node works at once. Defaults to 256.
+	Workers int
+	// Lease is how long a claimed run stays this node's without renewal.
+	// Defaults to 30s.
+	Lease time.Duration
+	// MaxPayload caps a step's input or output in bytes. Defaults to 10 MiB.
+	MaxPayload int64
+	// Retention is how long finished runs are kept. Defaults to 28 days.
+	Retention time.Duration
+	// SingleNode says no other node shares the store (SQLite), so every
+	// run left running by a previous process is re-queued at start.
+	SingleNode bool
+	// RespondTimeout is how long a webhook waits for a respond action
+	// before answering 202. Defaults to 30s.
+	RespondTimeout time.Duration
+	// MaxBody caps a webhook request body. Defaults to MaxPayload.
+	MaxBody int64
+}
+
+func (c *Config) validate() error {
+	if c.Store == nil {
+		return errors.New("engine: Store is required")
+	}
+	if c.HTTPClient == nil {
+		return errors.New("engine: HTTPClient is required")
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.MailFrom == "" {
+		c.MailFrom = "sluice@localhost"
+	}
+	if c.Workers <= 0 {
+		c.Workers = 256
+	}
+	if c.Lease <= 0 {
+		c.Lease = 30 * time.Second
+	}
+	if c.MaxPayload <= 0 {
+		c.MaxPayload = 10 << 20
+	}
+	if c.Retention <= 0 {
+		c.Retention = 28 * 24 * time.Hour
+	}
+	if c.RespondTimeout <= 0 {
+		c.RespondTimeout = 30 * time.Second
+	}
+	if c.MaxBody <= 0 {
+		c.MaxBody = c.MaxPayload
+	}
+	return nil
+}
+
+// Engine claims and executes runs. Create it with New, then call Run.
+type Engine struct {
+	cfg   Config
+	st    store.Store
+	log   *slog.Logger
+	owner string
+	plans plans
+
+	slots chan struct{}
+	wake  chan struct{}
+
+	mu       sync.Mutex
+	inflight map[int64]context.CancelFunc
+	wg       sync.WaitGroup
+	runCtx   context.Context
+}
+
+// New validates the configuration and returns an engine that is not yet
+// working runs.
+func New(cfg Config) (*Engine, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return nil, fmt.Errorf("engine: node id: %w", err)
+	}
+	return &Engine{
+		cfg:      cfg,
+		st:       cfg.Store,
+		log:      cfg.Logger,
+		owner:    "node-" + hex.EncodeToString(b[:]),
+		plans:    plans{cap: 1024},
+		slots:    make(chan struct{}, cfg.Workers),
+		wake:     make(chan struct{}, 1),
+		inflight: make(map[int64]context.CancelFunc),
+	}, nil
+}
+
+// Run works runs until ctx ends: it claims due runs, renews the leases of
+// the runs it works, re-queues runs whose lease expired elsewhere, fires
+// schedules and prunes old runs. When ctx ends it stops the runs in flight,
+// which other nodes (or this one after a restart) resume, and returns.
+func (e *Engine) Run(ctx context.Context) error {
+	if e.cfg.SingleNode {
+		n, err := e.st.RescueRuns(ctx, time.Now(), true)
+		if err != nil {
+			return fmt.Errorf("engine: re-queue runs of the previous process: %w", err)
+		}
+		if n > 0 {
+			e.log.Info("re-queued runs left unfinished by the previous process", "runs", n)
+		}
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	e.mu.Lock()
+	e.runCtx = runCtx
+	e.mu.Unlock()
+
+	var loops sync.WaitGroup
+	for _, loop := range []func(context.Context){e.pollLoop, e.leaseLoop, e.rescueLoop, e.scheduleLoop, e.pruneLoop} {
+		loops.Add(1)
+		go func() {
+			defer loops.Done()
+			loop(ctx)
+		}()
+	}
+	<-ctx.Done()
+	loops.Wait()
+	// Stop the runs in flight; each parks itself for an immediate resume.
+	cancel()
+	e.wg.Wait()
+	return nil
+}
+
+// notify wakes the poller.
+func (e *Engine) notify() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Start commits a new run of a flow and, when this node has a free worker,
+// starts working it at once.
+func (e *Engine) Start(ctx context.Context, req StartRequest) (store.Run, error) {
+	r, _, err := e.start(ctx, req, nil)
+	return r, err
+}
+
+// start is Start with an optional responder that a respond action answers.
+// It reports whether the run is being worked here.
+func (e *Engine) start(ctx context.Context, req StartRequest, resp *responder) (store.Run, bool, error) {
+	version := req.Version
+	if version == 0 {
+		version = req.Flow.Version
+	}
+	input := req.RawTrigger
+	if len(input) == 0 {
+		var err error
+		if input, err = json.Marshal(req.Trigger); err != nil {
+			return store.Run{}, false, fmt.Errorf("encode trigger of flow %q: %w", req.Flow.Name, err)
+		}
+	}
+	if int64(len(input)) > e.cfg.MaxPayload {
+		return store.Run{}, false, fmt.Errorf("trigger input is %d bytes, more than the %d-byte cap: %w", len(input), e.cfg.MaxPayload, ErrTooLarge)
+	}
+	nr := store.NewRun{FlowID: req.Flow.ID, FlowVersion: version, TriggerType: req.TriggerType, Input: input, ResubmittedFrom: req.ResubmittedFrom}
+	local := e.acquire()
+	if local {
+		nr.LeaseOwner, nr.LeaseUntil = e.owner, time.Now().Add(e.cfg.Lease)
+	}
+	r, err := e.st.CreateRun(ctx, nr)
+	if err != nil {
+		if local {
+			<-e.slots
+		}
+		return store.Run{}, false, err
+	}
+	if local {
+		e.launch(r, resp, true)
+	} else {
+		e.notify()
+	}
+	return r, local, nil
+}
+
+// ErrTooLarge is returned when a trigger input is over the payload cap.
+var ErrTooLarge = errors.New("payload too large")
+
+// acquire takes a worker slot if one is free and the engine is running.
+func (e *Engine) acquire() bool {
+	e.mu.Lock()
+	running := e.runCtx != nil && e.runCtx.Err() == nil
+	e.mu.Unlock()
+	if !running {
+		return false
+	}
+	select {
+	case e.slots <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+// launch works a run this node holds, in its own goroutine; the caller
+// holds a slot, which is released when the run stops. fresh says the run
+// was created a moment ago and has no steps to replay.
+func (e *Engine) launch(r store.Run, resp *responder, fresh bool) {
+	e.mu.Lock()
+	if e.runCtx.Err() != nil {
+		// Shutting down: the run keeps its lease and is resumed on restart
+		// or by another node once the lease expires.
+		e.mu.Unlock()
+		<-e.slots
+		return
+	}
+	ctx, cancel := context.WithCancel(e.runCtx)
+	e.inflight[r.ID] = cancel
+	e.wg.Add(1)
+	e.mu.Unlock()
+	go func() {
+		defer func() {
+			e.mu.Lock()
+			delete(e.inflight, r.ID)
+			e.mu.Unlock()
+			cancel()
+			<-e.slots
+			e.wg.Done()
+			e.notify()
+		}()
+		e.work(ctx, r, resp, fresh)
+	}()
+}
+
+// Cancel cancels a run that has not finished and stops it if this node is
+// working it. A finished run is returned unchanged.
+func (e *Engine) Cancel(ctx context.Context, runID int64) (store.Run, error) {
+	r, err := e.st.CancelRun(ctx, runID)
+	if err != nil {
+		return store.Run{}, err
+	}
+	e.mu.Lock()
+	cancel := e.inflight[runID]
+	e.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	return r, nil
+}
+
+// pollLoop claims due runs while workers are free.
+func (e *Engine) pollLoop(ctx context.Context) {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		case <-e.wake:
+		}
+		claimed := e.claim(ctx)
+		wait := time.Second
+		if claimed {
+			wait = 0
+		} else if at, err := e.st.NextDueAt(ctx); err == nil {
+			wait = min(wait, max(0, time.Until(at)))
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(wait)
+	}
+}
+
+// claim takes as many due runs as there are free workers. It reports
+// whether it filled every free worker, in which case more may be due.
+func (e *Engine) claim(ctx context.Context) bool {
+	free := 0
+	for free < 128 && e.acquire() {
+		free++
+	}
+	if free == 0 {
+		return false
+	}
+	now := time.Now()
+	runs, err := e.st.ClaimRuns(ctx, e.owner, now, now.Add(e.cfg.Lease), free)
+	if err != nil && ctx.Err() == nil {
+		e.log.Error("claim runs", "err", err)
+	}
+	for _, r := range runs {
+		e.launch(r, nil, false)
+	}
+	for range free - len(runs) {
+		<-e.slots
+	}
+	return len(runs) == free
+}
+
+// leaseLoop renews the leases of the runs this node works.
+func (e *Engine) leaseLoop(ctx context.Context) {
+	t := time.NewTicker(e.cfg.Lease / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		e.mu.Lock()
+		ids := make([]int64, 0, len(e.inflight))
+		for id := range e.inflight {
+			ids = append(ids, id)
+		}
+		e.mu.Unlock()
+		if err := e.st.ExtendLeases(ctx, e.owner, ids, time.Now().Add(e.cfg.Lease)); err != nil && ctx.Err() == nil {
+			e.log.Error("extend leases", "runs", len(ids), "err", err)
+		}
+	}
+}
+
+// rescueLoop re-queues runs whose node stopped renewing their lease.
+func (e *Engine) rescueLoop(ctx context.Context) {
+	t := time.NewTicker(e.cfg.Lease / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := e.st.RescueRuns(ctx, time.Now(), false)
+		if err != nil && ctx.Err() == nil {
+			e.log.Error("rescue runs", "err", err)
+			continue
+		}
+		if n > 0 {
+			e.log.Warn("re-queued runs whose lease expired", "runs", n)
+			e.notify()
+		}
+	}
+}
+
+// pruneLoop deletes finished runs older than the retention, hourly.
+func (e *Engine) pruneLoop(ctx context.Context) {
+	t := time.NewTimer(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := e.st.PruneRuns(ctx, time.Now().Add(-e.cfg.Retention))
+		if err != nil && ctx.Err() == nil {
+			e.log.Error("prune runs", "err", err)
+		} else if n > 0 {
+			e.log.Info("pruned old runs", "runs", n, "retention", e.cfg.Retention)
+		}
+		t.Reset(time.Hour)
+	}
+}

@@ -1,0 +1,605 @@
+package engine_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sluice/sluice/internal/engine"
+	"github.com/sluice/sluice/internal/flow"
+	"github.com/sluice/sluice/internal/netguard"
+	"github.com/sluice/sluice/internal/store"
+	"github.com/sluice/sluice/internal/store/sqlite"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("database/sql.(*DB).connectionOpener"))
+}
+
+// bundle is what a test works with.
+type bundle struct {
+	st     *sqlite.Store
+	eng    *engine.Engine
+	owner  store.User
+	cancel context.CancelFunc
+	done   chan struct{}
+	path   string
+}
+
+// setup opens a fresh store and starts an engine on it.
+func setup(t *testing.T) *bundle {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "sluice.db")
+	st, err := sqlite.Open(context.Background(), path, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	u, err := st.CreateUser(context.Background(), store.User{Email: "maker@example.com", PasswordHash: "x", Role: store.RoleMaker})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &bundle{st: st, owner: u, path: path}
+	b.start(t)
+	return b
+}
+
+// start starts an engine on the bundle's store; stop stops it.
+func (b *bundle) start(t *testing.T) {
+	t.Helper()
+	allow, err := netguard.ParseAllow("127.0.0.1/32")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := engine.New(engine.Config{
+		Store:      b.st,
+		Logger:     slog.New(slog.DiscardHandler),
+		HTTPClient: netguard.NewClient(netguard.Options{Allow: allow}),
+		SingleNode: true,
+		Lease:      3 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	b.eng, b.cancel, b.done = eng, cancel, make(chan struct{})
+	go func() {
+		defer close(b.done)
+		eng.Run(ctx)
+	}()
+	t.Cleanup(b.stop)
+}
+
+func (b *bundle) stop() {
+	if b.cancel != nil {
+		b.cancel()
+		<-b.done
+		b.cancel = nil
+	}
+}
+
+// apply saves a flow definition, failing the test on any problem.
+func (b *bundle) apply(t *testing.T, src string) store.Flow {
+	t.Helper()
+	def, problems := flow.Parse([]byte(src))
+	if len(problems) > 0 {
+		t.Fatalf("flow problems: %v", problems)
+	}
+	canon, err := def.Canonical()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nf := store.NewFlow{Name: def.Name, OwnerID: b.owner.ID, TriggerType: def.Trigger.Type, WebhookToken: fmt.Sprintf("tok-%s-%d", def.Name, time.Now().UnixNano()), Definition: canon, Source: src}
+	if def.Trigger.Type == flow.TriggerSchedule {
+		next, err := def.Trigger.Next(time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		nf.NextFireAt = &next
+	}
+	f, err := b.st.CreateFlow(context.Background(), nf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// trigger starts a manual run with input.
+func (b *bundle) trigger(t *testing.T, f store.Flow, input any) store.Run {
+	t.Helper()
+	r, err := b.eng.Start(context.Background(), engine.StartRequest{Flow: f, TriggerType: flow.TriggerManual, Trigger: engine.Trigger{Input: input, Body: input}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// wait polls the store until the run has finished.
+func (b *bundle) wait(t *testing.T, id int64) (store.Run, map[string]store.Step) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		r, err := b.st.GetRun(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if store.RunFinished(r.Status) {
+			steps, err := b.st.ListSteps(context.Background(), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := map[string]store.Step{}
+			for _, s := range steps {
+				m[s.Key] = s
+			}
+			return r, m
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("run %d did not finish: status %s at %q", id, r.Status, r.CurrentStep)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func output(t *testing.T, s store.Step) any {
+	t.Helper()
+	var v any
+	if len(s.Output) > 0 {
+		if err := json.Unmarshal(s.Output, &v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return v
+}
+
+func TestFlows(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/ok":
+			w.Header().Set("Content-Type", "application/json")
+			body, _ := io.ReadAll(r.Body)
+			fmt.Fprintf(w, `{"path": %q, "got": %q, "idem": %q}`, r.URL.Path, body, r.Header.Get("Idempotency-Key"))
+		case "/flaky":
+			if calls.Add(1) < 3 {
+				w.WriteHeader(http.StatusBadGateway)
+				return
+			}
+			fmt.Fprint(w, "finally")
+		case "/missing":
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusNotFound)
+			fmt.Fprint(w, `{"error": {"code": "Request_ResourceNotFound"}}`)
+		}
+	}))
+	defer srv.Close()
+	b := setup(t)
+
+	tests := []struct {
+		name   string
+		src    string
+		input  any
+		status string
+		check  func(t *testing.T, r store.Run, steps map[string]store.Step)
+	}{
+		{
+			name: "compose keeps types",
+			src: `name: compose
+trigger: { type: manual }
+actions:
+  - id: add
+    type: compose
+    with: { value: "{{ trigger.body.n + 1 }}" }
+  - id: text
+    type: compose
+    with: { value: "n is {{ steps.add.output }}" }
+`,
+			input:  map[string]any{"n": 41},
+			status: store.RunSucceeded,
+			check: func(t *testing.T, r store.Run, steps map[string]store.Step) {
+				if got := output(t, steps["add"]); got != float64(42) {
+					t.Errorf("add = %v (%T), want 42", got, got)
+				}
+				if got := output(t, steps["text"]); got != "n is 42" {
+					t.Errorf("text = %v", got)
+				}
+			},
+		},
+		{
+			name: "http ok with idempotency key",
+			src: `name: http-ok
+trigger: { type: manual }
+actions:
+  - id: call
+    type: http
+    with: { method: POST, url: "` + srv.URL + `/ok", body: "{{ trigger.body.msg }}", idempotency_key: true }
+  - id: echo
+    type: compose
+    with: { value: "{{ steps.call.output.body.got }}" }
+`,
+			input:  map[string]any{"msg": "hello"},
+			status: store.RunSucceeded,
+			check: func(t *testing.T, r store.Run, steps map[string]store.Step) {
+				if got := output(t, steps["echo"]); got != "hello" {
+					t.Errorf("echo = %v", got)
+				}
+				body := output(t, steps["call"]).(map[string]any)["body"].(map[string]any)
+				if want := fmt.Sprintf("sluice-%d-call", r.ID); body["idem"] != want {
+					t.Errorf("idempotency key = %v, want %s", body["idem"], want)
+				}
+			},
+		},
+		{
+			name: "transient failures are retried",
+			src: `name: flaky
+trigger: { type: manual }
+actions:
+  - id: call
+    type: http
+    with: { url: "` + srv.URL + `/flaky" }
+    retry: { policy: fixed, count: 4, interval: 10ms }
+`,
+			status: store.RunSucceeded,
+			check: func(t *testing.T, r store.Run, steps map[string]store.Step) {
+				if s := steps["call"]; s.Attempts != 3 || s.Status != flow.StatusSucceeded {
+					t.Errorf("call: attempts %d status %s, want 3 succeeded", s.Attempts, s.Status)
+				}
+			},
+		},
+		{
+			name: "404 fails at once and catch runs",
+			src: `name: catch
+trigger: { type: manual }
+actions:
+  - id: get_manager
+    type: http
+    with: { url: "` + srv.URL + `/missing" }
+  - id: after
+    type: compose
+    with: { value: never }
+  - id: catch
+    type: compose
+    run_after: { get_manager: [failed] }
+    with: { value: "{{ steps.get_manager.error.status }}" }
+`,
+			status: store.RunSucceeded,
+			check: func(t *testing.T, r store.Run, steps map[string]store.Step) {
+				if s := steps["get_manager"]; s.Attempts != 1 || s.Status != flow.StatusFailed {
+					t.Errorf("get_manager: attempts %d status %s, want 1 failed", s.Attempts, s.Status)
+				}
+				if s := steps["after"]; s.Status != flow.StatusSkipped {
+					t.Errorf("after: %s, want skipped", s.Status)
+				}
+				if got := output(t, steps["catch"]); got != float64(404) {
+					t.Errorf("catch = %v", got)
+				}
+				var serr map[string]any
+				json.Unmarshal(steps["get_manager"].Error, &serr)
+				if serr["status"] != float64(404) || serr["body"] == nil {
+					t.Errorf("error keeps status and body: %s", steps["get_manager"].Error)
+				}
+			},
+		},
+		{
+			name: "unhandled failure fails the run",
+			src: `name: unhandled
+trigger: { type: manual }
+actions:
+  - id: get_manager
+    type: http
+    with: { url: "` + srv.URL + `/missing" }
+`,
+			status: store.RunFailed,
+			check: func(t *testing.T, r store.Run, steps map[string]store.Step) {
+				if !strings.Contains(r.Error, `step "get_manager" failed: HTTP 404`) {
+					t.Errorf("run error = %q", r.Error)
+				}
+			},
+		},
+		{
+			name: "try catch finally with scope",
+			src: `name: tcf
+trigger: { type: manual }
+actions:
+  - id: try
+    type: scope
+    actions:
+      - id: first
+        type: compose
+        with: { value: 1 }
+      - id: boom
+        type: http
+        with: { url: "` + srv.URL + `/missing" }
+  - id: catch
+    type: compose
+    run_after: { try: [failed, timed_out] }
+    with: { value: "caught {{ steps.try.error.message }}" }
+  - id: finally
+    type: compose
+    run_after: { catch: [succeeded, failed, skipped] }
+    with: { value: "{{ steps.first.output }}" }
+`,
+			status: store.RunSucceeded,
+			check: func(t *testing.T, r store.Run, steps map[string]store.Step) {
+				if steps["try"].Status != flow.StatusFailed || steps["catch"].Status != flow.StatusSucceeded {
+					t.Errorf("try %s catch %s", steps["try"].Status, steps["catch"].Status)
+				}
+				if got := output(t, steps["finally"]); got != float64(1) {
+					t.Errorf("finally = %v", got)
+				}
+			},
+		},
+		{
+			name: "condition picks a branch",
+			src: `name: cond
+trigger: { type: manual }
+actions:
+  - id: check
+    type: condition
+    if: "{{ trigger.body.n > 3 }}"
+    then:
+      - id: big
+        type: compose
+        with: { value: big }
+    else:
+      - id: small
+        type: compose
+        with: { value: small }
+`,
+			input:  map[string]any{"n": 5},
+			status: store.RunSucceeded,
+			check: func(t *testing.T, r store.Run, steps map[string]store.Step) {
+				if _, ok := steps["small"]; ok {
+					t.Error("else branch ran")
+				}
+				if got := output(t, steps["big"]); got != "big" {
+					t.Errorf("big = %v", got)
+				}
+			},
+		},
+		{
+			name: "foreach with concurrency",
+			src: `name: loop
+trigger: { type: manual }
+actions:
+  - id: each
+    type: foreach
+    foreach: "{{ trigger.body.items }}"
+    concurrency: 3
+    actions:
+      - id: call
+        type: http
+        with: { method: POST, url: "` + srv.URL + `/ok", body: "{{ item }}-{{ index }}" }
+      - id: got
+        type: compose
+        with: { value: "{{ steps.call.output.body.got }}" }
+`,
+			input:  map[string]any{"items": []any{"a", "b", "c", "d", "e"}},
+			status: store.RunSucceeded,
+			check: func(t *testing.T, r store.Run, steps map[string]store.Step) {
+				list := output(t, steps["each"]).([]any)
+				if len(list) != 5 {
+					t.Fatalf("each has %d entries", len(list))
+				}
+				if got := list[3].(map[string]any)["got"]; got != "d-3" {
+					t.Errorf("iteration 3 got %v", got)
+				}
+				if s, ok := steps["each[4].call"]; !ok || s.Status != flow.StatusSucceeded {
+					t.Errorf("each[4].call = %+v", s)
+				}
+			},
+		},
+		{
+			name: "terminate ends the run",
+			src: `name: term
+trigger: { type: manual }
+actions:
+  - id: stop
+    type: terminate
+    with: { status: failed, message: "no manager for this user" }
+  - id: after
+    type: compose
+    with: { value: x }
+`,
+			status: store.RunFailed,
+			check: func(t *testing.T, r store.Run, steps map[string]store.Step) {
+				if r.Error != "no manager for this user" {
+					t.Errorf("error = %q", r.Error)
+				}
+				if _, ok := steps["after"]; ok {
+					t.Error("action after terminate ran")
+				}
+			},
+		},
+		{
+			name: "delay parks and resumes",
+			src: `name: delay
+trigger: { type: manual }
+actions:
+  - id: wait
+    type: delay
+    with: { duration: 50ms }
+  - id: after
+    type: compose
+    with: { value: "{{ steps.wait.output.until }}" }
+`,
+			status: store.RunSucceeded,
+			check: func(t *testing.T, r store.Run, steps map[string]store.Step) {
+				if steps["wait"].Status != flow.StatusSucceeded || output(t, steps["after"]) == nil {
+					t.Errorf("wait %s after %v", steps["wait"].Status, output(t, steps["after"]))
+				}
+			},
+		},
+		{
+			name: "expression error fails the step",
+			src: `name: badexpr
+trigger: { type: manual }
+actions:
+  - id: bad
+    type: compose
+    with: { value: "{{ trigger.body.n / 'x' }}" }
+`,
+			input:  map[string]any{"n": 1},
+			status: store.RunFailed,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := b.apply(t, tc.src)
+			r := b.trigger(t, f, tc.input)
+			got, steps := b.wait(t, r.ID)
+			if got.Status != tc.status {
+				t.Fatalf("status %s (error %q), want %s; steps %+v", got.Status, got.Error, tc.status, steps)
+			}
+			if tc.check != nil {
+				tc.check(t, got, steps)
+			}
+		})
+	}
+}
+
+func TestWebhookRespond(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	f := b.apply(t, `name: hook
+trigger: { type: webhook }
+actions:
+  - id: greet
+    type: compose
+    with: { value: "hello {{ trigger.body.name }}" }
+  - id: answer
+    type: respond
+    with: { status: 201, headers: { X-Greeting: yes }, body: { message: "{{ steps.greet.output }}" } }
+`)
+	mux := http.NewServeMux()
+	mux.Handle("/hooks/{token}", b.eng.WebhookHandler())
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	resp, err := http.Post(srv.URL+"/hooks/"+f.WebhookToken, "application/json", strings.NewReader(`{"name": "Ada"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 201 || resp.Header.Get("X-Greeting") != "yes" || !strings.Contains(string(body), `"hello Ada"`) {
+		t.Fatalf("got %d %v %s", resp.StatusCode, resp.Header, body)
+	}
+
+	cases := []struct {
+		name, token, ctype, body string
+		status                   int
+		want                     string
+	}{
+		{"unknown token", "nope", "application/json", `{}`, 404, "no webhook flow"},
+		{"bad json", f.WebhookToken, "application/json", "{\n  \"name\": }", 400, "line 2"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, err := http.Post(srv.URL+"/hooks/"+tc.token, tc.ctype, strings.NewReader(tc.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.status || !strings.Contains(string(body), tc.want) {
+				t.Errorf("got %d %s, want %d containing %q", resp.StatusCode, body, tc.status, tc.want)
+			}
+		})
+	}
+}
+
+func TestResumeAfterRestart(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	f := b.apply(t, `name: slow
+trigger: { type: manual }
+actions:
+  - id: first
+    type: compose
+    with: { value: 1 }
+  - id: wait
+    type: delay
+    with: { duration: 300ms }
+  - id: last
+    type: compose
+    with: { value: "{{ steps.first.output + 1 }}" }
+`)
+	var ids []int64
+	for range 20 {
+		ids = append(ids, b.trigger(t, f, nil).ID)
+	}
+	b.stop()
+	b.start(t)
+	for _, id := range ids {
+		r, steps := b.wait(t, id)
+		if r.Status != store.RunSucceeded || output(t, steps["last"]) != float64(2) {
+			t.Fatalf("run %d: %s %q", id, r.Status, r.Error)
+		}
+	}
+}
+
+func TestCancel(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	f := b.apply(t, `name: long
+trigger: { type: manual }
+actions:
+  - id: wait
+    type: delay
+    with: { duration: 1h }
+`)
+	r := b.trigger(t, f, nil)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got, _ := b.st.GetRun(context.Background(), r.ID)
+		if got.Status == store.RunWaiting {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("run did not park: %s", got.Status)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	got, err := b.eng.Cancel(context.Background(), r.ID)
+	if err != nil || got.Status != store.RunCancelled {
+		t.Fatalf("cancel: %v %s", err, got.Status)
+	}
+}
+
+func TestSchedule(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	f := b.apply(t, `name: tick
+trigger: { type: schedule, every: 1s }
+actions:
+  - id: now
+    type: compose
+    with: { value: "{{ trigger.input.scheduled_at }}" }
+`)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		runs, err := b.st.ListRuns(context.Background(), store.RunFilter{FlowID: f.ID, Status: store.RunSucceeded})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(runs) >= 2 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("schedule fired %d times in 10s", len(runs))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

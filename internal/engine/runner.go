@@ -1,0 +1,566 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sluice/sluice/internal/flow"
+	"github.com/sluice/sluice/internal/store"
+)
+
+// maxIterations caps the items of one foreach.
+const maxIterations = 100_000
+
+// runState is one run being worked by this node.
+type runState struct {
+	e        *Engine
+	run      store.Run
+	plan     *plan
+	trigger  any
+	runObj   map[string]any
+	recorded map[string]store.Step
+	resp     *responder
+
+	mu       sync.Mutex
+	pending  []store.Step
+	current  string
+	term     *termination
+	response bool
+}
+
+// termination is what a terminate action asked for.
+type termination struct {
+	status  string
+	message string
+}
+
+// outcome is the result of one action: a final status, or blocked until
+// wake (a delay or a retry's backoff).
+type outcome struct {
+	status  string
+	output  any
+	err     *StepError
+	blocked bool
+	wake    time.Time
+}
+
+// listResult is the result of a list of actions.
+type listResult struct {
+	blocked bool
+	wake    time.Time
+	// failure is the first failure no later sibling handled, if any.
+	failure *StepError
+	failed  string
+}
+
+// errStopped is returned when the run's context ended mid-run (cancelled,
+// lease lost, or the node shutting down).
+var errStopped = errors.New("run stopped")
+
+// work executes a run this node holds until it finishes, parks on a
+// timer, or is stopped.
+func (e *Engine) work(ctx context.Context, r store.Run, resp *responder, fresh bool) {
+	defer resp.send(nil)
+	log := e.log.With("run_id", r.ID, "flow_id", r.FlowID)
+	rs, err := e.load(ctx, r, resp, fresh)
+	if err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		log.Error("load run", "err", err)
+		e.fail(r, fmt.Sprintf("cannot load the run: %v", err))
+		return
+	}
+	env := map[string]any{"trigger": rs.trigger, "run": rs.runObj}
+	steps := rs.recordedSteps("")
+	res, err := rs.execList(ctx, rs.plan.def.Actions, "", steps, env)
+	if err != nil {
+		rs.stop(ctx, log, err)
+		return
+	}
+	if res.blocked {
+		err := e.st.ParkRun(context.WithoutCancel(ctx), e.owner, r.ID, res.wake, rs.takePending())
+		if err != nil && !errors.Is(err, store.ErrLeaseLost) {
+			log.Error("park run", "err", err)
+		}
+		e.notify()
+		return
+	}
+	fin := store.RunFinish{Status: store.RunSucceeded}
+	if rs.term != nil {
+		fin.Status, fin.Error = rs.term.status, rs.term.message
+	} else if res.failure != nil {
+		fin.Status = store.RunFailed
+		fin.Error = fmt.Sprintf("step %q failed: %s", res.failed, res.failure.Message)
+	}
+	fin.Steps = rs.takePending()
+	if err := e.st.FinishRun(context.WithoutCancel(ctx), e.owner, r.ID, fin); err != nil && !errors.Is(err, store.ErrLeaseLost) {
+		log.Error("finish run", "err", err)
+	}
+}
+
+// fail finishes a run that cannot be executed at all.
+func (e *Engine) fail(r store.Run, msg string) {
+	err := e.st.FinishRun(context.Background(), e.owner, r.ID, store.RunFinish{Status: store.RunFailed, Error: msg})
+	if err != nil && !errors.Is(err, store.ErrLeaseLost) {
+		e.log.Error("fail run", "run_id", r.ID, "err", err)
+	}
+}
+
+// stop handles a run whose context ended: on shutdown it is parked for an
+// immediate resume; when cancelled or its lease was lost, another party
+// owns its fate and nothing is written.
+func (rs *runState) stop(ctx context.Context, log interface{ Error(string, ...any) }, err error) {
+	e := rs.e
+	if !errors.Is(err, errStopped) && !errors.Is(err, store.ErrLeaseLost) {
+		log.Error("run", "err", err)
+	}
+	e.mu.Lock()
+	shutdown := e.runCtx.Err() != nil
+	e.mu.Unlock()
+	if !shutdown || errors.Is(err, store.ErrLeaseLost) {
+		return
+	}
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := e.st.ParkRun(wctx, e.owner, rs.run.ID, time.Now(), rs.takePending()); err != nil && !errors.Is(err, store.ErrLeaseLost) {
+		log.Error("park run at shutdown", "err", err)
+	}
+}
+
+// load prepares a run for execution: its plan, trigger and recorded steps.
+func (e *Engine) load(ctx context.Context, r store.Run, resp *responder, fresh bool) (*runState, error) {
+	pl, err := e.plans.get(ctx, e.st, r.FlowID, r.FlowVersion)
+	if err != nil {
+		return nil, err
+	}
+	rs := &runState{e: e, run: r, plan: pl, resp: resp, recorded: map[string]store.Step{}}
+	if err := json.Unmarshal(r.Input, &rs.trigger); err != nil {
+		return nil, fmt.Errorf("decode trigger input: %w", err)
+	}
+	started := r.CreatedAt
+	if r.StartedAt != nil {
+		started = *r.StartedAt
+	}
+	rs.runObj = map[string]any{"id": r.ID, "flow": pl.flow.Name, "flow_id": pl.flow.ID, "version": r.FlowVersion, "started_at": started.UTC().Format(time.RFC3339Nano)}
+	if !fresh {
+		steps, err := e.st.ListSteps(ctx, r.ID)
+		if err != nil {
+			return nil, err
+		}
+		for _, st := range steps {
+			rs.recorded[st.Key] = st
+		}
+	}
+	return rs, nil
+}
+
+// recordedSteps returns the expression view (id -> {output, status,
+// error}) of the finished steps recorded under prefix, so that an action
+// can reach the steps inside a scope or condition that is not re-entered
+// on replay.
+func (rs *runState) recordedSteps(prefix string) map[string]any {
+	out := map[string]any{}
+	for key, st := range rs.recorded {
+		id, ok := strings.CutPrefix(key, prefix)
+		if !ok || strings.ContainsAny(id, "[.") || !finished(st.Status) {
+			continue
+		}
+		out[id] = stepView(decodeJSON(st.Output), st.Status, decodeStepError(st.Error))
+	}
+	return out
+}
+
+// stepView is what expressions see of a step.
+func stepView(output any, status string, serr *StepError) map[string]any {
+	v := map[string]any{"output": output, "status": status, "error": nil}
+	if serr != nil {
+		v["error"] = serr.view()
+	}
+	return v
+}
+
+// finished reports whether a step status is final.
+func finished(status string) bool {
+	switch status {
+	case flow.StatusSucceeded, flow.StatusFailed, flow.StatusSkipped, flow.StatusTimedOut, flow.StatusCancelled:
+		return true
+	}
+	return false
+}
+
+// record queues a step result for the next commit.
+func (rs *runState) record(st store.Step) {
+	rs.mu.Lock()
+	rs.pending = append(rs.pending, st)
+	rs.current = st.Key
+	rs.mu.Unlock()
+}
+
+// takePending returns and clears the queued step results.
+func (rs *runState) takePending() []store.Step {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	p := rs.pending
+	rs.pending = nil
+	return p
+}
+
+// flush commits the queued step results, so that an action with effects
+// outside the run acts only on committed results.
+func (rs *runState) flush(ctx context.Context) error {
+	rs.mu.Lock()
+	p, current := rs.pending, rs.current
+	rs.pending = nil
+	rs.mu.Unlock()
+	if len(p) == 0 {
+		return nil
+	}
+	if err := rs.e.st.SaveSteps(ctx, rs.e.owner, rs.run.ID, current, p); err != nil {
+		if errors.Is(err, store.ErrLeaseLost) {
+			return fmt.Errorf("%w: %w", errStopped, err)
+		}
+		return err
+	}
+	return nil
+}
+
+// terminated returns the terminate request, if any.
+func (rs *runState) terminated() bool {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return rs.term != nil
+}
+
+// execList runs a list of sibling actions in order. steps is the
+// expression view of steps, which execList extends as actions finish; env
+// holds the other roots (trigger, run, item, index).
+func (rs *runState) execList(ctx context.Context, actions []*flow.Action, prefix string, steps map[string]any, env map[string]any) (listResult, error) {
+	status := make(map[string]string, len(actions))
+	for i, a := range actions {
+		if ctx.Err() != nil {
+			return listResult{}, errStopped
+		}
+		if rs.terminated() {
+			break
+		}
+		key := prefix + a.ID
+		var out outcome
+		if runs(a, i, actions, status) {
+			var err error
+			out, err = rs.execAction(ctx, a, key, steps, env)
+			if err != nil {
+				return listResult{}, err
+			}
+			if out.blocked {
+				return listResult{blocked: true, wake: out.wake}, nil
+			}
+		} else {
+			out = outcome{status: flow.StatusSkipped}
+			if rec, ok := rs.recorded[key]; !ok || rec.Status != flow.StatusSkipped {
+				rs.record(store.Step{Key: key, ActionID: a.ID, Type: a.Type, Status: flow.StatusSkipped})
+			}
+		}
+		status[a.ID] = out.status
+		steps[a.ID] = stepView(out.output, out.status, out.err)
+	}
+	return unhandled(actions, status, steps), nil
+}
+
+// runs reports whether action i of a list may run, given its siblings'
+// statuses: by default after the previous sibling succeeded; with
+// run_after, when every named sibling ended in one of the listed statuses.
+func runs(a *flow.Action, i int, list []*flow.Action, status map[string]string) bool {
+	if len(a.RunAfter) == 0 {
+		return i == 0 || status[list[i-1].ID] == flow.StatusSucceeded
+	}
+	for id, want := range a.RunAfter {
+		got, ok := status[id]
+		if !ok {
+			return false
+		}
+		match := false
+		for _, w := range want {
+			if w == got {
+				match = true
+				break
+			}
+		}
+		if !match {
+			return false
+		}
+	}
+	return true
+}
+
+// unhandled finds the first failure of a list that no later sibling
+// handled (ran because its run_after named that failure).
+func unhandled(list []*flow.Action, status map[string]string, steps map[string]any) listResult {
+	for i, a := range list {
+		st := status[a.ID]
+		if st != flow.StatusFailed && st != flow.StatusTimedOut {
+			continue
+		}
+		handled := false
+		for _, later := range list[i+1:] {
+			ls, ok := status[later.ID]
+			if !ok || ls == flow.StatusSkipped {
+				continue
+			}
+			for _, w := range later.RunAfter[a.ID] {
+				if w == st {
+					handled = true
+				}
+			}
+		}
+		if handled {
+			continue
+		}
+		serr := &StepError{Kind: KindFlow, Message: st}
+		if v, ok := steps[a.ID].(map[string]any); ok {
+			if ev, ok := v["error"].(map[string]any); ok {
+				if m, ok := ev["message"].(string); ok {
+					serr.Message = m
+				}
+			}
+		}
+		return listResult{failure: serr, failed: a.ID}
+	}
+	return listResult{}
+}
+
+// execAction runs one action, replaying its recorded result if it has
+// one.
+func (rs *runState) execAction(ctx context.Context, a *flow.Action, key string, steps, env map[string]any) (outcome, error) {
+	rec, seen := rs.recorded[key]
+	if seen && finished(rec.Status) {
+		return outcome{status: rec.Status, output: decodeJSON(rec.Output), err: decodeStepError(rec.Error)}, nil
+	}
+	scope := make(map[string]any, len(env)+1)
+	maps.Copy(scope, env)
+	scope["steps"] = steps
+	switch a.Type {
+	case flow.ActionCondition, flow.ActionScope, flow.ActionForeach:
+		return rs.execContainer(ctx, a, key, steps, env, scope)
+	}
+	return rs.execLeaf(ctx, a, key, rec, seen, scope)
+}
+
+// execContainer runs a condition, scope or foreach.
+func (rs *runState) execContainer(ctx context.Context, a *flow.Action, key string, steps, env, scope map[string]any) (outcome, error) {
+	c := rs.plan.actions[a]
+	started := time.Now().UTC()
+	finish := func(out outcome) (outcome, error) {
+		now := time.Now().UTC()
+		st := store.Step{Key: key, ActionID: a.ID, Type: a.Type, Status: out.status, Attempts: 1, StartedAt: &started, FinishedAt: &now}
+		var err error
+		if st.Output, err = rs.encode(out.output); err != nil {
+			out = outcome{status: flow.StatusFailed, err: &StepError{Kind: KindPayload, Message: err.Error()}}
+			st.Status, st.Output = out.status, nil
+		}
+		st.Error = out.err.encode()
+		rs.record(st)
+		return out, nil
+	}
+	fromList := func(res listResult, output any) (outcome, error) {
+		if res.blocked {
+			return outcome{blocked: true, wake: res.wake}, nil
+		}
+		out := outcome{status: flow.StatusSucceeded, output: output}
+		if res.failure != nil {
+			out.status = flow.StatusFailed
+			out.err = &StepError{Kind: KindFlow, Message: fmt.Sprintf("step %q failed: %s", res.failed, res.failure.Message)}
+		}
+		return finish(out)
+	}
+	switch a.Type {
+	case flow.ActionCondition:
+		v, err := c.cond.Eval(scope)
+		if err != nil {
+			return finish(outcome{status: flow.StatusFailed, err: exprError("if", err)})
+		}
+		branch := a.Else
+		if truthy(v) {
+			branch = a.Then
+		}
+		res, err := rs.execList(ctx, branch, rs.prefixOf(key, a), steps, env)
+		if err != nil {
+			return outcome{}, err
+		}
+		return fromList(res, map[string]any{"result": truthy(v)})
+	case flow.ActionScope:
+		res, err := rs.execList(ctx, a.Actions, rs.prefixOf(key, a), steps, env)
+		if err != nil {
+			return outcome{}, err
+		}
+		return fromList(res, nil)
+	default:
+		v, err := c.foreach.Eval(scope)
+		if err != nil {
+			return finish(outcome{status: flow.StatusFailed, err: exprError("foreach", err)})
+		}
+		items, ok := v.([]any)
+		if v == nil {
+			items, ok = []any{}, true
+		}
+		if !ok {
+			return finish(outcome{status: flow.StatusFailed, err: &StepError{Kind: KindExpression, Message: fmt.Sprintf("foreach: expected a list, got %s", typeName(v))}})
+		}
+		if len(items) > maxIterations {
+			return finish(outcome{status: flow.StatusFailed, err: &StepError{Kind: KindPayload, Message: fmt.Sprintf("foreach: %d items, more than the %d allowed", len(items), maxIterations)}})
+		}
+		res, outputs, err := rs.execForeach(ctx, a, key, items, steps, env)
+		if err != nil {
+			return outcome{}, err
+		}
+		return fromList(res, outputs)
+	}
+}
+
+// prefixOf returns the key prefix of a container's inner actions: inside a
+// foreach iteration the container's own key carries the iteration, so its
+// inner actions must too.
+func (rs *runState) prefixOf(key string, a *flow.Action) string {
+	return strings.TrimSuffix(key, a.ID)
+}
+
+// execForeach runs a foreach body once per item, up to concurrency at once.
+// Each iteration sees item, index, and its own steps on top of the
+// outer ones.
+func (rs *runState) execForeach(ctx context.Context, a *flow.Action, key string, items []any, steps, env map[string]any) (listResult, []any, error) {
+	conc := max(1, a.Concurrency)
+	results := make([]listResult, len(items))
+	errs := make([]error, len(items))
+	outputs := make([]any, len(items))
+	sem := make(chan struct{}, conc)
+	var wg sync.WaitGroup
+	for i, item := range items {
+		if ctx.Err() != nil || rs.terminated() {
+			break
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			prefix := fmt.Sprintf("%s[%d].", key, i)
+			local := make(map[string]any, len(steps)+len(a.Actions))
+			maps.Copy(local, steps)
+			maps.Copy(local, rs.recordedSteps(prefix))
+			ienv := make(map[string]any, len(env)+2)
+			maps.Copy(ienv, env)
+			ienv["item"], ienv["index"] = item, i
+			results[i], errs[i] = rs.execList(ctx, a.Actions, prefix, local, ienv)
+			iter := map[string]any{}
+			for _, inner := range a.Actions {
+				if v, ok := local[inner.ID].(map[string]any); ok {
+					iter[inner.ID] = v["output"]
+				}
+			}
+			outputs[i] = iter
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return listResult{}, nil, err
+	}
+	if ctx.Err() != nil {
+		return listResult{}, nil, errStopped
+	}
+	var out listResult
+	for i, r := range results {
+		if r.blocked && (!out.blocked || r.wake.Before(out.wake)) {
+			out.blocked, out.wake = true, r.wake
+		}
+		if r.failure != nil && out.failure == nil {
+			out.failure, out.failed = r.failure, fmt.Sprintf("%s[%d].%s", key, i, r.failed)
+		}
+	}
+	if out.blocked {
+		return listResult{blocked: true, wake: out.wake}, nil, nil
+	}
+	return out, outputs, nil
+}
+
+// encode marshals a step payload, enforcing the payload cap.
+func (rs *runState) encode(v any) (json.RawMessage, error) {
+	if v == nil {
+		return nil, nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("encode output: %w", err)
+	}
+	if int64(len(b)) > rs.e.cfg.MaxPayload {
+		return nil, fmt.Errorf("output is %s, more than the %s cap per step", byteSize(int64(len(b))), byteSize(rs.e.cfg.MaxPayload))
+	}
+	return b, nil
+}
+
+// byteSize formats a byte count for people.
+func byteSize(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// decodeJSON decodes a stored payload, or nil.
+func decodeJSON(b json.RawMessage) any {
+	if len(b) == 0 {
+		return nil
+	}
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return string(b)
+	}
+	return v
+}
+
+// truthy says whether a condition's value counts as true.
+func truthy(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return false
+	case bool:
+		return x
+	case string:
+		return x != "" && x != "false"
+	case float64:
+		return x != 0
+	case int:
+		return x != 0
+	case []any:
+		return len(x) > 0
+	case map[string]any:
+		return len(x) > 0
+	}
+	return true
+}
+
+// typeName names a value's JSON type for error messages.
+func typeName(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case string:
+		return "a string"
+	case bool:
+		return "a boolean"
+	case float64, int, int64:
+		return "a number"
+	case map[string]any:
+		return "an object"
+	case []any:
+		return "a list"
+	}
+	return fmt.Sprintf("%T", v)
+}

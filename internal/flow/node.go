@@ -1,0 +1,396 @@
+package flow
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/token"
+)
+
+// Limits on what Parse accepts, so that a hostile definition cannot exhaust
+// memory or the stack.
+const (
+	// MaxSize is the largest definition text Parse accepts.
+	MaxSize = 1 << 20
+	// MaxNesting is the deepest nesting of mappings and lists Parse accepts.
+	MaxNesting = 64
+	// MaxActionDepth is the deepest nesting of actions inside conditions,
+	// scopes and foreach bodies.
+	MaxActionDepth = 16
+	// maxNodes bounds the values a definition expands to, aliases included.
+	maxNodes = 200_000
+)
+
+// kind is the type of a value in the generic tree Parse decodes into before
+// it builds a Definition.
+type kind int
+
+const (
+	kindNull kind = iota
+	kindString
+	kindInt
+	kindFloat
+	kindBool
+	kindMap
+	kindList
+)
+
+// describe names the kind the way a problem message does.
+func (k kind) describe() string {
+	switch k {
+	case kindString:
+		return "a string"
+	case kindInt, kindFloat:
+		return "a number"
+	case kindBool:
+		return "true or false"
+	case kindMap:
+		return "a mapping"
+	case kindList:
+		return "a list"
+	default:
+		return "empty (null)"
+	}
+}
+
+// node is one value of the definition text with its position.
+type node struct {
+	kind      kind
+	line, col int
+	// quoted reports whether a string was written in quotes; the column of
+	// its first character is then col+1.
+	quoted  bool
+	str     string
+	i       int64
+	f       float64
+	b       bool
+	entries []entry
+	items   []*node
+}
+
+// entry is one key of a mapping.
+type entry struct {
+	key       string
+	line, col int
+	val       *node
+}
+
+// value turns the node into the plain Go value an Action's With holds:
+// nil, string, int64, float64, bool, map[string]any or []any.
+func (n *node) value() any {
+	switch n.kind {
+	case kindString:
+		return n.str
+	case kindInt:
+		return n.i
+	case kindFloat:
+		return n.f
+	case kindBool:
+		return n.b
+	case kindMap:
+		m := make(map[string]any, len(n.entries))
+		for _, e := range n.entries {
+			m[e.key] = e.val.value()
+		}
+		return m
+	case kindList:
+		l := make([]any, len(n.items))
+		for i, it := range n.items {
+			l[i] = it.value()
+		}
+		return l
+	default:
+		return nil
+	}
+}
+
+// converter turns the YAML syntax tree into nodes, resolving anchors,
+// aliases and merge keys within the limits above.
+type converter struct {
+	anchors  map[string]ast.Node
+	nodes    int
+	problems []Problem
+	// stopped is set once a limit is hit; conversion then stops adding
+	// values so that one problem is reported, not thousands.
+	stopped bool
+}
+
+func (c *converter) fail(line, col int, format string, args ...any) {
+	c.problems = append(c.problems, Problem{Message: fmt.Sprintf(format, args...), Line: line, Column: col})
+}
+
+func position(n ast.Node) (int, int) {
+	if n == nil {
+		return 0, 0
+	}
+	tk := n.GetToken()
+	if tk == nil || tk.Position == nil {
+		return 0, 0
+	}
+	return tk.Position.Line, tk.Position.Column
+}
+
+func isQuoted(n ast.Node) bool {
+	tk := n.GetToken()
+	return tk != nil && (tk.Type == token.SingleQuoteType || tk.Type == token.DoubleQuoteType)
+}
+
+// convert returns the node for n, or nil when a limit was hit.
+func (c *converter) convert(n ast.Node, depth int) *node {
+	if c.stopped {
+		return nil
+	}
+	line, col := position(n)
+	if depth > MaxNesting {
+		c.stopped = true
+		c.fail(line, col, "nesting is deeper than %d levels", MaxNesting)
+		return nil
+	}
+	c.nodes++
+	if c.nodes > maxNodes {
+		c.stopped = true
+		c.fail(line, col, "definition has more than %d values (aliases included)", maxNodes)
+		return nil
+	}
+	out := &node{line: line, col: col}
+	switch v := n.(type) {
+	case nil, *ast.NullNode:
+		out.kind = kindNull
+	case *ast.StringNode:
+		out.kind, out.str, out.quoted = kindString, v.Value, isQuoted(v)
+	case *ast.LiteralNode:
+		out.kind = kindString
+		if v.Value != nil {
+			out.str = v.Value.Value
+		}
+	case *ast.IntegerNode:
+		switch x := v.Value.(type) {
+		case int64:
+			out.kind, out.i = kindInt, x
+		case uint64:
+			if x <= math.MaxInt64 {
+				out.kind, out.i = kindInt, int64(x)
+			} else {
+				out.kind, out.f = kindFloat, float64(x)
+			}
+		default:
+			out.kind, out.str = kindString, v.GetToken().Value
+		}
+	case *ast.FloatNode:
+		out.kind, out.f = kindFloat, v.Value
+		if math.IsInf(v.Value, 0) || math.IsNaN(v.Value) {
+			c.fail(line, col, "numbers must be finite")
+			out.f = 0
+		}
+	case *ast.InfinityNode, *ast.NanNode:
+		c.fail(line, col, "numbers must be finite")
+		out.kind = kindFloat
+	case *ast.BoolNode:
+		out.kind, out.b = kindBool, v.Value
+	case *ast.TagNode:
+		inner := c.convert(v.Value, depth+1)
+		if inner == nil {
+			return nil
+		}
+		if v.Start != nil && (v.Start.Value == "!!str" || v.Start.Value == "!str") && inner.kind != kindMap && inner.kind != kindList {
+			inner.kind, inner.str = kindString, scalarText(v.Value)
+		}
+		return inner
+	case *ast.AnchorNode:
+		inner := c.convert(v.Value, depth+1)
+		if v.Name != nil {
+			c.anchors[v.Name.GetToken().Value] = v.Value
+		}
+		return inner
+	case *ast.AliasNode:
+		name := ""
+		if v.Value != nil {
+			name = v.Value.GetToken().Value
+		}
+		target, ok := c.anchors[name]
+		if !ok {
+			c.fail(line, col, "unknown anchor %q", name)
+			return out
+		}
+		inner := c.convert(target, depth+1)
+		if inner == nil {
+			return nil
+		}
+		cp := *inner
+		cp.line, cp.col = line, col
+		return &cp
+	case *ast.MappingNode:
+		out.kind = kindMap
+		if len(v.Values) > 0 {
+			out.line, out.col = position(v.Values[0].Key)
+		}
+		if !c.mapping(out, v.Values, depth) {
+			return nil
+		}
+	case *ast.MappingValueNode:
+		out.kind = kindMap
+		out.line, out.col = position(v.Key)
+		if !c.mapping(out, []*ast.MappingValueNode{v}, depth) {
+			return nil
+		}
+	case *ast.SequenceNode:
+		out.kind = kindList
+		for _, it := range v.Values {
+			cn := c.convert(it, depth+1)
+			if cn == nil {
+				return nil
+			}
+			out.items = append(out.items, cn)
+		}
+	default:
+		c.fail(line, col, "unsupported YAML value (%s)", n.Type())
+		out.kind = kindNull
+	}
+	return out
+}
+
+// mapping fills out with the entries of a mapping. Explicit keys win over
+// keys merged in with "<<".
+func (c *converter) mapping(out *node, values []*ast.MappingValueNode, depth int) bool {
+	var merged []entry
+	for _, mv := range values {
+		if mv == nil {
+			continue
+		}
+		if _, ok := mv.Key.(*ast.MergeKeyNode); ok {
+			src := c.convert(mv.Value, depth+1)
+			if src == nil {
+				return false
+			}
+			var maps []*node
+			switch src.kind {
+			case kindMap:
+				maps = []*node{src}
+			case kindList:
+				maps = src.items
+			}
+			for _, m := range maps {
+				if m.kind != kindMap {
+					c.fail(src.line, src.col, "a merge key (<<) needs a mapping or a list of mappings")
+					continue
+				}
+				merged = append(merged, m.entries...)
+			}
+			if len(maps) == 0 {
+				c.fail(src.line, src.col, "a merge key (<<) needs a mapping or a list of mappings")
+			}
+			continue
+		}
+		var keyNode ast.Node = mv.Key
+		if mk, ok := mv.Key.(*ast.MappingKeyNode); ok {
+			keyNode = mk.Value
+		}
+		kl, kc := position(keyNode)
+		key := c.convert(keyNode, depth+1)
+		if key == nil {
+			return false
+		}
+		var name string
+		switch key.kind {
+		case kindMap, kindList:
+			c.fail(kl, kc, "mapping keys must be strings, not %s", key.kind.describe())
+			continue
+		case kindNull:
+			name = ""
+		default:
+			name = scalarText(keyNode)
+			if key.kind == kindString {
+				name = key.str
+			}
+		}
+		val := c.convert(mv.Value, depth+1)
+		if val == nil {
+			return false
+		}
+		if mv.Value == nil {
+			val.line, val.col = kl, kc
+		}
+		out.entries = append(out.entries, entry{key: name, line: kl, col: kc, val: val})
+	}
+	for _, m := range merged {
+		if !out.has(m.key) {
+			out.entries = append(out.entries, m)
+		}
+	}
+	return true
+}
+
+// has reports whether a mapping node has the key.
+func (n *node) has(key string) bool {
+	for _, e := range n.entries {
+		if e.key == key {
+			return true
+		}
+	}
+	return false
+}
+
+// scalarText is the source text of a scalar node.
+func scalarText(n ast.Node) string {
+	if n == nil {
+		return ""
+	}
+	if tk := n.GetToken(); tk != nil {
+		return tk.Value
+	}
+	return ""
+}
+
+// flowDepth returns the deepest nesting of [ and { in src, a cheap guard run
+// before the YAML parser so that "[[[[..." cannot recurse without bound.
+func flowDepth(src []byte) int {
+	depth, deepest := 0, 0
+	for _, b := range src {
+		switch b {
+		case '[', '{':
+			depth++
+			deepest = max(deepest, depth)
+		case ']', '}':
+			if depth > 0 {
+				depth--
+			}
+		}
+	}
+	return deepest
+}
+
+// segment formats one step of a path: .key for plain keys, ["key"] for
+// others.
+func segment(key string) string {
+	if key != "" && plainKey(key) {
+		return "." + key
+	}
+	return "[" + strconv.Quote(key) + "]"
+}
+
+func plainKey(key string) bool {
+	for i, r := range key {
+		ok := r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || (i > 0 && (r >= '0' && r <= '9' || r == '-'))
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// join appends a key to a path.
+func join(path, key string) string {
+	s := segment(key)
+	if path == "" {
+		return strings.TrimPrefix(s, ".")
+	}
+	return path + s
+}
+
+// at appends a list index to a path.
+func at(path string, i int) string {
+	return fmt.Sprintf("%s[%d]", path, i)
+}

@@ -1,0 +1,219 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/sluice/sluice/internal/api"
+	"github.com/sluice/sluice/internal/auth"
+	"github.com/sluice/sluice/internal/engine"
+	"github.com/sluice/sluice/internal/mail"
+	"github.com/sluice/sluice/internal/netguard"
+	"github.com/sluice/sluice/internal/store"
+	"github.com/sluice/sluice/internal/store/sqlite"
+)
+
+// Run starts a server and serves until ctx ends, then shuts down: it stops
+// taking requests, stops the runs in flight (they resume on the next
+// start) and closes the store.
+func Run(ctx context.Context, cfg Config) error {
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	log := cfg.Logger
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data folder %s: %w", cfg.DataDir, err)
+	}
+	unlock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if _, err := loadSecretKey(cfg.DataDir); err != nil {
+		return err
+	}
+	st, single, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := bootstrapAdmin(ctx, st, cfg); err != nil {
+		return err
+	}
+	allow, err := netguard.ParseAllow(cfg.AllowNet)
+	if err != nil {
+		return fmt.Errorf("SLUICE_ALLOW_NET: %w", err)
+	}
+	var mailer mail.Sender
+	mailFrom := ""
+	if cfg.SMTPURL != "" {
+		sc, err := mail.ParseSMTPURL(cfg.SMTPURL)
+		if err != nil {
+			return fmt.Errorf("SLUICE_SMTP_URL: %w", err)
+		}
+		mailer, mailFrom = mail.NewSMTPSender(sc), sc.From
+	}
+	eng, err := engine.New(engine.Config{
+		Store:      st,
+		Logger:     log,
+		HTTPClient: netguard.NewClient(netguard.Options{Allow: allow}),
+		Mailer:     mailer,
+		MailFrom:   mailFrom,
+		Workers:    cfg.Workers,
+		MaxPayload: cfg.MaxPayload,
+		Retention:  cfg.Retention,
+		SingleNode: single,
+	})
+	if err != nil {
+		return err
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("/api/", api.New(api.Config{Store: st, Runner: eng, Logger: log, BaseURL: cfg.BaseURL, MaxBody: cfg.MaxPayload}))
+	mux.Handle("/hooks/{token}", eng.WebhookHandler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "Sluice is running. The API is described at /api/v1/openapi.json.")
+	})
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+
+	engCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := eng.Run(engCtx); err != nil {
+			log.Error("engine stopped", "err", err)
+		}
+	}()
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	log.Info("sluice is listening", "addr", ln.Addr().String(), "base_url", cfg.BaseURL, "data", cfg.DataDir, "store", storeName(cfg))
+
+	select {
+	case <-ctx.Done():
+	case err = <-serveErr:
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if serr := srv.Shutdown(shutdownCtx); serr != nil {
+		log.Warn("http shutdown", "err", serr)
+	}
+	stopEngine()
+	wg.Wait()
+	log.Info("sluice stopped")
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// storeName names the store in the start-up log, without secrets.
+func storeName(cfg Config) string {
+	if strings.HasPrefix(cfg.DBURL, "postgres") {
+		return redactURL(cfg.DBURL)
+	}
+	return "sqlite"
+}
+
+// openStore opens the store the configuration names. It reports whether
+// the store is single-node (SQLite), where no other process can hold runs.
+func openStore(ctx context.Context, cfg Config) (store.Store, bool, error) {
+	switch {
+	case cfg.DBURL == "":
+		st, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "sluice.db"), cfg.Logger)
+		return st, true, err
+	case strings.HasPrefix(cfg.DBURL, "sqlite:"):
+		st, err := sqlite.Open(ctx, strings.TrimPrefix(strings.TrimPrefix(cfg.DBURL, "sqlite:"), "//"), cfg.Logger)
+		return st, true, err
+	}
+	return nil, false, fmt.Errorf("--db %q: unsupported database URL: use sqlite:PATH (or leave it empty for the data folder)", redactURL(cfg.DBURL))
+}
+
+// lockDataDir takes an exclusive lock on the data folder so that two
+// servers never share one SQLite file and its single-node assumptions.
+func lockDataDir(dir string) (func(), error) {
+	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock data folder %s: %w", dir, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("data folder %s is in use by another sluice server: %w", dir, err)
+	}
+	return func() {
+		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
+}
+
+// loadSecretKey reads the server's 32-byte secret key from the data
+// folder, creating it (mode 0600) on first start. SLUICE_SECRET_KEY, when
+// set, is used instead.
+func loadSecretKey(dir string) ([]byte, error) {
+	path := filepath.Join(dir, "secret.key")
+	key, err := os.ReadFile(path)
+	if err == nil {
+		if len(key) != 32 {
+			return nil, fmt.Errorf("secret key %s: %d bytes, want 32", path, len(key))
+		}
+		return key, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("read secret key: %w", err)
+	}
+	key = make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, fmt.Errorf("generate secret key: %w", err)
+	}
+	if err := os.WriteFile(path, key, 0o600); err != nil {
+		return nil, fmt.Errorf("write secret key: %w", err)
+	}
+	return key, nil
+}
+
+// bootstrapAdmin creates the first admin on first start. Without a
+// configured password it generates one and prints it once.
+func bootstrapAdmin(ctx context.Context, st store.Store, cfg Config) error {
+	n, err := st.CountUsers(ctx)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		return nil
+	}
+	pw, generated := cfg.AdminPassword, false
+	if pw == "" {
+		pw, generated = auth.RandomPassword(), true
+	}
+	hash, err := auth.HashPassword(pw)
+	if err != nil {
+		return fmt.Errorf("admin password: %w", err)
+	}
+	if _, err := st.CreateUser(ctx, store.User{Email: cfg.AdminEmail, Name: "Admin", PasswordHash: hash, Role: store.RoleAdmin}); err != nil {
+		return fmt.Errorf("create the first admin: %w", err)
+	}
+	cfg.Logger.Info("created the first admin", "email", cfg.AdminEmail)
+	if generated {
+		fmt.Fprintf(cfg.Out, "\nCreated the admin account %s with the password:\n\n    %s\n\nIt is shown only this once. Sign in with: sluice login --server %s --email %s --password-stdin\n\n", cfg.AdminEmail, pw, cfg.BaseURL, cfg.AdminEmail)
+	}
+	return nil
+}

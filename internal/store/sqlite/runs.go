@@ -1,0 +1,426 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/sluice/sluice/internal/store"
+)
+
+const runCols = `r.id, r.flow_id, f.name, r.flow_version, f.owner_id, r.status, r.trigger_type, r.input, r.output, r.error, r.current_step, ` +
+	`r.resubmitted_from, r.created_at, r.started_at, r.finished_at, r.next_attempt_at, r.lease_owner, r.lease_until ` +
+	`FROM runs r JOIN flows f ON f.id = r.flow_id`
+
+func scanRun(row interface{ Scan(...any) error }) (store.Run, error) {
+	var r store.Run
+	var input string
+	var output, leaseOwner sql.NullString
+	var resub, started, finished, leaseUntil sql.NullInt64
+	var created, next int64
+	err := row.Scan(&r.ID, &r.FlowID, &r.FlowName, &r.FlowVersion, &r.OwnerID, &r.Status, &r.TriggerType, &input, &output, &r.Error, &r.CurrentStep,
+		&resub, &created, &started, &finished, &next, &leaseOwner, &leaseUntil)
+	if err != nil {
+		return store.Run{}, err
+	}
+	r.Input = []byte(input)
+	if output.Valid {
+		r.Output = []byte(output.String)
+	}
+	if resub.Valid {
+		v := resub.Int64
+		r.ResubmittedFrom = &v
+	}
+	r.CreatedAt, r.NextAttemptAt = fromNanos(created), fromNanos(next)
+	r.StartedAt, r.FinishedAt, r.LeaseUntil = fromNull(started), fromNull(finished), fromNull(leaseUntil)
+	r.LeaseOwner = leaseOwner.String
+	return r, nil
+}
+
+// insertRun adds a run inside tx and reads it back.
+func insertRun(ctx context.Context, tx *sql.Tx, nr store.NewRun) (store.Run, error) {
+	now := time.Now().UTC()
+	next := nr.NextAttemptAt
+	if next.IsZero() {
+		next = now
+	}
+	status := store.RunQueued
+	var owner, until, started any
+	if nr.LeaseOwner != "" {
+		status, owner, until, started = store.RunRunning, nr.LeaseOwner, nanos(nr.LeaseUntil), nanos(now)
+	}
+	input := string(nr.Input)
+	if input == "" {
+		input = "{}"
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO runs (flow_id, flow_version, status, trigger_type, input, resubmitted_from, created_at, started_at, next_attempt_at, lease_owner, lease_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		nr.FlowID, nr.FlowVersion, status, nr.TriggerType, input, nr.ResubmittedFrom, nanos(now), started, nanos(next), owner, until)
+	if err != nil {
+		return store.Run{}, fmt.Errorf("insert run: %w", err)
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return store.Run{}, fmt.Errorf("insert run: %w", err)
+	}
+	r, err := scanRun(tx.QueryRowContext(ctx, `SELECT `+runCols+` WHERE r.id = ?`, id))
+	if err != nil {
+		return store.Run{}, fmt.Errorf("read back run %d: %w", id, err)
+	}
+	return r, nil
+}
+
+// CreateRun commits a new run.
+func (s *Store) CreateRun(ctx context.Context, nr store.NewRun) (store.Run, error) {
+	var r store.Run
+	err := s.exec(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var err error
+		r, err = insertRun(ctx, tx, nr)
+		return err
+	})
+	if err != nil {
+		return store.Run{}, fmt.Errorf("create run of flow %d: %w", nr.FlowID, err)
+	}
+	return r, nil
+}
+
+// GetRun returns a run.
+func (s *Store) GetRun(ctx context.Context, id int64) (store.Run, error) {
+	r, err := scanRun(s.read.QueryRowContext(ctx, `SELECT `+runCols+` WHERE r.id = ?`, id))
+	if err != nil {
+		return store.Run{}, notFound(err, fmt.Sprintf("get run %d", id))
+	}
+	return r, nil
+}
+
+// ListRuns returns runs, newest first.
+func (s *Store) ListRuns(ctx context.Context, rf store.RunFilter) ([]store.Run, error) {
+	var where []string
+	var args []any
+	if rf.OwnerID != 0 {
+		where, args = append(where, `f.owner_id = ?`), append(args, rf.OwnerID)
+	}
+	if rf.FlowID != 0 {
+		where, args = append(where, `r.flow_id = ?`), append(args, rf.FlowID)
+	}
+	if rf.Status != "" {
+		where, args = append(where, `r.status = ?`), append(args, rf.Status)
+	}
+	if !rf.Since.IsZero() {
+		where, args = append(where, `r.created_at >= ?`), append(args, nanos(rf.Since))
+	}
+	if rf.BeforeID != 0 {
+		where, args = append(where, `r.id < ?`), append(args, rf.BeforeID)
+	}
+	q := `SELECT ` + runCols
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, ` AND `)
+	}
+	limit := rf.Limit
+	if limit <= 0 {
+		limit = 50
+	}
+	q += ` ORDER BY r.id DESC LIMIT ?`
+	args = append(args, limit)
+	rows, err := s.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list runs: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Run
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list runs: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list runs: %w", err)
+	}
+	return out, nil
+}
+
+const stepCols = `run_id, key, seq, action_id, type, status, attempts, started_at, finished_at, input, output, error, next_attempt_at`
+
+// ListSteps returns a run's steps in the order they were first recorded.
+func (s *Store) ListSteps(ctx context.Context, runID int64) ([]store.Step, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT `+stepCols+` FROM steps WHERE run_id = ? ORDER BY seq`, runID)
+	if err != nil {
+		return nil, fmt.Errorf("list steps of run %d: %w", runID, err)
+	}
+	defer rows.Close()
+	var out []store.Step
+	for rows.Next() {
+		var st store.Step
+		var started, finished, next sql.NullInt64
+		var input, output, serr sql.NullString
+		if err := rows.Scan(&st.RunID, &st.Key, &st.Seq, &st.ActionID, &st.Type, &st.Status, &st.Attempts, &started, &finished, &input, &output, &serr, &next); err != nil {
+			return nil, fmt.Errorf("list steps of run %d: %w", runID, err)
+		}
+		st.StartedAt, st.FinishedAt, st.NextAttemptAt = fromNull(started), fromNull(finished), fromNull(next)
+		if input.Valid {
+			st.Input = []byte(input.String)
+		}
+		if output.Valid {
+			st.Output = []byte(output.String)
+		}
+		if serr.Valid {
+			st.Error = []byte(serr.String)
+		}
+		out = append(out, st)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list steps of run %d: %w", runID, err)
+	}
+	return out, nil
+}
+
+// ClaimRuns leases up to limit due queued or waiting runs to owner.
+func (s *Store) ClaimRuns(ctx context.Context, owner string, now, leaseUntil time.Time, limit int) ([]store.Run, error) {
+	var out []store.Run
+	err := s.exec(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		out = out[:0]
+		rows, err := tx.QueryContext(ctx, `UPDATE runs SET status = 'running', lease_owner = ?, lease_until = ?, started_at = COALESCE(started_at, ?) `+
+			`WHERE id IN (SELECT id FROM runs WHERE status IN ('queued', 'waiting') AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?) RETURNING id`,
+			owner, nanos(leaseUntil), nanos(now), nanos(now), limit)
+		if err != nil {
+			return err
+		}
+		var ids []int64
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			ids = append(ids, id)
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		for _, id := range ids {
+			r, err := scanRun(tx.QueryRowContext(ctx, `SELECT `+runCols+` WHERE r.id = ?`, id))
+			if err != nil {
+				return err
+			}
+			out = append(out, r)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim runs: %w", err)
+	}
+	return out, nil
+}
+
+// ExtendLeases pushes the lease of the owner's running runs to until.
+func (s *Store) ExtendLeases(ctx context.Context, owner string, ids []int64, until time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	err := s.exec(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		for chunk := range chunks(ids, 500) {
+			args := []any{nanos(until), owner}
+			for _, id := range chunk {
+				args = append(args, id)
+			}
+			q := `UPDATE runs SET lease_until = ? WHERE lease_owner = ? AND status = 'running' AND id IN (?` + strings.Repeat(`, ?`, len(chunk)-1) + `)`
+			if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("extend leases: %w", err)
+	}
+	return nil
+}
+
+// chunks yields ids in slices of at most n.
+func chunks(ids []int64, n int) func(func([]int64) bool) {
+	return func(yield func([]int64) bool) {
+		for len(ids) > 0 {
+			k := min(n, len(ids))
+			if !yield(ids[:k]) {
+				return
+			}
+			ids = ids[k:]
+		}
+	}
+}
+
+// RescueRuns re-queues running runs whose lease expired, or all of them.
+func (s *Store) RescueRuns(ctx context.Context, now time.Time, all bool) (int, error) {
+	var n int64
+	err := s.exec(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		q := `UPDATE runs SET status = 'queued', lease_owner = NULL, lease_until = NULL, next_attempt_at = ? WHERE status = 'running'`
+		args := []any{nanos(now)}
+		if !all {
+			q += ` AND lease_until < ?`
+			args = append(args, nanos(now))
+		}
+		res, err := tx.ExecContext(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		n, err = affected(res)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("rescue runs: %w", err)
+	}
+	return int(n), nil
+}
+
+// NextDueAt returns the earliest next_attempt_at of queued or waiting runs.
+func (s *Store) NextDueAt(ctx context.Context) (time.Time, error) {
+	var at sql.NullInt64
+	if err := s.read.QueryRowContext(ctx, `SELECT MIN(next_attempt_at) FROM runs WHERE status IN ('queued', 'waiting')`).Scan(&at); err != nil {
+		return time.Time{}, fmt.Errorf("next due run: %w", err)
+	}
+	if !at.Valid {
+		return time.Time{}, fmt.Errorf("next due run: %w", store.ErrNotFound)
+	}
+	return fromNanos(at.Int64), nil
+}
+
+// holdRun checks, inside tx, that owner still holds the run, and records
+// the step it is at.
+func holdRun(ctx context.Context, tx *sql.Tx, owner string, runID int64, currentStep string) error {
+	res, err := tx.ExecContext(ctx, `UPDATE runs SET current_step = ? WHERE id = ? AND status = 'running' AND lease_owner = ?`, currentStep, runID, owner)
+	if err != nil {
+		return err
+	}
+	n, err := affected(res)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return store.ErrLeaseLost
+	}
+	return nil
+}
+
+// upsertSteps writes step results inside tx.
+func upsertSteps(ctx context.Context, tx *sql.Tx, runID int64, steps []store.Step) error {
+	for _, st := range steps {
+		_, err := tx.ExecContext(ctx, `INSERT INTO steps (`+stepCols+`) VALUES (?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM steps WHERE run_id = ?), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) `+
+			`ON CONFLICT (run_id, key) DO UPDATE SET status = excluded.status, attempts = excluded.attempts, started_at = COALESCE(steps.started_at, excluded.started_at), `+
+			`finished_at = excluded.finished_at, input = excluded.input, output = excluded.output, error = excluded.error, next_attempt_at = excluded.next_attempt_at`,
+			runID, st.Key, runID, st.ActionID, st.Type, st.Status, st.Attempts, nullNanos(st.StartedAt), nullNanos(st.FinishedAt),
+			nullText(st.Input), nullText(st.Output), nullText(st.Error), nullNanos(st.NextAttemptAt))
+		if err != nil {
+			return fmt.Errorf("save step %q: %w", st.Key, err)
+		}
+	}
+	return nil
+}
+
+// nullText stores empty JSON as NULL.
+func nullText(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return string(b)
+}
+
+// SaveSteps records step results of a run the owner holds.
+func (s *Store) SaveSteps(ctx context.Context, owner string, runID int64, currentStep string, steps []store.Step) error {
+	err := s.exec(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if err := holdRun(ctx, tx, owner, runID, currentStep); err != nil {
+			return err
+		}
+		return upsertSteps(ctx, tx, runID, steps)
+	})
+	if err != nil {
+		return fmt.Errorf("save steps of run %d: %w", runID, err)
+	}
+	return nil
+}
+
+// ParkRun releases a run until at, writing steps first.
+func (s *Store) ParkRun(ctx context.Context, owner string, runID int64, at time.Time, steps []store.Step) error {
+	err := s.exec(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE runs SET status = 'waiting', next_attempt_at = ?, lease_owner = NULL, lease_until = NULL WHERE id = ? AND status = 'running' AND lease_owner = ?`,
+			nanos(at), runID, owner)
+		if err != nil {
+			return err
+		}
+		if n, err := affected(res); err != nil {
+			return err
+		} else if n == 0 {
+			return store.ErrLeaseLost
+		}
+		return upsertSteps(ctx, tx, runID, steps)
+	})
+	if err != nil {
+		return fmt.Errorf("park run %d: %w", runID, err)
+	}
+	return nil
+}
+
+// FinishRun records a run's final status.
+func (s *Store) FinishRun(ctx context.Context, owner string, runID int64, fin store.RunFinish) error {
+	err := s.exec(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, output = ?, error = ?, finished_at = ?, lease_owner = NULL, lease_until = NULL WHERE id = ? AND status = 'running' AND lease_owner = ?`,
+			fin.Status, nullText(fin.Output), fin.Error, nanos(time.Now()), runID, owner)
+		if err != nil {
+			return err
+		}
+		if n, err := affected(res); err != nil {
+			return err
+		} else if n == 0 {
+			return store.ErrLeaseLost
+		}
+		return upsertSteps(ctx, tx, runID, fin.Steps)
+	})
+	if err != nil {
+		return fmt.Errorf("finish run %d: %w", runID, err)
+	}
+	return nil
+}
+
+// CancelRun cancels a run that has not finished.
+func (s *Store) CancelRun(ctx context.Context, id int64) (store.Run, error) {
+	var r store.Run
+	err := s.exec(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE runs SET status = 'cancelled', error = 'cancelled', finished_at = ?, lease_owner = NULL, lease_until = NULL `+
+			`WHERE id = ? AND status IN ('queued', 'running', 'waiting')`, nanos(time.Now()), id); err != nil {
+			return err
+		}
+		var err error
+		r, err = scanRun(tx.QueryRowContext(ctx, `SELECT `+runCols+` WHERE r.id = ?`, id))
+		return err
+	})
+	if err != nil {
+		return store.Run{}, notFound(err, fmt.Sprintf("cancel run %d", id))
+	}
+	return r, nil
+}
+
+// PruneRuns deletes finished runs created before the time, a thousand at a
+// time so that one prune never holds the write lock for long.
+func (s *Store) PruneRuns(ctx context.Context, before time.Time) (int, error) {
+	total := 0
+	for {
+		var n int64
+		err := s.exec(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			res, err := tx.ExecContext(ctx, `DELETE FROM runs WHERE id IN (SELECT id FROM runs WHERE created_at < ? AND status IN ('succeeded', 'failed', 'cancelled') LIMIT 1000)`, nanos(before))
+			if err != nil {
+				return err
+			}
+			n, err = affected(res)
+			return err
+		})
+		if err != nil {
+			return total, fmt.Errorf("prune runs: %w", err)
+		}
+		total += int(n)
+		if n < 1000 {
+			return total, nil
+		}
+	}
+}

@@ -1,0 +1,330 @@
+// Package sqlite is the embedded store: one SQLite file in WAL mode, a pool
+// of connections for reads and exactly one for writes. Writes from many
+// goroutines are committed together in one transaction (group commit), so
+// that durability costs one disk sync per batch rather than one per step.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sluice/sluice/internal/store"
+	sqlite3 "modernc.org/sqlite"
+	sqlite3lib "modernc.org/sqlite/lib"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// maxBatch caps how many writes share one transaction.
+const maxBatch = 512
+
+// Store is the SQLite implementation of store.Store.
+type Store struct {
+	read   *sql.DB
+	write  *sql.DB
+	log    *slog.Logger
+	ops    chan *op
+	stop   chan struct{}
+	done   chan struct{}
+	closed sync.Once
+}
+
+var _ store.Store = (*Store)(nil)
+
+// op is one write waiting for the group committer.
+type op struct {
+	ctx  context.Context
+	fn   func(ctx context.Context, tx *sql.Tx) error
+	done chan error
+}
+
+// Open opens (creating if needed) the database file at path, applies
+// migrations and starts the group committer. It refuses a database whose
+// schema is newer than this binary knows.
+func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	// busy_timeout first so that the pragmas after it wait rather than fail.
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "synchronous(FULL)")
+	q.Add("_time_format", "sqlite")
+	dsn := "file:" + path + "?" + q.Encode()
+
+	write, err := sql.Open("sqlite", dsn+"&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	write.SetConnMaxLifetime(0)
+	write.SetConnMaxIdleTime(0)
+	if err := write.PingContext(ctx); err != nil {
+		write.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	if err := migrate(ctx, write); err != nil {
+		write.Close()
+		return nil, err
+	}
+	read, err := sql.Open("sqlite", dsn+"&_pragma=query_only(1)")
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	n := max(4, runtime.NumCPU()*2)
+	read.SetMaxOpenConns(n)
+	read.SetMaxIdleConns(n)
+	read.SetConnMaxIdleTime(0)
+	s := &Store{
+		read:  read,
+		write: write,
+		log:   logger,
+		ops:   make(chan *op, maxBatch*4),
+		stop:  make(chan struct{}),
+		done:  make(chan struct{}),
+	}
+	go s.commitLoop()
+	return s, nil
+}
+
+// Close stops the committer after it has written what it was given, and
+// closes the database.
+func (s *Store) Close() error {
+	var err error
+	s.closed.Do(func() {
+		close(s.stop)
+		<-s.done
+		err = errors.Join(s.read.Close(), s.write.Close())
+	})
+	return err
+}
+
+// migrate applies the embedded migrations not yet applied.
+func migrate(ctx context.Context, db *sql.DB) error {
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("migrate: create schema_migrations: %w", err)
+	}
+	entries, err := fs.Glob(migrations, "migrations/*.up.sql")
+	if err != nil {
+		return fmt.Errorf("migrate: list migrations: %w", err)
+	}
+	type mig struct {
+		version int
+		name    string
+	}
+	var all []mig
+	for _, e := range entries {
+		base := strings.TrimPrefix(e, "migrations/")
+		v, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
+		if err != nil {
+			return fmt.Errorf("migrate: bad migration name %q: %w", base, err)
+		}
+		all = append(all, mig{v, e})
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].version < all[j].version })
+	var current int
+	if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+		return fmt.Errorf("migrate: read schema version: %w", err)
+	}
+	known := 0
+	if len(all) > 0 {
+		known = all[len(all)-1].version
+	}
+	if current > known {
+		return fmt.Errorf("migrate: database schema version %d is newer than this binary knows (%d): upgrade sluice", current, known)
+	}
+	for _, m := range all {
+		if m.version <= current {
+			continue
+		}
+		body, err := migrations.ReadFile(m.name)
+		if err != nil {
+			return fmt.Errorf("migrate: read %s: %w", m.name, err)
+		}
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("migrate: begin %s: %w", m.name, err)
+		}
+		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migrate: apply %s: %w", m.name, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, m.version, time.Now().UnixNano()); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migrate: record %s: %w", m.name, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migrate: commit %s: %w", m.name, err)
+		}
+	}
+	return nil
+}
+
+// exec hands fn to the group committer and waits until the transaction it
+// ran in is committed. fn runs inside a savepoint: when it fails, its
+// writes are undone and the other writes of the batch still commit.
+func (s *Store) exec(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	o := &op{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	select {
+	case s.ops <- o:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.stop:
+		return errors.New("store is closed")
+	}
+	// Once queued, the write is committed or rejected as a whole; waiting
+	// for it even when ctx ends keeps callers from guessing.
+	return <-o.done
+}
+
+// commitLoop is the group committer: it takes every write waiting, runs
+// them in one transaction and commits once.
+func (s *Store) commitLoop() {
+	defer close(s.done)
+	batch := make([]*op, 0, maxBatch)
+	for {
+		batch = batch[:0]
+		select {
+		case o := <-s.ops:
+			batch = append(batch, o)
+		case <-s.stop:
+			// Drain what was queued before Close.
+			for {
+				select {
+				case o := <-s.ops:
+					batch = append(batch, o)
+					continue
+				default:
+				}
+				break
+			}
+			if len(batch) > 0 {
+				s.commit(batch)
+			}
+			return
+		}
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case o := <-s.ops:
+				batch = append(batch, o)
+			default:
+				break fill
+			}
+		}
+		s.commit(batch)
+	}
+}
+
+// commit runs one batch in one transaction.
+func (s *Store) commit(batch []*op) {
+	ctx := context.Background()
+	fail := func(err error) {
+		for _, o := range batch {
+			o.done <- err
+		}
+	}
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		fail(fmt.Errorf("begin write transaction: %w", err))
+		return
+	}
+	results := make([]error, len(batch))
+	for i, o := range batch {
+		if o.ctx.Err() != nil {
+			results[i] = o.ctx.Err()
+			continue
+		}
+		if len(batch) == 1 {
+			results[i] = o.fn(ctx, tx)
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `SAVEPOINT op`); err != nil {
+			tx.Rollback()
+			fail(fmt.Errorf("savepoint: %w", err))
+			return
+		}
+		if err := o.fn(ctx, tx); err != nil {
+			results[i] = err
+			if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO op`); rerr != nil {
+				tx.Rollback()
+				fail(fmt.Errorf("rollback to savepoint: %w", rerr))
+				return
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `RELEASE op`); err != nil {
+			tx.Rollback()
+			fail(fmt.Errorf("release savepoint: %w", err))
+			return
+		}
+	}
+	if len(batch) == 1 && results[0] != nil {
+		tx.Rollback()
+		batch[0].done <- results[0]
+		return
+	}
+	if err := tx.Commit(); err != nil {
+		fail(fmt.Errorf("commit: %w", err))
+		return
+	}
+	for i, o := range batch {
+		o.done <- results[i]
+	}
+}
+
+// isUnique reports whether err is a UNIQUE constraint violation.
+func isUnique(err error) bool {
+	var se *sqlite3.Error
+	if errors.As(err, &se) {
+		return se.Code() == sqlite3lib.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3lib.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	return false
+}
+
+// nanos converts a time to the stored form.
+func nanos(t time.Time) int64 { return t.UTC().UnixNano() }
+
+// nullNanos converts an optional time to the stored form.
+func nullNanos(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return t.UTC().UnixNano()
+}
+
+// fromNanos converts a stored time back.
+func fromNanos(n int64) time.Time { return time.Unix(0, n).UTC() }
+
+// fromNull converts an optional stored time back.
+func fromNull(n sql.NullInt64) *time.Time {
+	if !n.Valid {
+		return nil
+	}
+	t := fromNanos(n.Int64)
+	return &t
+}
+
+// notFound turns sql.ErrNoRows into store.ErrNotFound with context.
+func notFound(err error, what string) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%s: %w", what, store.ErrNotFound)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}

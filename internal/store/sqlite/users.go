@@ -1,0 +1,196 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/sluice/sluice/internal/store"
+)
+
+const userCols = `id, email, name, password_hash, role, created_at`
+
+func scanUser(row interface{ Scan(...any) error }) (store.User, error) {
+	var u store.User
+	var created int64
+	if err := row.Scan(&u.ID, &u.Email, &u.Name, &u.PasswordHash, &u.Role, &created); err != nil {
+		return store.User{}, err
+	}
+	u.CreatedAt = fromNanos(created)
+	return u, nil
+}
+
+// CreateUser adds a user; ErrConflict if the email is taken.
+func (s *Store) CreateUser(ctx context.Context, u store.User) (store.User, error) {
+	if u.CreatedAt.IsZero() {
+		u.CreatedAt = time.Now().UTC()
+	}
+	err := s.exec(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO users (email, name, password_hash, role, created_at) VALUES (?, ?, ?, ?, ?)`,
+			u.Email, u.Name, u.PasswordHash, u.Role, nanos(u.CreatedAt))
+		if err != nil {
+			return err
+		}
+		u.ID, err = res.LastInsertId()
+		return err
+	})
+	if isUnique(err) {
+		return store.User{}, fmt.Errorf("create user %q: email already used: %w", u.Email, store.ErrConflict)
+	}
+	if err != nil {
+		return store.User{}, fmt.Errorf("create user %q: %w", u.Email, err)
+	}
+	return u, nil
+}
+
+// GetUser returns the user with that id.
+func (s *Store) GetUser(ctx context.Context, id int64) (store.User, error) {
+	u, err := scanUser(s.read.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE id = ?`, id))
+	if err != nil {
+		return store.User{}, notFound(err, fmt.Sprintf("get user %d", id))
+	}
+	return u, nil
+}
+
+// GetUserByEmail returns the user with that email (case-insensitive).
+func (s *Store) GetUserByEmail(ctx context.Context, email string) (store.User, error) {
+	u, err := scanUser(s.read.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE email = ?`, email))
+	if err != nil {
+		return store.User{}, notFound(err, fmt.Sprintf("get user %q", email))
+	}
+	return u, nil
+}
+
+// ListUsers returns every user, by id.
+func (s *Store) ListUsers(ctx context.Context) ([]store.User, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT `+userCols+` FROM users ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	defer rows.Close()
+	var out []store.User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list users: %w", err)
+		}
+		out = append(out, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	return out, nil
+}
+
+// CountUsers returns how many users exist.
+func (s *Store) CountUsers(ctx context.Context) (int, error) {
+	var n int
+	if err := s.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM users`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count users: %w", err)
+	}
+	return n, nil
+}
+
+const tokenCols = `id, user_id, name, hash, created_at, last_used_at`
+
+func scanToken(row interface{ Scan(...any) error }) (store.Token, error) {
+	var t store.Token
+	var created int64
+	var used sql.NullInt64
+	if err := row.Scan(&t.ID, &t.UserID, &t.Name, &t.Hash, &created, &used); err != nil {
+		return store.Token{}, err
+	}
+	t.CreatedAt = fromNanos(created)
+	t.LastUsedAt = fromNull(used)
+	return t, nil
+}
+
+// CreateToken stores a token's hash for a user.
+func (s *Store) CreateToken(ctx context.Context, t store.Token) (store.Token, error) {
+	if t.CreatedAt.IsZero() {
+		t.CreatedAt = time.Now().UTC()
+	}
+	err := s.exec(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO tokens (user_id, name, hash, created_at) VALUES (?, ?, ?, ?)`,
+			t.UserID, t.Name, t.Hash, nanos(t.CreatedAt))
+		if err != nil {
+			return err
+		}
+		t.ID, err = res.LastInsertId()
+		return err
+	})
+	if isUnique(err) {
+		return store.Token{}, fmt.Errorf("create token: %w", store.ErrConflict)
+	}
+	if err != nil {
+		return store.Token{}, fmt.Errorf("create token for user %d: %w", t.UserID, err)
+	}
+	return t, nil
+}
+
+// GetTokenByHash returns the token with that hash and its user. The
+// last-used time is recorded at most once a minute so that authenticating
+// does not cost a write per request.
+func (s *Store) GetTokenByHash(ctx context.Context, hash []byte) (store.Token, store.User, error) {
+	row := s.read.QueryRowContext(ctx, `SELECT t.id, t.user_id, t.name, t.hash, t.created_at, t.last_used_at, `+
+		`u.id, u.email, u.name, u.password_hash, u.role, u.created_at FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = ?`, hash)
+	var t store.Token
+	var u store.User
+	var tCreated, uCreated int64
+	var used sql.NullInt64
+	err := row.Scan(&t.ID, &t.UserID, &t.Name, &t.Hash, &tCreated, &used, &u.ID, &u.Email, &u.Name, &u.PasswordHash, &u.Role, &uCreated)
+	if err != nil {
+		return store.Token{}, store.User{}, notFound(err, "get token")
+	}
+	t.CreatedAt, u.CreatedAt, t.LastUsedAt = fromNanos(tCreated), fromNanos(uCreated), fromNull(used)
+	now := time.Now().UTC()
+	if t.LastUsedAt == nil || now.Sub(*t.LastUsedAt) > time.Minute {
+		err := s.exec(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, `UPDATE tokens SET last_used_at = ? WHERE id = ?`, nanos(now), t.ID)
+			return err
+		})
+		if err != nil {
+			return store.Token{}, store.User{}, fmt.Errorf("record token use: %w", err)
+		}
+		t.LastUsedAt = &now
+	}
+	return t, u, nil
+}
+
+// ListTokens returns a user's tokens.
+func (s *Store) ListTokens(ctx context.Context, userID int64) ([]store.Token, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT `+tokenCols+` FROM tokens WHERE user_id = ? ORDER BY id`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("list tokens: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Token
+	for rows.Next() {
+		t, err := scanToken(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list tokens: %w", err)
+		}
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list tokens: %w", err)
+	}
+	return out, nil
+}
+
+// DeleteToken removes a user's token.
+func (s *Store) DeleteToken(ctx context.Context, userID, id int64) error {
+	return s.exec(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM tokens WHERE id = ? AND user_id = ?`, id, userID)
+		if err != nil {
+			return fmt.Errorf("delete token %d: %w", id, err)
+		}
+		if n, err := affected(res); err != nil {
+			return fmt.Errorf("delete token %d: %w", id, err)
+		} else if n == 0 {
+			return fmt.Errorf("delete token %d: %w", id, store.ErrNotFound)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,324 @@
+// Package store defines how Sluice keeps its users, flows, runs and steps,
+// independent of the database behind it. Drivers live in sub-packages
+// (store/sqlite); every driver passes the conformance suite in
+// store/storetest.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// ErrNotFound is returned when the asked-for record does not exist (or is
+// not visible to the caller).
+var ErrNotFound = errors.New("not found")
+
+// ErrConflict is returned when a write would break a uniqueness rule, such
+// as a second user with the same email.
+var ErrConflict = errors.New("conflict")
+
+// ErrLeaseLost is returned when a worker writes to a run it no longer holds:
+// the run was cancelled, finished, or its lease expired and another worker
+// took it.
+var ErrLeaseLost = errors.New("run lease lost")
+
+// Roles a user can have.
+const (
+	RoleAdmin = "admin"
+	RoleMaker = "maker"
+)
+
+// Run statuses.
+const (
+	RunQueued    = "queued"
+	RunRunning   = "running"
+	RunWaiting   = "waiting"
+	RunSucceeded = "succeeded"
+	RunFailed    = "failed"
+	RunCancelled = "cancelled"
+)
+
+// RunFinished reports whether a run status is final.
+func RunFinished(status string) bool {
+	return status == RunSucceeded || status == RunFailed || status == RunCancelled
+}
+
+// Step statuses beyond the final ones in package flow: a step that is
+// waiting for a timer (a delay, or a retry's backoff) is "waiting".
+const (
+	StepWaiting = "waiting"
+)
+
+// User is a person who signs in.
+type User struct {
+	ID           int64     `json:"id"`
+	Email        string    `json:"email"`
+	Name         string    `json:"name"`
+	PasswordHash string    `json:"-"`
+	Role         string    `json:"role"`
+	CreatedAt    time.Time `json:"created_at"`
+}
+
+// Token is an API token. Only its SHA-256 hash is kept.
+type Token struct {
+	ID         int64      `json:"id"`
+	UserID     int64      `json:"user_id"`
+	Name       string     `json:"name"`
+	Hash       []byte     `json:"-"`
+	CreatedAt  time.Time  `json:"created_at"`
+	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
+}
+
+// Flow is a flow's identity and state; its definitions are FlowVersions.
+type Flow struct {
+	ID      int64  `json:"id"`
+	Name    string `json:"name"`
+	OwnerID int64  `json:"owner_id"`
+	Enabled bool   `json:"enabled"`
+	// Version is the latest saved version number, starting at 1.
+	Version int `json:"version"`
+	// TriggerType is the latest version's trigger type.
+	TriggerType string `json:"trigger_type"`
+	// WebhookToken is the unguessable token in the flow's webhook URL.
+	WebhookToken string    `json:"-"`
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
+}
+
+// FlowVersion is one saved definition of a flow.
+type FlowVersion struct {
+	FlowID  int64 `json:"flow_id"`
+	Version int   `json:"version"`
+	// Definition is the canonical JSON of the flow.Definition.
+	Definition json.RawMessage `json:"definition"`
+	// Source is the text the maker saved (YAML or JSON).
+	Source    string    `json:"source"`
+	CreatedBy int64     `json:"created_by"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// NewFlow is what CreateFlow needs.
+type NewFlow struct {
+	Name         string
+	OwnerID      int64
+	TriggerType  string
+	WebhookToken string
+	Definition   json.RawMessage
+	Source       string
+	// NextFireAt is the first time a schedule trigger fires; nil otherwise.
+	NextFireAt *time.Time
+}
+
+// NewFlowVersion is what AddFlowVersion needs.
+type NewFlowVersion struct {
+	FlowID      int64
+	CreatedBy   int64
+	TriggerType string
+	Definition  json.RawMessage
+	Source      string
+	// NextFireAt replaces the flow's schedule; nil removes it.
+	NextFireAt *time.Time
+}
+
+// FlowFilter narrows ListFlows.
+type FlowFilter struct {
+	// OwnerID, when not zero, keeps only that owner's flows.
+	OwnerID int64
+}
+
+// Schedule is a scheduled flow's next firing time.
+type Schedule struct {
+	FlowID     int64
+	NextFireAt time.Time
+}
+
+// Run is one execution of a flow version.
+type Run struct {
+	ID          int64  `json:"id"`
+	FlowID      int64  `json:"flow_id"`
+	FlowName    string `json:"flow_name"`
+	FlowVersion int    `json:"flow_version"`
+	OwnerID     int64  `json:"owner_id"`
+	Status      string `json:"status"`
+	// TriggerType says what started the run: manual, webhook, schedule or
+	// resubmit.
+	TriggerType string `json:"trigger_type"`
+	// Input is the trigger object the run started with ({method, headers,
+	// query, body, input}); resubmit reuses it.
+	Input json.RawMessage `json:"input"`
+	// Output is what a respond or terminate action produced, if any.
+	Output          json.RawMessage `json:"output,omitempty"`
+	Error           string          `json:"error,omitempty"`
+	CurrentStep     string          `json:"current_step,omitempty"`
+	ResubmittedFrom *int64          `json:"resubmitted_from"`
+	CreatedAt       time.Time       `json:"created_at"`
+	StartedAt       *time.Time      `json:"started_at"`
+	FinishedAt      *time.Time      `json:"finished_at"`
+	// NextAttemptAt is when a queued or waiting run is due.
+	NextAttemptAt time.Time  `json:"next_attempt_at"`
+	LeaseOwner    string     `json:"-"`
+	LeaseUntil    *time.Time `json:"-"`
+}
+
+// NewRun is what CreateRun needs.
+type NewRun struct {
+	FlowID          int64
+	FlowVersion     int
+	TriggerType     string
+	Input           json.RawMessage
+	ResubmittedFrom *int64
+	// NextAttemptAt is when the run is due. Defaults to now.
+	NextAttemptAt time.Time
+	// LeaseOwner, when set, creates the run already running and leased to
+	// that worker until LeaseUntil, so that the node that accepted the
+	// trigger works it at once without a round trip through the queue.
+	LeaseOwner string
+	LeaseUntil time.Time
+}
+
+// RunFilter narrows ListRuns. Zero fields do not filter.
+type RunFilter struct {
+	OwnerID int64
+	FlowID  int64
+	Status  string
+	// Since keeps runs created at or after it.
+	Since time.Time
+	// BeforeID keeps runs with a smaller id, for paging newest first.
+	BeforeID int64
+	// Limit caps the result. Defaults to 50.
+	Limit int
+}
+
+// Step is the recorded result of one action in a run. Key is unique in the
+// run: an action's id, or for actions inside a foreach, the path to the
+// iteration such as "loop[3].send".
+type Step struct {
+	RunID      int64           `json:"run_id"`
+	Key        string          `json:"id"`
+	ActionID   string          `json:"action_id"`
+	Type       string          `json:"type"`
+	Status     string          `json:"status"`
+	Attempts   int             `json:"attempts"`
+	StartedAt  *time.Time      `json:"started_at"`
+	FinishedAt *time.Time      `json:"finished_at"`
+	Input      json.RawMessage `json:"input,omitempty"`
+	Output     json.RawMessage `json:"output,omitempty"`
+	// Error is the step's error as JSON: {"message", "kind", and for http
+	// failures "status", "headers", "body"}.
+	Error json.RawMessage `json:"error,omitempty"`
+	// NextAttemptAt is when a waiting step (delay, retry backoff) is due.
+	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"`
+	// Seq orders steps in the order they were first recorded.
+	Seq int64 `json:"-"`
+}
+
+// RunFinish is what FinishRun records.
+type RunFinish struct {
+	Status string
+	Output json.RawMessage
+	Error  string
+	// Steps are written in the same transaction, before the run is
+	// finished.
+	Steps []Step
+}
+
+// Store is everything Sluice keeps. Every method takes a context and
+// returns ErrNotFound, ErrConflict or ErrLeaseLost (possibly wrapped) in the
+// cases they name.
+type Store interface {
+	// Close releases the database.
+	Close() error
+
+	// CreateUser adds a user; ErrConflict if the email is taken.
+	CreateUser(ctx context.Context, u User) (User, error)
+	// GetUser returns the user with that id.
+	GetUser(ctx context.Context, id int64) (User, error)
+	// GetUserByEmail returns the user with that email (case-insensitive).
+	GetUserByEmail(ctx context.Context, email string) (User, error)
+	// ListUsers returns every user, by id.
+	ListUsers(ctx context.Context) ([]User, error)
+	// CountUsers returns how many users exist.
+	CountUsers(ctx context.Context) (int, error)
+
+	// CreateToken stores a token's hash for a user.
+	CreateToken(ctx context.Context, t Token) (Token, error)
+	// GetTokenByHash returns the token with that hash and its user, and
+	// records that it was used.
+	GetTokenByHash(ctx context.Context, hash []byte) (Token, User, error)
+	// ListTokens returns a user's tokens.
+	ListTokens(ctx context.Context, userID int64) ([]Token, error)
+	// DeleteToken removes a user's token; ErrNotFound if the user has no
+	// token with that id.
+	DeleteToken(ctx context.Context, userID, id int64) error
+
+	// CreateFlow adds a flow with its first version; ErrConflict if the
+	// owner already has a flow with that name.
+	CreateFlow(ctx context.Context, f NewFlow) (Flow, error)
+	// AddFlowVersion saves a new version of a flow and returns the flow.
+	AddFlowVersion(ctx context.Context, v NewFlowVersion) (Flow, error)
+	// GetFlow returns the flow with that id.
+	GetFlow(ctx context.Context, id int64) (Flow, error)
+	// GetFlowByName returns the owner's flow with that name.
+	GetFlowByName(ctx context.Context, ownerID int64, name string) (Flow, error)
+	// GetFlowByWebhookToken returns the flow whose webhook URL carries the
+	// token.
+	GetFlowByWebhookToken(ctx context.Context, token string) (Flow, error)
+	// ListFlows returns flows by id.
+	ListFlows(ctx context.Context, f FlowFilter) ([]Flow, error)
+	// SetFlowEnabled turns a flow on or off.
+	SetFlowEnabled(ctx context.Context, id int64, enabled bool) (Flow, error)
+	// DeleteFlow removes a flow, its versions and its runs.
+	DeleteFlow(ctx context.Context, id int64) error
+	// GetFlowVersion returns one version of a flow.
+	GetFlowVersion(ctx context.Context, flowID int64, version int) (FlowVersion, error)
+	// ListFlowVersions returns a flow's versions, newest first.
+	ListFlowVersions(ctx context.Context, flowID int64) ([]FlowVersion, error)
+
+	// DueSchedules returns the enabled flows whose schedule is due at now.
+	DueSchedules(ctx context.Context, now time.Time) ([]Schedule, error)
+	// NextScheduleAt returns the earliest schedule time of an enabled flow;
+	// ErrNotFound if there is none.
+	NextScheduleAt(ctx context.Context) (time.Time, error)
+	// FireSchedule, in one transaction, moves the flow's schedule from
+	// expected to next and creates the run. It returns fired=false, and
+	// creates nothing, if another node fired it first.
+	FireSchedule(ctx context.Context, flowID int64, expected, next time.Time, run NewRun) (fired bool, r Run, err error)
+
+	// CreateRun commits a new run (the accepted trigger).
+	CreateRun(ctx context.Context, r NewRun) (Run, error)
+	// GetRun returns a run.
+	GetRun(ctx context.Context, id int64) (Run, error)
+	// ListRuns returns runs, newest first.
+	ListRuns(ctx context.Context, f RunFilter) ([]Run, error)
+	// ListSteps returns a run's steps in the order they were first recorded.
+	ListSteps(ctx context.Context, runID int64) ([]Step, error)
+	// ClaimRuns leases up to limit due queued or waiting runs to owner and
+	// marks them running.
+	ClaimRuns(ctx context.Context, owner string, now, leaseUntil time.Time, limit int) ([]Run, error)
+	// ExtendLeases pushes the lease of the owner's running runs to until.
+	ExtendLeases(ctx context.Context, owner string, ids []int64, until time.Time) error
+	// RescueRuns re-queues running runs whose lease expired before now, or,
+	// when all is true, every running run (on a single-node store at
+	// start-up). It returns how many it re-queued.
+	RescueRuns(ctx context.Context, now time.Time, all bool) (int, error)
+	// NextDueAt returns the earliest next_attempt_at of queued or waiting
+	// runs; ErrNotFound if there is none.
+	NextDueAt(ctx context.Context) (time.Time, error)
+	// SaveSteps records step results of a run the owner holds;
+	// ErrLeaseLost if it does not hold it any more.
+	SaveSteps(ctx context.Context, owner string, runID int64, currentStep string, steps []Step) error
+	// ParkRun releases a run the owner holds until at (status waiting),
+	// writing steps first; ErrLeaseLost if it does not hold it.
+	ParkRun(ctx context.Context, owner string, runID int64, at time.Time, steps []Step) error
+	// FinishRun records a run's final status; ErrLeaseLost if the owner
+	// does not hold it.
+	FinishRun(ctx context.Context, owner string, runID int64, fin RunFinish) error
+	// CancelRun cancels a run that has not finished; it returns the run
+	// as it is after the call (a finished run is returned unchanged).
+	CancelRun(ctx context.Context, id int64) (Run, error)
+	// PruneRuns deletes finished runs created before the time, with their
+	// steps, and returns how many it deleted.
+	PruneRuns(ctx context.Context, before time.Time) (int, error)
+}
