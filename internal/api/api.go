@@ -119,7 +119,8 @@ type server struct {
 }
 
 // New returns the API handler. It serves every route of docs/api.md under
-// Prefix and answers any other path under Prefix with a JSON 404 or 405.
+// Prefix and answers any other path with a JSON 404 or 405, so it can be
+// mounted at "/api/" as well as at Prefix+"/".
 func New(c Config) http.Handler {
 	return newServer(c).mux
 }
@@ -146,7 +147,7 @@ func newServer(c Config) *server {
 	for _, rt := range routes {
 		s.mux.Handle(rt.method+" "+Prefix+rt.path, s.wrap(rt))
 	}
-	s.mux.Handle(Prefix+"/", s.wrap(route{access: public, handle: (*server).noRoute}))
+	s.mux.Handle("/", s.wrap(route{access: public, handle: (*server).noRoute}))
 	return s
 }
 
@@ -194,7 +195,7 @@ func (s *server) noRoute(w http.ResponseWriter, r *http.Request) error {
 	for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
 		probe := r.Clone(r.Context())
 		probe.Method = m
-		if _, pattern := s.mux.Handler(probe); pattern != Prefix+"/" && pattern != "" {
+		if _, pattern := s.mux.Handler(probe); pattern != "/" && pattern != "" {
 			allowed = append(allowed, m)
 		}
 	}

@@ -23,6 +23,9 @@ import (
 	"github.com/sluice/sluice/internal/store/sqlite"
 )
 
+// The engine must satisfy Runner; this fails to compile if it drifts.
+var _ Runner = (*engine.Engine)(nil)
+
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
@@ -345,6 +348,7 @@ func TestReadOnly(t *testing.T) {
 		{name: "check problems", method: "POST", path: "/api/v1/flows/check", who: "a", body: `{"source": "name: x\ntrigger: {type: sometimes}\nactions: []\n"}`, status: 200, contains: []string{`"ok":false`, `"path":"trigger.type"`}},
 
 		// Routing.
+		{name: "outside the API", method: "GET", path: "/api/v2/flows", status: 404, contains: []string{`"not_found"`}},
 		{name: "unknown route", method: "GET", path: "/api/v1/nope", who: "a", status: 404, contains: []string{`"not_found"`}},
 		{name: "wrong method", method: "PUT", path: "/api/v1/me", who: "a", status: 405, contains: []string{`"method_not_allowed"`}},
 	}
@@ -460,11 +464,9 @@ func TestSaveFlow(t *testing.T) {
 	}
 
 	// The schedule flow has its first firing time.
-	next, err := b.store.NextScheduleAt(context.Background())
-	if err != nil {
+	if _, err := b.store.NextScheduleAt(context.Background()); err != nil {
 		t.Fatalf("schedule flow has no next firing time: %v", err)
 	}
-	_ = next
 }
 
 func TestFlowLifecycle(t *testing.T) {
@@ -527,4 +529,25 @@ func TestInternalError(t *testing.T) {
 	b.store.Close() // every store call now fails
 	scenario{name: "closed store", method: "GET", path: "/api/v1/me", who: "a", status: 500,
 		contains: []string{`"internal"`, `"request_id":"`}, absent: []string{"closed", "sql"}}.run(t, b)
+}
+
+// panicRunner panics on every call, as a bug in the engine would.
+type panicRunner struct{}
+
+func (panicRunner) Start(context.Context, engine.StartRequest) (store.Run, error) {
+	panic("engine bug: secret internal detail")
+}
+
+func (panicRunner) Cancel(context.Context, int64) (store.Run, error) {
+	panic("engine bug: secret internal detail")
+}
+
+// TestPanic checks that a panicking handler answers a 500 without the
+// panic's text instead of dropping the connection.
+func TestPanic(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.handler = New(Config{Store: b.store, Runner: panicRunner{}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	scenario{name: "panic", method: "POST", path: "/api/v1/flows/hook-a/trigger", who: "a", status: 500,
+		contains: []string{`"internal"`}, absent: []string{"secret", "engine bug"}}.run(t, b)
 }

@@ -179,7 +179,7 @@ func TestInvalidFlowProblems(t *testing.T) {
 	b := setup(t)
 	r := b.run(t, "", "flows", "apply", "-f", "testdata/bad.yaml")
 	r.check(t, ExitFailure, nil, nil)
-	want := "sluice: saving flow from testdata/bad.yaml: the flow has problems (2 problems)\n" +
+	want := "sluice: saving flow from testdata/bad.yaml: the flow has problems\n" +
 		"actions[0].type (line 6): unknown action type \"htp\"\n" +
 		"name: must not be empty\n"
 	if r.stderr != want {

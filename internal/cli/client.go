@@ -41,11 +41,8 @@ func (e *apiError) Error() string {
 	if msg == "" {
 		msg = fmt.Sprintf("server answered %d %s", e.Status, http.StatusText(e.Status))
 	}
-	switch {
-	case e.Status == http.StatusUnauthorized:
+	if e.Status == http.StatusUnauthorized {
 		msg += " (log in again with 'sluice login', or check SLUICE_TOKEN)"
-	case e.Code == "invalid_flow" && len(e.Problems) > 0:
-		msg = fmt.Sprintf("%s (%d %s)", msg, len(e.Problems), plural(len(e.Problems), "problem", "problems"))
 	}
 	return msg
 }

@@ -20,6 +20,15 @@ const (
 	// MaxActionDepth is the deepest nesting of actions inside conditions,
 	// scopes and foreach bodies.
 	MaxActionDepth = 16
+	// MaxKeys is the most "key:" pairs a definition may hold; the YAML
+	// parser slows down with the square of a mapping's size.
+	MaxKeys = 20_000
+	// MaxActions is the most actions a definition may hold, nested ones
+	// included.
+	MaxActions = 1000
+	// MaxProblems is the most problems Parse reports; a last problem says
+	// how many more were left out.
+	MaxProblems = 200
 	// maxNodes bounds the values a definition expands to, aliases included.
 	maxNodes = 200_000
 )
@@ -360,6 +369,18 @@ func flowDepth(src []byte) int {
 		}
 	}
 	return deepest
+}
+
+// countKeys counts the colons in src that can end a mapping key: those
+// followed by a space, a tab, a line end or the end of the text.
+func countKeys(src []byte) int {
+	n := 0
+	for i, b := range src {
+		if b == ':' && (i+1 == len(src) || src[i+1] == ' ' || src[i+1] == '\t' || src[i+1] == '\n' || src[i+1] == '\r') {
+			n++
+		}
+	}
+	return n
 }
 
 // segment formats one step of a path: .key for plain keys, ["key"] for

@@ -34,6 +34,9 @@ func Parse(src []byte) (def *Definition, problems []Problem) {
 	if flowDepth(src) > MaxNesting {
 		return nil, []Problem{{Message: fmt.Sprintf("brackets are nested deeper than %d levels", MaxNesting)}}
 	}
+	if n := countKeys(src); n > MaxKeys {
+		return nil, []Problem{{Message: fmt.Sprintf("the definition has %d keys; the limit is %d", n, MaxKeys)}}
+	}
 	file, err := parser.ParseBytes(src, 0, parser.AllowDuplicateMapKey())
 	if err != nil {
 		return nil, []Problem{syntaxProblem(err)}
@@ -88,6 +91,11 @@ func sortProblems(ps []Problem) []Problem {
 		}
 		return ps[i].Column < ps[j].Column
 	})
+	if len(ps) > MaxProblems {
+		more := len(ps) - MaxProblems + 1
+		last := ps[MaxProblems-1]
+		ps = append(ps[:MaxProblems-1], Problem{Message: fmt.Sprintf("%d more problems not shown; fix the ones above first", more), Line: last.Line, Column: last.Column})
+	}
 	return ps
 }
 
@@ -123,6 +131,15 @@ type checker struct {
 	trigger  string
 	actions  []*actionInfo
 	byID     map[string]*actionInfo
+}
+
+// didYouMean is the package didYouMean until MaxProblems are found; after
+// that, hints are dropped so that a hostile flow stays cheap to check.
+func (c *checker) didYouMean(word string, candidates []string) string {
+	if len(c.problems) >= MaxProblems {
+		return ""
+	}
+	return didYouMean(word, candidates)
 }
 
 func (c *checker) report(path string, line, col int, format string, args ...any) {
@@ -173,7 +190,7 @@ func (c *checker) fields(n *node, path string, allowed []string) (map[string]ent
 	for _, e := range n.entries {
 		p := join(path, e.key)
 		if !slices.Contains(allowed, e.key) {
-			c.report(p, e.line, e.col, "unknown field %q%s", e.key, didYouMean(e.key, allowed))
+			c.report(p, e.line, e.col, "unknown field %q%s", e.key, c.didYouMean(e.key, allowed))
 			continue
 		}
 		if _, dup := out[e.key]; dup {
@@ -274,7 +291,7 @@ func (c *checker) triggerDef(n *node, path string) Trigger {
 		if s, ok := c.str(e, path+".type"); ok {
 			t.Type = s
 			if !slices.Contains(triggerTypes, s) {
-				c.reportAt(path+".type", e.val, "unknown trigger type %q%s; use %s", s, didYouMean(s, triggerTypes), oneOf(triggerTypes))
+				c.reportAt(path+".type", e.val, "unknown trigger type %q%s; use %s", s, c.didYouMean(s, triggerTypes), oneOf(triggerTypes))
 			}
 		}
 	} else {
@@ -344,6 +361,10 @@ func (c *checker) actionList(n *node, path string, parent *actionInfo, depth int
 	var infos []*actionInfo
 	var out []*Action
 	for i, item := range n.items {
+		if len(c.actions) >= MaxActions {
+			c.reportAt(at(path, i), item, "the flow has more than %d actions", MaxActions)
+			break
+		}
 		info := c.action(item, at(path, i), parent, infos, depth)
 		if info == nil {
 			continue
@@ -378,7 +399,7 @@ func (c *checker) action(n *node, path string, parent *actionInfo, siblings []*a
 		if s, ok := c.str(e, path+".type"); ok {
 			a.Type = s
 			if !slices.Contains(actionTypes, s) {
-				c.reportAt(path+".type", e.val, "unknown action type %q%s; use %s", s, didYouMean(s, actionTypes), oneOf(actionTypes))
+				c.reportAt(path+".type", e.val, "unknown action type %q%s; use %s", s, c.didYouMean(s, actionTypes), oneOf(actionTypes))
 			}
 		}
 	} else {
@@ -539,7 +560,7 @@ func (c *checker) runAfter(info *actionInfo, n *node, path string) map[string][]
 				continue
 			}
 			if !slices.Contains(runAfterStatuses, it.str) {
-				c.reportAt(ip, it, "unknown status %q%s; use %s", it.str, didYouMean(it.str, runAfterStatuses), oneOf(runAfterStatuses))
+				c.reportAt(ip, it, "unknown status %q%s; use %s", it.str, c.didYouMean(it.str, runAfterStatuses), oneOf(runAfterStatuses))
 				continue
 			}
 			if slices.Contains(statuses, it.str) {
@@ -564,7 +585,7 @@ func (c *checker) retry(n *node, path string) *Retry {
 			if slices.Contains(retryPolicies, s) {
 				r.Policy = s
 			} else {
-				c.reportAt(path+".policy", e.val, "unknown retry policy %q%s; use %s", s, didYouMean(s, retryPolicies), oneOf(retryPolicies))
+				c.reportAt(path+".policy", e.val, "unknown retry policy %q%s; use %s", s, c.didYouMean(s, retryPolicies), oneOf(retryPolicies))
 			}
 		}
 	}
@@ -684,9 +705,9 @@ func (c *checker) checkRunAfter(info *actionInfo) {
 			c.report(r.path, r.line, r.col, "%q is not in the same list as this action; run_after can only name earlier actions in the same list", r.id)
 			continue
 		}
-		hint := didYouMean(r.id, earlier)
+		hint := c.didYouMean(r.id, earlier)
 		if hint == "" {
-			hint = didYouMean(r.id, c.ids())
+			hint = c.didYouMean(r.id, c.ids())
 		}
 		c.report(r.path, r.line, r.col, "unknown action %q%s", r.id, hint)
 	}
@@ -708,7 +729,7 @@ func (c *checker) checkRefs(info *actionInfo) {
 		target, ok := c.byID[r.id]
 		switch {
 		case !ok:
-			c.report(r.path, r.line, r.col, "unknown step %q%s", r.id, didYouMean(r.id, c.ids()))
+			c.report(r.path, r.line, r.col, "unknown step %q%s", r.id, c.didYouMean(r.id, c.ids()))
 		case target == info:
 			c.report(r.path, r.line, r.col, "step %q is this action; an action cannot use its own result", r.id)
 		case isAncestor(target, info):

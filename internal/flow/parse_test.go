@@ -1,11 +1,13 @@
 package flow
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // webhookFlow is a valid flow head; cases append their actions to it.
@@ -259,6 +261,7 @@ func TestParseUnreadable(t *testing.T) {
 		{"too large", "name: " + strings.Repeat("x", MaxSize), "the definition is 1048582 bytes; the limit is 1048576 bytes (1 MiB)", 0, 0},
 		{"deep brackets", "name: " + strings.Repeat("[", 10000), "brackets are nested deeper than 64 levels", 0, 0},
 		{"deep indentation", "a:\n" + deepMapping(MaxNesting+2), "nesting is deeper than 64 levels", MaxNesting + 1, 2*MaxNesting + 1},
+		{"too many keys", strings.Repeat("k: v\n", MaxKeys+1), "the definition has 20001 keys; the limit is 20000", 0, 0},
 		{"alias bomb", aliasBomb(), "definition has more than 200000 values", 0, 0},
 	}
 	for _, tc := range cases {
@@ -382,5 +385,27 @@ func TestExamples(t *testing.T) {
 				t.Errorf("canonical form is not stable:\n%s\n%s", b, again)
 			}
 		})
+	}
+}
+
+// TestParseLimits checks that a large hostile flow is answered quickly with
+// a bounded list of problems.
+func TestParseLimits(t *testing.T) {
+	t.Parallel()
+	var b strings.Builder
+	b.WriteString(webhookFlow)
+	for i := range MaxActions + 10 {
+		fmt.Fprintf(&b, "  - {id: a%d, type: compose, with: {value: '{{ steps.zz%d.output }}'}}\n", i, i)
+	}
+	start := time.Now()
+	_, problems := Parse([]byte(b.String()))
+	if elapsed := time.Since(start); elapsed > 5*time.Second {
+		t.Errorf("Parse took %s", elapsed)
+	}
+	if len(problems) != MaxProblems {
+		t.Fatalf("got %d problems, want %d", len(problems), MaxProblems)
+	}
+	if last := problems[len(problems)-1].Message; !strings.HasSuffix(last, "more problems not shown; fix the ones above first") {
+		t.Errorf("last problem = %q", last)
 	}
 }

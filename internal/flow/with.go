@@ -67,7 +67,7 @@ func (c *checker) with(info *actionInfo, n *node, path string) map[string]any {
 	case ActionTerminate:
 		if e, ok := f["status"]; ok {
 			if s, ok := c.str(e, path+".status"); ok && !slices.Contains(TerminateStatuses, s) {
-				c.reportAt(path+".status", e.val, "unknown status %q%s; use %s", s, didYouMean(s, TerminateStatuses), oneOf(TerminateStatuses))
+				c.reportAt(path+".status", e.val, "unknown status %q%s; use %s", s, c.didYouMean(s, TerminateStatuses), oneOf(TerminateStatuses))
 			}
 		}
 		if e, ok := f["message"]; ok {
@@ -122,7 +122,7 @@ func (c *checker) httpWith(f map[string]entry, path string) {
 	}
 	if e, ok := f["method"]; ok {
 		if s, ok := c.str(e, path+".method"); ok && !hasTemplate(s) && !slices.Contains(HTTPMethods, s) {
-			c.reportAt(path+".method", e.val, "unknown method %q%s; use %s", s, didYouMean(s, HTTPMethods), oneOf(HTTPMethods))
+			c.reportAt(path+".method", e.val, "unknown method %q%s; use %s", s, c.didYouMean(s, HTTPMethods), oneOf(HTTPMethods))
 		}
 	}
 	if e, ok := f["headers"]; ok {
