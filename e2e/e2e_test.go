@@ -322,3 +322,67 @@ func (s *server) token() string {
 	}
 	return cfg.Token
 }
+
+func TestExamplesApply(t *testing.T) {
+	s := startServer(t)
+	s.login()
+	files, err := filepath.Glob("../examples/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no examples: %v", err)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			s.sluice("", "flows", "check", f)
+			out := s.sluice("", "flows", "apply", "-f", f, "--json")
+			var applied struct {
+				ID      int64 `json:"id"`
+				Version int   `json:"version"`
+			}
+			if err := json.Unmarshal([]byte(out), &applied); err != nil || applied.ID == 0 || applied.Version != 1 {
+				t.Fatalf("flows apply --json: %v\n%s", err, out)
+			}
+		})
+	}
+	var flows []struct {
+		Name string `json:"name"`
+	}
+	out := s.sluice("", "flows", "list", "--json")
+	if err := json.Unmarshal([]byte(out), &flows); err != nil || len(flows) != len(files) {
+		t.Fatalf("flows list: %v, %d flows for %d examples\n%s", err, len(flows), len(files), out)
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	s := startServer(t)
+	s.login()
+	bad := writeFlow(t, `name: broken
+trigger: { type: webhok }
+actions:
+  - id: get_manager
+    type: http
+    with: { url: "https://example.com" }
+  - id: welcome
+    type: email
+    with: { to: "{{ steps.get_mangr.output.body.mail }}", subject: hi }
+`)
+	cases := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"check reports every problem", []string{"flows", "check", bad}, 1, `unknown step "get_mangr" (did you mean "get_manager"?)`},
+		{"apply refuses a broken flow", []string{"flows", "apply", "-f", bad}, 1, "webhok"},
+		{"unknown command", []string{"flows", "frobnicate"}, 2, ""},
+		{"bad trigger input", []string{"trigger", "x", "--input", "{nope"}, 2, "JSON"},
+		{"unknown run", []string{"runs", "show", "999999"}, 1, "not found"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			out, errOut, code := s.run("", tc.args...)
+			if code != tc.code || !strings.Contains(out+errOut, tc.want) {
+				t.Errorf("sluice %v: exit %d, want %d containing %q\n%s%s", tc.args, code, tc.code, tc.want, out, errOut)
+			}
+		})
+	}
+}

@@ -269,7 +269,7 @@ func TestBudgets(t *testing.T) {
 		{"huge range", "{{ 1..1000000000 }}", "", "memory budget exceeded"},
 		{"huge range in map", "{{ map(1..1000000000, #) }}", "", "memory budget exceeded"},
 		{"nested loops", "{{ count(1..1000, count(1..1000, count(1..1000, true) > 0) > 0) }}", "", "budget exceeded"},
-		{"nested env loops", "{{ let xs = trigger.body.big; reduce(xs, #acc + reduce(xs, #acc + reduce(xs, #acc + 1, 0), 0), 0) }}", "", "loop steps"},
+		{"nested env loops", "{{ let xs = trigger.body.big; reduce(xs, #acc + reduce(xs, #acc + reduce(xs, #acc + 1, 0), 0), 0) }}", "", "expression ran "}, // loop steps, or the deadline on a slow machine
 		{"string doubling", "{{ let a = 'xxxxxxxxxxxxxxxx'; " + doubling(40) + " }}", "", "limit"},
 		{"replace blowup", "{{ let a = replace('" + strings.Repeat("x", 2000) + "', 'x', '" + strings.Repeat("y", 2000) + "'); len(a) }}", "", "limit"},
 		{"shared list json", "{{ let a = [1,2]; " + listDoubling(60) + " }}", "", "limit"},

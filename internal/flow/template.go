@@ -1,8 +1,10 @@
 package flow
 
 import (
-	"regexp"
+	"errors"
 	"strings"
+
+	"github.com/sluice/sluice/internal/expression"
 )
 
 // templateError is a template that does not compile: where in the string
@@ -14,38 +16,21 @@ type templateError struct {
 
 // hasTemplate reports whether s holds a {{ }} template.
 func hasTemplate(s string) bool {
-	return strings.Contains(s, "{{")
+	return expression.HasTemplate(s)
 }
 
-var stepRefPattern = regexp.MustCompile(`\bsteps\.([A-Za-z_][A-Za-z0-9_]*)`)
-
-// compileTemplate checks a template string and returns the ids of the steps
-// it reads. It is a stand-in until package expression compiles.
+// compileTemplate compiles a template string with package expression and
+// returns the ids of the steps it reads.
 func compileTemplate(s string) ([]string, *templateError) {
-	rest, off := s, 0
-	var refs []string
-	for {
-		i := strings.Index(rest, "{{")
-		if i < 0 {
-			if j := strings.Index(rest, "}}"); j >= 0 {
-				return nil, &templateError{Offset: off + j, Message: `"}}" without "{{"`}
-			}
-			return refs, nil
+	t, err := expression.Compile(s)
+	if err != nil {
+		var xerr *expression.Error
+		if errors.As(err, &xerr) {
+			return nil, &templateError{Offset: xerr.Offset, Message: xerr.Message}
 		}
-		j := strings.Index(rest[i+2:], "}}")
-		if j < 0 {
-			return nil, &templateError{Offset: off + i, Message: `"{{" is not closed with "}}"`}
-		}
-		body := rest[i+2 : i+2+j]
-		if strings.TrimSpace(body) == "" {
-			return nil, &templateError{Offset: off + i, Message: "empty expression"}
-		}
-		for _, m := range stepRefPattern.FindAllStringSubmatch(body, -1) {
-			refs = append(refs, m[1])
-		}
-		off += i + 2 + j + 2
-		rest = rest[i+2+j+2:]
+		return nil, &templateError{Message: err.Error()}
 	}
+	return t.StepRefs(), nil
 }
 
 // loopVariables returns which of item and index the expressions in s use
