@@ -392,7 +392,7 @@ actions:
 				if len(list) != 5 {
 					t.Fatalf("each has %d entries", len(list))
 				}
-				if got := list[3].(map[string]any)["got"]; got != "d-3" {
+				if got := list[3].(map[string]any)["got"].(map[string]any)["output"]; got != "d-3" {
 					t.Errorf("iteration 3 got %v", got)
 				}
 				if s, ok := steps["each[4].call"]; !ok || s.Status != flow.StatusSucceeded {
@@ -448,10 +448,15 @@ trigger: { type: manual }
 actions:
   - id: bad
     type: compose
-    with: { value: "{{ trigger.body.n / 'x' }}" }
+    with: { value: "{{ int(trigger.body.s) }}" }
 `,
-			input:  map[string]any{"n": 1},
+			input:  map[string]any{"s": "abc"},
 			status: store.RunFailed,
+			check: func(t *testing.T, r store.Run, steps map[string]store.Step) {
+				if !strings.Contains(string(steps["bad"].Error), `"kind":"expression"`) {
+					t.Errorf("error = %s", steps["bad"].Error)
+				}
+			},
 		},
 	}
 	for _, tc := range tests {
@@ -601,5 +606,33 @@ actions:
 			t.Fatalf("schedule fired %d times in 10s", len(runs))
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestScopeTimeout(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	f := b.apply(t, `name: scope-timeout
+trigger: { type: manual }
+actions:
+  - id: try
+    type: scope
+    timeout: 200ms
+    actions:
+      - id: wait
+        type: delay
+        with: { duration: 1h }
+  - id: catch
+    type: compose
+    run_after: { try: [timed_out] }
+    with: { value: "{{ steps.try.error.message }}" }
+`)
+	r := b.trigger(t, f, nil)
+	got, steps := b.wait(t, r.ID)
+	if got.Status != store.RunSucceeded || steps["try"].Status != flow.StatusTimedOut {
+		t.Fatalf("run %s, try %s", got.Status, steps["try"].Status)
+	}
+	if msg, _ := output(t, steps["catch"]).(string); !strings.Contains(msg, "did not finish within 200ms") {
+		t.Errorf("catch = %q", msg)
 	}
 }

@@ -352,10 +352,45 @@ func (rs *runState) execAction(ctx context.Context, a *flow.Action, key string, 
 	return rs.execLeaf(ctx, a, key, rec, seen, scope)
 }
 
-// execContainer runs a condition, scope or foreach.
+// execContainer runs a condition, scope or foreach. With a timeout, its
+// start is recorded so that the deadline survives parking and restarts;
+// when it passes, the actions still running are stopped and the container
+// ends timed_out.
 func (rs *runState) execContainer(ctx context.Context, a *flow.Action, key string, steps, env, scope map[string]any) (outcome, error) {
-	c := rs.plan.actions[a]
 	started := time.Now().UTC()
+	if a.Timeout <= 0 {
+		return rs.runContainer(ctx, a, key, started, steps, env, scope)
+	}
+	if rec, ok := rs.recorded[key]; ok && rec.StartedAt != nil {
+		started = *rec.StartedAt
+	} else {
+		rs.record(store.Step{Key: key, ActionID: a.ID, Type: a.Type, Status: store.StepRunning, StartedAt: &started})
+	}
+	deadline := started.Add(time.Duration(a.Timeout))
+	timedOut := func() (outcome, error) {
+		now := time.Now().UTC()
+		serr := &StepError{Kind: KindTimeout, Message: fmt.Sprintf("%s %q did not finish within %s", a.Type, a.ID, time.Duration(a.Timeout))}
+		rs.record(store.Step{Key: key, ActionID: a.ID, Type: a.Type, Status: flow.StatusTimedOut, Attempts: 1, StartedAt: &started, FinishedAt: &now, Error: serr.encode()})
+		return outcome{status: flow.StatusTimedOut, err: serr}, nil
+	}
+	if !time.Now().Before(deadline) {
+		return timedOut()
+	}
+	ictx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	out, err := rs.runContainer(ictx, a, key, started, steps, env, scope)
+	if errors.Is(err, errStopped) && ctx.Err() == nil && errors.Is(ictx.Err(), context.DeadlineExceeded) {
+		return timedOut()
+	}
+	if out.blocked && out.wake.After(deadline) {
+		out.wake = deadline
+	}
+	return out, err
+}
+
+// runContainer runs a condition, scope or foreach's actions.
+func (rs *runState) runContainer(ctx context.Context, a *flow.Action, key string, started time.Time, steps, env, scope map[string]any) (outcome, error) {
+	c := rs.plan.actions[a]
 	finish := func(out outcome) (outcome, error) {
 		now := time.Now().UTC()
 		st := store.Step{Key: key, ActionID: a.ID, Type: a.Type, Status: out.status, Attempts: 1, StartedAt: &started, FinishedAt: &now}
@@ -459,7 +494,7 @@ func (rs *runState) execForeach(ctx context.Context, a *flow.Action, key string,
 			iter := map[string]any{}
 			for _, inner := range a.Actions {
 				if v, ok := local[inner.ID].(map[string]any); ok {
-					iter[inner.ID] = v["output"]
+					iter[inner.ID] = map[string]any{"status": v["status"], "output": v["output"]}
 				}
 			}
 			outputs[i] = iter

@@ -51,7 +51,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/expr-lang/expr/vm"
 )
@@ -314,9 +313,6 @@ func byteOffset(s string, runes int) int {
 			return i
 		}
 		runes--
-	}
-	if runes > 0 || !utf8.ValidString(s) {
-		return len(s)
 	}
 	return len(s)
 }

@@ -7,7 +7,6 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 )
 
 // webhookFlow is a valid flow head; cases append their actions to it.
@@ -397,11 +396,7 @@ func TestParseLimits(t *testing.T) {
 	for i := range MaxActions + 10 {
 		fmt.Fprintf(&b, "  - {id: a%d, type: compose, with: {value: '{{ steps.zz%d.output }}'}}\n", i, i)
 	}
-	start := time.Now()
 	_, problems := Parse([]byte(b.String()))
-	if elapsed := time.Since(start); elapsed > 5*time.Second {
-		t.Errorf("Parse took %s", elapsed)
-	}
 	if len(problems) != MaxProblems {
 		t.Fatalf("got %d problems, want %d", len(problems), MaxProblems)
 	}

@@ -49,6 +49,9 @@ func RunFinished(status string) bool {
 // waiting for a timer (a delay, or a retry's backoff) is "waiting".
 const (
 	StepWaiting = "waiting"
+	// StepRunning marks a condition, scope or foreach with a timeout that
+	// has started: its start time is its deadline's origin.
+	StepRunning = "running"
 )
 
 // User is a person who signs in.
