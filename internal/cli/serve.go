@@ -40,6 +40,7 @@ type serveOptions struct {
 	AdminPassword string
 	AllowNet      string
 	SMTPURL       string
+	SecretKey     string
 
 	retention time.Duration
 	level     slog.Level
@@ -107,6 +108,7 @@ func (o *serveOptions) config(logger *slog.Logger) server.Config {
 		AdminPassword: o.AdminPassword,
 		AllowNet:      o.AllowNet,
 		SMTPURL:       o.SMTPURL,
+		SecretKey:     o.SecretKey,
 		Workers:       o.Workers,
 		Retention:     o.retention,
 		Logger:        logger,
@@ -126,9 +128,10 @@ Every flag can also be set with an environment variable; a flag wins:
   --retention SLUICE_RETENTION, --log-format SLUICE_LOG_FORMAT,
   --log-level SLUICE_LOG_LEVEL.
 Set only in the environment:
-  SLUICE_ADMIN_EMAIL, SLUICE_ADMIN_PASSWORD, SLUICE_ALLOW_NET, SLUICE_SMTP_URL.
-SLUICE_ADMIN_PASSWORD_FILE and SLUICE_SMTP_URL_FILE read those secrets from
-a file instead.`,
+  SLUICE_ADMIN_EMAIL, SLUICE_ADMIN_PASSWORD, SLUICE_ALLOW_NET, SLUICE_SMTP_URL,
+  SLUICE_SECRET_KEY (seals connections' secrets; default: DATA/secret.key).
+SLUICE_ADMIN_PASSWORD_FILE, SLUICE_SMTP_URL_FILE and SLUICE_SECRET_KEY_FILE
+read those secrets from a file instead.`,
 		Args: argsRange(0, 0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := a.serveFromEnv(cmd, &o); err != nil {
@@ -184,6 +187,9 @@ func (a *app) serveFromEnv(cmd *cobra.Command, o *serveOptions) error {
 		return err
 	}
 	if o.SMTPURL, err = a.secretFromEnv("SLUICE_SMTP_URL"); err != nil {
+		return err
+	}
+	if o.SecretKey, err = a.secretFromEnv("SLUICE_SECRET_KEY"); err != nil {
 		return err
 	}
 	return nil

@@ -20,6 +20,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/sluice/sluice/internal/connection"
 	"github.com/sluice/sluice/internal/flow"
 	"github.com/sluice/sluice/internal/mail"
 	"github.com/sluice/sluice/internal/netguard"
@@ -30,6 +31,7 @@ import (
 // status, headers and body.
 const (
 	KindHTTP       = "http"
+	KindAuth       = "auth"
 	KindNetwork    = "network"
 	KindTimeout    = "timeout"
 	KindExpression = "expression"
@@ -300,8 +302,12 @@ func toInt(v any) (int, bool) {
 
 // doHTTP makes an http action's request.
 func (rs *runState) doHTTP(ctx context.Context, a *flow.Action, key string, with map[string]any) (any, *StepError) {
+	var conn *usedConnection
 	if a.Connection != "" {
-		return nil, &StepError{Kind: KindConfig, Message: fmt.Sprintf("connection %q not found: add it with `sluice connections add %s`", a.Connection, a.Connection)}
+		var serr *StepError
+		if conn, serr = rs.connection(ctx, a.Connection, "http"); serr != nil {
+			return nil, serr
+		}
 	}
 	method := strings.ToUpper(str(with["method"]))
 	if method == "" {
@@ -365,6 +371,17 @@ func (rs *runState) doHTTP(ctx context.Context, a *flow.Action, key string, with
 	if b, _ := with["idempotency_key"].(bool); b {
 		req.Header.Set("Idempotency-Key", fmt.Sprintf("sluice-%d-%s", rs.run.ID, key))
 	}
+	if conn != nil {
+		if err := rs.e.auth.Apply(ctx, conn.spec, req); err != nil {
+			serr := &StepError{Kind: KindHTTP, Status: http.StatusUnauthorized, Message: fmt.Sprintf("connection %q: %v", a.Connection, err)}
+			if !errors.Is(err, connection.ErrToken) {
+				serr = networkError(ctx, method, u, err)
+			} else {
+				rs.health(ctx, conn, false, err.Error())
+			}
+			return nil, serr
+		}
+	}
 	resp, err := rs.e.cfg.HTTPClient.Do(req)
 	if err != nil {
 		return nil, networkError(ctx, method, u, err)
@@ -380,7 +397,14 @@ func (rs *runState) doHTTP(ctx context.Context, a *flow.Action, key string, with
 	headers := flatHeaders(resp.Header)
 	out := map[string]any{"status": resp.StatusCode, "headers": headers, "body": parseBody(resp.Header.Get("Content-Type"), raw)}
 	if resp.StatusCode < 400 {
+		rs.health(ctx, conn, true, "")
 		return out, nil
+	}
+	if resp.StatusCode == http.StatusUnauthorized && conn != nil {
+		if conn.spec.Type == connection.TypeOAuth2 {
+			rs.e.auth.Forget(conn.spec)
+		}
+		rs.health(ctx, conn, false, fmt.Sprintf("%s %s answered 401 Unauthorized", method, redactURL(u)))
 	}
 	serr := &StepError{
 		Kind:    KindHTTP,
@@ -533,10 +557,19 @@ func strs(v any) []string {
 
 // doEmail sends an email action's message through the server's mailer.
 func (rs *runState) doEmail(ctx context.Context, a *flow.Action, with map[string]any) (any, *StepError) {
+	mailer, from := rs.e.cfg.Mailer, rs.e.cfg.MailFrom
+	var conn *usedConnection
 	if a.Connection != "" {
-		return nil, &StepError{Kind: KindConfig, Message: fmt.Sprintf("connection %q not found: add it with `sluice connections add %s`", a.Connection, a.Connection)}
+		var serr *StepError
+		if conn, serr = rs.connection(ctx, a.Connection, "email"); serr != nil {
+			return nil, serr
+		}
+		mailer = mail.NewSMTPSender(conn.spec.SMTP())
+		if conn.spec.Config.From != "" {
+			from = conn.spec.Config.From
+		}
 	}
-	if rs.e.cfg.Mailer == nil {
+	if mailer == nil {
 		return nil, &StepError{Kind: KindConfig, Message: "no SMTP server is configured: set SLUICE_SMTP_URL, or give the action an smtp connection"}
 	}
 	m := mail.Message{
@@ -553,20 +586,25 @@ func (rs *runState) doEmail(ctx context.Context, a *flow.Action, with map[string
 		m.Text = str(with["body"])
 	}
 	if m.From == "" {
-		m.From = rs.e.cfg.MailFrom
+		m.From = from
 	}
 	if len(m.To) == 0 {
 		return nil, &StepError{Kind: KindConfig, Message: "with.to: no recipient"}
 	}
-	id, err := rs.e.cfg.Mailer.Send(ctx, m)
+	id, err := mailer.Send(ctx, m)
 	if err != nil {
 		serr := &StepError{Kind: KindNetwork, Retryable: true, Message: "send email: " + err.Error()}
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		switch {
+		case errors.Is(ctx.Err(), context.DeadlineExceeded):
 			serr.Kind = KindTimeout
-		} else if errors.Is(err, mail.ErrInvalidMessage) || errors.Is(err, mail.ErrInvalidConfig) || errors.Is(err, mail.ErrAuthFailed) {
+		case errors.Is(err, mail.ErrAuthFailed):
+			serr.Kind, serr.Retryable = KindAuth, false
+			rs.health(ctx, conn, false, err.Error())
+		case errors.Is(err, mail.ErrInvalidMessage) || errors.Is(err, mail.ErrInvalidConfig):
 			serr.Kind, serr.Retryable = KindConfig, false
 		}
 		return nil, serr
 	}
+	rs.health(ctx, conn, true, "")
 	return map[string]any{"message_id": id, "to": m.To}, nil
 }

@@ -20,7 +20,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sluice/sluice/internal/connection"
 	"github.com/sluice/sluice/internal/mail"
+	"github.com/sluice/sluice/internal/secret"
 	"github.com/sluice/sluice/internal/store"
 )
 
@@ -83,6 +85,9 @@ type Config struct {
 	RespondTimeout time.Duration
 	// MaxBody caps a webhook request body. Defaults to MaxPayload.
 	MaxBody int64
+	// Secrets opens connections' sealed secrets. Defaults to none: actions
+	// that use a connection fail with a configuration error.
+	Secrets *secret.Box
 }
 
 func (c *Config) validate() error {
@@ -126,6 +131,7 @@ type Engine struct {
 	log   *slog.Logger
 	owner string
 	plans plans
+	auth  *connection.Authorizer
 
 	slots chan struct{}
 	wake  chan struct{}
@@ -152,6 +158,7 @@ func New(cfg Config) (*Engine, error) {
 		log:      cfg.Logger,
 		owner:    "node-" + hex.EncodeToString(b[:]),
 		plans:    plans{cap: 1024},
+		auth:     &connection.Authorizer{Client: cfg.HTTPClient},
 		slots:    make(chan struct{}, cfg.Workers),
 		wake:     make(chan struct{}, 1),
 		inflight: make(map[int64]context.CancelFunc),

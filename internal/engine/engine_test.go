@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -16,7 +18,9 @@ import (
 
 	"github.com/sluice/sluice/internal/engine"
 	"github.com/sluice/sluice/internal/flow"
+	"github.com/sluice/sluice/internal/connection"
 	"github.com/sluice/sluice/internal/netguard"
+	"github.com/sluice/sluice/internal/secret"
 	"github.com/sluice/sluice/internal/store"
 	"github.com/sluice/sluice/internal/store/sqlite"
 	"go.uber.org/goleak"
@@ -34,6 +38,7 @@ type bundle struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	path   string
+	box    *secret.Box
 }
 
 // setup opens a fresh store and starts an engine on it.
@@ -49,7 +54,11 @@ func setup(t *testing.T) *bundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &bundle{st: st, owner: u, path: path}
+	box, err := secret.NewBox(bytes.Repeat([]byte{42}, secret.KeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &bundle{st: st, owner: u, path: path, box: box}
 	b.start(t)
 	return b
 }
@@ -67,6 +76,7 @@ func (b *bundle) start(t *testing.T) {
 		HTTPClient: netguard.NewClient(netguard.Options{Allow: allow}),
 		SingleNode: true,
 		Lease:      3 * time.Second,
+		Secrets:    b.box,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -634,5 +644,82 @@ actions:
 	}
 	if msg, _ := output(t, steps["catch"]).(string); !strings.Contains(msg, "did not finish within 200ms") {
 		t.Errorf("catch = %q", msg)
+	}
+}
+
+// connect stores a connection for the bundle's owner.
+func (b *bundle) connect(t *testing.T, name string, spec connection.Spec) store.Connection {
+	t.Helper()
+	sealed, err := connection.Seal(b.box, spec.Secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := json.Marshal(spec.Config)
+	c, err := b.st.CreateConnection(context.Background(), store.Connection{OwnerID: b.owner.ID, Name: name, Type: spec.Type, Config: cfg, Secret: sealed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestConnectionAuthAndRedaction(t *testing.T) {
+	t.Parallel()
+	const good, canary = "good-token-123", "CANARY-7f3a9c-secret"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.Header.Get("Authorization") != "Bearer "+good {
+			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+			w.WriteHeader(http.StatusUnauthorized)
+			// A careless API echoes the credential it refused.
+			fmt.Fprintf(w, `{"error": "invalid_token", "got": %q}`, r.Header.Get("Authorization"))
+			return
+		}
+		fmt.Fprint(w, `{"ok": true}`)
+	}))
+	defer srv.Close()
+	b := setup(t)
+	conn := b.connect(t, "directory", connection.Spec{Type: connection.TypeBearer, Secret: connection.Secret{Token: canary}})
+	f := b.apply(t, `name: authed
+trigger: { type: manual }
+actions:
+  - id: call
+    type: http
+    connection: directory
+    with: { url: "`+srv.URL+`/me" }
+`)
+	r, steps := b.wait(t, b.trigger(t, f, nil).ID)
+	if r.Status != store.RunFailed || steps["call"].Attempts != 1 {
+		t.Fatalf("run %s, attempts %d: an auth failure must fail at once", r.Status, steps["call"].Attempts)
+	}
+	got, err := b.st.GetConnection(context.Background(), conn.ID)
+	if err != nil || got.Health != store.HealthNeedsAttention || got.BrokenAt == nil {
+		t.Fatalf("connection health %q broken_at %v: %v", got.Health, got.BrokenAt, err)
+	}
+	b.stop()
+	raw, err := os.ReadFile(b.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wal, _ := os.ReadFile(b.path + "-wal")
+	for _, form := range secret.Forms(canary) {
+		if bytes.Contains(raw, []byte(form)) || bytes.Contains(wal, []byte(form)) {
+			t.Fatalf("the database holds the secret as %q", form)
+		}
+	}
+	if !strings.Contains(string(steps["call"].Error), secret.Mask) {
+		t.Errorf("echoed credential not redacted in the step error: %s", steps["call"].Error)
+	}
+	b.start(t)
+
+	sealed, _ := connection.Seal(b.box, connection.Secret{Token: good})
+	if _, err := b.st.UpdateConnection(context.Background(), store.Connection{ID: conn.ID, Type: connection.TypeBearer, Config: []byte("{}"), Secret: sealed}); err != nil {
+		t.Fatal(err)
+	}
+	r, _ = b.wait(t, b.trigger(t, f, nil).ID)
+	if r.Status != store.RunSucceeded {
+		t.Fatalf("after the fix: %s %q", r.Status, r.Error)
+	}
+	if got, _ := b.st.GetConnection(context.Background(), conn.ID); got.Health != store.HealthOK {
+		t.Errorf("health after success = %s", got.Health)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sluice/sluice/internal/flow"
+	"github.com/sluice/sluice/internal/secret"
 	"github.com/sluice/sluice/internal/store"
 )
 
@@ -26,6 +27,8 @@ type runState struct {
 	runObj   map[string]any
 	recorded map[string]store.Step
 	resp     *responder
+	// redact hides the secret values of the connections the run used.
+	redact secret.Redactor
 
 	mu       sync.Mutex
 	pending  []store.Step
@@ -99,6 +102,7 @@ func (e *Engine) work(ctx context.Context, r store.Run, resp *responder, fresh b
 		fin.Status = store.RunFailed
 		fin.Error = fmt.Sprintf("step %q failed: %s", res.failed, res.failure.Message)
 	}
+	fin.Error = rs.redact.String(fin.Error)
 	fin.Steps = rs.takePending()
 	if err := e.st.FinishRun(context.WithoutCancel(ctx), e.owner, r.ID, fin); err != nil && !errors.Is(err, store.ErrLeaseLost) {
 		log.Error("finish run", "err", err)
@@ -197,6 +201,7 @@ func finished(status string) bool {
 
 // record queues a step result for the next commit.
 func (rs *runState) record(st store.Step) {
+	st.Error = rs.redact.Bytes(st.Error)
 	rs.mu.Lock()
 	rs.pending = append(rs.pending, st)
 	rs.current = st.Key
@@ -534,7 +539,7 @@ func (rs *runState) encode(v any) (json.RawMessage, error) {
 	if int64(len(b)) > rs.e.cfg.MaxPayload {
 		return nil, fmt.Errorf("output is %s, more than the %s cap per step", byteSize(int64(len(b))), byteSize(rs.e.cfg.MaxPayload))
 	}
-	return b, nil
+	return rs.redact.Bytes(b), nil
 }
 
 // byteSize formats a byte count for people.

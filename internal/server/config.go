@@ -40,6 +40,10 @@ type Config struct {
 	// SMTPURL configures outgoing mail (SLUICE_SMTP_URL), such as
 	// smtp://user:pass@host:587?from=sluice@example.com. Defaults to none.
 	SMTPURL string
+	// SecretKey is the key that seals connections' secrets
+	// (SLUICE_SECRET_KEY): 64 hex digits or base64 of 32 bytes.
+	// Defaults to a key generated into DataDir/secret.key.
+	SecretKey string
 	// Workers caps how many runs this node works at once. Defaults to 256.
 	Workers int
 	// Retention is how long finished runs are kept. Defaults to 28 days.
@@ -63,8 +67,12 @@ func (c Config) String() string {
 	if c.SMTPURL != "" {
 		smtp = "[redacted]"
 	}
-	return fmt.Sprintf("data=%s addr=%s db=%s base_url=%s admin=%s admin_password=%s allow_net=%q smtp=%s workers=%d retention=%s max_payload=%d",
-		c.DataDir, c.Addr, redactURL(c.DBURL), c.BaseURL, c.AdminEmail, pw, c.AllowNet, smtp, c.Workers, c.Retention, c.MaxPayload)
+	key := ""
+	if c.SecretKey != "" {
+		key = " secret_key=[redacted]"
+	}
+	return fmt.Sprintf("data=%s addr=%s db=%s base_url=%s admin=%s admin_password=%s allow_net=%q smtp=%s workers=%d retention=%s max_payload=%d%s",
+		c.DataDir, c.Addr, redactURL(c.DBURL), c.BaseURL, c.AdminEmail, pw, c.AllowNet, smtp, c.Workers, c.Retention, c.MaxPayload, key)
 }
 
 // redactURL hides the password of a database URL.

@@ -19,6 +19,7 @@ import (
 	"github.com/sluice/sluice/internal/engine"
 	"github.com/sluice/sluice/internal/mail"
 	"github.com/sluice/sluice/internal/netguard"
+	"github.com/sluice/sluice/internal/secret"
 	"github.com/sluice/sluice/internal/store"
 	"github.com/sluice/sluice/internal/store/sqlite"
 )
@@ -39,7 +40,12 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer unlock()
-	if _, err := loadSecretKey(cfg.DataDir); err != nil {
+	key, err := loadSecretKey(cfg.DataDir, cfg.SecretKey)
+	if err != nil {
+		return err
+	}
+	box, err := secret.NewBox(key)
+	if err != nil {
 		return err
 	}
 	st, single, err := openStore(ctx, cfg)
@@ -73,6 +79,7 @@ func Run(ctx context.Context, cfg Config) error {
 		MaxPayload: cfg.MaxPayload,
 		Retention:  cfg.Retention,
 		SingleNode: single,
+		Secrets:    box,
 	})
 	if err != nil {
 		return err
@@ -165,10 +172,13 @@ func lockDataDir(dir string) (func(), error) {
 	}, nil
 }
 
-// loadSecretKey reads the server's 32-byte secret key from the data
-// folder, creating it (mode 0600) on first start. SLUICE_SECRET_KEY, when
-// set, is used instead.
-func loadSecretKey(dir string) ([]byte, error) {
+// loadSecretKey returns the server's 32-byte secret key: the configured
+// one (SLUICE_SECRET_KEY) when set, else the one in the data folder,
+// created (mode 0600) on first start.
+func loadSecretKey(dir, configured string) ([]byte, error) {
+	if configured != "" {
+		return secret.ParseKey(configured)
+	}
 	path := filepath.Join(dir, "secret.key")
 	key, err := os.ReadFile(path)
 	if err == nil {

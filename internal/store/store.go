@@ -227,10 +227,64 @@ type RunFinish struct {
 	Steps []Step
 }
 
+// Connection health values.
+const (
+	HealthUnverified     = "unverified"
+	HealthOK             = "ok"
+	HealthNeedsAttention = "needs_attention"
+)
+
+// Connection is a stored credential. Its secret fields are sealed by the
+// server before they reach the store and are never returned by the API.
+type Connection struct {
+	ID      int64  `json:"id"`
+	OwnerID int64  `json:"owner_id"`
+	Name    string `json:"name"`
+	Type    string `json:"type"`
+	// Config holds the settings that are not secret (user name, header
+	// name, token URL...), as JSON.
+	Config json.RawMessage `json:"config"`
+	// Secret is the sealed secret fields.
+	Secret []byte `json:"-"`
+	// Health is unverified, ok or needs_attention.
+	Health      string     `json:"health"`
+	HealthError string     `json:"health_error"`
+	HealthAt    *time.Time `json:"health_at"`
+	// BrokenAt is when the connection last went from working to
+	// needs_attention; runs that failed on it since can be resubmitted
+	// together once it is fixed.
+	BrokenAt  *time.Time `json:"broken_at"`
+	CreatedAt time.Time  `json:"created_at"`
+	UpdatedAt time.Time  `json:"updated_at"`
+}
+
+// ConnectionStore keeps connections.
+type ConnectionStore interface {
+	// CreateConnection adds a connection; ErrConflict if the owner has one
+	// with that name.
+	CreateConnection(ctx context.Context, c Connection) (Connection, error)
+	// UpdateConnection replaces a connection's type, config and secret
+	// and marks it unverified.
+	UpdateConnection(ctx context.Context, c Connection) (Connection, error)
+	// GetConnection returns the connection with that id.
+	GetConnection(ctx context.Context, id int64) (Connection, error)
+	// GetConnectionByName returns the owner's connection with that name.
+	GetConnectionByName(ctx context.Context, ownerID int64, name string) (Connection, error)
+	// ListConnections returns connections by name; ownerID 0 lists all.
+	ListConnections(ctx context.Context, ownerID int64) ([]Connection, error)
+	// DeleteConnection removes a connection.
+	DeleteConnection(ctx context.Context, id int64) error
+	// SetConnectionHealth records a connection's health and reports
+	// whether it changed, so that its owner is told once.
+	SetConnectionHealth(ctx context.Context, id int64, health, msg string, at time.Time) (changed bool, err error)
+}
+
 // Store is everything Sluice keeps. Every method takes a context and
 // returns ErrNotFound, ErrConflict or ErrLeaseLost (possibly wrapped) in the
 // cases they name.
 type Store interface {
+	ConnectionStore
+
 	// Close releases the database.
 	Close() error
 

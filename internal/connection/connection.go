@@ -1,0 +1,287 @@
+// Package connection defines the credentials a flow's actions use (bearer
+// token, basic, API key, OAuth2 client credentials, SMTP): what each type
+// holds, how it is checked, sealed at rest, and applied to a request.
+package connection
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sluice/sluice/internal/mail"
+	"github.com/sluice/sluice/internal/secret"
+)
+
+// Connection types.
+const (
+	TypeBearer = "bearer"
+	TypeBasic  = "basic"
+	TypeAPIKey = "api_key"
+	TypeOAuth2 = "oauth2"
+	TypeSMTP   = "smtp"
+)
+
+// Types lists every connection type.
+var Types = []string{TypeBearer, TypeBasic, TypeAPIKey, TypeOAuth2, TypeSMTP}
+
+// Config is what a connection holds that is not secret; the API shows it.
+type Config struct {
+	// Username is a basic or SMTP connection's user name.
+	Username string `json:"username,omitempty"`
+	// KeyName is an API key's header or query parameter name.
+	// Defaults to X-API-Key.
+	KeyName string `json:"key_name,omitempty"`
+	// KeyIn is where an API key goes: header (the default) or query.
+	KeyIn string `json:"key_in,omitempty"`
+	// TokenURL, ClientID and Scopes configure OAuth2 client credentials.
+	TokenURL string   `json:"token_url,omitempty"`
+	ClientID string   `json:"client_id,omitempty"`
+	Scopes   []string `json:"scopes,omitempty"`
+	// Host, Port, From and TLS configure an SMTP connection.
+	Host string `json:"host,omitempty"`
+	Port int    `json:"port,omitempty"`
+	From string `json:"from,omitempty"`
+	TLS  string `json:"tls,omitempty"`
+	// TestURL is requested (GET) by verify to check an HTTP connection.
+	TestURL string `json:"test_url,omitempty"`
+}
+
+// Secret is what a connection holds that is secret: it is sealed at rest
+// and never leaves the server.
+type Secret struct {
+	Token        string `json:"token,omitempty"`
+	Password     string `json:"password,omitempty"`
+	Key          string `json:"key,omitempty"`
+	ClientSecret string `json:"client_secret,omitempty"`
+}
+
+// Spec is a connection's type, config and secret together.
+type Spec struct {
+	Type   string
+	Config Config
+	Secret Secret
+}
+
+// Validate checks that a spec has what its type needs, naming the flag
+// or field that is missing.
+func (s Spec) Validate() error {
+	var missing []string
+	need := func(ok bool, field string) {
+		if !ok {
+			missing = append(missing, field)
+		}
+	}
+	switch s.Type {
+	case TypeBearer:
+		need(s.Secret.Token != "", "token")
+	case TypeBasic:
+		need(s.Config.Username != "", "username")
+		need(s.Secret.Password != "", "password")
+	case TypeAPIKey:
+		need(s.Secret.Key != "", "key")
+		if s.Config.KeyIn != "" && s.Config.KeyIn != "header" && s.Config.KeyIn != "query" {
+			return fmt.Errorf("key_in %q must be header or query", s.Config.KeyIn)
+		}
+	case TypeOAuth2:
+		need(s.Config.TokenURL != "", "token_url")
+		need(s.Config.ClientID != "", "client_id")
+		need(s.Secret.ClientSecret != "", "client_secret")
+		if s.Config.TokenURL != "" {
+			if u, err := url.Parse(s.Config.TokenURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+				return fmt.Errorf("token_url %q must be an http or https URL", s.Config.TokenURL)
+			}
+		}
+	case TypeSMTP:
+		need(s.Config.Host != "", "host")
+		if s.Config.Username != "" {
+			need(s.Secret.Password != "", "password")
+		}
+		if s.Config.Port < 0 || s.Config.Port > 65535 {
+			return fmt.Errorf("port %d must be between 1 and 65535", s.Config.Port)
+		}
+	default:
+		return fmt.Errorf("type %q is not one of %s", s.Type, strings.Join(Types, ", "))
+	}
+	if s.Config.TestURL != "" {
+		if u, err := url.Parse(s.Config.TestURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return fmt.Errorf("test_url %q must be an http or https URL", s.Config.TestURL)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("a %s connection needs %s", s.Type, strings.Join(missing, " and "))
+	}
+	return nil
+}
+
+// Values returns the secret values, for redaction. For basic connections
+// it includes the user:password pair that a Basic header encodes.
+func (s Spec) Values() []string {
+	var out []string
+	for _, v := range []string{s.Secret.Token, s.Secret.Password, s.Secret.Key, s.Secret.ClientSecret} {
+		if v != "" {
+			out = append(out, v)
+		}
+	}
+	if s.Type == TypeBasic && s.Secret.Password != "" {
+		out = append(out, s.Config.Username+":"+s.Secret.Password)
+	}
+	return out
+}
+
+// Seal encodes and seals a secret for storage.
+func Seal(box *secret.Box, s Secret) ([]byte, error) {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return nil, fmt.Errorf("encode secret: %w", err)
+	}
+	return box.Seal(b)
+}
+
+// Open reads a stored connection's spec, unsealing its secret.
+func Open(box *secret.Box, typ string, config json.RawMessage, sealed []byte) (Spec, error) {
+	s := Spec{Type: typ}
+	if len(config) > 0 {
+		if err := json.Unmarshal(config, &s.Config); err != nil {
+			return Spec{}, fmt.Errorf("read connection config: %w", err)
+		}
+	}
+	plain, err := box.Open(sealed)
+	if err != nil {
+		return Spec{}, err
+	}
+	if err := json.Unmarshal(plain, &s.Secret); err != nil {
+		return Spec{}, fmt.Errorf("read connection secret: %w", err)
+	}
+	return s, nil
+}
+
+// SMTP returns the mail configuration of an smtp connection.
+func (s Spec) SMTP() mail.SMTPConfig {
+	return mail.SMTPConfig{Host: s.Config.Host, Port: s.Config.Port, Username: s.Config.Username, Password: s.Secret.Password, From: s.Config.From, TLS: s.Config.TLS}
+}
+
+// ErrToken is returned when an OAuth2 token endpoint refuses the client.
+var ErrToken = errors.New("oauth2 token request failed")
+
+// Authorizer applies connections to requests. It caches OAuth2 access
+// tokens per connection until shortly before they expire.
+type Authorizer struct {
+	// Client fetches OAuth2 tokens; it should be the netguard client.
+	Client *http.Client
+
+	mu     sync.Mutex
+	tokens map[string]cachedToken
+}
+
+type cachedToken struct {
+	token   string
+	expires time.Time
+}
+
+// Apply adds a connection's credentials to a request.
+func (a *Authorizer) Apply(ctx context.Context, s Spec, req *http.Request) error {
+	switch s.Type {
+	case TypeBearer:
+		req.Header.Set("Authorization", "Bearer "+s.Secret.Token)
+	case TypeBasic:
+		req.SetBasicAuth(s.Config.Username, s.Secret.Password)
+	case TypeAPIKey:
+		name := s.Config.KeyName
+		if name == "" {
+			name = "X-API-Key"
+		}
+		if s.Config.KeyIn == "query" {
+			q := req.URL.Query()
+			q.Set(name, s.Secret.Key)
+			req.URL.RawQuery = q.Encode()
+		} else {
+			req.Header.Set(name, s.Secret.Key)
+		}
+	case TypeOAuth2:
+		tok, err := a.token(ctx, s)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+	default:
+		return fmt.Errorf("a %s connection cannot authorize an HTTP request", s.Type)
+	}
+	return nil
+}
+
+// Forget drops a cached OAuth2 token, after the API refused it.
+func (a *Authorizer) Forget(s Spec) {
+	a.mu.Lock()
+	delete(a.tokens, cacheKey(s))
+	a.mu.Unlock()
+}
+
+func cacheKey(s Spec) string {
+	return s.Config.TokenURL + "\x00" + s.Config.ClientID + "\x00" + strings.Join(s.Config.Scopes, " ") + "\x00" + s.Secret.ClientSecret
+}
+
+// token returns a cached or fresh OAuth2 client-credentials token.
+func (a *Authorizer) token(ctx context.Context, s Spec) (string, error) {
+	key := cacheKey(s)
+	a.mu.Lock()
+	if t, ok := a.tokens[key]; ok && time.Now().Before(t.expires) {
+		a.mu.Unlock()
+		return t.token, nil
+	}
+	a.mu.Unlock()
+	form := url.Values{"grant_type": {"client_credentials"}}
+	if len(s.Config.Scopes) > 0 {
+		form.Set("scope", strings.Join(s.Config.Scopes, " "))
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.Config.TokenURL, strings.NewReader(form.Encode()))
+	if err != nil {
+		return "", fmt.Errorf("oauth2 token request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	req.SetBasicAuth(url.QueryEscape(s.Config.ClientID), url.QueryEscape(s.Secret.ClientSecret))
+	resp, err := a.Client.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("oauth2 token request to %s: %w", s.Config.TokenURL, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return "", fmt.Errorf("oauth2 token response from %s: %w", s.Config.TokenURL, err)
+	}
+	var tr struct {
+		AccessToken string `json:"access_token"`
+		ExpiresIn   int    `json:"expires_in"`
+		Error       string `json:"error"`
+		Description string `json:"error_description"`
+	}
+	_ = json.Unmarshal(body, &tr)
+	if resp.StatusCode != http.StatusOK || tr.AccessToken == "" {
+		why := tr.Error
+		if tr.Description != "" {
+			why += ": " + tr.Description
+		}
+		if why == "" {
+			why = http.StatusText(resp.StatusCode)
+		}
+		return "", fmt.Errorf("%w: %s answered %d (%s)", ErrToken, s.Config.TokenURL, resp.StatusCode, why)
+	}
+	life := time.Duration(tr.ExpiresIn) * time.Second
+	if life <= 0 {
+		life = time.Hour
+	}
+	a.mu.Lock()
+	if a.tokens == nil {
+		a.tokens = map[string]cachedToken{}
+	}
+	a.tokens[key] = cachedToken{token: tr.AccessToken, expires: time.Now().Add(life - min(time.Minute, life/10))}
+	a.mu.Unlock()
+	return tr.AccessToken, nil
+}
