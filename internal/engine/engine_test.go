@@ -16,9 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluice/sluice/internal/connection"
 	"github.com/sluice/sluice/internal/engine"
 	"github.com/sluice/sluice/internal/flow"
-	"github.com/sluice/sluice/internal/connection"
 	"github.com/sluice/sluice/internal/netguard"
 	"github.com/sluice/sluice/internal/secret"
 	"github.com/sluice/sluice/internal/store"
