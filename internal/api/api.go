@@ -14,6 +14,8 @@ import (
 
 	"github.com/sluice/sluice/internal/auth"
 	"github.com/sluice/sluice/internal/engine"
+	"github.com/sluice/sluice/internal/netguard"
+	"github.com/sluice/sluice/internal/secret"
 	"github.com/sluice/sluice/internal/store"
 )
 
@@ -50,6 +52,17 @@ type Config struct {
 	// MaxBody caps a request body in bytes; a larger body answers 413.
 	// Defaults to DefaultMaxBody (10 MiB).
 	MaxBody int64
+	// Secrets seals connection secrets when they are saved and opens them
+	// to list which are set and to verify a connection; it must be the
+	// box the engine opens them with. Required for the /connections
+	// routes, which answer 500 without it. Defaults to nil.
+	Secrets *secret.Box
+	// HTTPClient makes a connection's test request (POST
+	// /connections/{conn}/verify) and fetches OAuth2 tokens for it; pass
+	// the netguard client the engine uses, so that verify reaches only
+	// what flows may reach. Defaults to a netguard client with the default
+	// policy (no loopback, private or metadata addresses).
+	HTTPClient *http.Client
 }
 
 // access says who may call a route.
@@ -103,6 +116,12 @@ var routes = []route{
 	{"GET", "/runs/{id}", user, (*server).showRun},
 	{"POST", "/runs/{id}/cancel", user, (*server).cancelRun},
 	{"POST", "/runs/{id}/resubmit", user, (*server).resubmitRun},
+	{"GET", "/connections", user, (*server).listConnections},
+	{"POST", "/connections", user, (*server).createConnection},
+	{"GET", "/connections/{conn}", user, (*server).showConnection},
+	{"PUT", "/connections/{conn}", user, (*server).updateConnection},
+	{"DELETE", "/connections/{conn}", user, (*server).deleteConnection},
+	{"POST", "/connections/{conn}/verify", user, (*server).verifyConnection},
 }
 
 // server holds what handlers share.
@@ -112,7 +131,11 @@ type server struct {
 	log     *slog.Logger
 	baseURL string
 	maxBody int64
-	mux     *http.ServeMux
+	// secrets seals and opens connection secrets; nil without Secrets.
+	secrets *secret.Box
+	// httpClient makes connections' test requests.
+	httpClient *http.Client
+	mux        *http.ServeMux
 	// dummyHash is checked against when a login names an unknown email,
 	// so that it takes as long as a wrong password.
 	dummyHash func() (string, error)
@@ -128,12 +151,14 @@ func New(c Config) http.Handler {
 // newServer builds the server and registers the route table.
 func newServer(c Config) *server {
 	s := &server{
-		store:   c.Store,
-		runner:  c.Runner,
-		log:     c.Logger,
-		baseURL: c.BaseURL,
-		maxBody: c.MaxBody,
-		mux:     http.NewServeMux(),
+		store:      c.Store,
+		runner:     c.Runner,
+		log:        c.Logger,
+		baseURL:    c.BaseURL,
+		maxBody:    c.MaxBody,
+		secrets:    c.Secrets,
+		httpClient: c.HTTPClient,
+		mux:        http.NewServeMux(),
 		dummyHash: sync.OnceValues(func() (string, error) {
 			return auth.HashPassword(auth.RandomPassword())
 		}),
@@ -143,6 +168,9 @@ func newServer(c Config) *server {
 	}
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBody
+	}
+	if s.httpClient == nil {
+		s.httpClient = netguard.NewClient(netguard.Options{})
 	}
 	for _, rt := range routes {
 		s.mux.Handle(rt.method+" "+Prefix+rt.path, s.wrap(rt))

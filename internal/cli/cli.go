@@ -152,6 +152,8 @@ func (a *app) rootCommand() *cobra.Command {
 		a.runsCommand(),
 		a.usersCommand(),
 		a.tokensCommand(),
+		a.connectionsCommand(),
+		a.diagnoseCommand(),
 	)
 	return root
 }

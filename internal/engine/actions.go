@@ -46,6 +46,11 @@ const (
 type StepError struct {
 	Kind    string            `json:"kind"`
 	Message string            `json:"message"`
+	// Class is the diagnosis class: auth, config, throttled, transient or
+	// flow.
+	Class string `json:"class,omitempty"`
+	// Connection names the connection the step used, if any.
+	Connection string `json:"connection,omitempty"`
 	Status  int               `json:"status,omitempty"`
 	Headers map[string]string `json:"headers,omitempty"`
 	Body    any               `json:"body,omitempty"`
@@ -89,6 +94,21 @@ func decodeStepError(b json.RawMessage) *StepError {
 		return &StepError{Kind: KindFlow, Message: string(b)}
 	}
 	return &e
+}
+
+// classOf gives a failure its diagnosis class from what the step saw.
+func classOf(e *StepError) string {
+	switch {
+	case e.Kind == KindAuth || e.Status == http.StatusUnauthorized:
+		return "auth"
+	case e.Status == http.StatusTooManyRequests:
+		return "throttled"
+	case e.Retryable:
+		return "transient"
+	case e.Kind == KindExpression || e.Kind == KindPayload || e.Kind == KindFlow || e.Kind == KindTerminate:
+		return "flow"
+	}
+	return "config"
 }
 
 // exprError wraps an expression failure in a field.
@@ -201,6 +221,10 @@ func (rs *runState) execLeaf(ctx context.Context, a *flow.Action, key string, re
 	}
 	if serr == nil {
 		return done(flow.StatusSucceeded, output, nil)
+	}
+	serr.Connection = a.Connection
+	if serr.Class == "" {
+		serr.Class = classOf(serr)
 	}
 	if serr.Retryable {
 		if r := a.RetryPolicy(); step.Attempts <= *r.Count {

@@ -133,8 +133,9 @@ type Engine struct {
 	plans plans
 	auth  *connection.Authorizer
 
-	slots chan struct{}
-	wake  chan struct{}
+	slots   chan struct{}
+	wake    chan struct{}
+	jobWake chan struct{}
 
 	mu       sync.Mutex
 	inflight map[int64]context.CancelFunc
@@ -161,6 +162,7 @@ func New(cfg Config) (*Engine, error) {
 		auth:     &connection.Authorizer{Client: cfg.HTTPClient},
 		slots:    make(chan struct{}, cfg.Workers),
 		wake:     make(chan struct{}, 1),
+		jobWake:  make(chan struct{}, 1),
 		inflight: make(map[int64]context.CancelFunc),
 	}, nil
 }
@@ -185,7 +187,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.mu.Unlock()
 
 	var loops sync.WaitGroup
-	for _, loop := range []func(context.Context){e.pollLoop, e.leaseLoop, e.rescueLoop, e.scheduleLoop, e.pruneLoop} {
+	for _, loop := range []func(context.Context){e.pollLoop, e.leaseLoop, e.rescueLoop, e.scheduleLoop, e.pruneLoop, e.jobLoop} {
 		loops.Add(1)
 		go func() {
 			defer loops.Done()

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -715,11 +716,162 @@ actions:
 	if _, err := b.st.UpdateConnection(context.Background(), store.Connection{ID: conn.ID, Type: connection.TypeBearer, Config: []byte("{}"), Secret: sealed}); err != nil {
 		t.Fatal(err)
 	}
-	r, _ = b.wait(t, b.trigger(t, f, nil).ID)
+	failed := r
+	j, err := b.eng.SubmitJob(context.Background(), b.owner.ID, store.JobResubmit, engine.JobParams{OwnerID: b.owner.ID, Connection: "directory"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for j.Status != store.JobSucceeded {
+		time.Sleep(10 * time.Millisecond)
+		if j, err = b.st.GetJob(context.Background(), j.ID); err != nil || j.Status == store.JobFailed {
+			t.Fatalf("job: %+v %v", j, err)
+		}
+	}
+	if j.Total != 1 || j.Done != 1 {
+		t.Fatalf("job resubmitted %d of %d runs, want the 1 that failed on the connection", j.Done, j.Total)
+	}
+	runs, err := b.st.ListRuns(context.Background(), store.RunFilter{FlowID: f.ID})
+	if err != nil || len(runs) != 2 || runs[0].ResubmittedFrom == nil || *runs[0].ResubmittedFrom != failed.ID {
+		t.Fatalf("runs after the bulk resubmit: %+v %v", runs, err)
+	}
+	r, _ = b.wait(t, runs[0].ID)
 	if r.Status != store.RunSucceeded {
 		t.Fatalf("after the fix: %s %q", r.Status, r.Error)
 	}
 	if got, _ := b.st.GetConnection(context.Background(), conn.ID); got.Health != store.HealthOK {
 		t.Errorf("health after success = %s", got.Health)
+	}
+}
+
+func TestResubmit(t *testing.T) {
+	t.Parallel()
+	var failing atomic.Bool
+	failing.Store(true)
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/count" {
+			calls.Add(1)
+			return
+		}
+		if failing.Load() {
+			w.WriteHeader(http.StatusNotFound)
+			return
+		}
+		fmt.Fprint(w, "ok")
+	}))
+	defer srv.Close()
+	b := setup(t)
+	f := b.apply(t, `name: resub
+trigger: { type: manual }
+actions:
+  - id: first
+    type: http
+    with: { url: "`+srv.URL+`/count" }
+  - id: second
+    type: http
+    with: { url: "`+srv.URL+`/thing/{{ trigger.body.id }}" }
+`)
+	orig, _ := b.wait(t, b.trigger(t, f, map[string]any{"id": 7}).ID)
+	if orig.Status != store.RunFailed || calls.Load() != 1 {
+		t.Fatalf("original: %s, %d calls", orig.Status, calls.Load())
+	}
+	failing.Store(false)
+
+	t.Run("from failed reuses succeeded steps", func(t *testing.T) {
+		r, existing, err := b.eng.Resubmit(context.Background(), orig, engine.ResubmitOptions{From: engine.FromFailed})
+		if err != nil || existing {
+			t.Fatalf("resubmit: %v existing=%v", err, existing)
+		}
+		got, steps := b.wait(t, r.ID)
+		if got.Status != store.RunSucceeded || *got.ResubmittedFrom != orig.ID {
+			t.Fatalf("resubmitted run: %s from %v", got.Status, got.ResubmittedFrom)
+		}
+		if calls.Load() != 1 || steps["first"].Status != flow.StatusSucceeded {
+			t.Errorf("first step ran again: %d calls", calls.Load())
+		}
+	})
+	t.Run("bulk job resubmits failed runs once", func(t *testing.T) {
+		failing.Store(true)
+		var ids []int64
+		for i := range 5 {
+			r, _ := b.wait(t, b.trigger(t, f, map[string]any{"id": i}).ID)
+			ids = append(ids, r.ID)
+		}
+		failing.Store(false)
+		j, err := b.eng.SubmitJob(context.Background(), b.owner.ID, store.JobResubmit, engine.JobParams{OwnerID: b.owner.ID, IDs: ids, Status: store.RunFailed})
+		if err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			j, err = b.st.GetJob(context.Background(), j.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if j.Status == store.JobSucceeded {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("job %+v did not finish", j)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if j.Total != 5 || j.Done != 5 || j.Failed != 0 {
+			t.Fatalf("job total %d done %d failed %d", j.Total, j.Done, j.Failed)
+		}
+		for _, id := range ids {
+			runs, err := b.st.ListRuns(context.Background(), store.RunFilter{FlowID: f.ID, Limit: 1000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			for _, r := range runs {
+				if r.ResubmittedFrom != nil && *r.ResubmittedFrom == id {
+					n++
+					if got, _ := b.wait(t, r.ID); got.Status != store.RunSucceeded {
+						t.Errorf("resubmit of %d: %s", id, got.Status)
+					}
+				}
+			}
+			if n != 1 {
+				t.Errorf("run %d resubmitted %d times", id, n)
+			}
+		}
+	})
+}
+
+func TestResubmitDedupe(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	f := b.apply(t, `name: dedupe
+trigger: { type: manual }
+actions:
+  - id: wait
+    type: delay
+    with: { duration: 1h }
+`)
+	orig := b.trigger(t, f, nil)
+	var wg sync.WaitGroup
+	got := make([]store.Run, 8)
+	for i := range got {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, _, err := b.eng.Resubmit(context.Background(), orig, engine.ResubmitOptions{})
+			if err != nil {
+				t.Error(err)
+			}
+			got[i] = r
+		}()
+	}
+	wg.Wait()
+	for _, r := range got[1:] {
+		if r.ID != got[0].ID {
+			t.Fatalf("two resubmits at once made runs %d and %d", got[0].ID, r.ID)
+		}
+	}
+	forced, existing, err := b.eng.Resubmit(context.Background(), orig, engine.ResubmitOptions{Force: true})
+	if err != nil || existing || forced.ID == got[0].ID {
+		t.Fatalf("forced resubmit: %v existing=%v id=%d", err, existing, forced.ID)
 	}
 }

@@ -351,18 +351,62 @@ func (s *SMTPSender) Send(ctx context.Context, m Message) (string, error) {
 		return "", fmt.Errorf("mail: not sent: %w", context.Cause(ctx))
 	}
 
+	client, addr, stop, err := s.newClient(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer stop()
+	if err := client.DialAndSendWithContext(ctx, msg); err != nil {
+		return "", s.sendError(ctx, "sending via", addr, err)
+	}
+	return id, nil
+}
+
+// Verify connects to the SMTP server, negotiates TLS as configured, logs
+// in when a username is configured, and disconnects without sending
+// anything, so that a connection can be checked before a flow relies on
+// it. A refused login wraps ErrAuthFailed, an unreachable server says so,
+// and no error contains the password.
+func (s *SMTPSender) Verify(ctx context.Context) error {
+	if err := s.cfg.Validate(); err != nil {
+		return fmt.Errorf("mail: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("mail: not verified: %w", context.Cause(ctx))
+	}
+	client, addr, stop, err := s.newClient(ctx)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	if err := client.DialWithContext(ctx); err != nil {
+		return s.sendError(ctx, "verifying", addr, err)
+	}
+	if err := client.Close(); err != nil {
+		return s.sendError(ctx, "verifying", addr, err)
+	}
+	return nil
+}
+
+// newClient returns a go-mail client for the configured server whose
+// connections are closed as soon as ctx ends, the server's address for
+// errors, and a function that releases what was set up for ctx; call it
+// when done with the client.
+func (s *SMTPSender) newClient(ctx context.Context) (*gomail.Client, string, func(), error) {
+	c := s.cfg
 	addr := net.JoinHostPort(c.Host, strconv.Itoa(c.Port))
 	var (
 		mu    sync.Mutex
 		stops []func() bool
 	)
-	defer func() {
+	stop := func() {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, stop := range stops {
 			stop()
 		}
-	}()
+		stops = nil
+	}
 	dialer := &net.Dialer{Timeout: c.Timeout, KeepAlive: -1}
 	tlsConf := s.tlsConfig()
 	dial := func(dctx context.Context, network, address string) (net.Conn, error) {
@@ -414,20 +458,18 @@ func (s *SMTPSender) Send(ctx context.Context, m Message) (string, error) {
 	}
 	client, err := gomail.NewClient(c.Host, opts...)
 	if err != nil {
-		return "", fmt.Errorf("mail: setting up SMTP client for %s: %w", addr, scrub(err, c.Password))
+		return nil, addr, stop, fmt.Errorf("mail: setting up SMTP client for %s: %w", addr, scrub(err, c.Password))
 	}
-	if err := client.DialAndSendWithContext(ctx, msg); err != nil {
-		return "", s.sendError(ctx, addr, err)
-	}
-	return id, nil
+	return client, addr, stop, nil
 }
 
 // sendError turns a go-mail error into one that says where and why, with
-// ErrAuthFailed or the context's error in its chain when they apply.
-func (s *SMTPSender) sendError(ctx context.Context, addr string, err error) error {
+// ErrAuthFailed or the context's error in its chain when they apply. op
+// says what was being done, such as "sending via".
+func (s *SMTPSender) sendError(ctx context.Context, op, addr string, err error) error {
 	err = scrub(err, s.cfg.Password)
 	if ctx.Err() != nil {
-		return fmt.Errorf("mail: sending via %s stopped: %w (%w)", addr, context.Cause(ctx), err)
+		return fmt.Errorf("mail: %s %s stopped: %w (%w)", op, addr, context.Cause(ctx), err)
 	}
 	if strings.Contains(err.Error(), "SMTP AUTH failed") {
 		return fmt.Errorf("mail: SMTP server %s refused the login of user %q: %w: check the username and password of the connection: %w",
@@ -438,7 +480,7 @@ func (s *SMTPSender) sendError(ctx context.Context, addr string, err error) erro
 	if errors.As(err, &oe) && oe.Op == "dial" || errors.As(err, &ne) && ne.Timeout() {
 		return fmt.Errorf("mail: cannot reach SMTP server %s: %w", addr, err)
 	}
-	return fmt.Errorf("mail: sending via %s: %w", addr, err)
+	return fmt.Errorf("mail: %s %s: %w", op, addr, err)
 }
 
 func (s *SMTPSender) tlsConfig() *tls.Config {

@@ -69,10 +69,11 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		mailer, mailFrom = mail.NewSMTPSender(sc), sc.From
 	}
+	client := netguard.NewClient(netguard.Options{Allow: allow})
 	eng, err := engine.New(engine.Config{
 		Store:      st,
 		Logger:     log,
-		HTTPClient: netguard.NewClient(netguard.Options{Allow: allow}),
+		HTTPClient: client,
 		Mailer:     mailer,
 		MailFrom:   mailFrom,
 		Workers:    cfg.Workers,
@@ -86,7 +87,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 
 	mux := http.NewServeMux()
-	mux.Handle("/api/", api.New(api.Config{Store: st, Runner: eng, Logger: log, BaseURL: cfg.BaseURL, MaxBody: cfg.MaxPayload}))
+	mux.Handle("/api/", api.New(api.Config{Store: st, Runner: eng, Logger: log, BaseURL: cfg.BaseURL, MaxBody: cfg.MaxPayload, Secrets: box, HTTPClient: client}))
 	mux.Handle("/hooks/{token}", eng.WebhookHandler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

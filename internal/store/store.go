@@ -179,6 +179,14 @@ type NewRun struct {
 	// trigger works it at once without a round trip through the queue.
 	LeaseOwner string
 	LeaseUntil time.Time
+	// CopySucceeded, with ResubmittedFrom, copies the succeeded steps of
+	// the original run into the new one, so that it resumes from the
+	// failed step and reuses what succeeded.
+	CopySucceeded bool
+	// Dedupe, with ResubmittedFrom, returns the unfinished run already
+	// resubmitted from the same original instead of creating another,
+	// so that two resubmits at once yield one run.
+	Dedupe bool
 }
 
 // RunFilter narrows ListRuns. Zero fields do not filter.
@@ -188,6 +196,18 @@ type RunFilter struct {
 	Status  string
 	// Since keeps runs created at or after it.
 	Since time.Time
+	// Until keeps runs created before it.
+	Until time.Time
+	// AfterID keeps runs with a larger id, for walking oldest first.
+	AfterID int64
+	// Oldest lists oldest first instead of newest first.
+	Oldest bool
+	// IDs keeps only these runs.
+	IDs []int64
+	// FailedOnConnection keeps failed runs with a step that used the
+	// named connection and failed on authentication (an HTTP 401, or an
+	// error of kind auth), the runs a fixed connection can rescue.
+	FailedOnConnection string
 	// BeforeID keeps runs with a smaller id, for paging newest first.
 	BeforeID int64
 	// Limit caps the result. Defaults to 50.
@@ -279,11 +299,69 @@ type ConnectionStore interface {
 	SetConnectionHealth(ctx context.Context, id int64, health, msg string, at time.Time) (changed bool, err error)
 }
 
+// Job kinds and statuses.
+const (
+	JobResubmit = "resubmit"
+	JobCancel   = "cancel"
+
+	JobQueued    = "queued"
+	JobRunning   = "running"
+	JobSucceeded = "succeeded"
+	JobFailed    = "failed"
+)
+
+// Job is a bulk operation over runs (resubmit or cancel) worked in the
+// background: its filter and cursor are stored so that it resumes after a
+// restart without doing a run twice.
+type Job struct {
+	ID      int64  `json:"id"`
+	OwnerID int64  `json:"owner_id"`
+	Kind    string `json:"kind"`
+	// Params holds the filter and options, as JSON.
+	Params json.RawMessage `json:"params"`
+	Status string          `json:"status"`
+	// Cursor is the id of the last run handled; runs are walked by id.
+	Cursor     int64      `json:"-"`
+	Total      int        `json:"total"`
+	Done       int        `json:"done"`
+	Failed     int        `json:"failed"`
+	Error      string     `json:"error"`
+	CreatedAt  time.Time  `json:"created_at"`
+	UpdatedAt  time.Time  `json:"updated_at"`
+	FinishedAt *time.Time `json:"finished_at"`
+}
+
+// JobProgress is what a job worker records after a page of runs.
+type JobProgress struct {
+	Cursor int64
+	Total  int
+	Done   int
+	Failed int
+	// Status, when final, finishes the job.
+	Status string
+	Error  string
+}
+
+// JobStore keeps bulk jobs.
+type JobStore interface {
+	// CreateJob queues a job.
+	CreateJob(ctx context.Context, j Job) (Job, error)
+	// GetJob returns a job.
+	GetJob(ctx context.Context, id int64) (Job, error)
+	// ClaimJob leases the oldest queued job, or a running one whose lease
+	// expired, to owner; ErrNotFound when there is none.
+	ClaimJob(ctx context.Context, owner string, now, leaseUntil time.Time) (Job, error)
+	// UpdateJob records progress of a job the owner holds, extending its
+	// lease; ErrLeaseLost if it does not hold it.
+	UpdateJob(ctx context.Context, owner string, id int64, p JobProgress, leaseUntil time.Time) error
+}
+
 // Store is everything Sluice keeps. Every method takes a context and
 // returns ErrNotFound, ErrConflict or ErrLeaseLost (possibly wrapped) in the
 // cases they name.
 type Store interface {
 	ConnectionStore
+	JobStore
 
 	// Close releases the database.
 	Close() error
@@ -343,12 +421,18 @@ type Store interface {
 	// creates nothing, if another node fired it first.
 	FireSchedule(ctx context.Context, flowID int64, expected, next time.Time, run NewRun) (fired bool, r Run, err error)
 
-	// CreateRun commits a new run (the accepted trigger).
+	// CreateRun commits a new run (the accepted trigger). With Dedupe it
+	// may return an existing run instead, with existing=true.
 	CreateRun(ctx context.Context, r NewRun) (Run, error)
+	// ResubmitRun is CreateRun for a resubmission: it honours Dedupe and
+	// CopySucceeded, and reports whether it returned an existing run.
+	ResubmitRun(ctx context.Context, r NewRun) (run Run, existing bool, err error)
 	// GetRun returns a run.
 	GetRun(ctx context.Context, id int64) (Run, error)
 	// ListRuns returns runs, newest first.
 	ListRuns(ctx context.Context, f RunFilter) ([]Run, error)
+	// CountRuns counts the runs a filter keeps, ignoring its limit.
+	CountRuns(ctx context.Context, f RunFilter) (int, error)
 	// ListSteps returns a run's steps in the order they were first recorded.
 	ListSteps(ctx context.Context, runID int64) ([]Step, error)
 	// ClaimRuns leases up to limit due queued or waiting runs to owner and

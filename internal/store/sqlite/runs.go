@@ -71,6 +71,40 @@ func insertRun(ctx context.Context, tx *sql.Tx, nr store.NewRun) (store.Run, err
 	return r, nil
 }
 
+// ResubmitRun creates a resubmitted run, or returns the unfinished run
+// already resubmitted from the same original when nr.Dedupe is set.
+func (s *Store) ResubmitRun(ctx context.Context, nr store.NewRun) (store.Run, bool, error) {
+	var r store.Run
+	var existing bool
+	err := s.exec(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if nr.Dedupe && nr.ResubmittedFrom != nil {
+			var id int64
+			err := tx.QueryRowContext(ctx, `SELECT id FROM runs WHERE resubmitted_from = ? AND status IN ('queued', 'running', 'waiting') ORDER BY id LIMIT 1`, *nr.ResubmittedFrom).Scan(&id)
+			if err == nil {
+				existing = true
+				r, err = scanRun(tx.QueryRowContext(ctx, `SELECT `+runCols+` WHERE r.id = ?`, id))
+				return err
+			}
+			if err != sql.ErrNoRows {
+				return err
+			}
+		}
+		var err error
+		if r, err = insertRun(ctx, tx, nr); err != nil {
+			return err
+		}
+		if nr.CopySucceeded && nr.ResubmittedFrom != nil {
+			_, err = tx.ExecContext(ctx, `INSERT INTO steps (`+stepCols+`) SELECT ?, key, seq, action_id, type, status, attempts, started_at, finished_at, input, output, error, next_attempt_at `+
+				`FROM steps WHERE run_id = ? AND status = 'succeeded'`, r.ID, *nr.ResubmittedFrom)
+		}
+		return err
+	})
+	if err != nil {
+		return store.Run{}, false, fmt.Errorf("resubmit run: %w", err)
+	}
+	return r, existing, nil
+}
+
 // CreateRun commits a new run.
 func (s *Store) CreateRun(ctx context.Context, nr store.NewRun) (store.Run, error) {
 	var r store.Run
@@ -94,36 +128,63 @@ func (s *Store) GetRun(ctx context.Context, id int64) (store.Run, error) {
 	return r, nil
 }
 
-// ListRuns returns runs, newest first.
-func (s *Store) ListRuns(ctx context.Context, rf store.RunFilter) ([]store.Run, error) {
+// runWhere builds the WHERE clause of a run filter.
+func runWhere(rf store.RunFilter) (string, []any) {
 	var where []string
 	var args []any
+	add := func(cond string, a ...any) {
+		where, args = append(where, cond), append(args, a...)
+	}
 	if rf.OwnerID != 0 {
-		where, args = append(where, `f.owner_id = ?`), append(args, rf.OwnerID)
+		add(`f.owner_id = ?`, rf.OwnerID)
 	}
 	if rf.FlowID != 0 {
-		where, args = append(where, `r.flow_id = ?`), append(args, rf.FlowID)
+		add(`r.flow_id = ?`, rf.FlowID)
 	}
 	if rf.Status != "" {
-		where, args = append(where, `r.status = ?`), append(args, rf.Status)
+		add(`r.status = ?`, rf.Status)
 	}
 	if !rf.Since.IsZero() {
-		where, args = append(where, `r.created_at >= ?`), append(args, nanos(rf.Since))
+		add(`r.created_at >= ?`, nanos(rf.Since))
+	}
+	if !rf.Until.IsZero() {
+		add(`r.created_at < ?`, nanos(rf.Until))
 	}
 	if rf.BeforeID != 0 {
-		where, args = append(where, `r.id < ?`), append(args, rf.BeforeID)
+		add(`r.id < ?`, rf.BeforeID)
 	}
-	q := `SELECT ` + runCols
-	if len(where) > 0 {
-		q += ` WHERE ` + strings.Join(where, ` AND `)
+	if rf.AfterID != 0 {
+		add(`r.id > ?`, rf.AfterID)
 	}
+	if len(rf.IDs) > 0 {
+		ids := make([]any, len(rf.IDs))
+		for i, id := range rf.IDs {
+			ids[i] = id
+		}
+		add(`r.id IN (?`+strings.Repeat(`, ?`, len(ids)-1)+`)`, ids...)
+	}
+	if rf.FailedOnConnection != "" {
+		add(`r.status = 'failed' AND EXISTS (SELECT 1 FROM steps s WHERE s.run_id = r.id AND s.status IN ('failed', 'timed_out') `+
+			`AND json_extract(s.error, '$.connection') = ? AND json_extract(s.error, '$.class') = 'auth')`, rf.FailedOnConnection)
+	}
+	if len(where) == 0 {
+		return "", nil
+	}
+	return ` WHERE ` + strings.Join(where, ` AND `), args
+}
+
+// ListRuns returns runs, newest first (or oldest first).
+func (s *Store) ListRuns(ctx context.Context, rf store.RunFilter) ([]store.Run, error) {
+	where, args := runWhere(rf)
 	limit := rf.Limit
 	if limit <= 0 {
 		limit = 50
 	}
-	q += ` ORDER BY r.id DESC LIMIT ?`
-	args = append(args, limit)
-	rows, err := s.read.QueryContext(ctx, q, args...)
+	order := ` ORDER BY r.id DESC LIMIT ?`
+	if rf.Oldest {
+		order = ` ORDER BY r.id LIMIT ?`
+	}
+	rows, err := s.read.QueryContext(ctx, `SELECT `+runCols+where+order, append(args, limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("list runs: %w", err)
 	}
@@ -140,6 +201,16 @@ func (s *Store) ListRuns(ctx context.Context, rf store.RunFilter) ([]store.Run, 
 		return nil, fmt.Errorf("list runs: %w", err)
 	}
 	return out, nil
+}
+
+// CountRuns counts the runs a filter keeps.
+func (s *Store) CountRuns(ctx context.Context, rf store.RunFilter) (int, error) {
+	where, args := runWhere(rf)
+	var n int
+	if err := s.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM runs r JOIN flows f ON f.id = r.flow_id`+where, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count runs: %w", err)
+	}
+	return n, nil
 }
 
 const stepCols = `run_id, key, seq, action_id, type, status, attempts, started_at, finished_at, input, output, error, next_attempt_at`

@@ -190,8 +190,20 @@ func (s *Store) exec(ctx context.Context, fn func(ctx context.Context, tx *sql.T
 		return errors.New("store is closed")
 	}
 	// Once queued, the write is committed or rejected as a whole; waiting
-	// for it even when ctx ends keeps callers from guessing.
-	return <-o.done
+	// for it even when ctx ends keeps callers from guessing. If the
+	// committer has stopped (Close raced with this call), the op was either
+	// answered before it stopped or will never be.
+	select {
+	case err := <-o.done:
+		return err
+	case <-s.done:
+		select {
+		case err := <-o.done:
+			return err
+		default:
+			return errors.New("store is closed")
+		}
+	}
 }
 
 // commitLoop is the group committer: it takes every write waiting, runs

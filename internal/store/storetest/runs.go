@@ -250,7 +250,7 @@ var runTests = []test{
 	}},
 	{"PruneRunsMany", func(t *testing.T, open opener) {
 		b := setup(t, open)
-		const total = 1203
+		const total = 1005
 		var wg sync.WaitGroup
 		errs := make(chan error, total)
 		for i := range total {

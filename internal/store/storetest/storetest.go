@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -42,6 +43,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Runs", runTests},
 		{"Queue", queueTests},
 		{"Steps", stepTests},
+		{"Resubmit", resubmitTests},
+		{"Connections", connectionTests},
+		{"Jobs", jobTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
@@ -304,5 +308,15 @@ func createRuns(t *testing.T, st store.Store, flowID int64, n int, next time.Tim
 	close(errs)
 	for err := range errs {
 		t.Fatal(err)
+	}
+}
+
+// requireIDSet fails unless runs have exactly the ids, in any order.
+func requireIDSet(t *testing.T, runs []store.Run, want []int64, what string) {
+	t.Helper()
+	got := slices.Sorted(slices.Values(ids(runs)))
+	want = slices.Sorted(slices.Values(want))
+	if !slices.Equal(got, want) {
+		t.Fatalf("%s: got run ids %v, want %v (any order)", what, got, want)
 	}
 }

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+)
+
+func printTables(w io.Writer, o options, all, medians []result) {
+	m := machine()
+	fmt.Fprintf(w, "machine: %v CPUs, %v, %v %v\n", m["cpus"], m["cpu_model"], m["go"], m["os"])
+	fmt.Fprintf(w, "load: %d connections, %s warm-up, %s measured; w3: %d runs", o.conns, o.warmup, o.duration, o.runs)
+	if len(o.serverEnv) > 0 {
+		fmt.Fprintf(w, "; server env: %s", strings.Join(o.serverEnv, " "))
+	}
+	fmt.Fprintln(w)
+	label := func(r result) string {
+		if r.Repeat == 0 {
+			if o.repeat > 1 {
+				return r.Scenario + " median"
+			}
+			return r.Scenario
+		}
+		return fmt.Sprintf("%s #%d", r.Scenario, r.Repeat)
+	}
+	rows := func(pick func(result) bool) []result {
+		var out []result
+		if o.repeat > 1 {
+			for _, r := range all {
+				if pick(r) {
+					out = append(out, r)
+				}
+			}
+		}
+		for _, r := range medians {
+			if pick(r) {
+				out = append(out, r)
+			}
+		}
+		return out
+	}
+	isLoad := func(r result) bool { return r.Scenario != "w3" }
+	if lr := rows(isLoad); len(lr) > 0 {
+		fmt.Fprintln(w)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "scenario\truns/s\tp50 ms\tp90 ms\tp99 ms\tmax ms\terrors\t200s\tsucceeded runs\tall persisted\tserver CPU\tCPU ms/run\tbench CPU\tmachine busy\tVmHWM MiB\tVmRSS MiB\t")
+		for _, r := range lr {
+			persisted, succ := "n/a", "n/a"
+			if r.Persisted != nil {
+				persisted = fmt.Sprint(*r.Persisted)
+				succ = fmt.Sprint(r.Succeeded)
+			}
+			errs := fmt.Sprint(r.Errors)
+			for code, n := range r.Statuses {
+				if code != "200" {
+					errs += fmt.Sprintf(" (%d×%s)", n, code)
+				}
+			}
+			if r.BadBodies > 0 {
+				errs += fmt.Sprintf(" (+%d bad body)", r.BadBodies)
+			}
+			fmt.Fprintf(tw, "%s\t%.0f\t%.2f\t%.2f\t%.2f\t%.1f\t%s\t%d\t%s\t%s\t%.2f\t%.3f\t%.2f\t%.2f\t%.1f\t%.1f\t\n",
+				label(r), r.RunsPerSec, r.P50ms, r.P90ms, r.P99ms, r.Maxms, errs, r.OK200, succ, persisted,
+				r.ServerCPU, r.CPUmsPerRun, r.BenchCPU, r.MachineBusy, r.VmHWMMiB, r.VmRSSMiB)
+		}
+		tw.Flush()
+		fmt.Fprintln(w, "(CPU figures are in cores: 1.00 = one core busy for the whole window; the machine has", m["cpus"], "cores)")
+		if o.repeat > 1 {
+			fmt.Fprintln(w, "(median lines: each figure is the median of its column; errors, 200s and succeeded runs are totals)")
+		}
+	}
+	if wr := rows(func(r result) bool { return r.Scenario == "w3" }); len(wr) > 0 {
+		fmt.Fprintln(w)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "scenario\truns\tenqueue s\tenqueue runs/s\tstart-up s\tdrain s\tdrain+start s\truns/s\truns/s with start\tsteps/s\tsucceeded\tall done\tserver CPU\tCPU ms/run\tVmHWM MiB\tVmRSS MiB\t")
+		for _, r := range wr {
+			fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.0f\t%.3f\t%.2f\t%.2f\t%.0f\t%.0f\t%.0f\t%d\t%v\t%.2f\t%.3f\t%.1f\t%.1f\t\n",
+				label(r), r.Runs, r.EnqueueS, r.EnqueuePerSec, r.StartupS, r.DrainS, r.DrainTotalS, r.DrainPerSec, r.DrainTotalPerSec,
+				r.StepsPerSec, r.Succeeded, r.Persisted != nil && *r.Persisted, r.ServerCPU, r.CPUmsPerRun, r.VmHWMMiB, r.VmRSSMiB)
+		}
+		tw.Flush()
+		fmt.Fprintln(w, "(drain = /healthz answering to the last run's finished_at; with start = from the exec of the process)")
+	}
+}

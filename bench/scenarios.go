@@ -1,0 +1,210 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluice/sluice/internal/store"
+	"github.com/sluice/sluice/internal/store/sqlite"
+)
+
+// Flow sources. JSON is YAML, so the server takes them as they are.
+const (
+	flowW1 = `{"name": "bench-w1", "trigger": {"type": "webhook"}, "actions": [
+  {"id": "c", "type": "compose", "with": {"value": "{{ trigger.body.n }}"}},
+  {"id": "r", "type": "respond", "with": {"status": 200, "body": {"n": "{{ steps.c.output }}"}}}]}`
+	flowW1R = `{"name": "bench-w1r", "trigger": {"type": "webhook"}, "actions": [
+  {"id": "r", "type": "respond", "with": {"status": 200, "body": {"n": "{{ trigger.body.n }}"}}}]}`
+	flowW3 = `{"name": "bench-w3", "trigger": {"type": "manual"}, "actions": [
+  {"id": "a", "type": "compose", "with": {"value": "{{ trigger.input.i }}"}},
+  {"id": "b", "type": "compose", "with": {"value": "{{ steps.a.output + 1 }}"}},
+  {"id": "c", "type": "compose", "with": {"value": "{{ steps.b.output * 2 }}"}}]}`
+)
+
+// wantN is the answer both W1 flows and the echo server give to {"n": N}.
+func wantN(n int64) []byte { return []byte(`{"n":` + strconv.FormatInt(n, 10) + `}`) }
+
+func runEcho(ctx context.Context, o options, bins binaries, dir string) (result, error) {
+	var r result
+	p, err := startProc(ctx, bins.echo, []string{"-addr", "ADDR"}, o.serverEnv, dir+"-echo.log")
+	if err != nil {
+		return r, err
+	}
+	defer p.kill()
+	lr := load(ctx, o, p.base+"/echo", p.cmd.Process.Pid, wantN, "echo")
+	lr.fill(&r, o.conns)
+	r.VmHWMMiB, r.VmRSSMiB = memory(p.cmd.Process.Pid)
+	return r, nil
+}
+
+func runW1(ctx context.Context, o options, bins binaries, dir string, respondOnly bool) (result, error) {
+	var r result
+	p, err := startSluice(ctx, o, bins.sluice, filepath.Join(dir, "data"), "server.log")
+	if err != nil {
+		return r, err
+	}
+	defer p.kill()
+	a := newAPI(p.base)
+	if err := a.login(ctx); err != nil {
+		return r, err
+	}
+	src := flowW1
+	if respondOnly {
+		src = flowW1R
+	}
+	f, err := a.applyFlow(ctx, src)
+	if err != nil {
+		return r, err
+	}
+	if f.WebhookURL == nil {
+		return r, fmt.Errorf("flow %s has no webhook_url", f.Name)
+	}
+	name := "w1"
+	if respondOnly {
+		name = "w1r"
+	}
+	lr := load(ctx, o, *f.WebhookURL, p.cmd.Process.Pid, wantN, name)
+	lr.fill(&r, o.conns)
+
+	// Every 200 answer must be a run recorded as succeeded. The respond
+	// action answers before the run's final commit, so wait for the last
+	// runs to finish first.
+	if err := a.waitIdle(ctx, f.Name, 50*time.Millisecond, 60*time.Second); err != nil {
+		return r, err
+	}
+	runs, err := a.allRuns(ctx, "flow="+f.Name+"&status=succeeded")
+	if err != nil {
+		return r, err
+	}
+	r.Succeeded = len(runs)
+	ok := r.Succeeded == r.OK200
+	r.Persisted = &ok
+	r.VmHWMMiB, r.VmRSSMiB = memory(p.cmd.Process.Pid)
+	if err := p.stop(); err != nil {
+		return r, err
+	}
+	return r, nil
+}
+
+func runW3(ctx context.Context, o options, bins binaries, dir string) (result, error) {
+	var r result
+	dataDir := filepath.Join(dir, "data")
+	p, err := startSluice(ctx, o, bins.sluice, dataDir, "server-setup.log")
+	if err != nil {
+		return r, err
+	}
+	a := newAPI(p.base)
+	if err := a.login(ctx); err != nil {
+		p.kill()
+		return r, err
+	}
+	f, err := a.applyFlow(ctx, flowW3)
+	if err != nil {
+		p.kill()
+		return r, err
+	}
+	if err := p.stop(); err != nil {
+		return r, err
+	}
+
+	// Enqueue with the store package itself, the server stopped.
+	t0 := time.Now()
+	if err := enqueue(ctx, filepath.Join(dataDir, "sluice.db"), f, o.runs, o.enqueuers); err != nil {
+		return r, err
+	}
+	r.Runs = o.runs
+	r.EnqueueS = time.Since(t0).Seconds()
+	r.EnqueuePerSec = float64(o.runs) / r.EnqueueS
+	logf("w3: %d queued runs inserted in %.2fs", o.runs, r.EnqueueS)
+
+	p, err = startSluice(ctx, o, bins.sluice, dataDir, "server.log")
+	if err != nil {
+		return r, err
+	}
+	defer p.kill()
+	pid := p.cmd.Process.Pid
+	waitPerf := perfRecord(o.perfOut, "w3", pid, 10*time.Second)
+	a = newAPI(p.base)
+	if err := a.login(ctx); err != nil {
+		return r, err
+	}
+	if err := a.waitIdle(ctx, f.Name, o.pollEvery, 10*time.Minute); err != nil {
+		return r, err
+	}
+	idle := time.Now()
+	ticks, _ := cpuTicks(pid)
+	r.ServerCPU = float64(ticks) / clkTck / idle.Sub(p.started).Seconds()
+	waitPerf()
+
+	runs, err := a.allRuns(ctx, "flow="+f.Name+"&status=succeeded")
+	if err != nil {
+		return r, err
+	}
+	r.Succeeded = len(runs)
+	ok := r.Succeeded == o.runs
+	r.Persisted = &ok
+	var last time.Time
+	for _, run := range runs {
+		if run.FinishedAt != nil && run.FinishedAt.After(last) {
+			last = *run.FinishedAt
+		}
+	}
+	if last.IsZero() {
+		last = idle
+	}
+	r.StartupS = p.ready.Sub(p.started).Seconds()
+	r.DrainTotalS = last.Sub(p.started).Seconds()
+	r.DrainS = last.Sub(p.ready).Seconds()
+	r.DrainPerSec = float64(r.Succeeded) / r.DrainS
+	r.DrainTotalPerSec = float64(r.Succeeded) / r.DrainTotalS
+	r.StepsPerSec = 3 * r.DrainPerSec
+	r.VmHWMMiB, r.VmRSSMiB = memory(pid)
+	if err := p.stop(); err != nil {
+		return r, err
+	}
+	return r, nil
+}
+
+// enqueue inserts n queued runs of the flow from several goroutines, so
+// that the store's group commit batches them as it would under load.
+func enqueue(ctx context.Context, path string, f flowView, n, workers int) error {
+	st, err := sqlite.Open(ctx, path, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		return err
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for range max(1, workers) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1)
+				if i > int64(n) {
+					return
+				}
+				input, _ := json.Marshal(map[string]any{"input": map[string]any{"i": i}})
+				if _, err := st.CreateRun(ctx, store.NewRun{FlowID: f.ID, FlowVersion: f.Version, TriggerType: "manual", Input: input}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	cerr := st.Close()
+	if err := <-errs; err != nil {
+		return err
+	}
+	return cerr
+}
