@@ -44,16 +44,16 @@ const (
 // StepError is why a step failed, kept with the step so that a person (and
 // diagnosis) can see what the other side said.
 type StepError struct {
-	Kind    string            `json:"kind"`
-	Message string            `json:"message"`
+	Kind    string `json:"kind"`
+	Message string `json:"message"`
 	// Class is the diagnosis class: auth, config, throttled, transient or
 	// flow.
 	Class string `json:"class,omitempty"`
 	// Connection names the connection the step used, if any.
-	Connection string `json:"connection,omitempty"`
-	Status  int               `json:"status,omitempty"`
-	Headers map[string]string `json:"headers,omitempty"`
-	Body    any               `json:"body,omitempty"`
+	Connection string            `json:"connection,omitempty"`
+	Status     int               `json:"status,omitempty"`
+	Headers    map[string]string `json:"headers,omitempty"`
+	Body       any               `json:"body,omitempty"`
 	// Retryable is true for transient and throttled failures.
 	Retryable bool `json:"retryable,omitempty"`
 	// RetryAfter is the wait the other side asked for, if any.

@@ -94,8 +94,8 @@ func (e *Engine) Resubmit(ctx context.Context, orig store.Run, opt ResubmitOptio
 // JobParams are a bulk job's filter and options, stored with the job.
 type JobParams struct {
 	// OwnerID limits the job to one owner's runs; 0 (admins) means all.
-	OwnerID int64 `json:"owner_id,omitempty"`
-	FlowID  int64 `json:"flow_id,omitempty"`
+	OwnerID int64  `json:"owner_id,omitempty"`
+	FlowID  int64  `json:"flow_id,omitempty"`
 	Status  string `json:"status,omitempty"`
 	// Since keeps runs created at or after it.
 	Since time.Time `json:"since,omitzero"`
