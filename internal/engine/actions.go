@@ -21,6 +21,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/sluice/sluice/internal/connection"
+	"github.com/sluice/sluice/internal/diagnose"
 	"github.com/sluice/sluice/internal/flow"
 	"github.com/sluice/sluice/internal/mail"
 	"github.com/sluice/sluice/internal/netguard"
@@ -50,10 +51,14 @@ type StepError struct {
 	// flow.
 	Class string `json:"class,omitempty"`
 	// Connection names the connection the step used, if any.
-	Connection string            `json:"connection,omitempty"`
-	Status     int               `json:"status,omitempty"`
-	Headers    map[string]string `json:"headers,omitempty"`
-	Body       any               `json:"body,omitempty"`
+	Connection string `json:"connection,omitempty"`
+	// URL is the request URL without its query, for http failures.
+	URL string `json:"url,omitempty"`
+	// Diagnosis explains the failure and how to fix it.
+	Diagnosis *diagnose.Diagnosis `json:"diagnosis,omitempty"`
+	Status    int                 `json:"status,omitempty"`
+	Headers   map[string]string   `json:"headers,omitempty"`
+	Body      any                 `json:"body,omitempty"`
 	// Retryable is true for transient and throttled failures.
 	Retryable bool `json:"retryable,omitempty"`
 	// RetryAfter is the wait the other side asked for, if any.
@@ -96,19 +101,34 @@ func decodeStepError(b json.RawMessage) *StepError {
 	return &e
 }
 
-// classOf gives a failure its diagnosis class from what the step saw.
-func classOf(e *StepError) string {
-	switch {
-	case e.Kind == KindAuth || e.Status == http.StatusUnauthorized:
-		return "auth"
-	case e.Status == http.StatusTooManyRequests:
-		return "throttled"
-	case e.Retryable:
-		return "transient"
-	case e.Kind == KindExpression || e.Kind == KindPayload || e.Kind == KindFlow || e.Kind == KindTerminate:
-		return "flow"
+// diagnose explains a step's failure with the catalog, and lets the
+// diagnosis decide what happens next: only transient and throttled
+// failures are retried (honouring the wait the other side asked for), and
+// an authentication failure marks the step's connection as needing
+// attention.
+func (rs *runState) diagnose(ctx context.Context, a *flow.Action, serr *StepError) {
+	if serr.Diagnosis != nil {
+		return
 	}
-	return "config"
+	serr.Connection = a.Connection
+	in := diagnose.Input{Kind: serr.Kind, Status: serr.Status, Headers: serr.Headers, Body: serr.Body, Message: rs.redact.String(serr.Message), URL: serr.URL, Connection: a.Connection, Step: a.ID}
+	if in.Kind == KindAuth {
+		in.Kind = KindConfig
+		if in.Status == 0 {
+			in.Status = http.StatusUnauthorized
+		}
+	}
+	d := rs.e.cfg.Catalog.Diagnose(in)
+	if serr.Kind == KindAuth {
+		d.Class, d.Retryable = diagnose.ClassAuth, false
+	}
+	serr.Diagnosis, serr.Class, serr.Retryable = &d, d.Class, d.Retryable
+	if d.RetryAfter > 0 {
+		serr.RetryAfter = d.RetryAfter
+	}
+	if d.Class == diagnose.ClassAuth && a.Connection != "" {
+		rs.health(ctx, rs.used(a.Connection), false, d.Title+": "+serr.Message)
+	}
 }
 
 // exprError wraps an expression failure in a field.
@@ -139,6 +159,9 @@ func (rs *runState) execLeaf(ctx context.Context, a *flow.Action, key string, re
 		if step.Output, err = rs.encode(output); err != nil {
 			status, output, serr = flow.StatusFailed, nil, &StepError{Kind: KindPayload, Message: err.Error()}
 			step.Status = status
+		}
+		if serr != nil {
+			rs.diagnose(ctx, a, serr)
 		}
 		step.Error = serr.encode()
 		rs.record(step)
@@ -222,10 +245,7 @@ func (rs *runState) execLeaf(ctx context.Context, a *flow.Action, key string, re
 	if serr == nil {
 		return done(flow.StatusSucceeded, output, nil)
 	}
-	serr.Connection = a.Connection
-	if serr.Class == "" {
-		serr.Class = classOf(serr)
-	}
+	rs.diagnose(ctx, a, serr)
 	if serr.Retryable {
 		if r := a.RetryPolicy(); step.Attempts <= *r.Count {
 			at := time.Now().Add(r.Backoff(step.Attempts, serr.RetryAfter)).UTC()
@@ -397,13 +417,10 @@ func (rs *runState) doHTTP(ctx context.Context, a *flow.Action, key string, with
 	}
 	if conn != nil {
 		if err := rs.e.auth.Apply(ctx, conn.spec, req); err != nil {
-			serr := &StepError{Kind: KindHTTP, Status: http.StatusUnauthorized, Message: fmt.Sprintf("connection %q: %v", a.Connection, err)}
-			if !errors.Is(err, connection.ErrToken) {
-				serr = networkError(ctx, method, u, err)
-			} else {
-				rs.health(ctx, conn, false, err.Error())
+			if errors.Is(err, connection.ErrToken) {
+				return nil, &StepError{Kind: KindAuth, Message: fmt.Sprintf("connection %q: %v", a.Connection, err)}
 			}
-			return nil, serr
+			return nil, networkError(ctx, method, u, err)
 		}
 	}
 	resp, err := rs.e.cfg.HTTPClient.Do(req)
@@ -420,27 +437,24 @@ func (rs *runState) doHTTP(ctx context.Context, a *flow.Action, key string, with
 	}
 	headers := flatHeaders(resp.Header)
 	out := map[string]any{"status": resp.StatusCode, "headers": headers, "body": parseBody(resp.Header.Get("Content-Type"), raw)}
-	if resp.StatusCode < 400 {
+	failed := resp.StatusCode >= 400 || rs.e.cfg.Catalog.IsFailure(resp.StatusCode, headers, out["body"])
+	if !failed {
 		rs.health(ctx, conn, true, "")
 		return out, nil
 	}
-	if resp.StatusCode == http.StatusUnauthorized && conn != nil {
-		if conn.spec.Type == connection.TypeOAuth2 {
-			rs.e.auth.Forget(conn.spec)
-		}
-		rs.health(ctx, conn, false, fmt.Sprintf("%s %s answered 401 Unauthorized", method, redactURL(u)))
+	if resp.StatusCode == http.StatusUnauthorized && conn != nil && conn.spec.Type == connection.TypeOAuth2 {
+		rs.e.auth.Forget(conn.spec)
 	}
 	serr := &StepError{
 		Kind:    KindHTTP,
 		Status:  resp.StatusCode,
 		Headers: headers,
 		Body:    out["body"],
+		URL:     (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String(),
 		Message: fmt.Sprintf("HTTP %d %s from %s %s", resp.StatusCode, http.StatusText(resp.StatusCode), method, redactURL(u)),
 	}
-	switch {
-	case resp.StatusCode == http.StatusTooManyRequests, resp.StatusCode == http.StatusRequestTimeout, resp.StatusCode >= 500:
-		serr.Retryable = true
-		serr.RetryAfter = retryAfter(resp.Header.Get("Retry-After"))
+	if resp.StatusCode < 400 {
+		serr.Message += ", whose body reports an error"
 	}
 	return out, serr
 }
@@ -623,7 +637,6 @@ func (rs *runState) doEmail(ctx context.Context, a *flow.Action, with map[string
 			serr.Kind = KindTimeout
 		case errors.Is(err, mail.ErrAuthFailed):
 			serr.Kind, serr.Retryable = KindAuth, false
-			rs.health(ctx, conn, false, err.Error())
 		case errors.Is(err, mail.ErrInvalidMessage) || errors.Is(err, mail.ErrInvalidConfig):
 			serr.Kind, serr.Retryable = KindConfig, false
 		}

@@ -35,13 +35,27 @@ func (rs *runState) connection(ctx context.Context, name, want string) (*usedCon
 		return nil, &StepError{Kind: KindConfig, Message: fmt.Sprintf("connection %q cannot be opened (%v): update it with `sluice connections update %s`", name, err, name)}
 	}
 	rs.redact.Add(spec.Values()...)
+	used := &usedConnection{rec: rec, spec: spec}
+	rs.mu.Lock()
+	if rs.conns == nil {
+		rs.conns = map[string]*usedConnection{}
+	}
+	rs.conns[name] = used
+	rs.mu.Unlock()
 	if want == "http" && spec.Type == connection.TypeSMTP {
 		return nil, &StepError{Kind: KindConfig, Message: fmt.Sprintf("connection %q is an smtp connection; an http action needs a bearer, basic, api_key or oauth2 connection", name)}
 	}
 	if want == "email" && spec.Type != connection.TypeSMTP {
 		return nil, &StepError{Kind: KindConfig, Message: fmt.Sprintf("connection %q is a %s connection; an email action needs an smtp connection", name, spec.Type)}
 	}
-	return &usedConnection{rec: rec, spec: spec}, nil
+	return used, nil
+}
+
+// used returns the connection an action of this run loaded by name.
+func (rs *runState) used(name string) *usedConnection {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return rs.conns[name]
 }
 
 // health records what an action learned about its connection: an

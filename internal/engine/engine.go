@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/sluice/sluice/internal/connection"
+	"github.com/sluice/sluice/internal/diagnose"
 	"github.com/sluice/sluice/internal/mail"
 	"github.com/sluice/sluice/internal/secret"
 	"github.com/sluice/sluice/internal/store"
@@ -85,6 +86,8 @@ type Config struct {
 	RespondTimeout time.Duration
 	// MaxBody caps a webhook request body. Defaults to MaxPayload.
 	MaxBody int64
+	// Catalog diagnoses failed steps. Defaults to diagnose.Default().
+	Catalog *diagnose.Catalog
 	// Secrets opens connections' sealed secrets. Defaults to none: actions
 	// that use a connection fail with a configuration error.
 	Secrets *secret.Box
@@ -99,6 +102,9 @@ func (c *Config) validate() error {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.Catalog == nil {
+		c.Catalog = diagnose.Default()
 	}
 	if c.MailFrom == "" {
 		c.MailFrom = "sluice@localhost"

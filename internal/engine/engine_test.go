@@ -875,3 +875,63 @@ actions:
 		t.Fatalf("forced resubmit: %v existing=%v id=%d", err, existing, forced.ID)
 	}
 }
+
+func TestDiagnosis(t *testing.T) {
+	t.Parallel()
+	var limited atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Path {
+		case "/slack":
+			fmt.Fprint(w, `{"ok": false, "error": "invalid_auth"}`)
+		case "/limited":
+			if limited.Add(1) == 1 {
+				w.Header().Set("Retry-After", "0")
+				w.Header().Set("X-RateLimit-Remaining", "0")
+				w.WriteHeader(http.StatusForbidden)
+				fmt.Fprint(w, `{"message": "API rate limit exceeded for user ID 1."}`)
+				return
+			}
+			fmt.Fprint(w, `{}`)
+		case "/gone":
+			w.WriteHeader(http.StatusNotFound)
+			fmt.Fprint(w, `{"message": "Not Found"}`)
+		}
+	}))
+	defer srv.Close()
+	b := setup(t)
+	tests := []struct {
+		path, status, class string
+		attempts            int
+	}{
+		{"/slack", store.RunFailed, "auth", 1},
+		{"/limited", store.RunSucceeded, "", 2},
+		{"/gone", store.RunFailed, "config", 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.path, func(t *testing.T) {
+			f := b.apply(t, `name: diag`+strings.ReplaceAll(tc.path, "/", "-")+`
+trigger: { type: manual }
+actions:
+  - id: call
+    type: http
+    with: { url: "`+srv.URL+tc.path+`" }
+    retry: { policy: fixed, count: 2, interval: 10ms }
+`)
+			r, steps := b.wait(t, b.trigger(t, f, nil).ID)
+			if r.Status != tc.status || steps["call"].Attempts != tc.attempts {
+				t.Fatalf("run %s after %d attempts, want %s after %d", r.Status, steps["call"].Attempts, tc.status, tc.attempts)
+			}
+			if tc.class == "" {
+				return
+			}
+			var serr engine.StepError
+			if err := json.Unmarshal(steps["call"].Error, &serr); err != nil {
+				t.Fatal(err)
+			}
+			if serr.Class != tc.class || serr.Diagnosis == nil || serr.Diagnosis.HowToFix == "" {
+				t.Fatalf("class %q diagnosis %+v, want class %s", serr.Class, serr.Diagnosis, tc.class)
+			}
+		})
+	}
+}

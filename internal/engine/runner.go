@@ -29,6 +29,8 @@ type runState struct {
 	resp     *responder
 	// redact hides the secret values of the connections the run used.
 	redact secret.Redactor
+	// conns are the connections the run loaded, by name.
+	conns map[string]*usedConnection
 
 	mu       sync.Mutex
 	pending  []store.Step
