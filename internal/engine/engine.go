@@ -142,6 +142,8 @@ type Engine struct {
 	slots   chan struct{}
 	wake    chan struct{}
 	jobWake chan struct{}
+	// started is closed once Run has begun.
+	started chan struct{}
 
 	mu       sync.Mutex
 	inflight map[int64]context.CancelFunc
@@ -169,6 +171,7 @@ func New(cfg Config) (*Engine, error) {
 		slots:    make(chan struct{}, cfg.Workers),
 		wake:     make(chan struct{}, 1),
 		jobWake:  make(chan struct{}, 1),
+		started:  make(chan struct{}),
 		inflight: make(map[int64]context.CancelFunc),
 	}, nil
 }
@@ -191,6 +194,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.mu.Lock()
 	e.runCtx = runCtx
 	e.mu.Unlock()
+	close(e.started)
 
 	var loops sync.WaitGroup
 	for _, loop := range []func(context.Context){e.pollLoop, e.leaseLoop, e.rescueLoop, e.scheduleLoop, e.pruneLoop, e.jobLoop} {
@@ -242,6 +246,11 @@ func (e *Engine) start(ctx context.Context, req StartRequest, resp *responder) (
 	}
 	nr := store.NewRun{FlowID: req.Flow.ID, FlowVersion: version, TriggerType: req.TriggerType, Input: input, ResubmittedFrom: req.ResubmittedFrom}
 	local := e.acquire()
+	if !local && resp != nil {
+		// A caller waiting for a respond action must be answered by this
+		// node: wait for a worker rather than queue the run.
+		local = e.acquireWait(ctx, e.cfg.RespondTimeout)
+	}
 	if local {
 		nr.LeaseOwner, nr.LeaseUntil = e.owner, time.Now().Add(e.cfg.Lease)
 	}
@@ -277,6 +286,33 @@ func (e *Engine) acquire() bool {
 	default:
 		return false
 	}
+}
+
+// acquireWait waits up to timeout for a worker slot, and for the engine
+// to be running.
+func (e *Engine) acquireWait(ctx context.Context, timeout time.Duration) bool {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-e.started:
+	case <-t.C:
+		return false
+	case <-ctx.Done():
+		return false
+	}
+	e.mu.Lock()
+	running := e.runCtx.Err() == nil
+	e.mu.Unlock()
+	if !running {
+		return false
+	}
+	select {
+	case e.slots <- struct{}{}:
+		return true
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return false
 }
 
 // launch works a run this node holds, in its own goroutine; the caller
