@@ -31,7 +31,7 @@ func scanConn(row interface{ Scan(...any) error }) (store.Connection, error) {
 func (s *Store) CreateConnection(ctx context.Context, c store.Connection) (store.Connection, error) {
 	now := time.Now().UTC()
 	var out store.Connection
-	err := s.exec(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO connections (owner_id, name, type, config, secret, health, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'unverified', ?, ?)`,
 			c.OwnerID, c.Name, c.Type, string(c.Config), c.Secret, nanos(now), nanos(now))
 		if err != nil {
@@ -56,7 +56,7 @@ func (s *Store) CreateConnection(ctx context.Context, c store.Connection) (store
 // UpdateConnection replaces a connection's type, config and secret.
 func (s *Store) UpdateConnection(ctx context.Context, c store.Connection) (store.Connection, error) {
 	var out store.Connection
-	err := s.exec(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE connections SET type = ?, config = ?, secret = ?, health = 'unverified', health_error = '', updated_at = ? WHERE id = ?`,
 			c.Type, string(c.Config), c.Secret, nanos(time.Now()), c.ID)
 		if err != nil {
@@ -78,7 +78,7 @@ func (s *Store) UpdateConnection(ctx context.Context, c store.Connection) (store
 
 // GetConnection returns the connection with that id.
 func (s *Store) GetConnection(ctx context.Context, id int64) (store.Connection, error) {
-	c, err := scanConn(s.read.QueryRowContext(ctx, `SELECT `+connCols+` FROM connections WHERE id = ?`, id))
+	c, err := scanConn(s.queryRow(ctx, `SELECT `+connCols+` FROM connections WHERE id = ?`, id))
 	if err != nil {
 		return store.Connection{}, notFound(err, fmt.Sprintf("get connection %d", id))
 	}
@@ -87,7 +87,7 @@ func (s *Store) GetConnection(ctx context.Context, id int64) (store.Connection, 
 
 // GetConnectionByName returns the owner's connection with that name.
 func (s *Store) GetConnectionByName(ctx context.Context, ownerID int64, name string) (store.Connection, error) {
-	c, err := scanConn(s.read.QueryRowContext(ctx, `SELECT `+connCols+` FROM connections WHERE owner_id = ? AND name = ?`, ownerID, name))
+	c, err := scanConn(s.queryRow(ctx, `SELECT `+connCols+` FROM connections WHERE owner_id = ? AND name = ?`, ownerID, name))
 	if err != nil {
 		return store.Connection{}, notFound(err, fmt.Sprintf("get connection %q", name))
 	}
@@ -100,7 +100,7 @@ func (s *Store) ListConnections(ctx context.Context, ownerID int64) ([]store.Con
 	if ownerID != 0 {
 		q, args = q+` WHERE owner_id = ?`, append(args, ownerID)
 	}
-	rows, err := s.read.QueryContext(ctx, q+` ORDER BY name, id`, args...)
+	rows, err := s.query(ctx, q+` ORDER BY name, id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list connections: %w", err)
 	}
@@ -121,7 +121,7 @@ func (s *Store) ListConnections(ctx context.Context, ownerID int64) ([]store.Con
 
 // DeleteConnection removes a connection.
 func (s *Store) DeleteConnection(ctx context.Context, id int64) error {
-	err := s.exec(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM connections WHERE id = ?`, id)
 		if err != nil {
 			return err
@@ -143,7 +143,7 @@ func (s *Store) DeleteConnection(ctx context.Context, id int64) error {
 // changed. Going to needs_attention from any other state sets broken_at.
 func (s *Store) SetConnectionHealth(ctx context.Context, id int64, health, msg string, at time.Time) (bool, error) {
 	var changed bool
-	err := s.exec(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
 		var prev string
 		if err := tx.QueryRowContext(ctx, `SELECT health FROM connections WHERE id = ?`, id).Scan(&prev); err != nil {
 			return err

@@ -34,7 +34,7 @@ func affected(res sql.Result) (int64, error) {
 func (s *Store) CreateFlow(ctx context.Context, nf store.NewFlow) (store.Flow, error) {
 	now := time.Now().UTC()
 	var f store.Flow
-	err := s.exec(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO flows (name, owner_id, enabled, version, trigger_type, webhook_token, next_fire_at, created_at, updated_at) VALUES (?, ?, 1, 1, ?, ?, ?, ?, ?)`,
 			nf.Name, nf.OwnerID, nf.TriggerType, nf.WebhookToken, nullNanos(nf.NextFireAt), nanos(now), nanos(now))
 		if err != nil {
@@ -64,7 +64,7 @@ func (s *Store) CreateFlow(ctx context.Context, nf store.NewFlow) (store.Flow, e
 func (s *Store) AddFlowVersion(ctx context.Context, v store.NewFlowVersion) (store.Flow, error) {
 	now := time.Now().UTC()
 	var f store.Flow
-	err := s.exec(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE flows SET version = version + 1, trigger_type = ?, next_fire_at = ?, updated_at = ? WHERE id = ?`,
 			v.TriggerType, nullNanos(v.NextFireAt), nanos(now), v.FlowID)
 		if err != nil {
@@ -91,7 +91,7 @@ func (s *Store) AddFlowVersion(ctx context.Context, v store.NewFlowVersion) (sto
 
 // GetFlow returns the flow with that id.
 func (s *Store) GetFlow(ctx context.Context, id int64) (store.Flow, error) {
-	f, err := scanFlow(s.read.QueryRowContext(ctx, `SELECT `+flowCols+` FROM flows WHERE id = ?`, id))
+	f, err := scanFlow(s.queryRow(ctx, `SELECT `+flowCols+` FROM flows WHERE id = ?`, id))
 	if err != nil {
 		return store.Flow{}, notFound(err, fmt.Sprintf("get flow %d", id))
 	}
@@ -100,7 +100,7 @@ func (s *Store) GetFlow(ctx context.Context, id int64) (store.Flow, error) {
 
 // GetFlowByName returns the owner's flow with that name.
 func (s *Store) GetFlowByName(ctx context.Context, ownerID int64, name string) (store.Flow, error) {
-	f, err := scanFlow(s.read.QueryRowContext(ctx, `SELECT `+flowCols+` FROM flows WHERE owner_id = ? AND name = ?`, ownerID, name))
+	f, err := scanFlow(s.queryRow(ctx, `SELECT `+flowCols+` FROM flows WHERE owner_id = ? AND name = ?`, ownerID, name))
 	if err != nil {
 		return store.Flow{}, notFound(err, fmt.Sprintf("get flow %q", name))
 	}
@@ -109,7 +109,7 @@ func (s *Store) GetFlowByName(ctx context.Context, ownerID int64, name string) (
 
 // GetFlowByWebhookToken returns the flow whose webhook URL carries token.
 func (s *Store) GetFlowByWebhookToken(ctx context.Context, token string) (store.Flow, error) {
-	f, err := scanFlow(s.read.QueryRowContext(ctx, `SELECT `+flowCols+` FROM flows WHERE webhook_token = ?`, token))
+	f, err := scanFlow(s.queryRow(ctx, `SELECT `+flowCols+` FROM flows WHERE webhook_token = ?`, token))
 	if err != nil {
 		return store.Flow{}, notFound(err, "get flow by webhook token")
 	}
@@ -124,7 +124,7 @@ func (s *Store) ListFlows(ctx context.Context, ff store.FlowFilter) ([]store.Flo
 		q += ` WHERE owner_id = ?`
 		args = append(args, ff.OwnerID)
 	}
-	rows, err := s.read.QueryContext(ctx, q+` ORDER BY id`, args...)
+	rows, err := s.query(ctx, q+` ORDER BY id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list flows: %w", err)
 	}
@@ -146,7 +146,7 @@ func (s *Store) ListFlows(ctx context.Context, ff store.FlowFilter) ([]store.Flo
 // SetFlowEnabled turns a flow on or off.
 func (s *Store) SetFlowEnabled(ctx context.Context, id int64, enabled bool) (store.Flow, error) {
 	var f store.Flow
-	err := s.exec(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE flows SET enabled = ?, updated_at = ? WHERE id = ?`, enabled, nanos(time.Now()), id)
 		if err != nil {
 			return err
@@ -167,7 +167,7 @@ func (s *Store) SetFlowEnabled(ctx context.Context, id int64, enabled bool) (sto
 
 // DeleteFlow removes a flow, its versions and its runs.
 func (s *Store) DeleteFlow(ctx context.Context, id int64) error {
-	err := s.exec(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM flows WHERE id = ?`, id)
 		if err != nil {
 			return err
@@ -201,7 +201,7 @@ func scanVersion(row interface{ Scan(...any) error }) (store.FlowVersion, error)
 
 // GetFlowVersion returns one version of a flow.
 func (s *Store) GetFlowVersion(ctx context.Context, flowID int64, version int) (store.FlowVersion, error) {
-	v, err := scanVersion(s.read.QueryRowContext(ctx, `SELECT `+versionCols+` FROM flow_versions WHERE flow_id = ? AND version = ?`, flowID, version))
+	v, err := scanVersion(s.queryRow(ctx, `SELECT `+versionCols+` FROM flow_versions WHERE flow_id = ? AND version = ?`, flowID, version))
 	if err != nil {
 		return store.FlowVersion{}, notFound(err, fmt.Sprintf("get flow %d version %d", flowID, version))
 	}
@@ -210,7 +210,7 @@ func (s *Store) GetFlowVersion(ctx context.Context, flowID int64, version int) (
 
 // ListFlowVersions returns a flow's versions, newest first.
 func (s *Store) ListFlowVersions(ctx context.Context, flowID int64) ([]store.FlowVersion, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT `+versionCols+` FROM flow_versions WHERE flow_id = ? ORDER BY version DESC`, flowID)
+	rows, err := s.query(ctx, `SELECT `+versionCols+` FROM flow_versions WHERE flow_id = ? ORDER BY version DESC`, flowID)
 	if err != nil {
 		return nil, fmt.Errorf("list versions of flow %d: %w", flowID, err)
 	}
@@ -231,7 +231,7 @@ func (s *Store) ListFlowVersions(ctx context.Context, flowID int64) ([]store.Flo
 
 // DueSchedules returns the enabled flows whose schedule is due at now.
 func (s *Store) DueSchedules(ctx context.Context, now time.Time) ([]store.Schedule, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT id, next_fire_at FROM flows WHERE next_fire_at IS NOT NULL AND enabled = 1 AND next_fire_at <= ? ORDER BY next_fire_at`, nanos(now))
+	rows, err := s.query(ctx, `SELECT id, next_fire_at FROM flows WHERE next_fire_at IS NOT NULL AND enabled = 1 AND next_fire_at <= ? ORDER BY next_fire_at`, nanos(now))
 	if err != nil {
 		return nil, fmt.Errorf("due schedules: %w", err)
 	}
@@ -255,7 +255,7 @@ func (s *Store) DueSchedules(ctx context.Context, now time.Time) ([]store.Schedu
 // NextScheduleAt returns the earliest schedule time of an enabled flow.
 func (s *Store) NextScheduleAt(ctx context.Context) (time.Time, error) {
 	var at sql.NullInt64
-	if err := s.read.QueryRowContext(ctx, `SELECT MIN(next_fire_at) FROM flows WHERE next_fire_at IS NOT NULL AND enabled = 1`).Scan(&at); err != nil {
+	if err := s.queryRow(ctx, `SELECT MIN(next_fire_at) FROM flows WHERE next_fire_at IS NOT NULL AND enabled = 1`).Scan(&at); err != nil {
 		return time.Time{}, fmt.Errorf("next schedule: %w", err)
 	}
 	if !at.Valid {
@@ -269,7 +269,7 @@ func (s *Store) NextScheduleAt(ctx context.Context) (time.Time, error) {
 func (s *Store) FireSchedule(ctx context.Context, flowID int64, expected, next time.Time, nr store.NewRun) (bool, store.Run, error) {
 	var fired bool
 	var r store.Run
-	err := s.exec(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE flows SET next_fire_at = ? WHERE id = ? AND next_fire_at = ? AND enabled = 1`, nanos(next), flowID, nanos(expected))
 		if err != nil {
 			return err

@@ -28,7 +28,7 @@ func scanJob(row interface{ Scan(...any) error }) (store.Job, error) {
 func (s *Store) CreateJob(ctx context.Context, j store.Job) (store.Job, error) {
 	now := time.Now().UTC()
 	var out store.Job
-	err := s.exec(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO jobs (owner_id, kind, params, status, created_at, updated_at) VALUES (?, ?, ?, 'queued', ?, ?)`,
 			j.OwnerID, j.Kind, string(j.Params), nanos(now), nanos(now))
 		if err != nil {
@@ -49,7 +49,7 @@ func (s *Store) CreateJob(ctx context.Context, j store.Job) (store.Job, error) {
 
 // GetJob returns a job.
 func (s *Store) GetJob(ctx context.Context, id int64) (store.Job, error) {
-	j, err := scanJob(s.read.QueryRowContext(ctx, `SELECT `+jobCols+` FROM jobs WHERE id = ?`, id))
+	j, err := scanJob(s.queryRow(ctx, `SELECT `+jobCols+` FROM jobs WHERE id = ?`, id))
 	if err != nil {
 		return store.Job{}, notFound(err, fmt.Sprintf("get job %d", id))
 	}
@@ -60,7 +60,7 @@ func (s *Store) GetJob(ctx context.Context, id int64) (store.Job, error) {
 // expired.
 func (s *Store) ClaimJob(ctx context.Context, owner string, now, leaseUntil time.Time) (store.Job, error) {
 	var j store.Job
-	err := s.exec(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
 		var id int64
 		err := tx.QueryRowContext(ctx, `UPDATE jobs SET status = 'running', lease_owner = ?, lease_until = ?, updated_at = ? `+
 			`WHERE id = (SELECT id FROM jobs WHERE status = 'queued' OR (status = 'running' AND lease_until < ?) ORDER BY id LIMIT 1) RETURNING id`,
@@ -79,7 +79,7 @@ func (s *Store) ClaimJob(ctx context.Context, owner string, now, leaseUntil time
 
 // UpdateJob records progress of a job the owner holds.
 func (s *Store) UpdateJob(ctx context.Context, owner string, id int64, p store.JobProgress, leaseUntil time.Time) error {
-	err := s.exec(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
 		now := time.Now()
 		status := p.Status
 		if status == "" {

@@ -40,7 +40,7 @@ func scanRun(row interface{ Scan(...any) error }) (store.Run, error) {
 }
 
 // insertRun adds a run inside tx and reads it back.
-func insertRun(ctx context.Context, tx *sql.Tx, nr store.NewRun) (store.Run, error) {
+func insertRun(ctx context.Context, tx *wtx, nr store.NewRun) (store.Run, error) {
 	now := time.Now().UTC()
 	next := nr.NextAttemptAt
 	if next.IsZero() {
@@ -76,7 +76,7 @@ func insertRun(ctx context.Context, tx *sql.Tx, nr store.NewRun) (store.Run, err
 func (s *Store) ResubmitRun(ctx context.Context, nr store.NewRun) (store.Run, bool, error) {
 	var r store.Run
 	var existing bool
-	err := s.exec(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
 		if nr.Dedupe && nr.ResubmittedFrom != nil {
 			var id int64
 			err := tx.QueryRowContext(ctx, `SELECT id FROM runs WHERE resubmitted_from = ? AND status IN ('queued', 'running', 'waiting') ORDER BY id LIMIT 1`, *nr.ResubmittedFrom).Scan(&id)
@@ -108,7 +108,7 @@ func (s *Store) ResubmitRun(ctx context.Context, nr store.NewRun) (store.Run, bo
 // CreateRun commits a new run.
 func (s *Store) CreateRun(ctx context.Context, nr store.NewRun) (store.Run, error) {
 	var r store.Run
-	err := s.exec(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
 		var err error
 		r, err = insertRun(ctx, tx, nr)
 		return err
@@ -121,7 +121,7 @@ func (s *Store) CreateRun(ctx context.Context, nr store.NewRun) (store.Run, erro
 
 // GetRun returns a run.
 func (s *Store) GetRun(ctx context.Context, id int64) (store.Run, error) {
-	r, err := scanRun(s.read.QueryRowContext(ctx, `SELECT `+runCols+` WHERE r.id = ?`, id))
+	r, err := scanRun(s.queryRow(ctx, `SELECT `+runCols+` WHERE r.id = ?`, id))
 	if err != nil {
 		return store.Run{}, notFound(err, fmt.Sprintf("get run %d", id))
 	}
@@ -184,7 +184,7 @@ func (s *Store) ListRuns(ctx context.Context, rf store.RunFilter) ([]store.Run, 
 	if rf.Oldest {
 		order = ` ORDER BY r.id LIMIT ?`
 	}
-	rows, err := s.read.QueryContext(ctx, `SELECT `+runCols+where+order, append(args, limit)...)
+	rows, err := s.query(ctx, `SELECT `+runCols+where+order, append(args, limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("list runs: %w", err)
 	}
@@ -207,7 +207,7 @@ func (s *Store) ListRuns(ctx context.Context, rf store.RunFilter) ([]store.Run, 
 func (s *Store) CountRuns(ctx context.Context, rf store.RunFilter) (int, error) {
 	where, args := runWhere(rf)
 	var n int
-	if err := s.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM runs r JOIN flows f ON f.id = r.flow_id`+where, args...).Scan(&n); err != nil {
+	if err := s.queryRow(ctx, `SELECT COUNT(*) FROM runs r JOIN flows f ON f.id = r.flow_id`+where, args...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count runs: %w", err)
 	}
 	return n, nil
@@ -217,7 +217,7 @@ const stepCols = `run_id, key, seq, action_id, type, status, attempts, started_a
 
 // ListSteps returns a run's steps in the order they were first recorded.
 func (s *Store) ListSteps(ctx context.Context, runID int64) ([]store.Step, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT `+stepCols+` FROM steps WHERE run_id = ? ORDER BY seq`, runID)
+	rows, err := s.query(ctx, `SELECT `+stepCols+` FROM steps WHERE run_id = ? ORDER BY seq`, runID)
 	if err != nil {
 		return nil, fmt.Errorf("list steps of run %d: %w", runID, err)
 	}
@@ -251,7 +251,7 @@ func (s *Store) ListSteps(ctx context.Context, runID int64) ([]store.Step, error
 // ClaimRuns leases up to limit due queued or waiting runs to owner.
 func (s *Store) ClaimRuns(ctx context.Context, owner string, now, leaseUntil time.Time, limit int) ([]store.Run, error) {
 	var out []store.Run
-	err := s.exec(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
 		out = out[:0]
 		rows, err := tx.QueryContext(ctx, `UPDATE runs SET status = 'running', lease_owner = ?, lease_until = ?, started_at = COALESCE(started_at, ?) `+
 			`WHERE id IN (SELECT id FROM runs WHERE status IN ('queued', 'waiting') AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?) RETURNING id`,
@@ -291,7 +291,7 @@ func (s *Store) ExtendLeases(ctx context.Context, owner string, ids []int64, unt
 	if len(ids) == 0 {
 		return nil
 	}
-	err := s.exec(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
 		for chunk := range chunks(ids, 500) {
 			args := []any{nanos(until), owner}
 			for _, id := range chunk {
@@ -326,7 +326,7 @@ func chunks(ids []int64, n int) func(func([]int64) bool) {
 // RescueRuns re-queues running runs whose lease expired, or all of them.
 func (s *Store) RescueRuns(ctx context.Context, now time.Time, all bool) (int, error) {
 	var n int64
-	err := s.exec(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
 		q := `UPDATE runs SET status = 'queued', lease_owner = NULL, lease_until = NULL, next_attempt_at = ? WHERE status = 'running'`
 		args := []any{nanos(now)}
 		if !all {
@@ -349,7 +349,7 @@ func (s *Store) RescueRuns(ctx context.Context, now time.Time, all bool) (int, e
 // NextDueAt returns the earliest next_attempt_at of queued or waiting runs.
 func (s *Store) NextDueAt(ctx context.Context) (time.Time, error) {
 	var at sql.NullInt64
-	if err := s.read.QueryRowContext(ctx, `SELECT MIN(next_attempt_at) FROM runs WHERE status IN ('queued', 'waiting')`).Scan(&at); err != nil {
+	if err := s.queryRow(ctx, `SELECT MIN(next_attempt_at) FROM runs WHERE status IN ('queued', 'waiting')`).Scan(&at); err != nil {
 		return time.Time{}, fmt.Errorf("next due run: %w", err)
 	}
 	if !at.Valid {
@@ -360,7 +360,7 @@ func (s *Store) NextDueAt(ctx context.Context) (time.Time, error) {
 
 // holdRun checks, inside tx, that owner still holds the run, and records
 // the step it is at.
-func holdRun(ctx context.Context, tx *sql.Tx, owner string, runID int64, currentStep string) error {
+func holdRun(ctx context.Context, tx *wtx, owner string, runID int64, currentStep string) error {
 	res, err := tx.ExecContext(ctx, `UPDATE runs SET current_step = ? WHERE id = ? AND status = 'running' AND lease_owner = ?`, currentStep, runID, owner)
 	if err != nil {
 		return err
@@ -376,7 +376,7 @@ func holdRun(ctx context.Context, tx *sql.Tx, owner string, runID int64, current
 }
 
 // upsertSteps writes step results inside tx.
-func upsertSteps(ctx context.Context, tx *sql.Tx, runID int64, steps []store.Step) error {
+func upsertSteps(ctx context.Context, tx *wtx, runID int64, steps []store.Step) error {
 	for _, st := range steps {
 		_, err := tx.ExecContext(ctx, `INSERT INTO steps (`+stepCols+`) VALUES (?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM steps WHERE run_id = ?), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) `+
 			`ON CONFLICT (run_id, key) DO UPDATE SET status = excluded.status, attempts = excluded.attempts, started_at = COALESCE(steps.started_at, excluded.started_at), `+
@@ -400,7 +400,7 @@ func nullText(b []byte) any {
 
 // SaveSteps records step results of a run the owner holds.
 func (s *Store) SaveSteps(ctx context.Context, owner string, runID int64, currentStep string, steps []store.Step) error {
-	err := s.exec(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
 		if err := holdRun(ctx, tx, owner, runID, currentStep); err != nil {
 			return err
 		}
@@ -414,7 +414,7 @@ func (s *Store) SaveSteps(ctx context.Context, owner string, runID int64, curren
 
 // ParkRun releases a run until at, writing steps first.
 func (s *Store) ParkRun(ctx context.Context, owner string, runID int64, at time.Time, steps []store.Step) error {
-	err := s.exec(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE runs SET status = 'waiting', next_attempt_at = ?, lease_owner = NULL, lease_until = NULL WHERE id = ? AND status = 'running' AND lease_owner = ?`,
 			nanos(at), runID, owner)
 		if err != nil {
@@ -435,7 +435,7 @@ func (s *Store) ParkRun(ctx context.Context, owner string, runID int64, at time.
 
 // FinishRun records a run's final status.
 func (s *Store) FinishRun(ctx context.Context, owner string, runID int64, fin store.RunFinish) error {
-	err := s.exec(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, output = ?, error = ?, finished_at = ?, lease_owner = NULL, lease_until = NULL WHERE id = ? AND status = 'running' AND lease_owner = ?`,
 			fin.Status, nullText(fin.Output), fin.Error, nanos(time.Now()), runID, owner)
 		if err != nil {
@@ -457,7 +457,7 @@ func (s *Store) FinishRun(ctx context.Context, owner string, runID int64, fin st
 // CancelRun cancels a run that has not finished.
 func (s *Store) CancelRun(ctx context.Context, id int64) (store.Run, error) {
 	var r store.Run
-	err := s.exec(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE runs SET status = 'cancelled', error = 'cancelled', finished_at = ?, lease_owner = NULL, lease_until = NULL `+
 			`WHERE id = ? AND status IN ('queued', 'running', 'waiting')`, nanos(time.Now()), id); err != nil {
 			return err
@@ -478,7 +478,7 @@ func (s *Store) PruneRuns(ctx context.Context, before time.Time) (int, error) {
 	total := 0
 	for {
 		var n int64
-		err := s.exec(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
 			res, err := tx.ExecContext(ctx, `DELETE FROM runs WHERE id IN (SELECT id FROM runs WHERE created_at < ? AND status IN ('succeeded', 'failed', 'cancelled') LIMIT 1000)`, nanos(before))
 			if err != nil {
 				return err

@@ -40,6 +40,10 @@ type Store struct {
 	stop   chan struct{}
 	done   chan struct{}
 	closed sync.Once
+	// wstmts and rstmts keep the prepared statements of the write
+	// connection and of the read pool.
+	wstmts stmts
+	rstmts stmts
 }
 
 var _ store.Store = (*Store)(nil)
@@ -47,7 +51,7 @@ var _ store.Store = (*Store)(nil)
 // op is one write waiting for the group committer.
 type op struct {
 	ctx  context.Context
-	fn   func(ctx context.Context, tx *sql.Tx) error
+	fn   func(ctx context.Context, tx *wtx) error
 	done chan error
 }
 
@@ -100,6 +104,7 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error)
 		stop:  make(chan struct{}),
 		done:  make(chan struct{}),
 	}
+	s.wstmts.db, s.wstmts.deferred, s.rstmts.db = write, true, read
 	go s.commitLoop()
 	return s, nil
 }
@@ -111,6 +116,8 @@ func (s *Store) Close() error {
 	s.closed.Do(func() {
 		close(s.stop)
 		<-s.done
+		s.wstmts.close()
+		s.rstmts.close()
 		err = errors.Join(s.read.Close(), s.write.Close())
 	})
 	return err
@@ -180,7 +187,7 @@ func migrate(ctx context.Context, db *sql.DB) error {
 // exec hands fn to the group committer and waits until the transaction it
 // ran in is committed. fn runs inside a savepoint: when it fails, its
 // writes are undone and the other writes of the batch still commit.
-func (s *Store) exec(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+func (s *Store) exec(ctx context.Context, fn func(ctx context.Context, tx *wtx) error) error {
 	o := &op{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	select {
 	case s.ops <- o:
@@ -242,6 +249,7 @@ func (s *Store) commitLoop() {
 			}
 		}
 		s.commit(batch)
+		s.wstmts.prepareDeferred(context.Background())
 	}
 }
 
@@ -253,11 +261,12 @@ func (s *Store) commit(batch []*op) {
 			o.done <- err
 		}
 	}
-	tx, err := s.write.BeginTx(ctx, nil)
+	raw, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		fail(fmt.Errorf("begin write transaction: %w", err))
 		return
 	}
+	tx := &wtx{tx: raw, c: &s.wstmts}
 	results := make([]error, len(batch))
 	for i, o := range batch {
 		if o.ctx.Err() != nil {
@@ -269,30 +278,30 @@ func (s *Store) commit(batch []*op) {
 			continue
 		}
 		if _, err := tx.ExecContext(ctx, `SAVEPOINT op`); err != nil {
-			tx.Rollback()
+			raw.Rollback()
 			fail(fmt.Errorf("savepoint: %w", err))
 			return
 		}
 		if err := o.fn(ctx, tx); err != nil {
 			results[i] = err
 			if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO op`); rerr != nil {
-				tx.Rollback()
+				raw.Rollback()
 				fail(fmt.Errorf("rollback to savepoint: %w", rerr))
 				return
 			}
 		}
 		if _, err := tx.ExecContext(ctx, `RELEASE op`); err != nil {
-			tx.Rollback()
+			raw.Rollback()
 			fail(fmt.Errorf("release savepoint: %w", err))
 			return
 		}
 	}
 	if len(batch) == 1 && results[0] != nil {
-		tx.Rollback()
+		raw.Rollback()
 		batch[0].done <- results[0]
 		return
 	}
-	if err := tx.Commit(); err != nil {
+	if err := raw.Commit(); err != nil {
 		fail(fmt.Errorf("commit: %w", err))
 		return
 	}

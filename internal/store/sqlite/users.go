@@ -26,7 +26,7 @@ func (s *Store) CreateUser(ctx context.Context, u store.User) (store.User, error
 	if u.CreatedAt.IsZero() {
 		u.CreatedAt = time.Now().UTC()
 	}
-	err := s.exec(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO users (email, name, password_hash, role, created_at) VALUES (?, ?, ?, ?, ?)`,
 			u.Email, u.Name, u.PasswordHash, u.Role, nanos(u.CreatedAt))
 		if err != nil {
@@ -46,7 +46,7 @@ func (s *Store) CreateUser(ctx context.Context, u store.User) (store.User, error
 
 // GetUser returns the user with that id.
 func (s *Store) GetUser(ctx context.Context, id int64) (store.User, error) {
-	u, err := scanUser(s.read.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE id = ?`, id))
+	u, err := scanUser(s.queryRow(ctx, `SELECT `+userCols+` FROM users WHERE id = ?`, id))
 	if err != nil {
 		return store.User{}, notFound(err, fmt.Sprintf("get user %d", id))
 	}
@@ -55,7 +55,7 @@ func (s *Store) GetUser(ctx context.Context, id int64) (store.User, error) {
 
 // GetUserByEmail returns the user with that email (case-insensitive).
 func (s *Store) GetUserByEmail(ctx context.Context, email string) (store.User, error) {
-	u, err := scanUser(s.read.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE email = ?`, email))
+	u, err := scanUser(s.queryRow(ctx, `SELECT `+userCols+` FROM users WHERE email = ?`, email))
 	if err != nil {
 		return store.User{}, notFound(err, fmt.Sprintf("get user %q", email))
 	}
@@ -64,7 +64,7 @@ func (s *Store) GetUserByEmail(ctx context.Context, email string) (store.User, e
 
 // ListUsers returns every user, by id.
 func (s *Store) ListUsers(ctx context.Context) ([]store.User, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT `+userCols+` FROM users ORDER BY id`)
+	rows, err := s.query(ctx, `SELECT `+userCols+` FROM users ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
@@ -86,7 +86,7 @@ func (s *Store) ListUsers(ctx context.Context) ([]store.User, error) {
 // CountUsers returns how many users exist.
 func (s *Store) CountUsers(ctx context.Context) (int, error) {
 	var n int
-	if err := s.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM users`).Scan(&n); err != nil {
+	if err := s.queryRow(ctx, `SELECT COUNT(*) FROM users`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count users: %w", err)
 	}
 	return n, nil
@@ -111,7 +111,7 @@ func (s *Store) CreateToken(ctx context.Context, t store.Token) (store.Token, er
 	if t.CreatedAt.IsZero() {
 		t.CreatedAt = time.Now().UTC()
 	}
-	err := s.exec(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO tokens (user_id, name, hash, created_at) VALUES (?, ?, ?, ?)`,
 			t.UserID, t.Name, t.Hash, nanos(t.CreatedAt))
 		if err != nil {
@@ -133,7 +133,7 @@ func (s *Store) CreateToken(ctx context.Context, t store.Token) (store.Token, er
 // last-used time is recorded at most once a minute so that authenticating
 // does not cost a write per request.
 func (s *Store) GetTokenByHash(ctx context.Context, hash []byte) (store.Token, store.User, error) {
-	row := s.read.QueryRowContext(ctx, `SELECT t.id, t.user_id, t.name, t.hash, t.created_at, t.last_used_at, `+
+	row := s.queryRow(ctx, `SELECT t.id, t.user_id, t.name, t.hash, t.created_at, t.last_used_at, `+
 		`u.id, u.email, u.name, u.password_hash, u.role, u.created_at FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = ?`, hash)
 	var t store.Token
 	var u store.User
@@ -146,7 +146,7 @@ func (s *Store) GetTokenByHash(ctx context.Context, hash []byte) (store.Token, s
 	t.CreatedAt, u.CreatedAt, t.LastUsedAt = fromNanos(tCreated), fromNanos(uCreated), fromNull(used)
 	now := time.Now().UTC()
 	if t.LastUsedAt == nil || now.Sub(*t.LastUsedAt) > time.Minute {
-		err := s.exec(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
 			_, err := tx.ExecContext(ctx, `UPDATE tokens SET last_used_at = ? WHERE id = ?`, nanos(now), t.ID)
 			return err
 		})
@@ -160,7 +160,7 @@ func (s *Store) GetTokenByHash(ctx context.Context, hash []byte) (store.Token, s
 
 // ListTokens returns a user's tokens.
 func (s *Store) ListTokens(ctx context.Context, userID int64) ([]store.Token, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT `+tokenCols+` FROM tokens WHERE user_id = ? ORDER BY id`, userID)
+	rows, err := s.query(ctx, `SELECT `+tokenCols+` FROM tokens WHERE user_id = ? ORDER BY id`, userID)
 	if err != nil {
 		return nil, fmt.Errorf("list tokens: %w", err)
 	}
@@ -181,7 +181,7 @@ func (s *Store) ListTokens(ctx context.Context, userID int64) ([]store.Token, er
 
 // DeleteToken removes a user's token.
 func (s *Store) DeleteToken(ctx context.Context, userID, id int64) error {
-	return s.exec(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	return s.exec(ctx, func(ctx context.Context, tx *wtx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM tokens WHERE id = ? AND user_id = ?`, id, userID)
 		if err != nil {
 			return fmt.Errorf("delete token %d: %w", id, err)
