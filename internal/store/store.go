@@ -362,6 +362,7 @@ type JobStore interface {
 type Store interface {
 	ConnectionStore
 	JobStore
+	NotifyStore
 
 	// Close releases the database.
 	Close() error

@@ -150,8 +150,10 @@ func (s *Store) SetConnectionHealth(ctx context.Context, id int64, health, msg s
 		}
 		changed = prev != health
 		if changed && health == store.HealthNeedsAttention {
-			_, err := tx.ExecContext(ctx, `UPDATE connections SET health = ?, health_error = ?, health_at = ?, broken_at = ? WHERE id = ?`, health, msg, nanos(at), nanos(at), id)
-			return err
+			if _, err := tx.ExecContext(ctx, `UPDATE connections SET health = ?, health_error = ?, health_at = ?, broken_at = ? WHERE id = ?`, health, msg, nanos(at), nanos(at), id); err != nil {
+				return err
+			}
+			return addEvent(ctx, tx, store.EventConnectionBroken, 0, id)
 		}
 		_, err := tx.ExecContext(ctx, `UPDATE connections SET health = ?, health_error = ?, health_at = ? WHERE id = ?`, health, msg, nanos(at), id)
 		return err

@@ -446,7 +446,13 @@ func (s *Store) FinishRun(ctx context.Context, owner string, runID int64, fin st
 		} else if n == 0 {
 			return store.ErrLeaseLost
 		}
-		return upsertSteps(ctx, tx, runID, fin.Steps)
+		if err := upsertSteps(ctx, tx, runID, fin.Steps); err != nil {
+			return err
+		}
+		if fin.Status == store.RunFailed {
+			return addEvent(ctx, tx, store.EventRunFailed, runID, 0)
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("finish run %d: %w", runID, err)
