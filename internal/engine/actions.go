@@ -611,20 +611,14 @@ func (rs *runState) doEmail(ctx context.Context, a *flow.Action, with map[string
 		return nil, &StepError{Kind: KindConfig, Message: "no SMTP server is configured: set SLUICE_SMTP_URL, or give the action an smtp connection"}
 	}
 	m := mail.Message{
-		From:    str(with["from"]),
+		From:    from,
 		To:      strs(with["to"]),
 		Cc:      strs(with["cc"]),
 		Bcc:     strs(with["bcc"]),
 		ReplyTo: str(with["reply_to"]),
 		Subject: str(with["subject"]),
-		Text:    str(with["text"]),
+		Text:    str(with["body"]),
 		HTML:    str(with["html"]),
-	}
-	if m.Text == "" {
-		m.Text = str(with["body"])
-	}
-	if m.From == "" {
-		m.From = from
 	}
 	if len(m.To) == 0 {
 		return nil, &StepError{Kind: KindConfig, Message: "with.to: no recipient"}

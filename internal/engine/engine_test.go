@@ -20,6 +20,8 @@ import (
 	"github.com/sluice/sluice/internal/connection"
 	"github.com/sluice/sluice/internal/engine"
 	"github.com/sluice/sluice/internal/flow"
+	"github.com/sluice/sluice/internal/mail"
+	"github.com/sluice/sluice/internal/mail/mailtest"
 	"github.com/sluice/sluice/internal/netguard"
 	"github.com/sluice/sluice/internal/secret"
 	"github.com/sluice/sluice/internal/store"
@@ -40,10 +42,12 @@ type bundle struct {
 	done   chan struct{}
 	path   string
 	box    *secret.Box
+	opts   []func(*engine.Config)
 }
 
-// setup opens a fresh store and starts an engine on it.
-func setup(t *testing.T) *bundle {
+// setup opens a fresh store and starts an engine on it; opts adjust the
+// engine's configuration.
+func setup(t *testing.T, opts ...func(*engine.Config)) *bundle {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "sluice.db")
 	st, err := sqlite.Open(context.Background(), path, slog.New(slog.DiscardHandler))
@@ -59,7 +63,7 @@ func setup(t *testing.T) *bundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &bundle{st: st, owner: u, path: path, box: box}
+	b := &bundle{st: st, owner: u, path: path, box: box, opts: opts}
 	b.start(t)
 	return b
 }
@@ -71,14 +75,18 @@ func (b *bundle) start(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := engine.New(engine.Config{
+	cfg := engine.Config{
 		Store:      b.st,
 		Logger:     slog.New(slog.DiscardHandler),
 		HTTPClient: netguard.NewClient(netguard.Options{Allow: allow}),
 		SingleNode: true,
 		Lease:      3 * time.Second,
 		Secrets:    b.box,
-	})
+	}
+	for _, o := range b.opts {
+		o(&cfg)
+	}
+	eng, err := engine.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -933,5 +941,59 @@ actions:
 				t.Fatalf("class %q diagnosis %+v, want class %s", serr.Class, serr.Diagnosis, tc.class)
 			}
 		})
+	}
+}
+
+func TestEmailAction(t *testing.T) {
+	t.Parallel()
+	smtp := mailtest.NewServer(t)
+	cfg, err := mail.ParseSMTPURL("smtp://" + smtp.Addr + "?from=flows@example.com&tls=none")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := setup(t, func(c *engine.Config) { c.Mailer, c.MailFrom = mail.NewSMTPSender(cfg), cfg.From })
+	f := b.apply(t, `name: mailer
+trigger: { type: manual }
+actions:
+  - id: welcome
+    type: email
+    with:
+      to: "{{ trigger.body.to }}"
+      subject: "Welcome {{ trigger.body.name }}"
+      body: "Your manager is {{ trigger.body.manager }}."
+`)
+	r, steps := b.wait(t, b.trigger(t, f, map[string]any{"to": "ada@example.com", "name": "Ada", "manager": "Grace"}).ID)
+	if r.Status != store.RunSucceeded {
+		t.Fatalf("run %s %q", r.Status, r.Error)
+	}
+	msgs, err := smtp.WaitMessages(1, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := msgs[0]; m.Subject != "Welcome Ada" || m.Text != "Your manager is Grace." || m.To[0] != "ada@example.com" {
+		t.Errorf("message %q to %v: %q", m.Subject, m.To, m.Text)
+	}
+	if out, _ := output(t, steps["welcome"]).(map[string]any); out["message_id"] == "" {
+		t.Errorf("output %v has no message id", out)
+	}
+}
+
+func TestPayloadCap(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write(bytes.Repeat([]byte("x"), 4096))
+	}))
+	defer srv.Close()
+	b := setup(t, func(c *engine.Config) { c.MaxPayload = 1024 })
+	f := b.apply(t, `name: big
+trigger: { type: manual }
+actions:
+  - id: fetch
+    type: http
+    with: { url: "`+srv.URL+`" }
+`)
+	r, steps := b.wait(t, b.trigger(t, f, nil).ID)
+	if r.Status != store.RunFailed || !strings.Contains(string(steps["fetch"].Error), "larger than the 1.0 KiB cap") {
+		t.Fatalf("run %s, error %s", r.Status, steps["fetch"].Error)
 	}
 }
