@@ -1,0 +1,6 @@
+DROP TABLE steps;
+DROP TABLE runs;
+DROP TABLE flow_versions;
+DROP TABLE flows;
+DROP TABLE tokens;
+DROP TABLE users;

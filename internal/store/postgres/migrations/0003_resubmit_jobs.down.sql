@@ -1,0 +1,2 @@
+DROP TABLE jobs;
+DROP INDEX runs_resubmitted_from;

@@ -1,0 +1,403 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/sluice/sluice/internal/store"
+)
+
+// runCols are a run's columns with its flow's name and owner; the run
+// table (or a CTE standing for it) is aliased r and joined to flows f.
+const runCols = `r.id, r.flow_id, f.name, r.flow_version, f.owner_id, r.status, r.trigger_type, r.input, r.output, r.error, r.current_step, ` +
+	`r.resubmitted_from, r.created_at, r.started_at, r.finished_at, r.next_attempt_at, r.lease_owner, r.lease_until`
+
+// runFrom joins runs to their flows.
+const runFrom = ` FROM runs r JOIN flows f ON f.id = r.flow_id`
+
+func scanRun(row rowScanner) (store.Run, error) {
+	var r store.Run
+	var input string
+	var output, leaseOwner *string
+	err := row.Scan(&r.ID, &r.FlowID, &r.FlowName, &r.FlowVersion, &r.OwnerID, &r.Status, &r.TriggerType, &input, &output, &r.Error, &r.CurrentStep,
+		&r.ResubmittedFrom, &r.CreatedAt, &r.StartedAt, &r.FinishedAt, &r.NextAttemptAt, &leaseOwner, &r.LeaseUntil)
+	if err != nil {
+		return store.Run{}, err
+	}
+	r.Input, r.Output = []byte(input), textBytes(output)
+	if leaseOwner != nil {
+		r.LeaseOwner = *leaseOwner
+	}
+	r.CreatedAt, r.NextAttemptAt = utc(r.CreatedAt), utc(r.NextAttemptAt)
+	r.StartedAt, r.FinishedAt, r.LeaseUntil = utcPtr(r.StartedAt), utcPtr(r.FinishedAt), utcPtr(r.LeaseUntil)
+	return r, nil
+}
+
+// insertRun adds a run inside tx and returns it as stored.
+func insertRun(ctx context.Context, tx pgx.Tx, nr store.NewRun) (store.Run, error) {
+	now := time.Now().UTC()
+	next := nr.NextAttemptAt
+	if next.IsZero() {
+		next = now
+	}
+	status := store.RunQueued
+	var owner *string
+	var until, started *time.Time
+	if nr.LeaseOwner != "" {
+		status, owner, until, started = store.RunRunning, &nr.LeaseOwner, &nr.LeaseUntil, &now
+	}
+	input := string(nr.Input)
+	if input == "" {
+		input = "{}"
+	}
+	r, err := scanRun(tx.QueryRow(ctx, `WITH r AS (INSERT INTO runs (flow_id, flow_version, status, trigger_type, input, resubmitted_from, created_at, started_at, next_attempt_at, lease_owner, lease_until) `+
+		`VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING *) SELECT `+runCols+` FROM r JOIN flows f ON f.id = r.flow_id`,
+		nr.FlowID, nr.FlowVersion, status, nr.TriggerType, input, nr.ResubmittedFrom, now, started, next, owner, until))
+	if err != nil {
+		return store.Run{}, fmt.Errorf("insert run: %w", err)
+	}
+	return r, nil
+}
+
+// CreateRun commits a new run (the accepted trigger).
+func (s *Store) CreateRun(ctx context.Context, nr store.NewRun) (store.Run, error) {
+	var r store.Run
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		r, err = insertRun(ctx, tx, nr)
+		return err
+	})
+	if err != nil {
+		return store.Run{}, wrap(err, fmt.Sprintf("create run of flow %d", nr.FlowID))
+	}
+	return r, nil
+}
+
+// ResubmitRun creates a resubmitted run, or returns the unfinished run
+// already resubmitted from the same original when nr.Dedupe is set.
+// Resubmits of one original serialise on its row lock, so that two at once
+// yield one run.
+func (s *Store) ResubmitRun(ctx context.Context, nr store.NewRun) (store.Run, bool, error) {
+	var r store.Run
+	var existing bool
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		existing = false
+		if nr.Dedupe && nr.ResubmittedFrom != nil {
+			var locked int64
+			err := tx.QueryRow(ctx, `SELECT id FROM runs WHERE id = $1 FOR UPDATE`, *nr.ResubmittedFrom).Scan(&locked)
+			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+				return fmt.Errorf("lock original run: %w", err)
+			}
+			r, err = scanRun(tx.QueryRow(ctx, `SELECT `+runCols+runFrom+` WHERE r.resubmitted_from = $1 AND r.status IN ('queued', 'running', 'waiting') ORDER BY r.id LIMIT 1`,
+				*nr.ResubmittedFrom))
+			if err == nil {
+				existing = true
+				return nil
+			}
+			if !errors.Is(err, pgx.ErrNoRows) {
+				return fmt.Errorf("find resubmitted run: %w", err)
+			}
+		}
+		var err error
+		if r, err = insertRun(ctx, tx, nr); err != nil {
+			return err
+		}
+		if nr.CopySucceeded && nr.ResubmittedFrom != nil {
+			if _, err := tx.Exec(ctx, `INSERT INTO steps (`+stepCols+`) SELECT $1, key, seq, action_id, type, status, attempts, started_at, finished_at, input, output, error, next_attempt_at `+
+				`FROM steps WHERE run_id = $2 AND status = 'succeeded'`, r.ID, *nr.ResubmittedFrom); err != nil {
+				return fmt.Errorf("copy succeeded steps: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return store.Run{}, false, wrap(err, "resubmit run")
+	}
+	return r, existing, nil
+}
+
+// GetRun returns a run.
+func (s *Store) GetRun(ctx context.Context, id int64) (store.Run, error) {
+	r, err := scanRun(s.pool.QueryRow(ctx, `SELECT `+runCols+runFrom+` WHERE r.id = $1`, id))
+	if err != nil {
+		return store.Run{}, wrap(err, fmt.Sprintf("get run %d", id))
+	}
+	return r, nil
+}
+
+// runWhere builds the WHERE clause of a run filter, numbering its
+// parameters from 1.
+func runWhere(rf store.RunFilter) (string, []any) {
+	var where []string
+	var args []any
+	add := func(cond string, a any) {
+		args = append(args, a)
+		where = append(where, strings.ReplaceAll(cond, "$?", "$"+strconv.Itoa(len(args))))
+	}
+	if rf.OwnerID != 0 {
+		add(`f.owner_id = $?`, rf.OwnerID)
+	}
+	if rf.FlowID != 0 {
+		add(`r.flow_id = $?`, rf.FlowID)
+	}
+	if rf.Status != "" {
+		add(`r.status = $?`, rf.Status)
+	}
+	if !rf.Since.IsZero() {
+		add(`r.created_at >= $?`, rf.Since)
+	}
+	if !rf.Until.IsZero() {
+		add(`r.created_at < $?`, rf.Until)
+	}
+	if rf.BeforeID != 0 {
+		add(`r.id < $?`, rf.BeforeID)
+	}
+	if rf.AfterID != 0 {
+		add(`r.id > $?`, rf.AfterID)
+	}
+	if len(rf.IDs) > 0 {
+		add(`r.id = ANY($?)`, rf.IDs)
+	}
+	if rf.FailedOnConnection != "" {
+		add(`r.status = 'failed' AND EXISTS (SELECT 1 FROM steps s WHERE s.run_id = r.id AND s.status IN ('failed', 'timed_out') `+
+			`AND s.error IS NOT NULL AND s.error::jsonb ->> 'connection' = $? AND s.error::jsonb ->> 'class' = 'auth')`, rf.FailedOnConnection)
+	}
+	if len(where) == 0 {
+		return "", nil
+	}
+	return ` WHERE ` + strings.Join(where, ` AND `), args
+}
+
+// ListRuns returns runs, newest first (or oldest first).
+func (s *Store) ListRuns(ctx context.Context, rf store.RunFilter) ([]store.Run, error) {
+	where, args := runWhere(rf)
+	limit := rf.Limit
+	if limit <= 0 {
+		limit = 50
+	}
+	args = append(args, limit)
+	order := ` ORDER BY r.id DESC`
+	if rf.Oldest {
+		order = ` ORDER BY r.id`
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+runCols+runFrom+where+order+` LIMIT $`+strconv.Itoa(len(args)), args...)
+	out, err := collect(rows, err, scanRun)
+	if err != nil {
+		return nil, wrap(err, "list runs")
+	}
+	return out, nil
+}
+
+// CountRuns counts the runs a filter keeps, ignoring its limit.
+func (s *Store) CountRuns(ctx context.Context, rf store.RunFilter) (int, error) {
+	where, args := runWhere(rf)
+	var n int
+	if err := s.pool.QueryRow(ctx, `SELECT COUNT(*)`+runFrom+where, args...).Scan(&n); err != nil {
+		return 0, wrap(err, "count runs")
+	}
+	return n, nil
+}
+
+const stepCols = `run_id, key, seq, action_id, type, status, attempts, started_at, finished_at, input, output, error, next_attempt_at`
+
+// ListSteps returns a run's steps in the order they were first recorded.
+func (s *Store) ListSteps(ctx context.Context, runID int64) ([]store.Step, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+stepCols+` FROM steps WHERE run_id = $1 ORDER BY seq`, runID)
+	out, err := collect(rows, err, func(row rowScanner) (store.Step, error) {
+		var st store.Step
+		var input, output, serr *string
+		if err := row.Scan(&st.RunID, &st.Key, &st.Seq, &st.ActionID, &st.Type, &st.Status, &st.Attempts, &st.StartedAt, &st.FinishedAt,
+			&input, &output, &serr, &st.NextAttemptAt); err != nil {
+			return store.Step{}, err
+		}
+		st.StartedAt, st.FinishedAt, st.NextAttemptAt = utcPtr(st.StartedAt), utcPtr(st.FinishedAt), utcPtr(st.NextAttemptAt)
+		st.Input, st.Output, st.Error = textBytes(input), textBytes(output), textBytes(serr)
+		return st, nil
+	})
+	if err != nil {
+		return nil, wrap(err, fmt.Sprintf("list steps of run %d", runID))
+	}
+	return out, nil
+}
+
+// ClaimRuns leases up to limit due queued or waiting runs to owner, those
+// due longest first. Rows another node is claiming are skipped, not
+// waited for, so that many nodes claim at once without handing a run to
+// two of them.
+func (s *Store) ClaimRuns(ctx context.Context, owner string, now, leaseUntil time.Time, limit int) ([]store.Run, error) {
+	rows, err := s.pool.Query(ctx, `WITH due AS (`+
+		`SELECT id FROM runs WHERE status IN ('queued', 'waiting') AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED`+
+		`), r AS (`+
+		`UPDATE runs SET status = 'running', lease_owner = $3, lease_until = $4, started_at = COALESCE(started_at, $1) FROM due WHERE runs.id = due.id RETURNING runs.*`+
+		`) SELECT `+runCols+` FROM r JOIN flows f ON f.id = r.flow_id ORDER BY r.next_attempt_at, r.id`,
+		now, limit, owner, leaseUntil)
+	out, err := collect(rows, err, scanRun)
+	if err != nil {
+		return nil, wrap(err, "claim runs")
+	}
+	return out, nil
+}
+
+// ExtendLeases pushes the lease of the owner's running runs to until.
+func (s *Store) ExtendLeases(ctx context.Context, owner string, ids []int64, until time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := s.pool.Exec(ctx, `UPDATE runs SET lease_until = $1 WHERE lease_owner = $2 AND status = 'running' AND id = ANY($3)`, until, owner, ids)
+	return wrap(err, "extend leases")
+}
+
+// RescueRuns re-queues running runs whose lease expired before now, or,
+// when all is true, every running run.
+func (s *Store) RescueRuns(ctx context.Context, now time.Time, all bool) (int, error) {
+	q := `UPDATE runs SET status = 'queued', lease_owner = NULL, lease_until = NULL, next_attempt_at = $1 WHERE status = 'running'`
+	if !all {
+		q += ` AND lease_until < $1`
+	}
+	tag, err := s.pool.Exec(ctx, q, now)
+	if err != nil {
+		return 0, wrap(err, "rescue runs")
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// NextDueAt returns the earliest next_attempt_at of queued or waiting
+// runs; ErrNotFound if there is none.
+func (s *Store) NextDueAt(ctx context.Context) (time.Time, error) {
+	var at *time.Time
+	if err := s.pool.QueryRow(ctx, `SELECT MIN(next_attempt_at) FROM runs WHERE status IN ('queued', 'waiting')`).Scan(&at); err != nil {
+		return time.Time{}, wrap(err, "next due run")
+	}
+	if at == nil {
+		return time.Time{}, wrap(pgx.ErrNoRows, "next due run")
+	}
+	return utc(*at), nil
+}
+
+// leaseLost reports a write to a run the worker no longer holds.
+func leaseLost(tag interface{ RowsAffected() int64 }) error {
+	if tag.RowsAffected() == 0 {
+		return store.ErrLeaseLost
+	}
+	return nil
+}
+
+// upsertSteps writes step results inside tx. A step recorded again keeps
+// its place (seq) and its first start time. The caller has locked the run
+// row, so that seq is computed by one writer at a time.
+func upsertSteps(ctx context.Context, tx pgx.Tx, runID int64, steps []store.Step) error {
+	if len(steps) == 0 {
+		return nil
+	}
+	b := &pgx.Batch{}
+	for _, st := range steps {
+		b.Queue(`INSERT INTO steps (`+stepCols+`) VALUES ($1, $2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM steps WHERE run_id = $1), $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) `+
+			`ON CONFLICT (run_id, key) DO UPDATE SET status = excluded.status, attempts = excluded.attempts, started_at = COALESCE(steps.started_at, excluded.started_at), `+
+			`finished_at = excluded.finished_at, input = excluded.input, output = excluded.output, error = excluded.error, next_attempt_at = excluded.next_attempt_at`,
+			runID, st.Key, st.ActionID, st.Type, st.Status, st.Attempts, st.StartedAt, st.FinishedAt,
+			nullText(st.Input), nullText(st.Output), nullText(st.Error), st.NextAttemptAt)
+	}
+	br := tx.SendBatch(ctx, b)
+	for _, st := range steps {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return fmt.Errorf("save step %q: %w", st.Key, err)
+		}
+	}
+	if err := br.Close(); err != nil {
+		return fmt.Errorf("save steps: %w", err)
+	}
+	return nil
+}
+
+// SaveSteps records step results of a run the owner holds; ErrLeaseLost if
+// it does not hold it any more.
+func (s *Store) SaveSteps(ctx context.Context, owner string, runID int64, currentStep string, steps []store.Step) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE runs SET current_step = $1 WHERE id = $2 AND status = 'running' AND lease_owner = $3`, currentStep, runID, owner)
+		if err != nil {
+			return err
+		}
+		if err := leaseLost(tag); err != nil {
+			return err
+		}
+		return upsertSteps(ctx, tx, runID, steps)
+	})
+	return wrap(err, fmt.Sprintf("save steps of run %d", runID))
+}
+
+// ParkRun releases a run the owner holds until at (status waiting),
+// writing steps first; ErrLeaseLost if it does not hold it.
+func (s *Store) ParkRun(ctx context.Context, owner string, runID int64, at time.Time, steps []store.Step) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE runs SET status = 'waiting', next_attempt_at = $1, lease_owner = NULL, lease_until = NULL WHERE id = $2 AND status = 'running' AND lease_owner = $3`,
+			at, runID, owner)
+		if err != nil {
+			return err
+		}
+		if err := leaseLost(tag); err != nil {
+			return err
+		}
+		return upsertSteps(ctx, tx, runID, steps)
+	})
+	return wrap(err, fmt.Sprintf("park run %d", runID))
+}
+
+// FinishRun records a run's final status and its last steps; ErrLeaseLost
+// if the owner does not hold it.
+func (s *Store) FinishRun(ctx context.Context, owner string, runID int64, fin store.RunFinish) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE runs SET status = $1, output = $2, error = $3, finished_at = $4, lease_owner = NULL, lease_until = NULL WHERE id = $5 AND status = 'running' AND lease_owner = $6`,
+			fin.Status, nullText(fin.Output), fin.Error, time.Now().UTC(), runID, owner)
+		if err != nil {
+			return err
+		}
+		if err := leaseLost(tag); err != nil {
+			return err
+		}
+		return upsertSteps(ctx, tx, runID, fin.Steps)
+	})
+	return wrap(err, fmt.Sprintf("finish run %d", runID))
+}
+
+// CancelRun cancels a run that has not finished and returns it as it is
+// after the call; a finished run is returned unchanged.
+func (s *Store) CancelRun(ctx context.Context, id int64) (store.Run, error) {
+	var r store.Run
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `UPDATE runs SET status = 'cancelled', error = 'cancelled', finished_at = $1, lease_owner = NULL, lease_until = NULL `+
+			`WHERE id = $2 AND status IN ('queued', 'running', 'waiting')`, time.Now().UTC(), id); err != nil {
+			return err
+		}
+		var err error
+		r, err = scanRun(tx.QueryRow(ctx, `SELECT `+runCols+runFrom+` WHERE r.id = $1`, id))
+		return err
+	})
+	if err != nil {
+		return store.Run{}, wrap(err, fmt.Sprintf("cancel run %d", id))
+	}
+	return r, nil
+}
+
+// PruneRuns deletes finished runs created before the time, with their
+// steps, a thousand at a time so that one prune never holds many locks
+// for long.
+func (s *Store) PruneRuns(ctx context.Context, before time.Time) (int, error) {
+	total := 0
+	for {
+		tag, err := s.pool.Exec(ctx, `DELETE FROM runs WHERE id IN (SELECT id FROM runs WHERE created_at < $1 AND status IN ('succeeded', 'failed', 'cancelled') LIMIT 1000)`, before)
+		if err != nil {
+			return total, wrap(err, "prune runs")
+		}
+		total += int(tag.RowsAffected())
+		if tag.RowsAffected() < 1000 {
+			return total, nil
+		}
+	}
+}
