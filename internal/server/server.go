@@ -21,6 +21,7 @@ import (
 	"github.com/sluice/sluice/internal/netguard"
 	"github.com/sluice/sluice/internal/secret"
 	"github.com/sluice/sluice/internal/store"
+	"github.com/sluice/sluice/internal/store/postgres"
 	"github.com/sluice/sluice/internal/store/sqlite"
 )
 
@@ -152,8 +153,14 @@ func openStore(ctx context.Context, cfg Config) (store.Store, bool, error) {
 	case strings.HasPrefix(cfg.DBURL, "sqlite:"):
 		st, err := sqlite.Open(ctx, strings.TrimPrefix(strings.TrimPrefix(cfg.DBURL, "sqlite:"), "//"), cfg.Logger)
 		return st, true, err
+	case strings.HasPrefix(cfg.DBURL, "postgres://"), strings.HasPrefix(cfg.DBURL, "postgresql://"):
+		if cfg.SecretKey == "" {
+			cfg.Logger.Warn("every node sharing this database must use the same secret key: set SLUICE_SECRET_KEY on all of them, or copy secret.key between their data folders")
+		}
+		st, err := postgres.Open(ctx, cfg.DBURL, cfg.Logger)
+		return st, false, err
 	}
-	return nil, false, fmt.Errorf("--db %q: unsupported database URL: use sqlite:PATH (or leave it empty for the data folder)", redactURL(cfg.DBURL))
+	return nil, false, fmt.Errorf("--db %q: unsupported database URL: use postgres://..., sqlite:PATH, or leave it empty for SQLite in the data folder", redactURL(cfg.DBURL))
 }
 
 // lockDataDir takes an exclusive lock on the data folder so that two
