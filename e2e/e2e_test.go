@@ -53,6 +53,10 @@ type server struct {
 	cmd    *exec.Cmd
 	logs   *bytes.Buffer
 	exited chan struct{}
+	// env is added to the server's environment.
+	env []string
+	// extraArgs are added to `sluice serve`.
+	extraArgs []string
 }
 
 // freeAddr returns a free loopback address.
@@ -80,8 +84,9 @@ func startServer(t *testing.T) *server {
 func (s *server) start() {
 	s.t.Helper()
 	s.logs = &bytes.Buffer{}
-	s.cmd = exec.Command(binary, "serve", "--data", s.data, "--addr", s.addr)
+	s.cmd = exec.Command(binary, append([]string{"serve", "--data", s.data, "--addr", s.addr}, s.extraArgs...)...)
 	s.cmd.Env = append(os.Environ(), "SLUICE_ADMIN_PASSWORD="+adminPassword, "SLUICE_ALLOW_NET=127.0.0.1/32", "XDG_CONFIG_HOME="+s.config)
+	s.cmd.Env = append(s.cmd.Env, s.env...)
 	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)

@@ -226,7 +226,10 @@ func bootstrapAdmin(ctx context.Context, st store.Store, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("admin password: %w", err)
 	}
-	if _, err := st.CreateUser(ctx, store.User{Email: cfg.AdminEmail, Name: "Admin", PasswordHash: hash, Role: store.RoleAdmin}); err != nil {
+	if _, err := st.CreateUser(ctx, store.User{Email: cfg.AdminEmail, Name: "Admin", PasswordHash: hash, Role: store.RoleAdmin}); errors.Is(err, store.ErrConflict) {
+		// Another node sharing the database created it first.
+		return nil
+	} else if err != nil {
 		return fmt.Errorf("create the first admin: %w", err)
 	}
 	cfg.Logger.Info("created the first admin", "email", cfg.AdminEmail)

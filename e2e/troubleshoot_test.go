@@ -1,0 +1,230 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice/sluice/internal/mail/mailtest"
+)
+
+// startServerWithMail starts sluice serve with SMTP pointed at an
+// in-process SMTP server.
+func startServerWithMail(t *testing.T) (*server, *mailtest.Server) {
+	t.Helper()
+	smtp := mailtest.NewServer(t)
+	s := &server{t: t, data: t.TempDir(), config: t.TempDir(), addr: freeAddr(t)}
+	s.url = "http://" + s.addr
+	s.env = []string{fmt.Sprintf("SLUICE_SMTP_URL=smtp://%s?from=sluice@example.com&tls=none", smtp.Addr)}
+	s.start()
+	t.Cleanup(s.kill)
+	return s, smtp
+}
+
+// runJSON is what `sluice runs show --json` prints.
+type runJSON struct {
+	ID              int64  `json:"id"`
+	Status          string `json:"status"`
+	ResubmittedFrom *int64 `json:"resubmitted_from"`
+	Steps           []struct {
+		ID       string `json:"id"`
+		Status   string `json:"status"`
+		Attempts int    `json:"attempts"`
+		Error    *struct {
+			Diagnosis struct {
+				Class    string `json:"class"`
+				Code     string `json:"code"`
+				HowToFix string `json:"how_to_fix"`
+			} `json:"diagnosis"`
+		} `json:"error"`
+	} `json:"steps"`
+}
+
+func (s *server) showRun(id int64) runJSON {
+	s.t.Helper()
+	var r runJSON
+	out := s.sluice("", "runs", "show", fmt.Sprint(id), "--json")
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		s.t.Fatalf("runs show --json: %v\n%s", err, out)
+	}
+	return r
+}
+
+// triggerWait triggers a flow, waits for the run and returns its id.
+func (s *server) triggerWait(flow, input string) int64 {
+	s.t.Helper()
+	out, errOut, _ := s.run("", "trigger", flow, "--input", input, "--wait", "--json")
+	m := regexp.MustCompile(`"id":\s*(\d+)`).FindStringSubmatch(out)
+	if m == nil {
+		m = regexp.MustCompile(`run (\d+)`).FindStringSubmatch(out + errOut)
+	}
+	if m == nil {
+		s.t.Fatalf("trigger %s: no run id in\n%s%s", flow, out, errOut)
+	}
+	var id int64
+	fmt.Sscan(m[1], &id)
+	return id
+}
+
+func TestAuthFailureJourney(t *testing.T) {
+	const good, bad = "GOOD-token-5d1e", "BAD-token-77aa"
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.Header.Get("Authorization") != "Bearer "+good {
+			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+			w.WriteHeader(http.StatusUnauthorized)
+			fmt.Fprint(w, `{"error": {"code": "InvalidAuthenticationToken", "message": "Access token is empty."}}`)
+			return
+		}
+		fmt.Fprint(w, `{"mail": "manager@example.com"}`)
+	}))
+	defer api.Close()
+	s, smtp := startServerWithMail(t)
+	s.login()
+	s.sluice("", "connections", "add", "directory", "--type", "bearer", "--token", bad, "--test-url", api.URL+"/me")
+	s.sluice("", "flows", "apply", "-f", writeFlow(t, `name: welcome
+trigger: { type: manual }
+actions:
+  - id: get_manager
+    type: http
+    connection: directory
+    with: { url: "`+api.URL+`/users/{{ trigger.body.user }}/manager" }
+`))
+	id := s.triggerWait("welcome", `{"user": "ada"}`)
+	run := s.showRun(id)
+	if run.Status != "failed" || len(run.Steps) != 1 || run.Steps[0].Error == nil || run.Steps[0].Error.Diagnosis.Class != "auth" || run.Steps[0].Attempts != 1 {
+		t.Fatalf("failed run: %+v", run)
+	}
+
+	msgs, err := smtp.WaitMessages(1, 30*time.Second)
+	if err != nil {
+		t.Fatalf("repair-tip email: %v\n%s", err, s.logs)
+	}
+	email := msgs[0]
+	for _, want := range []string{"Time", "What happened", "How do I fix", "Troubleshooting tips", "directory"} {
+		if !strings.Contains(email.Text, want) {
+			t.Errorf("email lacks %q:\n%s", want, email.Text)
+		}
+	}
+	link := regexp.MustCompile(`https?://[^\s"<>]+/r/[A-Za-z0-9_\-.~%]+`).FindString(email.Text)
+	if link == "" {
+		t.Fatalf("no retry link in the email:\n%s", email.Text)
+	}
+	resp, err := http.Get(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(page), "<form") {
+		t.Fatalf("GET retry link: %d\n%s", resp.StatusCode, page)
+	}
+	if runs := s.waitRuns("welcome", "", 1, time.Second); len(runs) != 1 {
+		t.Fatalf("a GET of the retry link created runs: %d", len(runs))
+	}
+
+	var conn struct {
+		Health string `json:"health"`
+	}
+	out := s.sluice("", "connections", "show", "directory", "--json")
+	if err := json.Unmarshal([]byte(out), &conn); err != nil || conn.Health != "needs_attention" {
+		t.Fatalf("connection after the failure: %v\n%s", err, out)
+	}
+
+	s.sluice("", "connections", "update", "directory", "--token", good)
+	s.sluice("", "runs", "resubmit", "--connection", "directory", "--wait")
+	runs := s.waitRuns("welcome", "succeeded", 1, 30*time.Second)
+	if got := s.showRun(runs[0].ID); got.ResubmittedFrom == nil || *got.ResubmittedFrom != id {
+		t.Fatalf("succeeded run is not the resubmit of run %d: %+v", id, got)
+	}
+
+	// The retry link, confirmed with the owner's password, resubmits.
+	form := url.Values{"email": {"admin@localhost"}, "password": {adminPassword}}
+	resp, err = http.PostForm(link, form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(page), "resubmitted") {
+		t.Fatalf("POST retry link: %d\n%s", resp.StatusCode, page)
+	}
+	s.waitRuns("welcome", "succeeded", 2, 30*time.Second)
+	if msgs := smtp.Messages(); len(msgs) != 1 {
+		t.Errorf("%d emails for one problem, want 1", len(msgs))
+	}
+}
+
+func TestCanarySecretStaysSecret(t *testing.T) {
+	const canary = "CANARY-c4n4ry-9f8e7d6c"
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path == "/fail" {
+			// A careless API echoes the credential in its error.
+			w.WriteHeader(http.StatusUnauthorized)
+			fmt.Fprintf(w, `{"error": "bad token %s"}`, strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))
+			return
+		}
+		fmt.Fprintf(w, `{"echo": %q}`, r.Header.Get("Authorization"))
+	}))
+	defer api.Close()
+	s, smtp := startServerWithMail(t)
+	s.login()
+	var responses bytes.Buffer
+	record := func(out string) { responses.WriteString(out) }
+	record(s.sluice("", "connections", "add", "vault", "--type", "bearer", "--token", canary, "--json"))
+	s.sluice("", "flows", "apply", "-f", writeFlow(t, `name: canary
+trigger: { type: manual }
+actions:
+  - id: ok
+    type: http
+    connection: vault
+    with: { url: "`+api.URL+`/ok" }
+  - id: fail
+    type: http
+    connection: vault
+    with: { url: "`+api.URL+`/fail" }
+`))
+	id := s.triggerWait("canary", `{}`)
+	record(s.sluice("", "runs", "show", fmt.Sprint(id), "--json"))
+	record(s.sluice("", "runs", "list", "--json"))
+	record(s.sluice("", "connections", "show", "vault", "--json"))
+	record(s.sluice("", "connections", "list", "--json"))
+	out, _, _ := s.run("", "connections", "verify", "vault", "--json")
+	record(out)
+	smtp.WaitMessages(1, 30*time.Second)
+
+	forms := []string{canary, base64.StdEncoding.EncodeToString([]byte(canary)), url.QueryEscape(canary)}
+	check := func(where string, data []byte) {
+		t.Helper()
+		for _, f := range forms {
+			if bytes.Contains(data, []byte(f)) {
+				t.Errorf("the secret appears in %s (as %q)", where, f)
+			}
+		}
+	}
+	check("API responses", responses.Bytes())
+	for _, m := range smtp.Messages() {
+		check("an email", m.Data)
+	}
+	s.kill()
+	check("the server log", s.logs.Bytes())
+	files, _ := filepath.Glob(filepath.Join(s.data, "*"))
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err == nil {
+			check(filepath.Base(f), data)
+		}
+	}
+}
