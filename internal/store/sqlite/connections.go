@@ -62,10 +62,8 @@ func (s *Store) UpdateConnection(ctx context.Context, c store.Connection) (store
 		if err != nil {
 			return err
 		}
-		if n, err := affected(res); err != nil {
+		if err := changed(res, store.ErrNotFound); err != nil {
 			return err
-		} else if n == 0 {
-			return store.ErrNotFound
 		}
 		out, err = scanConn(tx.QueryRowContext(ctx, `SELECT `+connCols+` FROM connections WHERE id = ?`, c.ID))
 		return err
@@ -100,23 +98,7 @@ func (s *Store) ListConnections(ctx context.Context, ownerID int64) ([]store.Con
 	if ownerID != 0 {
 		q, args = q+` WHERE owner_id = ?`, append(args, ownerID)
 	}
-	rows, err := s.query(ctx, q+` ORDER BY name, id`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list connections: %w", err)
-	}
-	defer rows.Close()
-	var out []store.Connection
-	for rows.Next() {
-		c, err := scanConn(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list connections: %w", err)
-		}
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list connections: %w", err)
-	}
-	return out, nil
+	return list(ctx, s, "list connections", scanConn, q+` ORDER BY name, id`, args...)
 }
 
 // DeleteConnection removes a connection.
@@ -126,10 +108,8 @@ func (s *Store) DeleteConnection(ctx context.Context, id int64) error {
 		if err != nil {
 			return err
 		}
-		if n, err := affected(res); err != nil {
+		if err := changed(res, store.ErrNotFound); err != nil {
 			return err
-		} else if n == 0 {
-			return store.ErrNotFound
 		}
 		return nil
 	})

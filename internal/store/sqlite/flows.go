@@ -21,6 +21,19 @@ func scanFlow(row interface{ Scan(...any) error }) (store.Flow, error) {
 	return f, nil
 }
 
+// changed returns none when a statement changed no row, so that a write
+// to a missing (or no longer held) record reports it.
+func changed(res sql.Result, none error) error {
+	n, err := affected(res)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return none
+	}
+	return nil
+}
+
 // affected returns the rows a statement changed.
 func affected(res sql.Result) (int64, error) {
 	n, err := res.RowsAffected()
@@ -70,10 +83,8 @@ func (s *Store) AddFlowVersion(ctx context.Context, v store.NewFlowVersion) (sto
 		if err != nil {
 			return err
 		}
-		if n, err := affected(res); err != nil {
+		if err := changed(res, store.ErrNotFound); err != nil {
 			return err
-		} else if n == 0 {
-			return store.ErrNotFound
 		}
 		f, err = scanFlow(tx.QueryRowContext(ctx, `SELECT `+flowCols+` FROM flows WHERE id = ?`, v.FlowID))
 		if err != nil {
@@ -124,23 +135,7 @@ func (s *Store) ListFlows(ctx context.Context, ff store.FlowFilter) ([]store.Flo
 		q += ` WHERE owner_id = ?`
 		args = append(args, ff.OwnerID)
 	}
-	rows, err := s.query(ctx, q+` ORDER BY id`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list flows: %w", err)
-	}
-	defer rows.Close()
-	var out []store.Flow
-	for rows.Next() {
-		f, err := scanFlow(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list flows: %w", err)
-		}
-		out = append(out, f)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list flows: %w", err)
-	}
-	return out, nil
+	return list(ctx, s, "list flows", scanFlow, q+` ORDER BY id`, args...)
 }
 
 // SetFlowEnabled turns a flow on or off.
@@ -151,10 +146,8 @@ func (s *Store) SetFlowEnabled(ctx context.Context, id int64, enabled bool) (sto
 		if err != nil {
 			return err
 		}
-		if n, err := affected(res); err != nil {
+		if err := changed(res, store.ErrNotFound); err != nil {
 			return err
-		} else if n == 0 {
-			return store.ErrNotFound
 		}
 		f, err = scanFlow(tx.QueryRowContext(ctx, `SELECT `+flowCols+` FROM flows WHERE id = ?`, id))
 		return err
@@ -172,10 +165,8 @@ func (s *Store) DeleteFlow(ctx context.Context, id int64) error {
 		if err != nil {
 			return err
 		}
-		if n, err := affected(res); err != nil {
+		if err := changed(res, store.ErrNotFound); err != nil {
 			return err
-		} else if n == 0 {
-			return store.ErrNotFound
 		}
 		return nil
 	})
@@ -210,23 +201,7 @@ func (s *Store) GetFlowVersion(ctx context.Context, flowID int64, version int) (
 
 // ListFlowVersions returns a flow's versions, newest first.
 func (s *Store) ListFlowVersions(ctx context.Context, flowID int64) ([]store.FlowVersion, error) {
-	rows, err := s.query(ctx, `SELECT `+versionCols+` FROM flow_versions WHERE flow_id = ? ORDER BY version DESC`, flowID)
-	if err != nil {
-		return nil, fmt.Errorf("list versions of flow %d: %w", flowID, err)
-	}
-	defer rows.Close()
-	var out []store.FlowVersion
-	for rows.Next() {
-		v, err := scanVersion(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list versions of flow %d: %w", flowID, err)
-		}
-		out = append(out, v)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list versions of flow %d: %w", flowID, err)
-	}
-	return out, nil
+	return list(ctx, s, fmt.Sprintf("list versions of flow %d", flowID), scanVersion, `SELECT `+versionCols+` FROM flow_versions WHERE flow_id = ? ORDER BY version DESC`, flowID)
 }
 
 // DueSchedules returns the enabled flows whose schedule is due at now.

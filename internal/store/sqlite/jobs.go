@@ -95,10 +95,8 @@ func (s *Store) UpdateJob(ctx context.Context, owner string, id int64, p store.J
 		if err != nil {
 			return err
 		}
-		if n, err := affected(res); err != nil {
+		if err := changed(res, store.ErrLeaseLost); err != nil {
 			return err
-		} else if n == 0 {
-			return store.ErrLeaseLost
 		}
 		return nil
 	})

@@ -184,23 +184,7 @@ func (s *Store) ListRuns(ctx context.Context, rf store.RunFilter) ([]store.Run, 
 	if rf.Oldest {
 		order = ` ORDER BY r.id LIMIT ?`
 	}
-	rows, err := s.query(ctx, `SELECT `+runCols+where+order, append(args, limit)...)
-	if err != nil {
-		return nil, fmt.Errorf("list runs: %w", err)
-	}
-	defer rows.Close()
-	var out []store.Run
-	for rows.Next() {
-		r, err := scanRun(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list runs: %w", err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list runs: %w", err)
-	}
-	return out, nil
+	return list(ctx, s, "list runs", scanRun, `SELECT `+runCols+where+order, append(args, limit)...)
 }
 
 // CountRuns counts the runs a filter keeps.
@@ -420,10 +404,8 @@ func (s *Store) ParkRun(ctx context.Context, owner string, runID int64, at time.
 		if err != nil {
 			return err
 		}
-		if n, err := affected(res); err != nil {
+		if err := changed(res, store.ErrLeaseLost); err != nil {
 			return err
-		} else if n == 0 {
-			return store.ErrLeaseLost
 		}
 		return upsertSteps(ctx, tx, runID, steps)
 	})
@@ -441,10 +423,8 @@ func (s *Store) FinishRun(ctx context.Context, owner string, runID int64, fin st
 		if err != nil {
 			return err
 		}
-		if n, err := affected(res); err != nil {
+		if err := changed(res, store.ErrLeaseLost); err != nil {
 			return err
-		} else if n == 0 {
-			return store.ErrLeaseLost
 		}
 		if err := upsertSteps(ctx, tx, runID, fin.Steps); err != nil {
 			return err

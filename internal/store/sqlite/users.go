@@ -64,23 +64,7 @@ func (s *Store) GetUserByEmail(ctx context.Context, email string) (store.User, e
 
 // ListUsers returns every user, by id.
 func (s *Store) ListUsers(ctx context.Context) ([]store.User, error) {
-	rows, err := s.query(ctx, `SELECT `+userCols+` FROM users ORDER BY id`)
-	if err != nil {
-		return nil, fmt.Errorf("list users: %w", err)
-	}
-	defer rows.Close()
-	var out []store.User
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list users: %w", err)
-		}
-		out = append(out, u)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list users: %w", err)
-	}
-	return out, nil
+	return list(ctx, s, "list users", scanUser, `SELECT `+userCols+` FROM users ORDER BY id`)
 }
 
 // CountUsers returns how many users exist.
@@ -160,23 +144,7 @@ func (s *Store) GetTokenByHash(ctx context.Context, hash []byte) (store.Token, s
 
 // ListTokens returns a user's tokens.
 func (s *Store) ListTokens(ctx context.Context, userID int64) ([]store.Token, error) {
-	rows, err := s.query(ctx, `SELECT `+tokenCols+` FROM tokens WHERE user_id = ? ORDER BY id`, userID)
-	if err != nil {
-		return nil, fmt.Errorf("list tokens: %w", err)
-	}
-	defer rows.Close()
-	var out []store.Token
-	for rows.Next() {
-		t, err := scanToken(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list tokens: %w", err)
-		}
-		out = append(out, t)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list tokens: %w", err)
-	}
-	return out, nil
+	return list(ctx, s, "list tokens", scanToken, `SELECT `+tokenCols+` FROM tokens WHERE user_id = ? ORDER BY id`, userID)
 }
 
 // DeleteToken removes a user's token.
