@@ -94,7 +94,7 @@ func (s *Store) DeleteConnection(ctx context.Context, id int64) error {
 
 // SetConnectionHealth records a connection's health and reports whether
 // it changed. Going to needs_attention from any other state sets
-// broken_at. The row is locked while it is read and written, so that of
+// broken_at and writes a connection_broken event in the same transaction. The row is locked while it is read and written, so that of
 // two nodes seeing the same failure only one reports a change.
 func (s *Store) SetConnectionHealth(ctx context.Context, id int64, health, msg string, at time.Time) (bool, error) {
 	var changed bool
@@ -105,8 +105,10 @@ func (s *Store) SetConnectionHealth(ctx context.Context, id int64, health, msg s
 		}
 		changed = prev != health
 		if changed && health == store.HealthNeedsAttention {
-			_, err := tx.Exec(ctx, `UPDATE connections SET health = $1, health_error = $2, health_at = $3, broken_at = $3 WHERE id = $4`, health, msg, at, id)
-			return err
+			if _, err := tx.Exec(ctx, `UPDATE connections SET health = $1, health_error = $2, health_at = $3, broken_at = $3 WHERE id = $4`, health, msg, at, id); err != nil {
+				return err
+			}
+			return addEvent(ctx, tx, store.EventConnectionBroken, 0, id)
 		}
 		_, err := tx.Exec(ctx, `UPDATE connections SET health = $1, health_error = $2, health_at = $3 WHERE id = $4`, health, msg, at, id)
 		return err

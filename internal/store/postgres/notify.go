@@ -4,104 +4,337 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/sluice/sluice/internal/store"
 )
 
-// ErrNotPorted is returned by the store.NotifyStore methods, which this
-// driver does not implement yet (events, notifications, the mail outbox,
-// alerts, problems and settings arrived in the SQLite driver after it was
-// written). It wraps errors.ErrUnsupported so that callers fail loudly
-// rather than act on empty answers.
-var ErrNotPorted = fmt.Errorf("postgres: events, notifications, mail, alerts, problems and settings not ported yet: %w", errors.ErrUnsupported)
+var _ store.NotifyStore = (*Store)(nil)
 
-// ClaimEvents is not implemented yet; it returns ErrNotPorted.
+// addEvent records an event inside the transaction of the change it
+// reports, so that the change and its announcement commit together.
+func addEvent(ctx context.Context, tx pgx.Tx, kind string, runID, connID int64) error {
+	_, err := tx.Exec(ctx, `INSERT INTO events (kind, run_id, connection_id, created_at) VALUES ($1, $2, $3, $4)`,
+		kind, nullID(runID), nullID(connID), time.Now().UTC())
+	if err != nil {
+		return fmt.Errorf("add %s event: %w", kind, err)
+	}
+	return nil
+}
+
+// nullID stores a zero id as NULL.
+func nullID(id int64) *int64 {
+	if id == 0 {
+		return nil
+	}
+	return &id
+}
+
+// ClaimEvents removes and returns up to limit events, oldest first. Rows
+// another node is claiming are skipped, not waited for, so that no event
+// is handed to two claimers and none waits for another.
 func (s *Store) ClaimEvents(ctx context.Context, limit int) ([]store.Event, error) {
-	return nil, ErrNotPorted
+	rows, err := s.pool.Query(ctx, `WITH claimed AS (`+
+		`DELETE FROM events WHERE id IN (SELECT id FROM events ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) `+
+		`RETURNING id, kind, COALESCE(run_id, 0) AS run_id, COALESCE(connection_id, 0) AS connection_id, created_at`+
+		`) SELECT id, kind, run_id, connection_id, created_at FROM claimed ORDER BY id`, limit)
+	out, err := collect(rows, err, func(row rowScanner) (store.Event, error) {
+		var e store.Event
+		if err := row.Scan(&e.ID, &e.Kind, &e.RunID, &e.ConnectionID, &e.CreatedAt); err != nil {
+			return store.Event{}, err
+		}
+		e.CreatedAt = utc(e.CreatedAt)
+		return e, nil
+	})
+	if err != nil {
+		return nil, wrap(err, "claim events")
+	}
+	return out, nil
 }
 
-// AddNotification is not implemented yet; it returns ErrNotPorted.
+const noteCols = `id, user_id, kind, title, body, COALESCE(flow_id, 0), COALESCE(run_id, 0), COALESCE(connection_id, 0), read_at, created_at`
+
+func scanNote(row rowScanner) (store.Notification, error) {
+	var n store.Notification
+	if err := row.Scan(&n.ID, &n.UserID, &n.Kind, &n.Title, &n.Body, &n.FlowID, &n.RunID, &n.ConnectionID, &n.ReadAt, &n.CreatedAt); err != nil {
+		return store.Notification{}, err
+	}
+	n.ReadAt, n.CreatedAt = utcPtr(n.ReadAt), utc(n.CreatedAt)
+	return n, nil
+}
+
+// AddNotification adds an entry to a user's feed; a zero CreatedAt is
+// now.
 func (s *Store) AddNotification(ctx context.Context, n store.Notification) (store.Notification, error) {
-	return store.Notification{}, ErrNotPorted
+	created := n.CreatedAt
+	if created.IsZero() {
+		created = time.Now()
+	}
+	out, err := scanNote(s.pool.QueryRow(ctx, `INSERT INTO notifications (user_id, kind, title, body, flow_id, run_id, connection_id, created_at) `+
+		`VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING `+noteCols,
+		n.UserID, n.Kind, n.Title, n.Body, nullID(n.FlowID), nullID(n.RunID), nullID(n.ConnectionID), created.UTC()))
+	if err != nil {
+		return store.Notification{}, wrap(err, fmt.Sprintf("add notification for user %d", n.UserID))
+	}
+	return out, nil
 }
 
-// ListNotifications is not implemented yet; it returns ErrNotPorted.
+// ListNotifications returns a user's feed, newest first, up to limit
+// entries (50 when limit is not positive).
 func (s *Store) ListNotifications(ctx context.Context, userID int64, unreadOnly bool, limit int) ([]store.Notification, error) {
-	return nil, ErrNotPorted
+	if limit <= 0 {
+		limit = 50
+	}
+	q := `SELECT ` + noteCols + ` FROM notifications WHERE user_id = $1`
+	if unreadOnly {
+		q += ` AND read_at IS NULL`
+	}
+	rows, err := s.pool.Query(ctx, q+` ORDER BY id DESC LIMIT $2`, userID, limit)
+	out, err := collect(rows, err, scanNote)
+	if err != nil {
+		return nil, wrap(err, fmt.Sprintf("list notifications of user %d", userID))
+	}
+	return out, nil
 }
 
-// CountUnread is not implemented yet; it returns ErrNotPorted.
+// CountUnread returns how many of a user's notifications are unread.
 func (s *Store) CountUnread(ctx context.Context, userID int64) (int, error) {
-	return 0, ErrNotPorted
+	var n int
+	if err := s.pool.QueryRow(ctx, `SELECT COUNT(*) FROM notifications WHERE user_id = $1 AND read_at IS NULL`, userID).Scan(&n); err != nil {
+		return 0, wrap(err, fmt.Sprintf("count unread notifications of user %d", userID))
+	}
+	return n, nil
 }
 
-// MarkRead is not implemented yet; it returns ErrNotPorted.
+// MarkRead marks a user's unread notifications read: those ids, or all
+// when ids is empty. Ids of other users' notifications are ignored, and a
+// notification already read keeps the time it was first read.
 func (s *Store) MarkRead(ctx context.Context, userID int64, ids []int64) error {
-	return ErrNotPorted
+	q, args := `UPDATE notifications SET read_at = $1 WHERE user_id = $2 AND read_at IS NULL`, []any{time.Now().UTC(), userID}
+	if len(ids) > 0 {
+		q, args = q+` AND id = ANY($3)`, append(args, ids)
+	}
+	_, err := s.pool.Exec(ctx, q, args...)
+	return wrap(err, fmt.Sprintf("mark notifications of user %d read", userID))
 }
 
-// EnqueueMail is not implemented yet; it returns ErrNotPorted.
+const mailCols = `id, recipients, subject, text_body, html_body, kind, status, attempts, last_error, message_id, next_attempt_at, created_at, sent_at`
+
+func scanMail(row rowScanner) (store.Mail, error) {
+	var m store.Mail
+	if err := row.Scan(&m.ID, &m.To, &m.Subject, &m.Text, &m.HTML, &m.Kind, &m.Status, &m.Attempts, &m.LastError, &m.MessageID,
+		&m.NextAttemptAt, &m.CreatedAt, &m.SentAt); err != nil {
+		return store.Mail{}, err
+	}
+	m.NextAttemptAt, m.CreatedAt, m.SentAt = utc(m.NextAttemptAt), utc(m.CreatedAt), utcPtr(m.SentAt)
+	return m, nil
+}
+
+// EnqueueMail puts a message in the outbox, queued and due now.
 func (s *Store) EnqueueMail(ctx context.Context, m store.Mail) (store.Mail, error) {
-	return store.Mail{}, ErrNotPorted
+	if len(m.To) == 0 {
+		return store.Mail{}, fmt.Errorf("enqueue mail %q: no recipient", m.Subject)
+	}
+	now := time.Now().UTC()
+	out, err := scanMail(s.pool.QueryRow(ctx, `INSERT INTO outbox (recipients, subject, text_body, html_body, kind, status, next_attempt_at, created_at) `+
+		`VALUES ($1, $2, $3, $4, $5, 'queued', $6, $6) RETURNING `+mailCols,
+		m.To, m.Subject, m.Text, m.HTML, m.Kind, now))
+	if err != nil {
+		return store.Mail{}, wrap(err, fmt.Sprintf("enqueue mail %q", m.Subject))
+	}
+	return out, nil
 }
 
-// DueMail is not implemented yet; it returns ErrNotPorted.
+// DueMail returns up to limit queued messages due at now, those due
+// longest first.
 func (s *Store) DueMail(ctx context.Context, now time.Time, limit int) ([]store.Mail, error) {
-	return nil, ErrNotPorted
+	rows, err := s.pool.Query(ctx, `SELECT `+mailCols+` FROM outbox WHERE status = 'queued' AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2`, now, limit)
+	out, err := collect(rows, err, scanMail)
+	if err != nil {
+		return nil, wrap(err, "due mail")
+	}
+	return out, nil
 }
 
-// MarkMailSent is not implemented yet; it returns ErrNotPorted.
-func (s *Store) MarkMailSent(ctx context.Context, id int64, messageID string, at time.Time) error {
-	return ErrNotPorted
-}
-
-// MarkMailRetry is not implemented yet; it returns ErrNotPorted.
-func (s *Store) MarkMailRetry(ctx context.Context, id int64, lastError string, next time.Time) error {
-	return ErrNotPorted
-}
-
-// ListMail is not implemented yet; it returns ErrNotPorted.
+// ListMail returns the outbox, newest first, optionally by status, up to
+// limit messages (50 when limit is not positive).
 func (s *Store) ListMail(ctx context.Context, status string, limit int) ([]store.Mail, error) {
-	return nil, ErrNotPorted
+	if limit <= 0 {
+		limit = 50
+	}
+	var rows pgx.Rows
+	var err error
+	if status != "" {
+		rows, err = s.pool.Query(ctx, `SELECT `+mailCols+` FROM outbox WHERE status = $1 ORDER BY id DESC LIMIT $2`, status, limit)
+	} else {
+		rows, err = s.pool.Query(ctx, `SELECT `+mailCols+` FROM outbox ORDER BY id DESC LIMIT $1`, limit)
+	}
+	out, err := collect(rows, err, scanMail)
+	if err != nil {
+		return nil, wrap(err, "list mail")
+	}
+	return out, nil
 }
 
-// CountAlert is not implemented yet; it returns ErrNotPorted.
+// MarkMailSent records a delivery. A message already sent is not sent
+// twice: the update only applies to a queued message, and the row lock
+// makes the second of two concurrent calls see it sent (ErrNotFound).
+func (s *Store) MarkMailSent(ctx context.Context, id int64, messageID string, at time.Time) error {
+	return s.mailUpdate(ctx, id, `UPDATE outbox SET status = 'sent', attempts = attempts + 1, message_id = $1, sent_at = $2, last_error = '' WHERE id = $3 AND status = 'queued'`,
+		messageID, at, id)
+}
+
+// MarkMailRetry records a failed attempt and when to try again; with a
+// zero next it gives up (failed). ErrNotFound if the message is not
+// queued.
+func (s *Store) MarkMailRetry(ctx context.Context, id int64, lastError string, next time.Time) error {
+	if next.IsZero() {
+		return s.mailUpdate(ctx, id, `UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = $1 WHERE id = $2 AND status = 'queued'`, lastError, id)
+	}
+	return s.mailUpdate(ctx, id, `UPDATE outbox SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2 WHERE id = $3 AND status = 'queued'`, lastError, next, id)
+}
+
+// mailUpdate runs an update of one queued message; ErrNotFound when it
+// changed nothing.
+func (s *Store) mailUpdate(ctx context.Context, id int64, q string, args ...any) error {
+	tag, err := s.pool.Exec(ctx, q, args...)
+	if err == nil && tag.RowsAffected() == 0 {
+		err = pgx.ErrNoRows
+	}
+	return wrap(err, fmt.Sprintf("update mail %d", id))
+}
+
+// CountAlert adds one failure of a flow's problem to its alert. A failure
+// counted when nothing is pending opens a new window: it becomes the
+// alert's first failure.
 func (s *Store) CountAlert(ctx context.Context, flowID int64, step, code string, runID int64, at time.Time) error {
-	return ErrNotPorted
+	_, err := s.pool.Exec(ctx, `INSERT INTO alerts (flow_id, step, code, first_failed_at, pending, latest_run_id) VALUES ($1, $2, $3, $4, 1, $5) `+
+		`ON CONFLICT (flow_id, step, code) DO UPDATE SET pending = alerts.pending + 1, latest_run_id = GREATEST(alerts.latest_run_id, excluded.latest_run_id), `+
+		`first_failed_at = CASE WHEN alerts.pending = 0 THEN excluded.first_failed_at ELSE alerts.first_failed_at END`,
+		flowID, step, code, at, runID)
+	return wrap(err, fmt.Sprintf("count alert of flow %d", flowID))
 }
 
-// DueAlerts is not implemented yet; it returns ErrNotPorted.
+// DueAlerts returns alerts with pending failures whose last email is older
+// than window (or that never sent one), oldest failure first.
 func (s *Store) DueAlerts(ctx context.Context, now time.Time, window time.Duration) ([]store.Alert, error) {
-	return nil, ErrNotPorted
+	rows, err := s.pool.Query(ctx, `SELECT flow_id, step, code, first_failed_at, pending, latest_run_id, last_sent_at FROM alerts `+
+		`WHERE pending > 0 AND (last_sent_at IS NULL OR last_sent_at <= $1) ORDER BY first_failed_at, flow_id, step, code`, now.Add(-window))
+	out, err := collect(rows, err, func(row rowScanner) (store.Alert, error) {
+		var a store.Alert
+		if err := row.Scan(&a.FlowID, &a.Step, &a.Code, &a.FirstFailedAt, &a.Pending, &a.LatestRunID, &a.LastSentAt); err != nil {
+			return store.Alert{}, err
+		}
+		a.FirstFailedAt, a.LastSentAt = utc(a.FirstFailedAt), utcPtr(a.LastSentAt)
+		return a, nil
+	})
+	if err != nil {
+		return nil, wrap(err, "due alerts")
+	}
+	return out, nil
 }
 
-// AlertSent is not implemented yet; it returns ErrNotPorted.
+// AlertSent takes the reported failures off an alert's pending count and
+// records when the email went out. Failures counted while the email was
+// being written stay pending for the next window.
 func (s *Store) AlertSent(ctx context.Context, flowID int64, step, code string, sent int, at time.Time) error {
-	return ErrNotPorted
+	_, err := s.pool.Exec(ctx, `UPDATE alerts SET pending = GREATEST(pending - $1, 0), last_sent_at = $2 WHERE flow_id = $3 AND step = $4 AND code = $5`,
+		sent, at, flowID, step, code)
+	return wrap(err, fmt.Sprintf("alert sent for flow %d", flowID))
 }
 
-// ListProblems is not implemented yet; it returns ErrNotPorted.
-func (s *Store) ListProblems(ctx context.Context, f store.ProblemFilter) ([]store.Problem, error) {
-	return nil, ErrNotPorted
+// ListProblems groups failed steps by flow, step and diagnosis code,
+// most recently seen first. Steps whose error is not JSON, or has no
+// diagnosis code, are left out rather than failing the query.
+func (s *Store) ListProblems(ctx context.Context, pf store.ProblemFilter) ([]store.Problem, error) {
+	where := []string{`s.status IN ('failed', 'timed_out')`, `d.code IS NOT NULL`}
+	var args []any
+	add := func(cond string, a any) {
+		args = append(args, a)
+		where = append(where, strings.ReplaceAll(cond, "$?", "$"+strconv.Itoa(len(args))))
+	}
+	if pf.OwnerID != 0 {
+		add(`f.owner_id = $?`, pf.OwnerID)
+	}
+	if pf.FlowID != 0 {
+		add(`r.flow_id = $?`, pf.FlowID)
+	}
+	if !pf.Since.IsZero() {
+		add(`r.created_at >= $?`, pf.Since)
+	}
+	limit := pf.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	args = append(args, limit)
+	q := `SELECT f.id, f.name, f.owner_id, s.action_id, d.code, MAX(d.class), MAX(d.title), COUNT(*), ` +
+		`MIN(COALESCE(s.finished_at, r.created_at)), MAX(COALESCE(s.finished_at, r.created_at)) AS last_seen, MAX(r.id), ` +
+		`NOT EXISTS (SELECT 1 FROM runs ok WHERE ok.flow_id = f.id AND ok.status = 'succeeded' AND ok.id > MAX(r.id)) ` +
+		`FROM steps s JOIN runs r ON r.id = s.run_id JOIN flows f ON f.id = r.flow_id ` +
+		`CROSS JOIN LATERAL (SELECT e -> 'diagnosis' ->> 'code' AS code, e -> 'diagnosis' ->> 'class' AS class, e -> 'diagnosis' ->> 'title' AS title ` +
+		`FROM sluice_try_jsonb(s.error) AS e) d ` +
+		`WHERE ` + strings.Join(where, ` AND `) +
+		` GROUP BY f.id, s.action_id, d.code ORDER BY last_seen DESC, f.id, s.action_id, d.code LIMIT $` + strconv.Itoa(len(args))
+	rows, err := s.pool.Query(ctx, q, args...)
+	out, err := collect(rows, err, func(row rowScanner) (store.Problem, error) {
+		var p store.Problem
+		var class, title *string
+		if err := row.Scan(&p.FlowID, &p.FlowName, &p.OwnerID, &p.Step, &p.Code, &class, &title, &p.Count,
+			&p.FirstSeen, &p.LastSeen, &p.LatestRun, &p.Ongoing); err != nil {
+			return store.Problem{}, err
+		}
+		if class != nil {
+			p.Class = *class
+		}
+		if title != nil {
+			p.Title = *title
+		}
+		p.FirstSeen, p.LastSeen = utc(p.FirstSeen), utc(p.LastSeen)
+		return p, nil
+	})
+	if err != nil {
+		return nil, wrap(err, "list problems")
+	}
+	return out, nil
 }
 
-// GetUserSettings is not implemented yet; it returns ErrNotPorted.
+// GetUserSettings returns a user's settings (defaults when unset).
 func (s *Store) GetUserSettings(ctx context.Context, userID int64) (store.UserSettings, error) {
-	return store.UserSettings{}, ErrNotPorted
+	st := store.UserSettings{RepairEmails: "immediately"}
+	err := s.pool.QueryRow(ctx, `SELECT repair_emails FROM user_settings WHERE user_id = $1`, userID).Scan(&st.RepairEmails)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return store.UserSettings{}, wrap(err, fmt.Sprintf("get settings of user %d", userID))
+	}
+	return st, nil
 }
 
-// SetUserSettings is not implemented yet; it returns ErrNotPorted.
+// SetUserSettings replaces a user's settings.
 func (s *Store) SetUserSettings(ctx context.Context, userID int64, st store.UserSettings) error {
-	return ErrNotPorted
+	_, err := s.pool.Exec(ctx, `INSERT INTO user_settings (user_id, repair_emails) VALUES ($1, $2) `+
+		`ON CONFLICT (user_id) DO UPDATE SET repair_emails = excluded.repair_emails`, userID, st.RepairEmails)
+	return wrap(err, fmt.Sprintf("set settings of user %d", userID))
 }
 
-// GetFlowSettings is not implemented yet; it returns ErrNotPorted.
+// GetFlowSettings returns a flow's settings; ErrNotFound if there is no
+// such flow.
 func (s *Store) GetFlowSettings(ctx context.Context, flowID int64) (store.FlowSettings, error) {
-	return store.FlowSettings{}, ErrNotPorted
+	var st store.FlowSettings
+	if err := s.pool.QueryRow(ctx, `SELECT repair_emails FROM flows WHERE id = $1`, flowID).Scan(&st.RepairEmails); err != nil {
+		return store.FlowSettings{}, wrap(err, fmt.Sprintf("get settings of flow %d", flowID))
+	}
+	return st, nil
 }
 
-// SetFlowSettings is not implemented yet; it returns ErrNotPorted.
+// SetFlowSettings replaces a flow's settings; ErrNotFound if there is no
+// such flow.
 func (s *Store) SetFlowSettings(ctx context.Context, flowID int64, st store.FlowSettings) error {
-	return ErrNotPorted
+	tag, err := s.pool.Exec(ctx, `UPDATE flows SET repair_emails = $1 WHERE id = $2`, st.RepairEmails, flowID)
+	if err == nil && tag.RowsAffected() == 0 {
+		err = pgx.ErrNoRows
+	}
+	return wrap(err, fmt.Sprintf("set settings of flow %d", flowID))
 }

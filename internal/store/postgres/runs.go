@@ -166,7 +166,7 @@ func runWhere(rf store.RunFilter) (string, []any) {
 	}
 	if rf.FailedOnConnection != "" {
 		add(`r.status = 'failed' AND EXISTS (SELECT 1 FROM steps s WHERE s.run_id = r.id AND s.status IN ('failed', 'timed_out') `+
-			`AND s.error IS NOT NULL AND s.error::jsonb ->> 'connection' = $? AND s.error::jsonb ->> 'class' = 'auth')`, rf.FailedOnConnection)
+			`AND sluice_try_jsonb(s.error) ->> 'connection' = $? AND sluice_try_jsonb(s.error) ->> 'class' = 'auth')`, rf.FailedOnConnection)
 	}
 	if len(where) == 0 {
 		return "", nil
@@ -350,7 +350,8 @@ func (s *Store) ParkRun(ctx context.Context, owner string, runID int64, at time.
 }
 
 // FinishRun records a run's final status and its last steps; ErrLeaseLost
-// if the owner does not hold it.
+// if the owner does not hold it. A failed run writes a run_failed event in
+// the same transaction, so that no failure goes unannounced.
 func (s *Store) FinishRun(ctx context.Context, owner string, runID int64, fin store.RunFinish) error {
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE runs SET status = $1, output = $2, error = $3, finished_at = $4, lease_owner = NULL, lease_until = NULL WHERE id = $5 AND status = 'running' AND lease_owner = $6`,
@@ -361,7 +362,13 @@ func (s *Store) FinishRun(ctx context.Context, owner string, runID int64, fin st
 		if err := leaseLost(tag); err != nil {
 			return err
 		}
-		return upsertSteps(ctx, tx, runID, fin.Steps)
+		if err := upsertSteps(ctx, tx, runID, fin.Steps); err != nil {
+			return err
+		}
+		if fin.Status == store.RunFailed {
+			return addEvent(ctx, tx, store.EventRunFailed, runID, 0)
+		}
+		return nil
 	})
 	return wrap(err, fmt.Sprintf("finish run %d", runID))
 }

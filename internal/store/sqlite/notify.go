@@ -328,9 +328,18 @@ func (s *Store) AlertSent(ctx context.Context, flowID int64, step, code string, 
 	return nil
 }
 
-// ListProblems groups failed steps by flow, step and diagnosis code.
+// diagnosis extracts a field of a step's diagnosis, or NULL when the
+// step's error is not JSON: json_extract raises on malformed JSON, and one
+// such step must not make ListProblems fail.
+func diagnosis(field string) string {
+	return `CASE WHEN json_valid(s.error) THEN json_extract(s.error, '$.diagnosis.` + field + `') END`
+}
+
+// ListProblems groups failed steps by flow, step and diagnosis code, most
+// recently seen first. Steps whose error is not JSON, or has no diagnosis
+// code, are left out.
 func (s *Store) ListProblems(ctx context.Context, pf store.ProblemFilter) ([]store.Problem, error) {
-	where, args := []string{`s.status IN ('failed', 'timed_out')`, `json_extract(s.error, '$.diagnosis.code') IS NOT NULL`}, []any{}
+	where, args := []string{`s.status IN ('failed', 'timed_out')`, diagnosis("code") + ` IS NOT NULL`}, []any{}
 	if pf.OwnerID != 0 {
 		where, args = append(where, `f.owner_id = ?`), append(args, pf.OwnerID)
 	}
@@ -344,12 +353,15 @@ func (s *Store) ListProblems(ctx context.Context, pf store.ProblemFilter) ([]sto
 	if limit <= 0 {
 		limit = 100
 	}
-	q := `SELECT r.flow_id, f.name, f.owner_id, s.action_id, json_extract(s.error, '$.diagnosis.code') AS code, ` +
-		`MAX(json_extract(s.error, '$.diagnosis.class')), MAX(json_extract(s.error, '$.diagnosis.title')), COUNT(*), ` +
-		`MIN(COALESCE(s.finished_at, r.created_at)), MAX(COALESCE(s.finished_at, r.created_at)), MAX(r.id), ` +
-		`NOT EXISTS (SELECT 1 FROM runs ok WHERE ok.flow_id = r.flow_id AND ok.status = 'succeeded' AND ok.id > MAX(r.id)) ` +
+	// Ongoing compares with the group's latest run in an outer query:
+	// SQLite refuses an aggregate of the outer query inside a subquery.
+	q := `SELECT g.flow_id, g.name, g.owner_id, g.step, g.code, g.class, g.title, g.n, g.first_seen, g.last_seen, g.latest, ` +
+		`NOT EXISTS (SELECT 1 FROM runs ok WHERE ok.flow_id = g.flow_id AND ok.status = 'succeeded' AND ok.id > g.latest) FROM (` +
+		`SELECT r.flow_id, f.name, f.owner_id, s.action_id AS step, ` + diagnosis("code") + ` AS code, ` +
+		`MAX(` + diagnosis("class") + `) AS class, MAX(` + diagnosis("title") + `) AS title, COUNT(*) AS n, ` +
+		`MIN(COALESCE(s.finished_at, r.created_at)) AS first_seen, MAX(COALESCE(s.finished_at, r.created_at)) AS last_seen, MAX(r.id) AS latest ` +
 		`FROM steps s JOIN runs r ON r.id = s.run_id JOIN flows f ON f.id = r.flow_id WHERE ` + strings.Join(where, ` AND `) +
-		` GROUP BY r.flow_id, s.action_id, code ORDER BY MAX(COALESCE(s.finished_at, r.created_at)) DESC LIMIT ?`
+		` GROUP BY r.flow_id, s.action_id, code) g ORDER BY g.last_seen DESC, g.flow_id, g.step, g.code LIMIT ?`
 	rows, err := s.query(ctx, q, append(args, limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("list problems: %w", err)

@@ -165,7 +165,7 @@ func runWhere(rf store.RunFilter) (string, []any) {
 	}
 	if rf.FailedOnConnection != "" {
 		add(`r.status = 'failed' AND EXISTS (SELECT 1 FROM steps s WHERE s.run_id = r.id AND s.status IN ('failed', 'timed_out') `+
-			`AND json_extract(s.error, '$.connection') = ? AND json_extract(s.error, '$.class') = 'auth')`, rf.FailedOnConnection)
+			`AND json_valid(s.error) AND json_extract(s.error, '$.connection') = ? AND json_extract(s.error, '$.class') = 'auth')`, rf.FailedOnConnection)
 	}
 	if len(where) == 0 {
 		return "", nil

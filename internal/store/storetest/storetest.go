@@ -46,6 +46,12 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Resubmit", resubmitTests},
 		{"Connections", connectionTests},
 		{"Jobs", jobTests},
+		{"Events", eventTests},
+		{"Notifications", notificationTests},
+		{"Outbox", outboxTests},
+		{"Alerts", alertTests},
+		{"Problems", problemTests},
+		{"Settings", settingsTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
