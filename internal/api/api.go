@@ -26,14 +26,22 @@ const Prefix = "/api/v1"
 // DefaultMaxBody is the request body cap when Config.MaxBody is zero.
 const DefaultMaxBody = 10 << 20
 
-// Runner starts and cancels runs. The engine implements it; the API only
-// decides who may ask.
+// Runner starts, cancels and resubmits runs, and queues bulk jobs. The
+// engine implements it; the API only decides who may ask.
 type Runner interface {
 	// Start commits a new run of req.Flow and returns it.
 	Start(ctx context.Context, req engine.StartRequest) (store.Run, error)
 	// Cancel cancels a run that has not finished and returns it as it is
 	// after the call.
 	Cancel(ctx context.Context, runID int64) (store.Run, error)
+	// Resubmit starts a run of orig's flow with the same trigger input and
+	// reports whether it returned an unfinished run already resubmitted
+	// from orig instead (unless opt.Force). It returns an error wrapping
+	// engine.ErrFlowDisabled when the flow is off.
+	Resubmit(ctx context.Context, orig store.Run, opt engine.ResubmitOptions) (store.Run, bool, error)
+	// SubmitJob queues a bulk resubmit or cancel (kind store.JobResubmit
+	// or store.JobCancel) owned by ownerID over the runs p selects.
+	SubmitJob(ctx context.Context, ownerID int64, kind string, p engine.JobParams) (store.Job, error)
 }
 
 // Config is what New needs.
@@ -116,6 +124,17 @@ var routes = []route{
 	{"GET", "/runs/{id}", user, (*server).showRun},
 	{"POST", "/runs/{id}/cancel", user, (*server).cancelRun},
 	{"POST", "/runs/{id}/resubmit", user, (*server).resubmitRun},
+	{"POST", "/runs/resubmit", user, (*server).bulkResubmit},
+	{"POST", "/runs/cancel", user, (*server).bulkCancel},
+	{"GET", "/jobs/{id}", user, (*server).showJob},
+	{"GET", "/problems", user, (*server).listProblems},
+	{"GET", "/notifications", user, (*server).listNotifications},
+	{"POST", "/notifications/read", user, (*server).markNotificationsRead},
+	{"GET", "/me/settings", user, (*server).showUserSettings},
+	{"PUT", "/me/settings", user, (*server).updateUserSettings},
+	{"GET", "/flows/{flow}/settings", user, (*server).showFlowSettings},
+	{"PUT", "/flows/{flow}/settings", user, (*server).updateFlowSettings},
+	{"GET", "/outbox", admin, (*server).listOutbox},
 	{"GET", "/connections", user, (*server).listConnections},
 	{"POST", "/connections", user, (*server).createConnection},
 	{"GET", "/connections/{conn}", user, (*server).showConnection},

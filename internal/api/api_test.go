@@ -31,13 +31,15 @@ func TestMain(m *testing.M) {
 }
 
 // fakeRunner stands in for the engine: Start commits the run with
-// store.CreateRun and Cancel calls store.CancelRun, nothing is executed.
-// That is enough here because the API only decides who may start or
-// cancel what; the engine is tested in package engine.
+// store.CreateRun, Cancel calls store.CancelRun, Resubmit calls
+// store.ResubmitRun and SubmitJob store.CreateJob; nothing is executed.
+// That is enough here because the API only decides who may start, cancel
+// or resubmit what; the engine is tested in package engine.
 type fakeRunner struct {
-	store store.Store
-	mu    sync.Mutex
-	last  engine.StartRequest
+	store        store.Store
+	mu           sync.Mutex
+	last         engine.StartRequest
+	lastResubmit engine.ResubmitOptions
 }
 
 func (f *fakeRunner) Start(ctx context.Context, req engine.StartRequest) (store.Run, error) {
@@ -63,6 +65,42 @@ func (f *fakeRunner) Start(ctx context.Context, req engine.StartRequest) (store.
 
 func (f *fakeRunner) Cancel(ctx context.Context, runID int64) (store.Run, error) {
 	return f.store.CancelRun(ctx, runID)
+}
+
+func (f *fakeRunner) Resubmit(ctx context.Context, orig store.Run, opt engine.ResubmitOptions) (store.Run, bool, error) {
+	f.mu.Lock()
+	f.lastResubmit = opt
+	f.mu.Unlock()
+	fl, err := f.store.GetFlow(ctx, orig.FlowID)
+	if err != nil {
+		return store.Run{}, false, err
+	}
+	if !fl.Enabled {
+		return store.Run{}, false, engine.ErrFlowDisabled
+	}
+	version := fl.Version
+	if opt.Version == engine.VersionOriginal {
+		version = orig.FlowVersion
+	}
+	from := orig.ID
+	return f.store.ResubmitRun(ctx, store.NewRun{
+		FlowID: fl.ID, FlowVersion: version, TriggerType: "resubmit", Input: orig.Input, ResubmittedFrom: &from,
+		CopySucceeded: opt.From == engine.FromFailed, Dedupe: !opt.Force,
+	})
+}
+
+func (f *fakeRunner) SubmitJob(ctx context.Context, ownerID int64, kind string, p engine.JobParams) (store.Job, error) {
+	params, err := json.Marshal(p)
+	if err != nil {
+		return store.Job{}, err
+	}
+	return f.store.CreateJob(ctx, store.Job{OwnerID: ownerID, Kind: kind, Params: params})
+}
+
+func (f *fakeRunner) lastResubmitOptions() engine.ResubmitOptions {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.lastResubmit
 }
 
 func (f *fakeRunner) lastStart() engine.StartRequest {
@@ -504,9 +542,8 @@ func TestRunActions(t *testing.T) {
 	if string(re.Input) != string(ra.Input) {
 		t.Fatalf("resubmitted input %s, want %s", re.Input, ra.Input)
 	}
-	req := b.runner.lastStart()
-	if req.Flow.ID != ra.FlowID || string(req.RawTrigger) != string(ra.Input) || req.Version != 0 {
-		t.Fatalf("runner got %+v", req)
+	if opt := b.runner.lastResubmitOptions(); opt != (engine.ResubmitOptions{}) {
+		t.Fatalf("runner got options %+v, want the defaults", opt)
 	}
 
 	for _, sc := range []scenario{
@@ -539,6 +576,14 @@ func (panicRunner) Start(context.Context, engine.StartRequest) (store.Run, error
 }
 
 func (panicRunner) Cancel(context.Context, int64) (store.Run, error) {
+	panic("engine bug: secret internal detail")
+}
+
+func (panicRunner) Resubmit(context.Context, store.Run, engine.ResubmitOptions) (store.Run, bool, error) {
+	panic("engine bug: secret internal detail")
+}
+
+func (panicRunner) SubmitJob(context.Context, int64, string, engine.JobParams) (store.Job, error) {
 	panic("engine bug: secret internal detail")
 }
 

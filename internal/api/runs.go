@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -14,9 +15,6 @@ const (
 	defaultRunLimit = 50
 	maxRunLimit     = 1000
 )
-
-// triggerResubmit is the trigger type of a resubmitted run.
-const triggerResubmit = "resubmit"
 
 // runStatuses are the statuses GET /runs?status= accepts.
 var runStatuses = []string{
@@ -115,9 +113,53 @@ func (s *server) cancelRun(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// resubmitRun starts a new run of the run's flow, on its latest version,
-// with the same trigger input.
+// resubmitRequest is POST /runs/{id}/resubmit's optional body.
+type resubmitRequest struct {
+	// Version is latest (the default) or original.
+	Version string `json:"version"`
+	// From is trigger (the default) or failed.
+	From string `json:"from"`
+	// Force creates a new run even when one resubmitted from the same run
+	// has not finished.
+	Force bool `json:"force"`
+}
+
+// options checks the request's values and returns them as the engine's
+// options; a bad value is a 400 that names the field.
+func (q resubmitRequest) options() (engine.ResubmitOptions, error) {
+	switch q.Version {
+	case "", engine.VersionLatest, engine.VersionOriginal:
+	default:
+		return engine.ResubmitOptions{}, badRequest("version %q must be %s or %s", q.Version, engine.VersionLatest, engine.VersionOriginal)
+	}
+	switch q.From {
+	case "", engine.FromTrigger, engine.FromFailed:
+	default:
+		return engine.ResubmitOptions{}, badRequest("from %q must be %s or %s", q.From, engine.FromTrigger, engine.FromFailed)
+	}
+	return engine.ResubmitOptions{Version: q.Version, From: q.From, Force: q.Force}, nil
+}
+
+// resubmitView is a resubmitted run; existing says it is a run already
+// resubmitted from the same original that has not finished yet.
+type resubmitView struct {
+	runView
+	Existing bool `json:"existing"`
+}
+
+// resubmitRun starts a new run of the run's flow with the same trigger
+// input, on the latest version or the original one, from the trigger or
+// from the failed step. While a resubmit of the same run has not finished
+// it answers that run (200, existing) instead of a new one, unless force.
 func (s *server) resubmitRun(w http.ResponseWriter, r *http.Request) error {
+	var req resubmitRequest
+	if err := decodeJSON(r, &req, true); err != nil {
+		return err
+	}
+	opt, err := req.options()
+	if err != nil {
+		return err
+	}
 	run, err := s.lookupRun(r)
 	if err != nil {
 		return err
@@ -129,16 +171,17 @@ func (s *server) resubmitRun(w http.ResponseWriter, r *http.Request) error {
 	if !f.Enabled {
 		return flowDisabled(f)
 	}
-	from := run.ID
-	next, err := s.runner.Start(r.Context(), engine.StartRequest{
-		Flow:            f,
-		TriggerType:     triggerResubmit,
-		RawTrigger:      run.Input,
-		ResubmittedFrom: &from,
-	})
+	next, existing, err := s.runner.Resubmit(r.Context(), run, opt)
+	if errors.Is(err, engine.ErrFlowDisabled) {
+		return flowDisabled(f)
+	}
 	if err != nil {
 		return fmt.Errorf("resubmit run %d: %w", run.ID, err)
 	}
-	writeJSON(w, http.StatusCreated, viewRun(next))
+	status := http.StatusCreated
+	if existing {
+		status = http.StatusOK
+	}
+	writeJSON(w, status, resubmitView{runView: viewRun(next), Existing: existing})
 	return nil
 }

@@ -143,16 +143,24 @@ func (a *app) rootCommand() *cobra.Command {
 	pf.StringVar(&a.flagServer, "server", "", "server URL (overrides SLUICE_SERVER and the saved login)")
 	pf.StringVar(&a.flagToken, "token", "", "API token (overrides SLUICE_TOKEN and the saved login)")
 
+	flows := a.flowsCommand()
+	flows.AddCommand(a.flowsSettingsCommand())
+	users := a.usersCommand()
+	users.Short = "List and create users (admins only); show and change your settings"
+	users.AddCommand(a.usersSettingsCommand())
 	root.AddCommand(
 		a.serveCommand(),
 		a.loginCommand(),
 		a.logoutCommand(),
-		a.flowsCommand(),
+		flows,
 		a.triggerCommand(),
 		a.runsCommand(),
-		a.usersCommand(),
+		a.problemsCommand(),
+		a.activityCommand(),
+		users,
 		a.tokensCommand(),
 		a.connectionsCommand(),
+		a.outboxCommand(),
 		a.diagnoseCommand(),
 	)
 	return root

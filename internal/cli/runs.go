@@ -28,7 +28,7 @@ func (a *app) runsCommand() *cobra.Command {
 		a.runsListCommand(),
 		a.runsShowCommand(),
 		a.runsBatchCommand("cancel", "Cancel runs that have not finished", "cancel"),
-		a.runsBatchCommand("resubmit", "Run failed runs again with the same trigger input, on the latest flow version", "resubmit"),
+		a.runsBatchCommand("resubmit", "Run failed runs again with the same trigger input, on the latest or the original flow version", "resubmit"),
 	)
 	return cmd
 }
@@ -193,16 +193,38 @@ func (a *app) runsShow(ctx context.Context, o *runsShowOptions) error {
 		st.row(firstNonEmpty(string(s.ID), s.ActionID), s.Type, s.Status, strconv.Itoa(s.Attempts),
 			formatTime(s.StartedAt, a.loc), formatDuration(s.StartedAt, s.FinishedAt), truncate(string(s.Error), 80))
 	}
-	return st.flush()
+	if err := st.flush(); err != nil {
+		return err
+	}
+	return a.printDiagnoses(raw)
 }
 
 // runsBatchOptions are the options of `sluice runs cancel` and
-// `sluice runs resubmit`.
+// `sluice runs resubmit`: either run ids, acted on one by one, or a
+// filter, handed to the server as a bulk job.
 type runsBatchOptions struct {
+	// Action is "cancel" or "resubmit".
+	Action string
 	// Runs are the run ids to act on, in order.
 	Runs []string
-	// JSON prints the answered runs as a JSON array.
+	// Flow, Status, Since and Connection select runs for a bulk job.
+	Flow, Status, Since, Connection string
+	// Version is latest or original (resubmit only).
+	Version string
+	// From is trigger or failed (resubmit only).
+	From string
+	// Force resubmits even when a resubmit of the same run has not
+	// finished (resubmit only).
+	Force bool
+	// Wait follows a bulk job until it finishes, with a progress bar.
+	Wait bool
+	// JSON prints the answered runs as a JSON array, or the job as JSON.
 	JSON bool
+}
+
+// bulk reports whether the options select runs by a filter.
+func (o *runsBatchOptions) bulk() bool {
+	return o.Flow != "" || o.Status != "" || o.Since != "" || o.Connection != ""
 }
 
 func (o *runsBatchOptions) validate() error {
@@ -211,33 +233,101 @@ func (o *runsBatchOptions) validate() error {
 			return errors.New("a run id must not be empty")
 		}
 	}
+	switch {
+	case len(o.Runs) > 0 && o.bulk():
+		return fmt.Errorf("runs %s takes RUN ids or a filter (--flow, --status, --since, --connection), not both", o.Action)
+	case len(o.Runs) == 0 && !o.bulk():
+		return fmt.Errorf("runs %s needs at least one RUN id, or a filter: --flow, --status, --since or --connection", o.Action)
+	case o.Wait && !o.bulk():
+		return errors.New("--wait follows a bulk job: use it with --flow, --status, --since or --connection")
+	}
+	if o.Status != "" && !slices.Contains(runStatuses, o.Status) {
+		return fmt.Errorf("--status %q is not a run status; use one of %s", o.Status, strings.Join(runStatuses, ", "))
+	}
+	if o.Since != "" {
+		if err := checkSince(o.Since); err != nil {
+			return fmt.Errorf("--since %w", err)
+		}
+	}
+	if o.Version != "" && o.Version != "latest" && o.Version != "original" {
+		return fmt.Errorf("--version %q must be latest or original", o.Version)
+	}
+	if o.From != "" && o.From != "trigger" && o.From != "failed" {
+		return fmt.Errorf("--from %q must be trigger or failed", o.From)
+	}
 	return nil
 }
 
+// resubmitBody is the resubmit options of a request body, with only the
+// options given.
+func (o *runsBatchOptions) resubmitBody(body map[string]any) map[string]any {
+	if o.Action != "resubmit" {
+		return body
+	}
+	if o.Version != "" {
+		body["version"] = o.Version
+	}
+	if o.From != "" {
+		body["from"] = o.From
+	}
+	if o.Force {
+		body["force"] = true
+	}
+	return body
+}
+
 func (a *app) runsBatchCommand(verb, short, action string) *cobra.Command {
-	var o runsBatchOptions
+	o := runsBatchOptions{Action: action}
+	use := verb + " RUN... | " + verb + " [--flow NAME|ID] [--status STATUS] [--since 24h] [--connection NAME] [--wait]"
+	if action == "resubmit" {
+		use = verb + " RUN... [--version latest|original] [--from trigger|failed] [--force] | " +
+			verb + " [--flow NAME|ID] [--status STATUS] [--since 24h] [--connection NAME] [--wait]"
+	}
 	cmd := &cobra.Command{
-		Use:   verb + " RUN...",
+		Use:   use,
 		Short: short,
-		Args:  argsRange(1, -1, "at least one RUN id"),
+		Long: short + `.
+
+Give run ids to act on each one now, or a filter to have the server do it
+in the background for every run that matches, with no limit on their
+number: --wait then follows the job with a progress bar on stderr and
+exits 1 if any run could not be handled.`,
+		Args: argsRange(0, -1, "RUN ids"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Runs = args
-			return runValidated(cmd.Context(), &o, func(ctx context.Context, o *runsBatchOptions) error {
-				return a.runsBatch(ctx, o, action)
-			})
+			return runValidated(cmd.Context(), &o, a.runsBatch)
 		},
 	}
-	cmd.Flags().BoolVar(&o.JSON, "json", false, "print the answered runs as JSON")
+	f := cmd.Flags()
+	f.StringVar(&o.Flow, "flow", "", "bulk: runs of this flow (name or id)")
+	f.StringVar(&o.Status, "status", "", "bulk: runs with this status: "+strings.Join(runStatuses, ", "))
+	f.StringVar(&o.Since, "since", "", "bulk: runs created since then (a duration such as 24h or 7d, or an RFC 3339 time)")
+	f.StringVar(&o.Connection, "connection", "", "bulk: failed runs with a step that failed authenticating with this connection since it broke")
+	f.BoolVar(&o.Wait, "wait", false, "bulk: follow the job until it finishes")
+	if action == "resubmit" {
+		f.StringVar(&o.Version, "version", "", "flow version to run: latest (default) or original")
+		f.StringVar(&o.From, "from", "", "where to start: trigger (default) or failed (reuse the steps that succeeded)")
+		f.BoolVar(&o.Force, "force", false, "resubmit even when a resubmit of the same run has not finished")
+	}
+	f.BoolVar(&o.JSON, "json", false, "print the answered runs, or the job, as JSON")
 	return cmd
 }
 
 // runsBatch cancels or resubmits every run, going on past failures so that
 // one bad id does not stop a thousand good ones, and fails at the end if
-// any did.
-func (a *app) runsBatch(ctx context.Context, o *runsBatchOptions, action string) error {
+// any did. With a filter instead of ids it queues a bulk job.
+func (a *app) runsBatch(ctx context.Context, o *runsBatchOptions) error {
+	if o.bulk() {
+		return a.runsBulk(ctx, o)
+	}
+	action := o.Action
 	c, err := a.client()
 	if err != nil {
 		return err
+	}
+	var body any
+	if opts := o.resubmitBody(map[string]any{}); len(opts) > 0 {
+		body = opts
 	}
 	var (
 		failed  []string
@@ -249,7 +339,7 @@ func (a *app) runsBatch(ctx context.Context, o *runsBatchOptions, action string)
 			continue
 		}
 		var raw json.RawMessage
-		if _, err := c.do(ctx, http.MethodPost, pathRun(id)+"/"+action, nil, nil, &raw); err != nil {
+		if _, err := c.do(ctx, http.MethodPost, pathRun(id)+"/"+action, nil, body, &raw); err != nil {
 			fmt.Fprintf(a.stderr, "sluice: run %s: %s\n", id, err)
 			failed = append(failed, id)
 			continue
@@ -258,15 +348,21 @@ func (a *app) runsBatch(ctx context.Context, o *runsBatchOptions, action string)
 			answers = append(answers, raw)
 			continue
 		}
-		var r apiRun
+		var r struct {
+			apiRun
+			Existing bool `json:"existing"`
+		}
 		if err := json.Unmarshal(raw, &r); err != nil {
 			fmt.Fprintf(a.stderr, "sluice: run %s: server answered with an unexpected run: %s\n", id, err)
 			failed = append(failed, id)
 			continue
 		}
-		if action == "resubmit" {
+		switch {
+		case action == "resubmit" && r.Existing:
+			fmt.Fprintf(a.stdout, "run %s already resubmitted as run %s (still running)\n", id, r.ID)
+		case action == "resubmit":
 			fmt.Fprintf(a.stdout, "run %s resubmitted as run %s\n", id, r.ID)
-		} else {
+		default:
 			fmt.Fprintf(a.stdout, "run %s %s\n", id, firstNonEmpty(r.Status, "cancelled"))
 		}
 	}

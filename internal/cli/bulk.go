@@ -1,0 +1,223 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// apiJob is a bulk job of the API (GET /jobs/{id}).
+type apiJob struct {
+	ID         flexString `json:"id"`
+	Kind       string     `json:"kind"`
+	Status     string     `json:"status"`
+	Total      int        `json:"total"`
+	Done       int        `json:"done"`
+	Failed     int        `json:"failed"`
+	Error      string     `json:"error"`
+	FinishedAt apiTime    `json:"finished_at"`
+}
+
+// finished reports whether the job has stopped.
+func (j apiJob) finished() bool {
+	return j.Status == "succeeded" || j.Status == "failed"
+}
+
+// pastTense is what the job does to a run, for messages: "resubmitted"
+// or "cancelled".
+func pastTense(action string) string {
+	if action == "cancel" {
+		return "cancelled"
+	}
+	return "resubmitted"
+}
+
+// checkSince checks a --since value the way the server reads it: a
+// duration back from now such as 90m, 24h or 7d, or an RFC 3339 time.
+func checkSince(v string) error {
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		if n, err := strconv.Atoi(days); err == nil && n > 0 {
+			return nil
+		}
+	}
+	if d, err := time.ParseDuration(v); err == nil {
+		if d <= 0 {
+			return fmt.Errorf("%q must be a positive duration", v)
+		}
+		return nil
+	}
+	if _, err := time.Parse(time.RFC3339, v); err == nil {
+		return nil
+	}
+	return fmt.Errorf("%q must be a duration such as 24h or 7d, or an RFC 3339 time such as 2026-01-02T15:04:05Z", v)
+}
+
+// runsBulk queues a bulk resubmit or cancel for the runs the filter
+// selects and, with --wait, follows it to the end.
+func (a *app) runsBulk(ctx context.Context, o *runsBatchOptions) error {
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	filter := map[string]any{}
+	for k, v := range map[string]string{"flow": o.Flow, "status": o.Status, "since": o.Since, "connection": o.Connection} {
+		if v != "" {
+			filter[k] = v
+		}
+	}
+	body := o.resubmitBody(map[string]any{"filter": filter})
+	var raw json.RawMessage
+	if _, err := c.do(ctx, http.MethodPost, "/runs/"+o.Action, nil, body, &raw); err != nil {
+		return fmt.Errorf("queueing bulk %s: %w", o.Action, err)
+	}
+	var j apiJob
+	if err := json.Unmarshal(raw, &j); err != nil {
+		return fmt.Errorf("server answered with an unexpected job: %w", err)
+	}
+	if j.ID == "" {
+		return errors.New("server answered without a job id")
+	}
+	if !o.Wait {
+		if o.JSON {
+			return printJSON(a.stdout, raw)
+		}
+		fmt.Fprintf(a.stdout, "job %s queued: the server %s the matching runs in the background (add --wait to follow it)\n",
+			j.ID, map[string]string{"cancel": "cancels", "resubmit": "resubmits"}[o.Action])
+		return nil
+	}
+	bar := newProgressBar(a.stderr, isTerminal(a.stderr), pastTense(o.Action))
+	bar.update(j)
+	raw, j, err = a.waitJob(ctx, c, j, bar)
+	bar.done()
+	if err != nil {
+		return err
+	}
+	if o.JSON {
+		if err := printJSON(a.stdout, raw); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(a.stdout, "job %s %s: %d of %d runs %s, %d skipped\n", j.ID, j.Status, j.Done, j.Total, pastTense(o.Action), j.Failed)
+	}
+	switch {
+	case j.Status == "failed":
+		return fmt.Errorf("job %s failed: %s", j.ID, firstNonEmpty(j.Error, "no reason given"))
+	case j.Failed > 0:
+		return fmt.Errorf("job %s could not %s %d of %d %s (see the server log)", j.ID, o.Action, j.Failed, j.Total, plural(j.Total, "run", "runs"))
+	}
+	return nil
+}
+
+// waitJob polls a job, backing off up to maxPollInterval and drawing its
+// progress, until it finishes.
+func (a *app) waitJob(ctx context.Context, c *client, j apiJob, bar *progressBar) (json.RawMessage, apiJob, error) {
+	interval := a.pollInterval
+	timer := time.NewTimer(interval)
+	defer timer.Stop()
+	path := "/jobs/" + url.PathEscape(string(j.ID))
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, j, fmt.Errorf("stopped waiting for job %s, which goes on: %w", j.ID, ctx.Err())
+		case <-timer.C:
+		}
+		var raw json.RawMessage
+		if _, err := c.do(ctx, http.MethodGet, path, nil, nil, &raw); err != nil {
+			return nil, j, fmt.Errorf("waiting for job %s: %w", j.ID, err)
+		}
+		if err := json.Unmarshal(raw, &j); err != nil {
+			return nil, j, fmt.Errorf("server answered with an unexpected job: %w", err)
+		}
+		bar.update(j)
+		if j.finished() {
+			return raw, j, nil
+		}
+		timer.Reset(interval)
+		interval = min(interval*3/2, a.maxPollInterval)
+	}
+}
+
+// isTerminal reports whether w is a terminal, where the progress bar is
+// redrawn in place instead of printed line by line.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// progressBarWidth is how many cells the bar has between its brackets.
+const progressBarWidth = 30
+
+// progressBar draws a bulk job's progress, such as
+// "[=====>    ] 120/300 resubmitted, 2 skipped". On a terminal it redraws
+// one line with \r; elsewhere (a log, a pipe) it prints a line per change.
+type progressBar struct {
+	w        io.Writer
+	terminal bool
+	verb     string
+	last     string
+	width    int // length of the last line drawn on a terminal
+}
+
+func newProgressBar(w io.Writer, terminal bool, verb string) *progressBar {
+	return &progressBar{w: w, terminal: terminal, verb: verb}
+}
+
+// line renders the job's progress.
+func (p *progressBar) line(j apiJob) string {
+	if j.Status == "queued" {
+		return "[" + strings.Repeat(" ", progressBarWidth) + "] queued, waiting for a worker"
+	}
+	handled := j.Done + j.Failed
+	cells := progressBarWidth
+	if j.Total > 0 && handled < j.Total {
+		cells = handled * progressBarWidth / j.Total
+	}
+	var bar string
+	switch {
+	case cells >= progressBarWidth:
+		bar = strings.Repeat("=", progressBarWidth)
+	case cells == 0:
+		bar = ">" + strings.Repeat(" ", progressBarWidth-1)
+	default:
+		bar = strings.Repeat("=", cells) + ">" + strings.Repeat(" ", progressBarWidth-cells-1)
+	}
+	return fmt.Sprintf("[%s] %d/%d %s, %d skipped", bar, j.Done, j.Total, p.verb, j.Failed)
+}
+
+// update draws the job's progress if it changed.
+func (p *progressBar) update(j apiJob) {
+	l := p.line(j)
+	if l == p.last {
+		return
+	}
+	p.last = l
+	if !p.terminal {
+		fmt.Fprintln(p.w, l)
+		return
+	}
+	pad := ""
+	if n := p.width - len(l); n > 0 {
+		pad = strings.Repeat(" ", n)
+	}
+	p.width = len(l)
+	fmt.Fprint(p.w, "\r"+l+pad)
+}
+
+// done ends the bar's line on a terminal.
+func (p *progressBar) done() {
+	if p.terminal && p.last != "" {
+		fmt.Fprintln(p.w)
+	}
+}
