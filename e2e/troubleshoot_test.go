@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -227,4 +228,80 @@ actions:
 			check(filepath.Base(f), data)
 		}
 	}
+}
+
+func TestNotFoundJourney(t *testing.T) {
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v2/users/ada" {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusNotFound)
+			fmt.Fprint(w, `{"message": "Not Found"}`)
+			return
+		}
+		fmt.Fprint(w, "ok")
+	}))
+	defer api.Close()
+	s := startServer(t)
+	s.login()
+	flow := func(path string) string {
+		return writeFlow(t, `name: lookup
+trigger: { type: manual }
+actions:
+  - id: get_user
+    type: http
+    with: { url: "`+api.URL+path+`/{{ trigger.body.user }}" }
+`)
+	}
+	s.sluice("", "flows", "apply", "-f", flow("/v1/users"))
+	id := s.triggerWait("lookup", `{"user": "ada"}`)
+	run := s.showRun(id)
+	if run.Status != "failed" || run.Steps[0].Error == nil || run.Steps[0].Error.Diagnosis.Class != "config" || run.Steps[0].Attempts != 1 {
+		t.Fatalf("failed run: %+v", run)
+	}
+	s.sluice("", "flows", "apply", "-f", flow("/v2/users"))
+	out := s.sluice("", "runs", "resubmit", fmt.Sprint(id))
+	if !strings.Contains(out, "resubmitted as run") {
+		t.Fatalf("runs resubmit: %s", out)
+	}
+	runs := s.waitRuns("lookup", "succeeded", 1, 30*time.Second)
+	if got := s.showRun(runs[0].ID); got.ResubmittedFrom == nil || *got.ResubmittedFrom != id {
+		t.Fatalf("succeeded run: %+v", got)
+	}
+}
+
+func TestBadGatewayJourney(t *testing.T) {
+	var healthy bool
+	var mu sync.Mutex
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !healthy {
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(http.StatusBadGateway)
+			fmt.Fprint(w, "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>")
+			return
+		}
+		fmt.Fprint(w, "ok")
+	}))
+	defer api.Close()
+	s := startServer(t)
+	s.login()
+	s.sluice("", "flows", "apply", "-f", writeFlow(t, `name: gateway
+trigger: { type: manual }
+actions:
+  - id: call
+    type: http
+    with: { url: "`+api.URL+`/" }
+    retry: { policy: exponential, count: 2, interval: 100ms }
+`))
+	id := s.triggerWait("gateway", `{}`)
+	run := s.showRun(id)
+	if run.Status != "failed" || run.Steps[0].Attempts != 3 || run.Steps[0].Error == nil || run.Steps[0].Error.Diagnosis.Class != "transient" {
+		t.Fatalf("failed run after retries: %+v", run)
+	}
+	mu.Lock()
+	healthy = true
+	mu.Unlock()
+	s.sluice("", "runs", "resubmit", fmt.Sprint(id))
+	s.waitRuns("gateway", "succeeded", 1, 30*time.Second)
 }
