@@ -17,6 +17,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/sluice/sluice/internal/connection"
+	"github.com/sluice/sluice/internal/diagnose"
 	"github.com/sluice/sluice/internal/flow"
 	"github.com/sluice/sluice/internal/mail"
 	"github.com/sluice/sluice/internal/secret"
@@ -70,6 +71,8 @@ type verifyView struct {
 	HealthAt    time.Time `json:"health_at"`
 	// Status is the test request's HTTP status, when one was answered.
 	Status *int `json:"status,omitempty"`
+	// Diagnosis explains a failed test request and how to fix it.
+	Diagnosis *diagnose.Diagnosis `json:"diagnosis,omitempty"`
 }
 
 // viewConnection shows c. Its secret is opened only to list which fields
@@ -546,6 +549,11 @@ func (s *server) verifyConnection(w http.ResponseWriter, r *http.Request) error 
 	if !res.ok {
 		out.Health = store.HealthNeedsAttention
 		out.HealthError = truncateText(redact.String(res.reason), 500)
+		d := diagnose.Diagnose(diagnose.Input{
+			Kind: res.kind, Status: res.code(), Headers: res.headers, RawBody: redact.String(res.body),
+			Message: out.HealthError, URL: shownURL(spec.Config.TestURL), Connection: c.Name,
+		})
+		out.Diagnosis = &d
 	}
 	if _, err := s.store.SetConnectionHealth(context.WithoutCancel(r.Context()), c.ID, out.Health, out.HealthError, out.HealthAt); err != nil {
 		return fmt.Errorf("record health of connection %d: %w", c.ID, err)
@@ -559,6 +567,18 @@ type verifyResult struct {
 	ok     bool
 	reason string
 	status *int
+	// kind, headers and body feed the diagnosis of a failure.
+	kind    string
+	headers map[string]string
+	body    string
+}
+
+// code is the answered status, or 0.
+func (v verifyResult) code() int {
+	if v.status == nil {
+		return 0
+	}
+	return *v.status
 }
 
 // testConnection makes spec's test request.
@@ -598,12 +618,16 @@ func (s *server) testConnection(ctx context.Context, spec connection.Spec) verif
 		if errors.As(err, &ue) {
 			err = ue.Err // without the URL, whose query may hold an API key
 		}
-		return verifyResult{reason: fmt.Sprintf("test request to %s failed: %v", shownURL(spec.Config.TestURL), err)}
+		return verifyResult{kind: diagnose.KindNetwork, reason: fmt.Sprintf("test request to %s failed: %v", shownURL(spec.Config.TestURL), err)}
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	status := resp.StatusCode
-	if status >= 200 && status < 300 {
+	headers := make(map[string]string, len(resp.Header))
+	for k, v := range resp.Header {
+		headers[k] = strings.Join(v, ", ")
+	}
+	if !diagnose.IsFailure(status, headers, decodedBody(resp.Header.Get("Content-Type"), body)) {
 		return verifyResult{ok: true, status: &status}
 	}
 	why := fmt.Sprintf("test request to %s answered %d %s", shownURL(spec.Config.TestURL), status, http.StatusText(status))
@@ -613,7 +637,18 @@ func (s *server) testConnection(ctx context.Context, spec connection.Spec) verif
 	if status == http.StatusUnauthorized || status == http.StatusForbidden {
 		why += " (check the connection's credentials and their permissions)"
 	}
-	return verifyResult{reason: why, status: &status}
+	return verifyResult{reason: why, status: &status, kind: diagnose.KindHTTP, headers: headers, body: string(body)}
+}
+
+// decodedBody decodes a JSON body for IsFailure, or returns the text.
+func decodedBody(contentType string, body []byte) any {
+	if strings.Contains(contentType, "json") {
+		var v any
+		if json.Unmarshal(body, &v) == nil {
+			return v
+		}
+	}
+	return string(body)
 }
 
 // shownURL is u without its query and fragment, which may carry an API

@@ -428,12 +428,22 @@ func TestVerifyConnection(t *testing.T) {
 				HealthError string  `json:"health_error"`
 				HealthAt    *string `json:"health_at"`
 				Status      *int    `json:"status"`
+				Diagnosis   *struct {
+					Class    string `json:"class"`
+					HowToFix string `json:"how_to_fix"`
+				} `json:"diagnosis"`
 			}
 			if err := json.Unmarshal(rec.Body.Bytes(), &v); err != nil {
 				t.Fatal(err)
 			}
 			if v.Health != tt.health || v.HealthAt == nil {
 				t.Errorf("verify answered %s", rec.Body)
+			}
+			if (v.Health == "ok") != (v.Diagnosis == nil) || v.Diagnosis != nil && v.Diagnosis.HowToFix == "" {
+				t.Errorf("health %s with diagnosis %+v", v.Health, v.Diagnosis)
+			}
+			if tt.status == 401 && v.Diagnosis.Class != "auth" {
+				t.Errorf("a 401 is diagnosed %q, want auth", v.Diagnosis.Class)
 			}
 			if (v.Health == "ok") != (v.HealthError == "") {
 				t.Errorf("health %s with error %q", v.Health, v.HealthError)
