@@ -41,6 +41,7 @@ type serveOptions struct {
 	AllowNet      string
 	SMTPURL       string
 	SecretKey     string
+	CatalogFile   string
 
 	retention time.Duration
 	level     slog.Level
@@ -109,6 +110,7 @@ func (o *serveOptions) config(logger *slog.Logger) server.Config {
 		AllowNet:      o.AllowNet,
 		SMTPURL:       o.SMTPURL,
 		SecretKey:     o.SecretKey,
+		CatalogFile:   o.CatalogFile,
 		Workers:       o.Workers,
 		Retention:     o.retention,
 		Logger:        logger,
@@ -129,7 +131,8 @@ Every flag can also be set with an environment variable; a flag wins:
   --log-level SLUICE_LOG_LEVEL.
 Set only in the environment:
   SLUICE_ADMIN_EMAIL, SLUICE_ADMIN_PASSWORD, SLUICE_ALLOW_NET, SLUICE_SMTP_URL,
-  SLUICE_SECRET_KEY (seals connections' secrets; default: DATA/secret.key).
+  SLUICE_SECRET_KEY (seals connections' secrets; default: DATA/secret.key),
+  SLUICE_CATALOG (a file of your own diagnosis entries; see sluice diagnose).
 SLUICE_ADMIN_PASSWORD_FILE, SLUICE_SMTP_URL_FILE and SLUICE_SECRET_KEY_FILE
 read those secrets from a file instead.`,
 		Args: argsRange(0, 0, "no arguments"),
@@ -182,6 +185,7 @@ func (a *app) serveFromEnv(cmd *cobra.Command, o *serveOptions) error {
 	}
 	o.AdminEmail = a.getenv("SLUICE_ADMIN_EMAIL")
 	o.AllowNet = a.getenv("SLUICE_ALLOW_NET")
+	o.CatalogFile = a.getenv("SLUICE_CATALOG")
 	var err error
 	if o.AdminPassword, err = a.secretFromEnv("SLUICE_ADMIN_PASSWORD"); err != nil {
 		return err

@@ -44,6 +44,10 @@ type Config struct {
 	// (SLUICE_SECRET_KEY): 64 hex digits or base64 of 32 bytes.
 	// Defaults to a key generated into DataDir/secret.key.
 	SecretKey string
+	// CatalogFile names a file of the admins' own diagnosis entries
+	// (SLUICE_CATALOG), which win over the built-in catalog.
+	// Defaults to none.
+	CatalogFile string
 	// Workers caps how many runs this node works at once. Defaults to 256.
 	Workers int
 	// Retention is how long finished runs are kept. Defaults to 28 days.

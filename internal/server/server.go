@@ -16,6 +16,7 @@ import (
 
 	"github.com/sluice/sluice/internal/api"
 	"github.com/sluice/sluice/internal/auth"
+	"github.com/sluice/sluice/internal/diagnose"
 	"github.com/sluice/sluice/internal/engine"
 	"github.com/sluice/sluice/internal/mail"
 	"github.com/sluice/sluice/internal/netguard"
@@ -70,6 +71,12 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		mailer, mailFrom = mail.NewSMTPSender(sc), sc.From
 	}
+	catalog := diagnose.Default()
+	if cfg.CatalogFile != "" {
+		if err := catalog.LoadFile(cfg.CatalogFile); err != nil {
+			return fmt.Errorf("SLUICE_CATALOG: %w", err)
+		}
+	}
 	client := netguard.NewClient(netguard.Options{Allow: allow})
 	eng, err := engine.New(engine.Config{
 		Store:      st,
@@ -82,6 +89,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Retention:  cfg.Retention,
 		SingleNode: single,
 		Secrets:    box,
+		Catalog:    catalog,
 	})
 	if err != nil {
 		return err
