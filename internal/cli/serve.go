@@ -43,8 +43,9 @@ type serveOptions struct {
 	SecretKey     string
 	CatalogFile   string
 
-	retention time.Duration
-	level     slog.Level
+	retention   time.Duration
+	repairGrace time.Duration
+	level       slog.Level
 }
 
 func (o *serveOptions) validate() error {
@@ -111,6 +112,7 @@ func (o *serveOptions) config(logger *slog.Logger) server.Config {
 		SMTPURL:       o.SMTPURL,
 		SecretKey:     o.SecretKey,
 		CatalogFile:   o.CatalogFile,
+		RepairGrace:   o.repairGrace,
 		Workers:       o.Workers,
 		Retention:     o.retention,
 		Logger:        logger,
@@ -132,7 +134,9 @@ Every flag can also be set with an environment variable; a flag wins:
 Set only in the environment:
   SLUICE_ADMIN_EMAIL, SLUICE_ADMIN_PASSWORD, SLUICE_ALLOW_NET, SLUICE_SMTP_URL,
   SLUICE_SECRET_KEY (seals connections' secrets; default: DATA/secret.key),
-  SLUICE_CATALOG (a file of your own diagnosis entries; see sluice diagnose).
+  SLUICE_CATALOG (a file of your own diagnosis entries; see sluice diagnose),
+  SLUICE_REPAIR_GRACE (how long the first repair-tip email about a problem
+  waits to count a burst of failures; default 30s).
 SLUICE_ADMIN_PASSWORD_FILE, SLUICE_SMTP_URL_FILE and SLUICE_SECRET_KEY_FILE
 read those secrets from a file instead.`,
 		Args: argsRange(0, 0, "no arguments"),
@@ -186,6 +190,13 @@ func (a *app) serveFromEnv(cmd *cobra.Command, o *serveOptions) error {
 	o.AdminEmail = a.getenv("SLUICE_ADMIN_EMAIL")
 	o.AllowNet = a.getenv("SLUICE_ALLOW_NET")
 	o.CatalogFile = a.getenv("SLUICE_CATALOG")
+	if v := a.getenv("SLUICE_REPAIR_GRACE"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return usagef("SLUICE_REPAIR_GRACE %q must be a duration such as 30s", v)
+		}
+		o.repairGrace = d
+	}
 	var err error
 	if o.AdminPassword, err = a.secretFromEnv("SLUICE_ADMIN_PASSWORD"); err != nil {
 		return err

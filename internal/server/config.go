@@ -48,6 +48,10 @@ type Config struct {
 	// (SLUICE_CATALOG), which win over the built-in catalog.
 	// Defaults to none.
 	CatalogFile string
+	// RepairGrace is how long the first repair-tip email about a problem
+	// waits after its first failure, so that a burst is reported in one
+	// email with its full count (SLUICE_REPAIR_GRACE). Defaults to 30s.
+	RepairGrace time.Duration
 	// Workers caps how many runs this node works at once. Defaults to 256.
 	Workers int
 	// Retention is how long finished runs are kept. Defaults to 28 days.

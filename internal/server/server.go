@@ -20,10 +20,12 @@ import (
 	"github.com/sluice/sluice/internal/engine"
 	"github.com/sluice/sluice/internal/mail"
 	"github.com/sluice/sluice/internal/netguard"
+	"github.com/sluice/sluice/internal/notify"
 	"github.com/sluice/sluice/internal/secret"
 	"github.com/sluice/sluice/internal/store"
 	"github.com/sluice/sluice/internal/store/postgres"
 	"github.com/sluice/sluice/internal/store/sqlite"
+	"github.com/sluice/sluice/internal/web"
 )
 
 // Run starts a server and serves until ctx ends, then shuts down: it stops
@@ -95,7 +97,24 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 
+	linkKey := notify.LinkKey(key)
+	notifier, err := notify.New(notify.Config{
+		Store: st, Mailer: mailer, From: mailFrom, BaseURL: cfg.BaseURL, Key: linkKey,
+		Logger: log.With("component", "notify"), Grace: cfg.RepairGrace,
+	})
+	if err != nil {
+		return err
+	}
+
 	mux := http.NewServeMux()
+	mux.Handle("/r/", web.New(web.Config{
+		Store: st, Key: linkKey, BaseURL: cfg.BaseURL, Logger: log.With("component", "web"),
+		Resubmit: func(ctx context.Context, r store.Run) (store.Run, error) {
+			// No Force: a double POST of one link gives one run.
+			nr, _, err := eng.Resubmit(ctx, r, engine.ResubmitOptions{})
+			return nr, err
+		},
+	}))
 	mux.Handle("/api/", api.New(api.Config{Store: st, Runner: eng, Logger: log, BaseURL: cfg.BaseURL, MaxBody: cfg.MaxPayload, Secrets: box, HTTPClient: client}))
 	mux.Handle("/hooks/{token}", eng.WebhookHandler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -119,6 +138,13 @@ func Run(ctx context.Context, cfg Config) error {
 		defer wg.Done()
 		if err := eng.Run(engCtx); err != nil {
 			log.Error("engine stopped", "err", err)
+		}
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := notifier.Run(engCtx); err != nil {
+			log.Error("notifier stopped", "err", err)
 		}
 	}()
 	serveErr := make(chan error, 1)

@@ -1,0 +1,220 @@
+package notify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/sluice/sluice/internal/store"
+)
+
+// problem is one flow's problem as a repair-tip email tells it.
+type problem struct {
+	alert store.Alert
+	flow  store.Flow
+	fail  Failure
+	// runGone is true when the latest failed run was pruned since.
+	runGone bool
+}
+
+// SendAlerts composes the repair-tip emails that are due: for each flow
+// and problem that failed since its last email, at most once per Window
+// and no sooner than Grace after its first failure. A flow with repair
+// emails off, or an owner whose setting is never, gets none (and the
+// failures are dropped from the count, so that turning emails back on
+// does not report old ones); an owner with immediately gets one email per
+// flow and problem; hourly and daily owners get one digest listing every
+// problem at most once an hour or a day. Each email goes to the outbox,
+// then the alert is marked sent: a crash in between sends it twice.
+func (n *Notifier) SendAlerts(ctx context.Context) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	now := n.cfg.Now()
+	alerts, err := n.st.DueAlerts(ctx, now, n.cfg.Window)
+	if err != nil {
+		return fmt.Errorf("repair emails: %w", err)
+	}
+	type digest struct {
+		owner    store.User
+		period   time.Duration
+		problems []problem
+	}
+	digests := map[int64]*digest{}
+	var order []int64
+	var errs []error
+	if len(alerts) > 0 {
+		if err := n.loadDigests(ctx); err != nil {
+			return err
+		}
+	}
+	for _, a := range alerts {
+		if now.Sub(a.FirstFailedAt) < n.cfg.Grace || now.Before(n.hold[a.FlowID]) {
+			continue
+		}
+		flow, err := n.st.GetFlow(ctx, a.FlowID)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // its alerts go with it
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		fs, err := n.st.GetFlowSettings(ctx, flow.ID)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		owner, err := n.st.GetUser(ctx, flow.OwnerID)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		us, err := n.st.GetUserSettings(ctx, owner.ID)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if !fs.RepairEmails || us.RepairEmails == repairNever {
+			if err := n.st.AlertSent(ctx, a.FlowID, a.Step, a.Code, a.Pending, now); err != nil {
+				errs = append(errs, err)
+			}
+			continue
+		}
+		period := time.Duration(0)
+		switch us.RepairEmails {
+		case repairHourly:
+			period = time.Hour
+		case repairDaily:
+			period = 24 * time.Hour
+		}
+		if last, ok := n.lastDigest[strings.ToLower(owner.Email)]; period > 0 && ok && now.Sub(last) < period {
+			// Not due: look again when it is, or in a few minutes in
+			// case the owner changes the setting.
+			n.hold[a.FlowID] = now.Add(min(last.Add(period).Sub(now), holdAtMost))
+			continue
+		}
+		p, err := n.problem(ctx, flow, a)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		switch {
+		case period > 0:
+			d := digests[owner.ID]
+			if d == nil {
+				d = &digest{owner: owner, period: period}
+				digests[owner.ID] = d
+				order = append(order, owner.ID)
+			}
+			d.problems = append(d.problems, p)
+		default: // immediately, and any value this version does not know
+			if err := n.sendRepair(ctx, owner, []problem{p}, MailRepairTip, now); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	for _, id := range order {
+		d := digests[id]
+		addr := strings.ToLower(d.owner.Email)
+		if err := n.sendRepair(ctx, d.owner, d.problems, MailRepairDigest, now); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		n.lastDigest[addr] = now
+	}
+	return errors.Join(errs...)
+}
+
+// loadDigests reads when each address last got a digest from the newest
+// messages of the outbox, once.
+func (n *Notifier) loadDigests(ctx context.Context) error {
+	if n.digestLoaded {
+		return nil
+	}
+	mails, err := n.st.ListMail(ctx, "", digestBootstrapWindow)
+	if err != nil {
+		return fmt.Errorf("repair digests: %w", err)
+	}
+	for _, m := range mails {
+		if m.Kind != MailRepairDigest {
+			continue
+		}
+		for _, to := range m.To {
+			addr := strings.ToLower(to)
+			if m.CreatedAt.After(n.lastDigest[addr]) {
+				n.lastDigest[addr] = m.CreatedAt
+			}
+		}
+	}
+	n.digestLoaded = true
+	return nil
+}
+
+// problem loads what an email says about an alert: the diagnosis of its
+// latest failed run.
+func (n *Notifier) problem(ctx context.Context, flow store.Flow, a store.Alert) (problem, error) {
+	p := problem{alert: a, flow: flow}
+	steps, err := n.st.ListSteps(ctx, a.LatestRunID)
+	if err != nil {
+		return problem{}, fmt.Errorf("repair email for flow %d: %w", flow.ID, err)
+	}
+	if len(steps) == 0 {
+		if _, err := n.st.GetRun(ctx, a.LatestRunID); errors.Is(err, store.ErrNotFound) {
+			p.runGone = true
+		} else if err != nil {
+			return problem{}, fmt.Errorf("repair email for flow %d: %w", flow.ID, err)
+		}
+	}
+	fails := Failures(steps)
+	for i := len(fails) - 1; i >= 0; i-- {
+		if fails[i].Step == a.Step && fails[i].Code == a.Code {
+			p.fail = fails[i]
+			return p, nil
+		}
+	}
+	if a.Code == runFailure().Code {
+		p.fail = runFailure()
+		return p, nil
+	}
+	p.fail = Failure{Step: a.Step, Key: a.Step, Code: a.Code, Title: "Step " + a.Step + " failed",
+		WhatHappened: "Step " + a.Step + " failed (" + a.Code + ").",
+		HowToFix:     "Open the run, read the error of step " + a.Step + ", fix the flow or its connection, then resubmit the run."}
+	return p, nil
+}
+
+// sendRepair puts one repair-tip email (or digest) in the outbox and
+// marks its alerts sent.
+func (n *Notifier) sendRepair(ctx context.Context, owner store.User, problems []problem, kind string, now time.Time) error {
+	m, err := n.repairMail(owner, problems, kind, now)
+	if err != nil {
+		return err
+	}
+	if _, err := n.st.EnqueueMail(ctx, m); err != nil {
+		return fmt.Errorf("repair email to user %d: %w", owner.ID, err)
+	}
+	for _, p := range problems {
+		a := p.alert
+		if err := n.st.AlertSent(ctx, a.FlowID, a.Step, a.Code, a.Pending, now); err != nil {
+			return fmt.Errorf("repair email to user %d: %w", owner.ID, err)
+		}
+	}
+	n.log.Info("repair email queued", "user", owner.ID, "kind", kind, "problems", len(problems))
+	return nil
+}
+
+// link returns the URL of a signed link for the owner.
+func (n *Notifier) link(purpose string, runID, userID int64, now time.Time) string {
+	return n.cfg.BaseURL + "/r/" + SignLink(n.cfg.Key, purpose, runID, userID, now.Add(n.cfg.LinkTTL))
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:@", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

@@ -1,0 +1,97 @@
+package notify
+
+import (
+	"encoding/json"
+	"strings"
+
+	"github.com/sluice/sluice/internal/diagnose"
+	"github.com/sluice/sluice/internal/store"
+)
+
+// Failure is what Sluice tells people about one failed step: which step,
+// which connection, and its diagnosis. It holds nothing of the step's
+// input or output, so it is safe to put in an email or on a page reached
+// by a link.
+type Failure struct {
+	// Step is the action id; Key is the step's key in the run (they
+	// differ inside a foreach, such as "loop[3].send").
+	Step, Key string
+	// Status is the step's status: failed or timed_out.
+	Status string
+	// Connection names the connection the step used, if any.
+	Connection string
+	// HTTPStatus is the status code the other side answered, if any.
+	HTTPStatus int
+	// Class, Code, Title, WhatHappened and HowToFix come from the
+	// diagnosis; a step without one gets a generic explanation.
+	Class, Code, Title, WhatHappened, HowToFix string
+	// Actions are the diagnosis's suggested next steps.
+	Actions []string
+}
+
+// stepError is the part of a stored step error that is safe to show. The
+// raw response headers and body are deliberately not read.
+type stepError struct {
+	Kind       string              `json:"kind"`
+	Connection string              `json:"connection"`
+	Status     int                 `json:"status"`
+	Diagnosis  *diagnose.Diagnosis `json:"diagnosis"`
+}
+
+// StepFailed reports whether a step status is a failure.
+func StepFailed(status string) bool {
+	return status == "failed" || status == "timed_out"
+}
+
+// Failures returns the failed steps of a run, in the order they were
+// recorded, with their diagnoses.
+func Failures(steps []store.Step) []Failure {
+	var out []Failure
+	for _, s := range steps {
+		if !StepFailed(s.Status) {
+			continue
+		}
+		out = append(out, failureOf(s))
+	}
+	return out
+}
+
+func failureOf(s store.Step) Failure {
+	f := Failure{Step: s.ActionID, Key: s.Key, Status: s.Status}
+	if f.Step == "" {
+		f.Step = s.Key
+	}
+	var e stepError
+	if len(s.Error) > 0 {
+		// A step error that does not decode still gets the generic text.
+		_ = json.Unmarshal(s.Error, &e)
+	}
+	f.Connection, f.HTTPStatus = e.Connection, e.Status
+	if d := e.Diagnosis; d != nil && d.Code != "" {
+		f.Class, f.Code, f.Title, f.WhatHappened, f.HowToFix, f.Actions = d.Class, d.Code, d.Title, d.WhatHappened, d.HowToFix, d.Actions
+		return f
+	}
+	kind := e.Kind
+	if kind == "" {
+		kind = "unknown"
+	}
+	if s.Status == "timed_out" {
+		kind = "timeout"
+	}
+	f.Class, f.Code = "flow", "step."+kind
+	f.Title = "Step " + f.Step + " failed"
+	f.WhatHappened = "Step " + f.Step + " failed (" + strings.ReplaceAll(kind, "_", " ") + ") and Sluice has no diagnosis for it."
+	f.HowToFix = "Open the run, read the error of step " + f.Step + ", fix the flow or its connection, then resubmit the run."
+	return f
+}
+
+// runFailure stands for a failed run with no failed step, such as one
+// stopped by the engine before any step ran.
+func runFailure() Failure {
+	return Failure{
+		Step: "run", Key: "run", Status: store.RunFailed, Class: "flow", Code: "run.failed",
+		Title:        "The run failed",
+		WhatHappened: "The run ended as failed before any step reported an error.",
+		HowToFix:     "Open the run to see where it stopped, fix the flow, then resubmit the run.",
+	}
+}

@@ -1,0 +1,478 @@
+// Package notify tells people about failures: it turns the events the
+// store writes with every failed run and broken connection into entries of
+// their owners' notification feeds, throttled repair-tip emails (one per
+// flow and problem per window, or an hourly or daily digest), and turns
+// off flows that have failed for too long. Mail goes through the outbox:
+// it is composed into the store first and delivered by a separate loop
+// that retries with backoff, so nothing is lost while the SMTP server is
+// down.
+//
+// Delivery is at least once: a crash between the SMTP server accepting a
+// message and the outbox recording it sends it again on restart, with the
+// same Message-ID (derived from the outbox id), so that mail clients can
+// tell it is the same message.
+package notify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sluice/sluice/internal/mail"
+	"github.com/sluice/sluice/internal/store"
+)
+
+// Mail kinds written to the outbox, so that admins reading it see why
+// each message was sent.
+const (
+	MailRepairTip        = "repair_tip"
+	MailRepairDigest     = "repair_digest"
+	MailConnectionBroken = "connection_broken"
+	MailFlowTurnedOff    = "flow_turned_off"
+)
+
+const (
+	repairNever           = "never"
+	repairHourly          = "hourly"
+	repairDaily           = "daily"
+	eventBatch            = 100
+	mailBatch             = 20
+	maxEventTries         = 5
+	disableCheckEvery     = time.Hour
+	sendTimeout           = 2 * time.Minute
+	shutdownGrace         = 10 * time.Second
+	firstRetry            = 30 * time.Second
+	maxRetry              = time.Hour
+	giveUpAfter           = 3 * 24 * time.Hour
+	digestBootstrapWindow = 1000
+	holdAtMost            = 5 * time.Minute
+)
+
+// Config configures a Notifier.
+type Config struct {
+	// Store keeps events, the feed, the outbox and alerts. Required.
+	Store store.Store
+	// Mailer delivers the outbox. Defaults to nil: mail waits in the
+	// outbox, where admins can read it.
+	Mailer mail.Sender
+	// From is the sender address of the emails. Defaults to "", which
+	// lets the Mailer use its own (the from= of SLUICE_SMTP_URL).
+	From string
+	// BaseURL is the server's public URL, which links in emails start
+	// with, such as "https://sluice.example.com". Required.
+	BaseURL string
+	// Key signs the links in emails (see LinkKey); at least 32 bytes.
+	// Required.
+	Key []byte
+	// Logger receives what the notifier does. Defaults to slog.Default().
+	Logger *slog.Logger
+	// Window is the least time between two repair-tip emails about the
+	// same flow and problem; failures in between are counted into the
+	// next. Defaults to 1 hour.
+	Window time.Duration
+	// Grace is how long the first email about a problem waits after its
+	// first failure, so that a burst of failures is reported in one email
+	// with its full count instead of one email saying 1 and another an
+	// hour later. Defaults to 30 seconds.
+	Grace time.Duration
+	// DisableAfter turns off a flow whose runs have all failed for that
+	// long. Defaults to 14 days; negative never turns flows off.
+	DisableAfter time.Duration
+	// LinkTTL is how long links in emails work. Defaults to 7 days.
+	LinkTTL time.Duration
+	// Poll is how often the notifier looks for events, due alerts and due
+	// mail. Defaults to 1 second.
+	Poll time.Duration
+	// Now tells the time; tests set it. Defaults to time.Now.
+	Now func() time.Time
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	if c.Store == nil {
+		errs = append(errs, errors.New("notify: Store is required"))
+	}
+	if len(c.Key) < 32 {
+		errs = append(errs, fmt.Errorf("notify: Key has %d bytes, want at least 32", len(c.Key)))
+	}
+	if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("notify: BaseURL %q must be an absolute http or https URL", c.BaseURL))
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Window <= 0 {
+		c.Window = time.Hour
+	}
+	if c.Grace == 0 {
+		c.Grace = 30 * time.Second
+	}
+	if c.DisableAfter == 0 {
+		c.DisableAfter = 14 * 24 * time.Hour
+	}
+	if c.LinkTTL <= 0 {
+		c.LinkTTL = 7 * 24 * time.Hour
+	}
+	if c.Poll <= 0 {
+		c.Poll = time.Second
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
+	return errors.Join(errs...)
+}
+
+// Notifier works the notification loops; build it with New and start it
+// with Run.
+type Notifier struct {
+	cfg Config
+	st  store.Store
+	log *slog.Logger
+
+	mu sync.Mutex
+	// retry holds events whose handling failed, with their tries.
+	retry map[int64]pendingEvent
+	// lastDigest is when each address (lower case) last got a digest;
+	// loaded from the outbox on first use so that a restart does not send
+	// a second digest early.
+	lastDigest   map[string]time.Time
+	digestLoaded bool
+	// hold is when to look again at a flow's alerts that wait for their
+	// owner's next digest, so that every pass does not reload them.
+	hold             map[int64]time.Time
+	lastDisableCheck time.Time
+}
+
+type pendingEvent struct {
+	ev    store.Event
+	tries int
+}
+
+// New returns a Notifier, or an error naming every missing or wrong
+// setting.
+func New(cfg Config) (*Notifier, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return &Notifier{
+		cfg: cfg, st: cfg.Store, log: cfg.Logger,
+		retry: map[int64]pendingEvent{}, lastDigest: map[string]time.Time{}, hold: map[int64]time.Time{},
+	}, nil
+}
+
+// Run works the loops until ctx ends: one handles events, repair-tip
+// emails and the hourly auto-disable check; the other delivers the outbox,
+// so that a slow SMTP server never delays the feed. It returns nil when
+// ctx ends; errors of one pass are logged and the next pass tries again.
+func (n *Notifier) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Go(func() { n.loop(ctx, "notify", n.notifyPass) })
+	if n.cfg.Mailer != nil {
+		wg.Go(func() { n.loop(ctx, "deliver", n.DeliverDue) })
+	} else {
+		n.log.Info("no SMTP server configured: emails wait in the outbox")
+	}
+	wg.Wait()
+	return nil
+}
+
+func (n *Notifier) loop(ctx context.Context, name string, pass func(context.Context) error) {
+	t := time.NewTicker(n.cfg.Poll)
+	defer t.Stop()
+	for {
+		if err := pass(ctx); err != nil && ctx.Err() == nil {
+			n.log.Error("notifier pass failed", "loop", name, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// notifyPass handles new events, sends due repair-tip emails and, once an
+// hour, turns off flows that keep failing.
+func (n *Notifier) notifyPass(ctx context.Context) error {
+	err := errors.Join(n.HandleEvents(ctx), n.SendAlerts(ctx))
+	if n.cfg.DisableAfter > 0 {
+		now := n.cfg.Now()
+		if n.lastDisableCheck.IsZero() || now.Sub(n.lastDisableCheck) >= disableCheckEvery {
+			if derr := n.DisableFailing(ctx); derr != nil {
+				err = errors.Join(err, derr)
+			} else {
+				n.lastDisableCheck = now
+			}
+		}
+	}
+	return err
+}
+
+// HandleEvents claims the store's events and acts on them: a failed run
+// is counted into its problems' alerts and added to its owner's feed; a
+// broken connection is added to its owner's feed and emailed once. An
+// event whose handling fails is tried again on the next passes, up to 5
+// times. The store removes events when they are claimed, so a crash
+// between the claim and the handling loses them (at most a batch).
+func (n *Notifier) HandleEvents(ctx context.Context) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var errs []error
+	for id, p := range n.retry {
+		if err := n.handle(ctx, p.ev); err != nil {
+			p.tries++
+			if p.tries >= maxEventTries {
+				n.log.Error("giving up on event", "event", id, "kind", p.ev.Kind, "run", p.ev.RunID, "connection", p.ev.ConnectionID, "err", err)
+				delete(n.retry, id)
+			} else {
+				n.retry[id] = p
+			}
+			errs = append(errs, err)
+			continue
+		}
+		delete(n.retry, id)
+	}
+	for {
+		events, err := n.st.ClaimEvents(ctx, eventBatch)
+		if err != nil {
+			return errors.Join(append(errs, err)...)
+		}
+		for _, ev := range events {
+			if err := n.handle(ctx, ev); err != nil {
+				n.retry[ev.ID] = pendingEvent{ev: ev, tries: 1}
+				errs = append(errs, err)
+			}
+		}
+		if len(events) < eventBatch {
+			return errors.Join(errs...)
+		}
+	}
+}
+
+func (n *Notifier) handle(ctx context.Context, ev store.Event) error {
+	switch ev.Kind {
+	case store.EventRunFailed:
+		return n.runFailed(ctx, ev)
+	case store.EventConnectionBroken:
+		return n.connectionBroken(ctx, ev)
+	}
+	n.log.Warn("unknown event kind", "event", ev.ID, "kind", ev.Kind)
+	return nil
+}
+
+// runFailed counts a failed run into the alert of each of its problems
+// and tells its owner in the feed.
+func (n *Notifier) runFailed(ctx context.Context, ev store.Event) error {
+	run, err := n.st.GetRun(ctx, ev.RunID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil // pruned or deleted with its flow since
+	}
+	if err != nil {
+		return fmt.Errorf("run %d failed: %w", ev.RunID, err)
+	}
+	flow, err := n.st.GetFlow(ctx, run.FlowID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("run %d failed: %w", ev.RunID, err)
+	}
+	steps, err := n.st.ListSteps(ctx, run.ID)
+	if err != nil {
+		return fmt.Errorf("run %d failed: %w", ev.RunID, err)
+	}
+	fails := Failures(steps)
+	if len(fails) == 0 {
+		fails = []Failure{runFailure()}
+	}
+	at := ev.CreatedAt
+	if run.FinishedAt != nil {
+		at = *run.FinishedAt
+	}
+	seen := map[string]bool{}
+	for _, f := range fails {
+		k := f.Step + "\x00" + f.Code
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		if err := n.st.CountAlert(ctx, flow.ID, f.Step, f.Code, run.ID, at); err != nil {
+			return fmt.Errorf("run %d failed: %w", run.ID, err)
+		}
+	}
+	f := fails[len(fails)-1]
+	title := fmt.Sprintf("%s failed: %s", flow.Name, f.Title)
+	body := fmt.Sprintf("Run %d failed at step %s. %s", run.ID, f.Step, f.WhatHappened)
+	return n.addNote(ctx, store.Notification{UserID: flow.OwnerID, Kind: store.NoteRunFailed, Title: title, Body: body, FlowID: flow.ID, RunID: run.ID, CreatedAt: at}, true)
+}
+
+// addNote adds a notification to a user's feed. With coalesce, it adds
+// nothing when the user already has an unread notification of the same
+// kind, flow and title (the title names the flow and the problem): a flow
+// that fails 100 times a minute shows once in the feed until its owner
+// reads it, then once again at its next failure.
+func (n *Notifier) addNote(ctx context.Context, note store.Notification, coalesce bool) error {
+	if coalesce {
+		unread, err := n.st.ListNotifications(ctx, note.UserID, true, 200)
+		if err != nil {
+			return fmt.Errorf("notify user %d: %w", note.UserID, err)
+		}
+		for _, u := range unread {
+			if u.Kind == note.Kind && u.FlowID == note.FlowID && u.Title == note.Title {
+				return nil
+			}
+		}
+	}
+	if _, err := n.st.AddNotification(ctx, note); err != nil {
+		return fmt.Errorf("notify user %d: %w", note.UserID, err)
+	}
+	return nil
+}
+
+// connectionBroken tells a connection's owner, in the feed and by email
+// (unless their repair emails are off), that it needs attention. The
+// store writes the event once per change to needs_attention.
+func (n *Notifier) connectionBroken(ctx context.Context, ev store.Event) error {
+	c, err := n.st.GetConnection(ctx, ev.ConnectionID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("connection %d broken: %w", ev.ConnectionID, err)
+	}
+	if c.Health != store.HealthNeedsAttention {
+		return nil // fixed since
+	}
+	owner, err := n.st.GetUser(ctx, c.OwnerID)
+	if err != nil {
+		return fmt.Errorf("connection %d broken: %w", c.ID, err)
+	}
+	title := fmt.Sprintf("Connection %s needs attention", c.Name)
+	body := fmt.Sprintf("%s Update it with: sluice connections update %s; then resubmit the runs that failed on it with: sluice runs resubmit --connection %s",
+		strings.TrimSpace(c.HealthError), shellQuote(c.Name), shellQuote(c.Name))
+	// Enqueue first: a failure after it repeats the email, not loses it.
+	us, err := n.st.GetUserSettings(ctx, owner.ID)
+	if err != nil {
+		return fmt.Errorf("connection %d broken: %w", c.ID, err)
+	}
+	if us.RepairEmails != repairNever {
+		m, err := n.connectionMail(owner, c)
+		if err != nil {
+			return err
+		}
+		if _, err := n.st.EnqueueMail(ctx, m); err != nil {
+			return fmt.Errorf("connection %d broken: %w", c.ID, err)
+		}
+	}
+	return n.addNote(ctx, store.Notification{UserID: owner.ID, Kind: store.NoteConnectionBroken, Title: title, Body: body, ConnectionID: c.ID}, false)
+}
+
+// messageID is the Message-ID of an outbox message: the same on every
+// attempt, and unique across installations through the creation time.
+func (n *Notifier) messageID(m store.Mail) string {
+	domain := "sluice.invalid"
+	if _, d, ok := strings.Cut(n.cfg.From, "@"); ok && d != "" {
+		domain = strings.TrimRight(d, "> ")
+	} else if u, err := url.Parse(n.cfg.BaseURL); err == nil && u.Hostname() != "" && strings.Contains(u.Hostname(), ".") {
+		domain = u.Hostname()
+	}
+	return fmt.Sprintf("sluice-outbox-%d-%d@%s", m.ID, m.CreatedAt.UnixNano(), domain)
+}
+
+// backoff is the wait after a message's attempts-th failed attempt: 30s,
+// doubling, at most 1 hour.
+func backoff(attempts int) time.Duration {
+	d := firstRetry
+	for i := 1; i < attempts && d < maxRetry; i++ {
+		d *= 2
+	}
+	return min(d, maxRetry)
+}
+
+// DeliverDue sends the outbox messages that are due through the Mailer
+// and records each delivery; a failed attempt is retried after 30s,
+// doubling up to 1 hour, and given up (status failed) after 3 days or at
+// once when the message itself is invalid. Without a Mailer it does
+// nothing.
+func (n *Notifier) DeliverDue(ctx context.Context) error {
+	if n.cfg.Mailer == nil {
+		return nil
+	}
+	for {
+		due, err := n.st.DueMail(ctx, n.cfg.Now(), mailBatch)
+		if err != nil {
+			return fmt.Errorf("deliver mail: %w", err)
+		}
+		for _, m := range due {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if err := n.deliver(ctx, m); err != nil {
+				return err
+			}
+		}
+		if len(due) < mailBatch {
+			return nil
+		}
+	}
+}
+
+// deliver sends one message. It returns an error only when the outbox
+// could not record the attempt, which stops the pass.
+func (n *Notifier) deliver(ctx context.Context, m store.Mail) error {
+	msg := mail.Message{
+		From: n.cfg.From, To: m.To, Subject: m.Subject, Text: m.Text, HTML: m.HTML,
+		Headers: map[string]string{
+			"Message-ID":     "<" + n.messageID(m) + ">",
+			"Auto-Submitted": "auto-generated",
+			"X-Sluice-Mail":  m.Kind,
+		},
+	}
+	// A send in flight when ctx ends gets a little longer to finish, so
+	// that a message the server took is recorded as sent rather than sent
+	// again after a restart.
+	sendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sendTimeout)
+	stopGrace := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(shutdownGrace, cancel)
+		context.AfterFunc(sendCtx, func() { t.Stop() })
+	})
+	id, err := n.cfg.Mailer.Send(sendCtx, msg)
+	cutShort := sendCtx.Err() != nil
+	stopGrace()
+	cancel()
+	// Record the outcome even when ctx ends now, so that a message the
+	// server took is not sent again after a restart.
+	rec, stop := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer stop()
+	now := n.cfg.Now()
+	if err == nil {
+		if err := n.st.MarkMailSent(rec, m.ID, id, now); err != nil {
+			return fmt.Errorf("deliver mail %d: %w", m.ID, err)
+		}
+		n.log.Info("mail sent", "mail", m.ID, "kind", m.Kind, "message_id", id)
+		return nil
+	}
+	if ctx.Err() != nil && cutShort {
+		return nil // cut short by the shutdown: it stays queued as it was
+	}
+	attempts := m.Attempts + 1
+	next := now.Add(backoff(attempts))
+	if errors.Is(err, mail.ErrInvalidMessage) || now.Sub(m.CreatedAt) >= giveUpAfter {
+		next = time.Time{}
+	}
+	if rerr := n.st.MarkMailRetry(rec, m.ID, err.Error(), next); rerr != nil {
+		return fmt.Errorf("deliver mail %d: %w", m.ID, rerr)
+	}
+	if next.IsZero() {
+		n.log.Error("mail not delivered, giving up", "mail", m.ID, "kind", m.Kind, "attempts", attempts, "err", err)
+	} else {
+		n.log.Warn("mail not delivered, will retry", "mail", m.ID, "kind", m.Kind, "attempts", attempts, "next_attempt_at", next, "err", err)
+	}
+	return nil
+}

@@ -1,0 +1,390 @@
+// Package web serves the server-rendered pages that links in Sluice's
+// emails lead to: a run with its failed step and diagnosis, and for a
+// retry link, a confirmation form that resubmits the run once its owner
+// signs in. Templates are embedded and parsed once; a GET never changes
+// anything.
+package web
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sluice/sluice/internal/auth"
+	"github.com/sluice/sluice/internal/notify"
+	"github.com/sluice/sluice/internal/store"
+)
+
+//go:embed templates
+var templateFS embed.FS
+
+// pages are the templates, each page parsed with the layout once; they
+// are embedded, so a parse error is a bug that every test run catches.
+var pages = func() map[string]*template.Template {
+	out := map[string]*template.Template{}
+	for _, name := range []string{"run", "result", "error"} {
+		out[name] = template.Must(template.ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
+	}
+	return out
+}()
+
+// Config configures the pages.
+type Config struct {
+	// Store reads runs, flows, steps and users. Required.
+	Store store.Store
+	// Key verifies link tokens; the same key the notifier signs with
+	// (notify.LinkKey of the server's secret key). Required.
+	Key []byte
+	// Resubmit reruns a run with the same input, on the flow's latest
+	// version; a second call for the same run while the first new run is
+	// unfinished should return that run. Required.
+	Resubmit func(ctx context.Context, run store.Run) (store.Run, error)
+	// BaseURL is the server's public URL, shown in the page footer.
+	// Defaults to "".
+	BaseURL string
+	// Logger receives errors. Defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// Limits on sign-in attempts through one link, so that a leaked link is
+// not a password-guessing oracle.
+const (
+	maxFailures   = 10
+	failureWindow = 15 * time.Minute
+	maxForm       = 16 << 10
+)
+
+type handler struct {
+	cfg Config
+	log *slog.Logger
+	// dummyHash is checked against when the email is unknown, so that an
+	// unknown email takes as long as a wrong password.
+	dummyHash string
+
+	mu       sync.Mutex
+	failures map[string][]time.Time
+}
+
+// New returns the handler of the email-link pages: GET /r/{token} shows
+// the run (and for a retry link, the confirmation form) and POST
+// /r/{token} signs in and resubmits. Mount it at "/r/".
+func New(cfg Config) http.Handler {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	h := &handler{cfg: cfg, log: cfg.Logger, failures: map[string][]time.Time{}}
+	if hash, err := auth.HashPassword(rand.Text()); err == nil {
+		h.dummyHash = hash
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /r/{token}", h.wrap(h.show))
+	mux.Handle("POST /r/{token}", h.wrap(h.retry))
+	return mux
+}
+
+// pageError is an error with the page that explains it.
+type pageError struct {
+	status         int
+	title, message string
+}
+
+func (e *pageError) Error() string { return e.title + ": " + e.message }
+
+func pageErr(status int, title, message string) error {
+	return &pageError{status: status, title: title, message: message}
+}
+
+// errorView is what the error page shows.
+type errorView struct {
+	Title, Message, RequestID, BaseURL string
+}
+
+// wrap turns a handler that returns an error into an http.Handler: a
+// pageError becomes its page; anything else is logged and answered with a
+// 500 page that shows a request id, never the internal text.
+func (h *handler) wrap(fn func(w http.ResponseWriter, r *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hdr := w.Header()
+		// The token is in the URL: never send it elsewhere as a Referer.
+		hdr.Set("Referrer-Policy", "no-referrer")
+		hdr.Set("Cache-Control", "no-store")
+		hdr.Set("X-Content-Type-Options", "nosniff")
+		hdr.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		err := fn(w, r)
+		if err == nil {
+			return
+		}
+		var pe *pageError
+		if !errors.As(err, &pe) {
+			id := rand.Text()[:12]
+			h.log.Error("email link page failed", "method", r.Method, "request_id", id, "err", err)
+			pe = &pageError{status: http.StatusInternalServerError, title: "Something went wrong",
+				message: "Sluice could not show this page. Try again in a moment; if it keeps failing, give your administrator the request id below."}
+			h.render(w, pe.status, "error", errorView{Title: pe.title, Message: pe.message, RequestID: id, BaseURL: h.cfg.BaseURL})
+			return
+		}
+		h.render(w, pe.status, "error", errorView{Title: pe.title, Message: pe.message, BaseURL: h.cfg.BaseURL})
+	})
+}
+
+// render executes a page into a buffer first, so that a template error
+// gives a clean 500 instead of half a page.
+func (h *handler) render(w http.ResponseWriter, status int, page string, view any) {
+	var buf bytes.Buffer
+	if err := pages[page].ExecuteTemplate(&buf, "layout", view); err != nil {
+		h.log.Error("render page", "page", page, "err", err)
+		http.Error(w, "Sluice could not render this page.", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// runView, flowView and stepView are what the run page shows; they hold
+// nothing of the steps' inputs and outputs, since the page is reached by
+// a link that may be forwarded.
+type runView struct {
+	ID                int64
+	FlowVersion       int
+	Status            string
+	Started, Finished string
+}
+
+type flowView struct {
+	Name    string
+	Enabled bool
+}
+
+type stepView struct {
+	Key, Type, Status string
+	Attempts          int
+	Failed            bool
+}
+
+type runPage struct {
+	Title     string
+	Run       runView
+	Flow      flowView
+	Steps     []stepView
+	Failed    *notify.Failure
+	Retry     bool
+	Email     string
+	FormError string
+	BaseURL   string
+}
+
+type resultPage struct {
+	Title    string
+	Original int64
+	Flow     string
+	New      runView
+	BaseURL  string
+}
+
+func formatTime(t *time.Time) string {
+	if t == nil {
+		return ""
+	}
+	return t.UTC().Format(time.RFC1123)
+}
+
+func viewRun(r store.Run) runView {
+	started := r.StartedAt
+	if started == nil {
+		started = &r.CreatedAt
+	}
+	return runView{ID: r.ID, FlowVersion: r.FlowVersion, Status: r.Status, Started: formatTime(started), Finished: formatTime(r.FinishedAt)}
+}
+
+// target is what a verified link leads to.
+type target struct {
+	link notify.Link
+	run  store.Run
+	flow store.Flow
+	user store.User
+}
+
+// open verifies the token and loads the run it names. The link's user
+// must still own the run's flow or be an admin: a link does not outlive
+// the access it was sent with.
+func (h *handler) open(ctx context.Context, token string) (target, error) {
+	link, err := notify.VerifyLink(h.cfg.Key, token)
+	switch {
+	case errors.Is(err, notify.ErrLinkExpired):
+		return target{}, pageErr(http.StatusGone, "This link has expired",
+			fmt.Sprintf("Links in Sluice emails work for a limited time. Open run %d from the command line instead: sluice runs show %d", link.RunID, link.RunID))
+	case err != nil:
+		return target{}, pageErr(http.StatusBadRequest, "This link is not valid",
+			"The link is incomplete or was changed. Open it again from the email, and make sure it was not cut across two lines.")
+	}
+	gone := pageErr(http.StatusNotFound, "This run is no longer available",
+		fmt.Sprintf("Run %d was deleted, or its flow is no longer yours. Runs are kept for a limited time.", link.RunID))
+	t := target{link: link}
+	if t.run, err = h.cfg.Store.GetRun(ctx, link.RunID); errors.Is(err, store.ErrNotFound) {
+		return target{}, gone
+	} else if err != nil {
+		return target{}, err
+	}
+	if t.flow, err = h.cfg.Store.GetFlow(ctx, t.run.FlowID); errors.Is(err, store.ErrNotFound) {
+		return target{}, gone
+	} else if err != nil {
+		return target{}, err
+	}
+	if t.user, err = h.cfg.Store.GetUser(ctx, link.UserID); errors.Is(err, store.ErrNotFound) {
+		return target{}, gone
+	} else if err != nil {
+		return target{}, err
+	}
+	if !mayTouch(t.user, t.flow) {
+		return target{}, gone
+	}
+	return t, nil
+}
+
+func mayTouch(u store.User, f store.Flow) bool {
+	return u.ID == f.OwnerID || u.Role == store.RoleAdmin
+}
+
+// page builds the run page of a target.
+func (h *handler) page(ctx context.Context, t target) (runPage, error) {
+	steps, err := h.cfg.Store.ListSteps(ctx, t.run.ID)
+	if err != nil {
+		return runPage{}, err
+	}
+	p := runPage{
+		Title: fmt.Sprintf("Run %d of %s", t.run.ID, t.flow.Name), Run: viewRun(t.run),
+		Flow: flowView{Name: t.flow.Name, Enabled: t.flow.Enabled}, Retry: t.link.Purpose == notify.PurposeRetry,
+		Email: t.user.Email, BaseURL: h.cfg.BaseURL,
+	}
+	for _, s := range steps {
+		p.Steps = append(p.Steps, stepView{Key: s.Key, Type: s.Type, Status: s.Status, Attempts: s.Attempts, Failed: notify.StepFailed(s.Status)})
+	}
+	if fails := notify.Failures(steps); len(fails) > 0 {
+		f := fails[len(fails)-1]
+		p.Failed = &f
+	}
+	if p.Retry {
+		p.Title = fmt.Sprintf("Retry run %d of %s", t.run.ID, t.flow.Name)
+	}
+	return p, nil
+}
+
+// show answers GET /r/{token}: it only reads.
+func (h *handler) show(w http.ResponseWriter, r *http.Request) error {
+	t, err := h.open(r.Context(), r.PathValue("token"))
+	if err != nil {
+		return err
+	}
+	p, err := h.page(r.Context(), t)
+	if err != nil {
+		return err
+	}
+	h.render(w, http.StatusOK, "run", p)
+	return nil
+}
+
+// retry answers POST /r/{token}: it signs the owner in and resubmits.
+//
+// There is no session cookie, so there is nothing for a cross-site
+// request to ride on: a forged POST would need both the signed,
+// unguessable token in the path (sent only to the owner by email) and the
+// owner's password in the body. That pair is the CSRF protection; no
+// separate CSRF token is needed.
+func (h *handler) retry(w http.ResponseWriter, r *http.Request) error {
+	token := r.PathValue("token")
+	t, err := h.open(r.Context(), token)
+	if err != nil {
+		return err
+	}
+	if t.link.Purpose != notify.PurposeRetry {
+		return pageErr(http.StatusBadRequest, "This link does not retry runs",
+			"It opens the run page only. Use the retry link of the email to resubmit the run.")
+	}
+	if !h.allowAttempt(token) {
+		return pageErr(http.StatusTooManyRequests, "Too many attempts",
+			"Too many wrong sign-ins through this link. Wait 15 minutes, or resubmit from the command line: sluice runs resubmit "+fmt.Sprint(t.run.ID))
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+	if err := r.ParseForm(); err != nil {
+		return pageErr(http.StatusBadRequest, "The form could not be read", "Send the form from the retry page again.")
+	}
+	email, password := strings.TrimSpace(r.PostFormValue("email")), r.PostFormValue("password")
+	p, err := h.page(r.Context(), t)
+	if err != nil {
+		return err
+	}
+	if !h.signIn(r.Context(), email, password, t.flow) {
+		h.failed(token)
+		p.Email, p.FormError = email, "The email or password is wrong, or this account may not retry this run."
+		h.render(w, http.StatusForbidden, "run", p)
+		return nil
+	}
+	if !t.flow.Enabled {
+		return pageErr(http.StatusConflict, "The flow is turned off",
+			fmt.Sprintf("Flow %s is turned off, so run %d cannot run again. Fix it and turn it on first: sluice flows enable %s", t.flow.Name, t.run.ID, t.flow.Name))
+	}
+	nr, err := h.cfg.Resubmit(r.Context(), t.run)
+	if err != nil {
+		return fmt.Errorf("resubmit run %d: %w", t.run.ID, err)
+	}
+	h.log.Info("run resubmitted from an email link", "run", t.run.ID, "new_run", nr.ID, "user_email_domain", domainOf(email))
+	h.render(w, http.StatusOK, "result", resultPage{
+		Title: fmt.Sprintf("Run %d resubmitted as run %d", t.run.ID, nr.ID), Original: t.run.ID,
+		Flow: t.flow.Name, New: viewRun(nr), BaseURL: h.cfg.BaseURL,
+	})
+	return nil
+}
+
+// signIn checks the credentials and that the user may resubmit runs of
+// the flow. Every failure looks the same to the caller.
+func (h *handler) signIn(ctx context.Context, email, password string, f store.Flow) bool {
+	if email == "" || password == "" {
+		return false
+	}
+	u, err := h.cfg.Store.GetUserByEmail(ctx, email)
+	if err != nil {
+		auth.CheckPassword(h.dummyHash, password)
+		return false
+	}
+	return auth.CheckPassword(u.PasswordHash, password) && mayTouch(u, f)
+}
+
+func domainOf(email string) string {
+	_, d, _ := strings.Cut(email, "@")
+	return d
+}
+
+// allowAttempt reports whether the link may try another sign-in.
+func (h *handler) allowAttempt(token string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	now := time.Now()
+	for k, ts := range h.failures {
+		for len(ts) > 0 && now.Sub(ts[0]) > failureWindow {
+			ts = ts[1:]
+		}
+		if len(ts) == 0 {
+			delete(h.failures, k)
+		} else {
+			h.failures[k] = ts
+		}
+	}
+	return len(h.failures[token]) < maxFailures
+}
+
+// failed records a wrong sign-in through the link.
+func (h *handler) failed(token string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.failures[token] = append(h.failures[token], time.Now())
+}

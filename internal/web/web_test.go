@@ -1,0 +1,166 @@
+package web_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/sluice/sluice/internal/auth"
+	"github.com/sluice/sluice/internal/notify"
+	"github.com/sluice/sluice/internal/store"
+	"github.com/sluice/sluice/internal/store/sqlite"
+	"github.com/sluice/sluice/internal/web"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+const password = "correct horse battery"
+
+type bundle struct {
+	st        *sqlite.Store
+	key       []byte
+	h         http.Handler
+	owner     store.User
+	other     store.User
+	run       store.Run
+	resubmits int
+}
+
+func setup(t *testing.T) *bundle {
+	t.Helper()
+	ctx := t.Context()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "sluice.db"), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	b := &bundle{st: st, key: notify.LinkKey([]byte("0123456789abcdef0123456789abcdef"))}
+	hash, err := auth.HashPassword(password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.owner, err = st.CreateUser(ctx, store.User{Email: "ann@example.com", PasswordHash: hash, Role: store.RoleMaker}); err != nil {
+		t.Fatal(err)
+	}
+	if b.other, err = st.CreateUser(ctx, store.User{Email: "bob@example.com", PasswordHash: hash, Role: store.RoleMaker}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := st.CreateFlow(ctx, store.NewFlow{Name: "<script>alert(1)</script>", OwnerID: b.owner.ID, TriggerType: "manual", WebhookToken: "wh",
+		Definition: json.RawMessage(`{}`), Source: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.run, err = st.CreateRun(ctx, store.NewRun{FlowID: f.ID, FlowVersion: 1, TriggerType: "manual", LeaseOwner: "w", LeaseUntil: time.Now().Add(time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	err = st.FinishRun(ctx, "w", b.run.ID, store.RunFinish{Status: store.RunFailed, Steps: []store.Step{{Key: "call", ActionID: "call", Type: "http", Status: "timed_out", Attempts: 2, StartedAt: &now, FinishedAt: &now,
+		Output: json.RawMessage(`{"secret":"hunter2-output"}`), Error: json.RawMessage(`{"kind":"timeout","message":"deadline"}`)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.h = web.New(web.Config{Store: st, Key: b.key, BaseURL: "https://sluice.example.com", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Resubmit: func(ctx context.Context, r store.Run) (store.Run, error) {
+			b.resubmits++
+			return store.Run{}, errors.New("engine says no: internal detail")
+		}})
+	return b
+}
+
+func (b *bundle) do(method, token string, form url.Values) (int, string, http.Header) {
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req := httptest.NewRequest(method, "/r/"+token, body)
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	rec := httptest.NewRecorder()
+	b.h.ServeHTTP(rec, req)
+	return rec.Code, rec.Body.String(), rec.Header()
+}
+
+func TestPages(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	later := time.Now().Add(time.Hour)
+	retry := notify.SignLink(b.key, notify.PurposeRetry, b.run.ID, b.owner.ID, later)
+	creds := url.Values{"email": {"ann@example.com"}, "password": {password}}
+	tests := []struct {
+		name   string
+		method string
+		token  string
+		form   url.Values
+		status int
+		want   []string
+	}{
+		{"fix page", "GET", notify.SignLink(b.key, notify.PurposeFix, b.run.ID, b.owner.ID, later), nil, 200,
+			[]string{"&lt;script&gt;alert(1)&lt;/script&gt;", `class="bad"`, "timed_out", "Step call failed", "How do I fix"}},
+		{"retry page", "GET", retry, nil, 200, []string{"<form method=\"post\">", `type="password"`}},
+		{"expired", "GET", notify.SignLink(b.key, notify.PurposeRetry, b.run.ID, b.owner.ID, time.Now().Add(-time.Minute)), nil, 410,
+			[]string{"This link has expired", "sluice runs show 1"}},
+		{"tampered", "GET", retry[:10] + "x" + retry[11:], nil, 400, []string{"This link is not valid"}},
+		{"garbage", "GET", "nope", nil, 400, []string{"This link is not valid"}},
+		{"not the owner's any more", "GET", notify.SignLink(b.key, notify.PurposeFix, b.run.ID, b.other.ID, later), nil, 404, []string{"no longer available"}},
+		{"unknown run", "GET", notify.SignLink(b.key, notify.PurposeFix, 999, b.owner.ID, later), nil, 404, []string{"no longer available"}},
+		{"resubmit fails", "POST", retry, creds, 500, []string{"Something went wrong", "Request id"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body, hdr := b.do(tt.method, tt.token, tt.form)
+			if status != tt.status {
+				t.Fatalf("status %d, want %d\n%s", status, tt.status, body)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(body, w) {
+					t.Errorf("page does not contain %q:\n%s", w, body)
+				}
+			}
+			for _, never := range []string{"hunter2-output", "internal detail", "<script>alert"} {
+				if strings.Contains(body, never) {
+					t.Errorf("page shows %q", never)
+				}
+			}
+			if hdr.Get("Referrer-Policy") != "no-referrer" || hdr.Get("Cache-Control") != "no-store" || !strings.Contains(hdr.Get("Content-Security-Policy"), "form-action 'self'") {
+				t.Errorf("headers: %v", hdr)
+			}
+		})
+	}
+	if b.resubmits != 1 {
+		t.Errorf("Resubmit called %d times, want 1 (only the signed-in POST)", b.resubmits)
+	}
+}
+
+func TestTooManyAttempts(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	retry := notify.SignLink(b.key, notify.PurposeRetry, b.run.ID, b.owner.ID, time.Now().Add(time.Hour))
+	wrong := url.Values{"email": {"ann@example.com"}, "password": {"guess-guess"}}
+	for i := range 10 {
+		if status, _, _ := b.do("POST", retry, wrong); status != http.StatusForbidden {
+			t.Fatalf("attempt %d: status %d", i, status)
+		}
+	}
+	status, body, _ := b.do("POST", retry, url.Values{"email": {"ann@example.com"}, "password": {password}})
+	if status != http.StatusTooManyRequests || !strings.Contains(body, "Too many attempts") {
+		t.Fatalf("after 10 failures: %d %s", status, body)
+	}
+	if b.resubmits != 0 {
+		t.Fatal("resubmitted")
+	}
+}
