@@ -106,7 +106,8 @@ func verifyLinkAt(key []byte, token string, now time.Time) (Link, error) {
 	if len(token) != base64.RawURLEncoding.EncodedLen(linkLen) {
 		return Link{}, fmt.Errorf("%w: wrong length", ErrLinkInvalid)
 	}
-	b, err := base64.RawURLEncoding.DecodeString(token)
+	// Strict: a token that differs only in unused trailing bits is refused.
+	b, err := base64.RawURLEncoding.Strict().DecodeString(token)
 	if err != nil || len(b) != linkLen {
 		return Link{}, fmt.Errorf("%w: not a link token", ErrLinkInvalid)
 	}
