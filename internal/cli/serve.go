@@ -43,9 +43,10 @@ type serveOptions struct {
 	SecretKey     string
 	CatalogFile   string
 
-	retention   time.Duration
-	repairGrace time.Duration
-	level       slog.Level
+	retention    time.Duration
+	repairGrace  time.Duration
+	disableAfter time.Duration
+	level        slog.Level
 }
 
 func (o *serveOptions) validate() error {
@@ -113,6 +114,7 @@ func (o *serveOptions) config(logger *slog.Logger) server.Config {
 		SecretKey:     o.SecretKey,
 		CatalogFile:   o.CatalogFile,
 		RepairGrace:   o.repairGrace,
+		DisableAfter:  o.disableAfter,
 		Workers:       o.Workers,
 		Retention:     o.retention,
 		Logger:        logger,
@@ -136,7 +138,9 @@ Set only in the environment:
   SLUICE_SECRET_KEY (seals connections' secrets; default: DATA/secret.key),
   SLUICE_CATALOG (a file of your own diagnosis entries; see sluice diagnose),
   SLUICE_REPAIR_GRACE (how long the first repair-tip email about a problem
-  waits to count a burst of failures; default 30s).
+  waits to count a burst of failures; default 30s),
+  SLUICE_DISABLE_AFTER (turn off a flow that has failed continuously that
+  long; default 14d).
 SLUICE_ADMIN_PASSWORD_FILE, SLUICE_SMTP_URL_FILE and SLUICE_SECRET_KEY_FILE
 read those secrets from a file instead.`,
 		Args: argsRange(0, 0, "no arguments"),
@@ -196,6 +200,13 @@ func (a *app) serveFromEnv(cmd *cobra.Command, o *serveOptions) error {
 			return usagef("SLUICE_REPAIR_GRACE %q must be a duration such as 30s", v)
 		}
 		o.repairGrace = d
+	}
+	if v := a.getenv("SLUICE_DISABLE_AFTER"); v != "" {
+		d, err := parseRetention(v)
+		if err != nil {
+			return usagef("SLUICE_DISABLE_AFTER %q must be a duration such as 14d or 336h", v)
+		}
+		o.disableAfter = d
 	}
 	var err error
 	if o.AdminPassword, err = a.secretFromEnv("SLUICE_ADMIN_PASSWORD"); err != nil {

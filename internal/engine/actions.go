@@ -212,7 +212,17 @@ func (rs *runState) execLeaf(ctx context.Context, a *flow.Action, key string, re
 		rs.mu.Lock()
 		rs.term = &termination{status: status, message: msg}
 		rs.mu.Unlock()
-		return done(flow.StatusSucceeded, map[string]any{"status": status, "message": msg}, nil)
+		out := map[string]any{"status": status, "message": msg}
+		if status == store.RunFailed {
+			// The step that failed the run is shown failed, with a
+			// diagnosis, so that the run page and the owner's emails point
+			// at it.
+			if msg == "" {
+				msg = fmt.Sprintf("the flow ended the run as failed at step %q", a.ID)
+			}
+			return done(flow.StatusFailed, out, &StepError{Kind: KindTerminate, Message: msg})
+		}
+		return done(flow.StatusSucceeded, out, nil)
 	case flow.ActionRespond:
 		if err := rs.flush(ctx); err != nil {
 			return outcome{}, err

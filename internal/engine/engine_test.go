@@ -436,6 +436,11 @@ actions:
 				if r.Error != "no manager for this user" {
 					t.Errorf("error = %q", r.Error)
 				}
+				var serr engine.StepError
+				json.Unmarshal(steps["stop"].Error, &serr)
+				if steps["stop"].Status != flow.StatusFailed || serr.Diagnosis == nil || serr.Diagnosis.Class != "flow" {
+					t.Errorf("terminate step %s, diagnosis %+v", steps["stop"].Status, serr.Diagnosis)
+				}
 				if _, ok := steps["after"]; ok {
 					t.Error("action after terminate ran")
 				}

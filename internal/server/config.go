@@ -52,6 +52,9 @@ type Config struct {
 	// waits after its first failure, so that a burst is reported in one
 	// email with its full count (SLUICE_REPAIR_GRACE). Defaults to 30s.
 	RepairGrace time.Duration
+	// DisableAfter turns off a flow whose runs have all failed for that
+	// long (SLUICE_DISABLE_AFTER); negative never does. Defaults to 14 days.
+	DisableAfter time.Duration
 	// Workers caps how many runs this node works at once. Defaults to 256.
 	Workers int
 	// Retention is how long finished runs are kept. Defaults to 28 days.

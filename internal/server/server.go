@@ -100,7 +100,7 @@ func Run(ctx context.Context, cfg Config) error {
 	linkKey := notify.LinkKey(key)
 	notifier, err := notify.New(notify.Config{
 		Store: st, Mailer: mailer, From: mailFrom, BaseURL: cfg.BaseURL, Key: linkKey,
-		Logger: log.With("component", "notify"), Grace: cfg.RepairGrace,
+		Logger: log.With("component", "notify"), Grace: cfg.RepairGrace, DisableAfter: cfg.DisableAfter,
 	})
 	if err != nil {
 		return err
