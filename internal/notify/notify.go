@@ -43,6 +43,7 @@ const (
 	eventBatch            = 100
 	mailBatch             = 20
 	maxEventTries         = 5
+	eventLease            = time.Minute
 	disableCheckEvery     = time.Hour
 	sendTimeout           = 2 * time.Minute
 	shutdownGrace         = 10 * time.Second
@@ -136,8 +137,6 @@ type Notifier struct {
 	log *slog.Logger
 
 	mu sync.Mutex
-	// retry holds events whose handling failed, with their tries.
-	retry map[int64]pendingEvent
 	// lastDigest is when each address (lower case) last got a digest;
 	// loaded from the outbox on first use so that a restart does not send
 	// a second digest early.
@@ -149,11 +148,6 @@ type Notifier struct {
 	lastDisableCheck time.Time
 }
 
-type pendingEvent struct {
-	ev    store.Event
-	tries int
-}
-
 // New returns a Notifier, or an error naming every missing or wrong
 // setting.
 func New(cfg Config) (*Notifier, error) {
@@ -162,7 +156,7 @@ func New(cfg Config) (*Notifier, error) {
 	}
 	return &Notifier{
 		cfg: cfg, st: cfg.Store, log: cfg.Logger,
-		retry: map[int64]pendingEvent{}, lastDigest: map[string]time.Time{}, hold: map[int64]time.Time{},
+		lastDigest: map[string]time.Time{}, hold: map[int64]time.Time{},
 	}, nil
 }
 
@@ -217,37 +211,34 @@ func (n *Notifier) notifyPass(ctx context.Context) error {
 // HandleEvents claims the store's events and acts on them: a failed run
 // is counted into its problems' alerts and added to its owner's feed; a
 // broken connection is added to its owner's feed and emailed once. An
-// event whose handling fails is tried again on the next passes, up to 5
-// times. The store removes events when they are claimed, so a crash
-// between the claim and the handling loses them (at most a batch).
+// event is acknowledged (removed) only once handled; one whose handling
+// failed, or whose notifier died, comes back when its lease ends, up to 5
+// times.
 func (n *Notifier) HandleEvents(ctx context.Context) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	var errs []error
-	for id, p := range n.retry {
-		if err := n.handle(ctx, p.ev); err != nil {
-			p.tries++
-			if p.tries >= maxEventTries {
-				n.log.Error("giving up on event", "event", id, "kind", p.ev.Kind, "run", p.ev.RunID, "connection", p.ev.ConnectionID, "err", err)
-				delete(n.retry, id)
-			} else {
-				n.retry[id] = p
-			}
-			errs = append(errs, err)
-			continue
-		}
-		delete(n.retry, id)
-	}
 	for {
-		events, err := n.st.ClaimEvents(ctx, eventBatch)
+		now := time.Now()
+		events, err := n.st.ClaimEvents(ctx, now, now.Add(eventLease), eventBatch)
 		if err != nil {
 			return errors.Join(append(errs, err)...)
 		}
+		var done []int64
 		for _, ev := range events {
-			if err := n.handle(ctx, ev); err != nil {
-				n.retry[ev.ID] = pendingEvent{ev: ev, tries: 1}
+			err := n.handle(ctx, ev)
+			switch {
+			case err == nil:
+				done = append(done, ev.ID)
+			case ev.Attempts >= maxEventTries:
+				n.log.Error("giving up on event", "event", ev.ID, "kind", ev.Kind, "run", ev.RunID, "connection", ev.ConnectionID, "attempts", ev.Attempts, "err", err)
+				done = append(done, ev.ID)
+			default:
 				errs = append(errs, err)
 			}
+		}
+		if err := n.st.AckEvents(ctx, done); err != nil {
+			errs = append(errs, err)
 		}
 		if len(events) < eventBatch {
 			return errors.Join(errs...)

@@ -19,6 +19,8 @@ type Event struct {
 	RunID        int64     `json:"run_id,omitempty"`
 	ConnectionID int64     `json:"connection_id,omitempty"`
 	CreatedAt    time.Time `json:"created_at"`
+	// Attempts counts the claims of the event, this one included.
+	Attempts int `json:"attempts"`
 }
 
 // Notification kinds shown in a user's feed.
@@ -124,8 +126,13 @@ type FlowSettings struct {
 // NotifyStore keeps what tells people about failures: events, the
 // notification feed, the outbox, alerts and settings.
 type NotifyStore interface {
-	// ClaimEvents removes and returns up to limit events, oldest first.
-	ClaimEvents(ctx context.Context, limit int) ([]Event, error)
+	// ClaimEvents leases up to limit events, oldest first, until
+	// leaseUntil, and counts an attempt on each. An event that is not
+	// acknowledged before its lease ends (the notifier died, or handling
+	// failed) is handed out again, so no failure goes unannounced.
+	ClaimEvents(ctx context.Context, now, leaseUntil time.Time, limit int) ([]Event, error)
+	// AckEvents removes handled events.
+	AckEvents(ctx context.Context, ids []int64) error
 
 	// AddNotification adds an entry to a user's feed.
 	AddNotification(ctx context.Context, n Notification) (Notification, error)

@@ -34,17 +34,17 @@ func nullID(id int64) *int64 {
 	return &id
 }
 
-// ClaimEvents removes and returns up to limit events, oldest first. Rows
-// another node is claiming are skipped, not waited for, so that no event
-// is handed to two claimers and none waits for another.
-func (s *Store) ClaimEvents(ctx context.Context, limit int) ([]store.Event, error) {
+// ClaimEvents leases up to limit events, oldest first. Rows locked by
+// another claimer are skipped, so concurrent notifiers never share one.
+func (s *Store) ClaimEvents(ctx context.Context, now, leaseUntil time.Time, limit int) ([]store.Event, error) {
 	rows, err := s.pool.Query(ctx, `WITH claimed AS (`+
-		`DELETE FROM events WHERE id IN (SELECT id FROM events ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) `+
-		`RETURNING id, kind, COALESCE(run_id, 0) AS run_id, COALESCE(connection_id, 0) AS connection_id, created_at`+
-		`) SELECT id, kind, run_id, connection_id, created_at FROM claimed ORDER BY id`, limit)
+		`UPDATE events SET claimed_until = $1, attempts = attempts + 1 WHERE id IN `+
+		`(SELECT id FROM events WHERE claimed_until IS NULL OR claimed_until <= $2 ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) `+
+		`RETURNING id, kind, COALESCE(run_id, 0) AS run_id, COALESCE(connection_id, 0) AS connection_id, created_at, attempts`+
+		`) SELECT id, kind, run_id, connection_id, created_at, attempts FROM claimed ORDER BY id`, leaseUntil.UTC(), now.UTC(), limit)
 	out, err := collect(rows, err, func(row rowScanner) (store.Event, error) {
 		var e store.Event
-		if err := row.Scan(&e.ID, &e.Kind, &e.RunID, &e.ConnectionID, &e.CreatedAt); err != nil {
+		if err := row.Scan(&e.ID, &e.Kind, &e.RunID, &e.ConnectionID, &e.CreatedAt, &e.Attempts); err != nil {
 			return store.Event{}, err
 		}
 		e.CreatedAt = utc(e.CreatedAt)
@@ -54,6 +54,17 @@ func (s *Store) ClaimEvents(ctx context.Context, limit int) ([]store.Event, erro
 		return nil, wrap(err, "claim events")
 	}
 	return out, nil
+}
+
+// AckEvents removes handled events.
+func (s *Store) AckEvents(ctx context.Context, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	if _, err := s.pool.Exec(ctx, `DELETE FROM events WHERE id = ANY($1)`, ids); err != nil {
+		return wrap(err, "acknowledge events")
+	}
+	return nil
 }
 
 const noteCols = `id, user_id, kind, title, body, COALESCE(flow_id, 0), COALESCE(run_id, 0), COALESCE(connection_id, 0), read_at, created_at`

@@ -1,11 +1,13 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,12 +26,14 @@ func addEvent(ctx context.Context, tx *wtx, kind string, runID, connID int64) er
 	return nil
 }
 
-// ClaimEvents removes and returns up to limit events, oldest first.
-func (s *Store) ClaimEvents(ctx context.Context, limit int) ([]store.Event, error) {
+// ClaimEvents leases up to limit events, oldest first.
+func (s *Store) ClaimEvents(ctx context.Context, now, leaseUntil time.Time, limit int) ([]store.Event, error) {
 	var out []store.Event
 	err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
 		out = out[:0]
-		rows, err := tx.QueryContext(ctx, `DELETE FROM events WHERE id IN (SELECT id FROM events ORDER BY id LIMIT ?) RETURNING id, kind, COALESCE(run_id, 0), COALESCE(connection_id, 0), created_at`, limit)
+		rows, err := tx.QueryContext(ctx, `UPDATE events SET claimed_until = ?, attempts = attempts + 1 WHERE id IN `+
+			`(SELECT id FROM events WHERE claimed_until IS NULL OR claimed_until <= ? ORDER BY id LIMIT ?) `+
+			`RETURNING id, kind, COALESCE(run_id, 0), COALESCE(connection_id, 0), created_at, attempts`, nanos(leaseUntil), nanos(now), limit)
 		if err != nil {
 			return err
 		}
@@ -37,7 +41,7 @@ func (s *Store) ClaimEvents(ctx context.Context, limit int) ([]store.Event, erro
 		for rows.Next() {
 			var e store.Event
 			var at int64
-			if err := rows.Scan(&e.ID, &e.Kind, &e.RunID, &e.ConnectionID, &at); err != nil {
+			if err := rows.Scan(&e.ID, &e.Kind, &e.RunID, &e.ConnectionID, &at, &e.Attempts); err != nil {
 				return err
 			}
 			e.CreatedAt = fromNanos(at)
@@ -49,12 +53,31 @@ func (s *Store) ClaimEvents(ctx context.Context, limit int) ([]store.Event, erro
 		return nil, fmt.Errorf("claim events: %w", err)
 	}
 	// RETURNING gives no order guarantee.
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && out[j].ID < out[j-1].ID; j-- {
-			out[j], out[j-1] = out[j-1], out[j]
-		}
-	}
+	slices.SortFunc(out, func(a, b store.Event) int { return cmp.Compare(a.ID, b.ID) })
 	return out, nil
+}
+
+// AckEvents removes handled events.
+func (s *Store) AckEvents(ctx context.Context, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
+		for chunk := range chunks(ids, 500) {
+			args := make([]any, len(chunk))
+			for i, id := range chunk {
+				args[i] = id
+			}
+			if _, err := tx.ExecContext(ctx, `DELETE FROM events WHERE id IN (?`+strings.Repeat(`, ?`, len(chunk)-1)+`)`, args...); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("acknowledge events: %w", err)
+	}
+	return nil
 }
 
 const noteCols = `id, user_id, kind, title, body, COALESCE(flow_id, 0), COALESCE(run_id, 0), COALESCE(connection_id, 0), read_at, created_at`

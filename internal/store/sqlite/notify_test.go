@@ -49,7 +49,7 @@ func TestClaimEventsOnce(t *testing.T) {
 	for range 4 {
 		wg.Go(func() {
 			for {
-				evs, err := s.ClaimEvents(t.Context(), 7)
+				evs, err := s.ClaimEvents(t.Context(), time.Now(), time.Now().Add(time.Hour), 7)
 				if err != nil {
 					t.Error(err)
 					return
@@ -96,7 +96,7 @@ func TestEventsSurviveReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	s = openAt(t, path)
-	evs, err := s.ClaimEvents(t.Context(), 10)
+	evs, err := s.ClaimEvents(t.Context(), time.Now(), time.Now().Add(time.Hour), 10)
 	if err != nil {
 		t.Fatal(err)
 	}

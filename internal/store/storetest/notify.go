@@ -28,7 +28,7 @@ func claimAll(t *testing.T, st store.Store) []store.Event {
 	t.Helper()
 	var out []store.Event
 	for {
-		got, err := st.ClaimEvents(t.Context(), 100)
+		got, err := st.ClaimEvents(t.Context(), time.Now(), time.Now().Add(time.Hour), 100)
 		requireNoError(t, err, "ClaimEvents")
 		if len(got) == 0 {
 			return out
@@ -139,19 +139,50 @@ var eventTests = []test{
 		requireNoError(t, err, "SetConnectionHealth")
 		want = append(want, store.Event{Kind: store.EventConnectionBroken, ConnectionID: c.ID})
 
-		first, err := b.st.ClaimEvents(b.ctx, 2)
+		first, err := b.st.ClaimEvents(b.ctx, time.Now(), time.Now().Add(time.Hour), 2)
 		requireNoError(t, err, "ClaimEvents(2)")
 		requireEvents(t, first, before, time.Now(), want[:2]...)
-		rest, err := b.st.ClaimEvents(b.ctx, 10)
+		rest, err := b.st.ClaimEvents(b.ctx, time.Now(), time.Now().Add(time.Hour), 10)
 		requireNoError(t, err, "ClaimEvents(10)")
 		requireEvents(t, rest, before, time.Now(), want[2:]...)
 		if rest[0].ID <= first[1].ID {
 			t.Fatalf("ClaimEvents: second claim's ids %+v do not follow the first's %+v", rest, first)
 		}
-		none, err := b.st.ClaimEvents(b.ctx, 10)
+		none, err := b.st.ClaimEvents(b.ctx, time.Now(), time.Now().Add(time.Hour), 10)
 		requireNoError(t, err, "ClaimEvents(empty)")
 		if len(none) != 0 {
 			t.Fatalf("ClaimEvents after all were claimed: got %+v", none)
+		}
+	}},
+	{"LeaseAndAck", func(t *testing.T, open opener) {
+		b := setup(t, open)
+		for range 3 {
+			finishRun(t, b.st, b.flow.ID, store.RunFailed)
+		}
+		now := time.Now()
+		first, err := b.st.ClaimEvents(b.ctx, now, now.Add(time.Minute), 10)
+		requireNoError(t, err, "ClaimEvents")
+		if len(first) != 3 || first[0].Attempts != 1 {
+			t.Fatalf("first claim: %+v", first)
+		}
+		none, err := b.st.ClaimEvents(b.ctx, now, now.Add(time.Minute), 10)
+		requireNoError(t, err, "ClaimEvents(leased)")
+		if len(none) != 0 {
+			t.Fatalf("leased events handed out again: %+v", none)
+		}
+		requireNoError(t, b.st.AckEvents(b.ctx, []int64{first[0].ID, first[2].ID}), "AckEvents")
+		// After the lease ends, only the unacknowledged event returns.
+		later := now.Add(2 * time.Minute)
+		again, err := b.st.ClaimEvents(b.ctx, later, later.Add(time.Minute), 10)
+		requireNoError(t, err, "ClaimEvents(expired)")
+		if len(again) != 1 || again[0].ID != first[1].ID || again[0].Attempts != 2 {
+			t.Fatalf("after the lease: %+v, want event %d with 2 attempts", again, first[1].ID)
+		}
+		requireNoError(t, b.st.AckEvents(b.ctx, []int64{again[0].ID}), "AckEvents")
+		requireNoError(t, b.st.AckEvents(b.ctx, nil), "AckEvents(none)")
+		end := later.Add(time.Hour)
+		if left, err := b.st.ClaimEvents(b.ctx, end, end.Add(time.Minute), 10); err != nil || len(left) != 0 {
+			t.Fatalf("events left after acknowledging all: %+v %v", left, err)
 		}
 	}},
 	{"ClaimConcurrent", func(t *testing.T, open opener) {
@@ -171,7 +202,7 @@ var eventTests = []test{
 			wg.Go(func() {
 				<-start
 				for {
-					got, err := b.st.ClaimEvents(b.ctx, 3)
+					got, err := b.st.ClaimEvents(b.ctx, time.Now(), time.Now().Add(time.Hour), 3)
 					if err != nil {
 						errs <- err
 						return

@@ -1,0 +1,2 @@
+ALTER TABLE events DROP COLUMN attempts;
+ALTER TABLE events DROP COLUMN claimed_until;
