@@ -26,8 +26,9 @@ type problem struct {
 // failures are dropped from the count, so that turning emails back on
 // does not report old ones); an owner with immediately gets one email per
 // flow and problem; hourly and daily owners get one digest listing every
-// problem at most once an hour or a day. Each email goes to the outbox,
-// then the alert is marked sent: a crash in between sends it twice.
+// problem at most once an hour or a day. Each email goes to the outbox in
+// the transaction that marks its alerts sent, and only if no other node
+// sent them first.
 func (n *Notifier) SendAlerts(ctx context.Context) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -191,14 +192,17 @@ func (n *Notifier) sendRepair(ctx context.Context, owner store.User, problems []
 	if err != nil {
 		return err
 	}
-	if _, err := n.st.EnqueueMail(ctx, m); err != nil {
+	alerts := make([]store.Alert, len(problems))
+	for i, p := range problems {
+		alerts[i] = p.alert
+	}
+	queued, err := n.st.QueueAlertMail(ctx, m, alerts, now)
+	if err != nil {
 		return fmt.Errorf("repair email to user %d: %w", owner.ID, err)
 	}
-	for _, p := range problems {
-		a := p.alert
-		if err := n.st.AlertSent(ctx, a.FlowID, a.Step, a.Code, a.Pending, now); err != nil {
-			return fmt.Errorf("repair email to user %d: %w", owner.ID, err)
-		}
+	if !queued {
+		n.log.Info("repair email already sent by another node", "user", owner.ID, "kind", kind)
+		return nil
 	}
 	n.log.Info("repair email queued", "user", owner.ID, "kind", kind, "problems", len(problems))
 	return nil

@@ -163,6 +163,12 @@ type NotifyStore interface {
 	DueAlerts(ctx context.Context, now time.Time, window time.Duration) ([]Alert, error)
 	// AlertSent resets an alert's pending count after an email.
 	AlertSent(ctx context.Context, flowID int64, step, code string, sent int, at time.Time) error
+	// QueueAlertMail puts a repair-tip email in the outbox and marks its
+	// alerts sent (AlertSent), in one transaction, only if no alert was
+	// marked sent since it was read (its LastSentAt is unchanged). It
+	// reports false, and queues nothing, when another node was first, so
+	// that an email goes out once however many nodes notify.
+	QueueAlertMail(ctx context.Context, m Mail, alerts []Alert, at time.Time) (bool, error)
 
 	// ListProblems groups failed steps by flow, step and diagnosis code.
 	ListProblems(ctx context.Context, f ProblemFilter) ([]Problem, error)

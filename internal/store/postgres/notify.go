@@ -258,6 +258,38 @@ func (s *Store) AlertSent(ctx context.Context, flowID int64, step, code string, 
 	return wrap(err, fmt.Sprintf("alert sent for flow %d", flowID))
 }
 
+// QueueAlertMail queues a repair-tip email and marks its alerts sent,
+// once: the alerts' last_sent_at must still be what was read.
+func (s *Store) QueueAlertMail(ctx context.Context, m store.Mail, alerts []store.Alert, at time.Time) (bool, error) {
+	if len(m.To) == 0 {
+		return false, fmt.Errorf("queue alert mail %q: no recipient", m.Subject)
+	}
+	errTaken := errors.New("alert already sent")
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		for _, a := range alerts {
+			tag, err := tx.Exec(ctx, `UPDATE alerts SET pending = GREATEST(pending - $1, 0), last_sent_at = $2 `+
+				`WHERE flow_id = $3 AND step = $4 AND code = $5 AND last_sent_at IS NOT DISTINCT FROM $6`, a.Pending, at.UTC(), a.FlowID, a.Step, a.Code, a.LastSentAt)
+			if err != nil {
+				return err
+			}
+			if tag.RowsAffected() == 0 {
+				return errTaken
+			}
+		}
+		now := time.Now().UTC()
+		_, err := tx.Exec(ctx, `INSERT INTO outbox (recipients, subject, text_body, html_body, kind, status, next_attempt_at, created_at) `+
+			`VALUES ($1, $2, $3, $4, $5, 'queued', $6, $6)`, m.To, m.Subject, m.Text, m.HTML, m.Kind, now)
+		return err
+	})
+	if errors.Is(err, errTaken) {
+		return false, nil
+	}
+	if err != nil {
+		return false, wrap(err, fmt.Sprintf("queue alert mail %q", m.Subject))
+	}
+	return true, nil
+}
+
 // ListProblems groups failed steps by flow, step and diagnosis code,
 // most recently seen first. Steps whose error is not JSON, or has no
 // diagnosis code, are left out rather than failing the query.

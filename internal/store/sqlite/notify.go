@@ -311,6 +311,42 @@ func (s *Store) CountAlert(ctx context.Context, flowID int64, step, code string,
 	return nil
 }
 
+// QueueAlertMail queues a repair-tip email and marks its alerts sent,
+// once.
+func (s *Store) QueueAlertMail(ctx context.Context, m store.Mail, alerts []store.Alert, at time.Time) (bool, error) {
+	if len(m.To) == 0 {
+		return false, errors.New("queue alert mail: no recipient")
+	}
+	to, err := json.Marshal(m.To)
+	if err != nil {
+		return false, fmt.Errorf("queue alert mail: %w", err)
+	}
+	errTaken := errors.New("alert already sent")
+	err = s.exec(ctx, func(ctx context.Context, tx *wtx) error {
+		for _, a := range alerts {
+			res, err := tx.ExecContext(ctx, `UPDATE alerts SET pending = MAX(pending - ?, 0), last_sent_at = ? `+
+				`WHERE flow_id = ? AND step = ? AND code = ? AND last_sent_at IS ?`, a.Pending, nanos(at), a.FlowID, a.Step, a.Code, nullNanos(a.LastSentAt))
+			if err != nil {
+				return err
+			}
+			if err := changed(res, errTaken); err != nil {
+				return err
+			}
+		}
+		now := nanos(time.Now())
+		_, err := tx.ExecContext(ctx, `INSERT INTO outbox (recipients, subject, text_body, html_body, kind, status, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?)`,
+			string(to), m.Subject, m.Text, m.HTML, m.Kind, now, now)
+		return err
+	})
+	if errors.Is(err, errTaken) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("queue alert mail %q: %w", m.Subject, err)
+	}
+	return true, nil
+}
+
 // DueAlerts returns alerts with pending failures whose last email is older
 // than window.
 func (s *Store) DueAlerts(ctx context.Context, now time.Time, window time.Duration) ([]store.Alert, error) {

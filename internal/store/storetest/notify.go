@@ -154,6 +154,48 @@ var eventTests = []test{
 			t.Fatalf("ClaimEvents after all were claimed: got %+v", none)
 		}
 	}},
+	{"QueueAlertMailOnce", func(t *testing.T, open opener) {
+		b := setup(t, open)
+		now := time.Now()
+		for range 3 {
+			requireNoError(t, b.st.CountAlert(b.ctx, b.flow.ID, "call", "http.404", 1, now), "CountAlert")
+		}
+		due, err := b.st.DueAlerts(b.ctx, now, time.Hour)
+		requireNoError(t, err, "DueAlerts")
+		if len(due) != 1 || due[0].Pending != 3 {
+			t.Fatalf("due alerts: %+v", due)
+		}
+		m := store.Mail{To: []string{"owner@example.com"}, Subject: "call failed 3 times", Text: "t", HTML: "h", Kind: "repair_tip"}
+		// Several nodes read the same alert and try to send it at once.
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		sent := 0
+		for range 6 {
+			wg.Go(func() {
+				ok, err := b.st.QueueAlertMail(b.ctx, m, due, now)
+				if err != nil {
+					t.Error(err)
+				}
+				if ok {
+					mu.Lock()
+					sent++
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		if sent != 1 {
+			t.Fatalf("%d nodes queued the email, want 1", sent)
+		}
+		mails, err := b.st.ListMail(b.ctx, store.MailQueued, 10)
+		requireNoError(t, err, "ListMail")
+		if len(mails) != 1 || mails[0].Subject != m.Subject {
+			t.Fatalf("outbox: %+v", mails)
+		}
+		if again, err := b.st.DueAlerts(b.ctx, now.Add(2*time.Hour), time.Hour); err != nil || len(again) != 0 {
+			t.Fatalf("alerts still pending after the email: %+v %v", again, err)
+		}
+	}},
 	{"LeaseAndAck", func(t *testing.T, open opener) {
 		b := setup(t, open)
 		for range 3 {
