@@ -200,3 +200,21 @@ func plural(n int, one, many string) string {
 	}
 	return many
 }
+
+// fetch GETs path. With asJSON it prints the answer as the server gave it
+// (stable snake_case fields) and reports that it printed; otherwise it
+// decodes the answer into v for a table. doing says what the call is for
+// in errors, what names the kind of answer.
+func (a *app) fetch(ctx context.Context, c *client, path, doing, what string, asJSON bool, v any) (bool, error) {
+	var raw json.RawMessage
+	if _, err := c.do(ctx, http.MethodGet, path, nil, nil, &raw); err != nil {
+		return false, fmt.Errorf("%s: %w", doing, err)
+	}
+	if asJSON {
+		return true, printJSON(a.stdout, raw)
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return false, fmt.Errorf("server answered with an unexpected %s: %w", what, err)
+	}
+	return false, nil
+}

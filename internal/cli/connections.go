@@ -519,16 +519,9 @@ func (a *app) connectionsShow(ctx context.Context, o *connRefOptions) error {
 	if err != nil {
 		return err
 	}
-	var raw json.RawMessage
-	if _, err := c.do(ctx, http.MethodGet, pathConnection(o.Conn), nil, nil, &raw); err != nil {
-		return fmt.Errorf("showing connection %s: %w", o.Conn, err)
-	}
-	if o.JSON {
-		return printJSON(a.stdout, raw)
-	}
 	var v apiConnection
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return fmt.Errorf("server answered with an unexpected connection: %w", err)
+	if printed, err := a.fetch(ctx, c, pathConnection(o.Conn), fmt.Sprintf("showing connection %s", o.Conn), "connection", o.JSON, &v); printed || err != nil {
+		return err
 	}
 	t := newTable(a.stdout)
 	t.row("ID:", string(v.ID))

@@ -192,16 +192,9 @@ func (a *app) flowsShow(ctx context.Context, o *flowsShowOptions) error {
 	if err != nil {
 		return err
 	}
-	var raw json.RawMessage
-	if _, err := c.do(ctx, http.MethodGet, pathFlow(o.Flow), nil, nil, &raw); err != nil {
-		return fmt.Errorf("showing flow %s: %w", o.Flow, err)
-	}
-	if o.JSON {
-		return printJSON(a.stdout, raw)
-	}
 	var f apiFlow
-	if err := json.Unmarshal(raw, &f); err != nil {
-		return fmt.Errorf("server answered with an unexpected flow: %w", err)
+	if printed, err := a.fetch(ctx, c, pathFlow(o.Flow), fmt.Sprintf("showing flow %s", o.Flow), "flow", o.JSON, &f); printed || err != nil {
+		return err
 	}
 	t := newTable(a.stdout)
 	t.row("ID:", string(f.ID))

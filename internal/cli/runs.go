@@ -155,11 +155,8 @@ func (a *app) runsShow(ctx context.Context, o *runsShowOptions) error {
 		return err
 	}
 	var raw json.RawMessage
-	if _, err := c.do(ctx, http.MethodGet, pathRun(o.Run), nil, nil, &raw); err != nil {
-		return fmt.Errorf("showing run %s: %w", o.Run, err)
-	}
-	if o.JSON {
-		return printJSON(a.stdout, raw)
+	if printed, err := a.fetch(ctx, c, pathRun(o.Run), fmt.Sprintf("showing run %s", o.Run), "run", o.JSON, &raw); printed || err != nil {
+		return err
 	}
 	var r apiRun
 	if err := json.Unmarshal(raw, &r); err != nil {
