@@ -101,8 +101,13 @@ func (n *Notifier) turnOff(ctx context.Context, f store.Flow, first, last store.
 	if err != nil {
 		return err
 	}
-	if _, err := n.st.SetFlowEnabled(ctx, f.ID, false); err != nil {
+	off, err := n.st.TurnOffFlow(ctx, f.ID, f.UpdatedAt)
+	if err != nil {
 		return fmt.Errorf("auto-disable flow %d: %w", f.ID, err)
+	}
+	if !off {
+		// Changed since it was read, or another node turned it off.
+		return nil
 	}
 	n.log.Warn("turned off a flow that keeps failing", "flow", f.ID, "name", f.Name, "failing_since", first.CreatedAt, "latest_run", last.ID)
 	if _, err := n.st.EnqueueMail(ctx, m); err != nil {

@@ -405,6 +405,10 @@ type Store interface {
 	ListFlows(ctx context.Context, f FlowFilter) ([]Flow, error)
 	// SetFlowEnabled turns a flow on or off.
 	SetFlowEnabled(ctx context.Context, id int64, enabled bool) (Flow, error)
+	// TurnOffFlow turns an enabled flow off only if it was not changed
+	// since updatedAt, and reports whether it did: of several nodes that
+	// find a flow failing, one turns it off and tells its owner.
+	TurnOffFlow(ctx context.Context, id int64, updatedAt time.Time) (bool, error)
 	// DeleteFlow removes a flow, its versions and its runs.
 	DeleteFlow(ctx context.Context, id int64) error
 	// GetFlowVersion returns one version of a flow.

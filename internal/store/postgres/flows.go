@@ -117,6 +117,15 @@ func (s *Store) SetFlowEnabled(ctx context.Context, id int64, enabled bool) (sto
 	return f, nil
 }
 
+// TurnOffFlow turns an enabled flow off if unchanged since updatedAt.
+func (s *Store) TurnOffFlow(ctx context.Context, id int64, updatedAt time.Time) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE flows SET enabled = false, updated_at = $1 WHERE id = $2 AND enabled AND updated_at = $3`, time.Now().UTC(), id, updatedAt.UTC())
+	if err != nil {
+		return false, wrap(err, fmt.Sprintf("turn off flow %d", id))
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
 // DeleteFlow removes a flow, its versions and its runs (the foreign keys
 // cascade to versions, runs and steps).
 func (s *Store) DeleteFlow(ctx context.Context, id int64) error {

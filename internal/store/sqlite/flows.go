@@ -158,6 +158,23 @@ func (s *Store) SetFlowEnabled(ctx context.Context, id int64, enabled bool) (sto
 	return f, nil
 }
 
+// TurnOffFlow turns an enabled flow off if unchanged since updatedAt.
+func (s *Store) TurnOffFlow(ctx context.Context, id int64, updatedAt time.Time) (bool, error) {
+	var n int64
+	err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE flows SET enabled = 0, updated_at = ? WHERE id = ? AND enabled = 1 AND updated_at = ?`, nanos(time.Now()), id, nanos(updatedAt))
+		if err != nil {
+			return err
+		}
+		n, err = affected(res)
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("turn off flow %d: %w", id, err)
+	}
+	return n == 1, nil
+}
+
 // DeleteFlow removes a flow, its versions and its runs.
 func (s *Store) DeleteFlow(ctx context.Context, id int64) error {
 	err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {

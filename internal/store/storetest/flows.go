@@ -172,6 +172,44 @@ var flowTests = []test{
 			t.Fatal("GetFlow after enable: disabled")
 		}
 	}},
+	{"TurnOffOnce", func(t *testing.T, open opener) {
+		b := setup(t, open)
+		f, err := b.st.GetFlow(b.ctx, b.flow.ID)
+		requireNoError(t, err, "GetFlow")
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		offs := 0
+		for range 6 {
+			wg.Go(func() {
+				off, err := b.st.TurnOffFlow(b.ctx, f.ID, f.UpdatedAt)
+				if err != nil {
+					t.Error(err)
+				}
+				if off {
+					mu.Lock()
+					offs++
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		if offs != 1 {
+			t.Fatalf("%d callers turned the flow off, want 1", offs)
+		}
+		got, err := b.st.GetFlow(b.ctx, f.ID)
+		requireNoError(t, err, "GetFlow")
+		if got.Enabled {
+			t.Fatal("flow still enabled")
+		}
+		on, err := b.st.SetFlowEnabled(b.ctx, f.ID, true)
+		requireNoError(t, err, "SetFlowEnabled(true)")
+		if off, err := b.st.TurnOffFlow(b.ctx, f.ID, f.UpdatedAt); err != nil || off {
+			t.Fatalf("turned off with a stale updated_at: %v %v", off, err)
+		}
+		if off, err := b.st.TurnOffFlow(b.ctx, f.ID, on.UpdatedAt); err != nil || !off {
+			t.Fatalf("not turned off with the current updated_at: %v %v", off, err)
+		}
+	}},
 	{"DeleteCascades", func(t *testing.T, open opener) {
 		b := setup(t, open)
 		keep := createFlow(t, b.st, b.user.ID, "", nil)
