@@ -326,3 +326,48 @@ func waitMail(t *testing.T, smtp *mailtest.Server, kind string) mailtest.Message
 		}
 	}
 }
+
+func TestHundredFailuresOneEmail(t *testing.T) {
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNotFound)
+	}))
+	defer api.Close()
+	smtp := mailtest.NewServer(t)
+	s := &server{t: t, data: t.TempDir(), config: t.TempDir(), addr: freeAddr(t)}
+	s.url = "http://" + s.addr
+	// The grace lets the whole burst be counted before the first email.
+	s.env = []string{fmt.Sprintf("SLUICE_SMTP_URL=smtp://%s?from=sluice@example.com&tls=none", smtp.Addr), "SLUICE_REPAIR_GRACE=8s"}
+	s.start()
+	t.Cleanup(s.kill)
+	s.login()
+	s.sluice("", "flows", "apply", "-f", writeFlow(t, `name: burst
+trigger: { type: manual }
+actions:
+  - id: fetch
+    type: http
+    with: { url: "`+api.URL+`/missing" }
+`))
+	token := s.token()
+	for i := range 100 {
+		req, _ := http.NewRequest("POST", s.url+"/api/v1/flows/burst/trigger", strings.NewReader(`{}`))
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("trigger %d: %d", i, resp.StatusCode)
+		}
+	}
+	s.waitRuns("burst", "failed", 100, 30*time.Second)
+	email := waitMail(t, smtp, "repair_tip")
+	if !strings.Contains(email.Text, "100 times") {
+		t.Errorf("the email does not say 100:\n%s", email.Text)
+	}
+	// Give the notifier a few more passes: still one email.
+	time.Sleep(3 * time.Second)
+	if tips := mailsOf(smtp, "repair_tip"); len(tips) != 1 {
+		t.Errorf("%d repair-tip emails, want 1", len(tips))
+	}
+}
