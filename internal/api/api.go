@@ -14,6 +14,7 @@ import (
 
 	"github.com/sluice/sluice/internal/auth"
 	"github.com/sluice/sluice/internal/engine"
+	"github.com/sluice/sluice/internal/mail"
 	"github.com/sluice/sluice/internal/netguard"
 	"github.com/sluice/sluice/internal/secret"
 	"github.com/sluice/sluice/internal/store"
@@ -71,6 +72,10 @@ type Config struct {
 	// what flows may reach. Defaults to a netguard client with the default
 	// policy (no loopback, private or metadata addresses).
 	HTTPClient *http.Client
+	// SMTPDial connects verify to smtp connections' servers; it should be
+	// the netguard dialer the engine uses. Defaults to a netguard dialer
+	// with the default policy.
+	SMTPDial mail.DialFunc
 }
 
 // access says who may call a route.
@@ -154,6 +159,8 @@ type server struct {
 	secrets *secret.Box
 	// httpClient makes connections' test requests.
 	httpClient *http.Client
+	// smtpDial connects to smtp connections' servers.
+	smtpDial mail.DialFunc
 	mux        *http.ServeMux
 	// dummyHash is checked against when a login names an unknown email,
 	// so that it takes as long as a wrong password.
@@ -177,6 +184,7 @@ func newServer(c Config) *server {
 		maxBody:    c.MaxBody,
 		secrets:    c.Secrets,
 		httpClient: c.HTTPClient,
+		smtpDial:   c.SMTPDial,
 		mux:        http.NewServeMux(),
 		dummyHash: sync.OnceValues(func() (string, error) {
 			return auth.HashPassword(auth.RandomPassword())
@@ -187,6 +195,9 @@ func newServer(c Config) *server {
 	}
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBody
+	}
+	if s.smtpDial == nil {
+		s.smtpDial = netguard.NewDialer(netguard.Options{}).DialContext
 	}
 	if s.httpClient == nil {
 		s.httpClient = netguard.NewClient(netguard.Options{})

@@ -584,7 +584,7 @@ func (v verifyResult) code() int {
 // testConnection makes spec's test request.
 func (s *server) testConnection(ctx context.Context, spec connection.Spec) verifyResult {
 	if spec.Type == connection.TypeSMTP {
-		err := mail.NewSMTPSender(spec.SMTP()).Verify(ctx)
+		err := mail.NewSMTPSender(spec.SMTP(), mail.WithDial(s.smtpDial)).Verify(ctx)
 		if err != nil {
 			return verifyResult{reason: err.Error()}
 		}

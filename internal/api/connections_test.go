@@ -60,6 +60,7 @@ func setupConnections(t *testing.T) *connBundle {
 	b.handler = New(Config{
 		Store: b.store, Runner: b.runner, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Secrets: box, HTTPClient: netguard.NewClient(netguard.Options{Allow: allow}),
+		SMTPDial: netguard.NewDialer(netguard.Options{Allow: allow}).DialContext,
 	})
 	cb := &connBundle{bundle: b, box: box}
 	t.Cleanup(func() { cb.checkSealed(t) })
@@ -405,6 +406,8 @@ func TestVerifyConnection(t *testing.T) {
 			health: "ok", status: 200},
 		{name: "smtp ok", conn: fmt.Sprintf(`{"name":"smtp-ok","type":"smtp","config":{"host":"127.0.0.1","port":%d,"tls":"none","username":"ann"},"secret":{"password":"GOOD"}}`, smtpSrv.Port),
 			health: "ok"},
+		{name: "smtp to a metadata address is refused", conn: `{"name":"smtp-meta","type":"smtp","config":{"host":"169.254.169.254","port":25,"tls":"none"},"secret":{}}`,
+			health: "needs_attention", contains: []string{"refusing to connect to 169.254.169.254", "net.blocked"}},
 		{name: "smtp login refused", conn: fmt.Sprintf(`{"name":"smtp-bad","type":"smtp","config":{"host":"127.0.0.1","port":%d,"tls":"none","username":"ann"},"secret":{"password":"`+canaryPassword+`"}}`, smtpSrv.Port),
 			health: "needs_attention", contains: []string{`refused the login of user \"ann\"`}},
 	}

@@ -612,7 +612,11 @@ func (rs *runState) doEmail(ctx context.Context, a *flow.Action, with map[string
 		if conn, serr = rs.connection(ctx, a.Connection, "email"); serr != nil {
 			return nil, serr
 		}
-		mailer = mail.NewSMTPSender(conn.spec.SMTP())
+		var opts []mail.SenderOption
+		if rs.e.cfg.SMTPDial != nil {
+			opts = append(opts, mail.WithDial(rs.e.cfg.SMTPDial))
+		}
+		mailer = mail.NewSMTPSender(conn.spec.SMTP(), opts...)
 		if conn.spec.Config.From != "" {
 			from = conn.spec.Config.From
 		}
@@ -641,7 +645,7 @@ func (rs *runState) doEmail(ctx context.Context, a *flow.Action, with map[string
 			serr.Kind = KindTimeout
 		case errors.Is(err, mail.ErrAuthFailed):
 			serr.Kind, serr.Retryable = KindAuth, false
-		case errors.Is(err, mail.ErrInvalidMessage) || errors.Is(err, mail.ErrInvalidConfig):
+		case errors.Is(err, mail.ErrInvalidMessage) || errors.Is(err, mail.ErrInvalidConfig) || netguard.IsBlocked(err):
 			serr.Kind, serr.Retryable = KindConfig, false
 		}
 		return nil, serr

@@ -86,6 +86,10 @@ type Config struct {
 	RespondTimeout time.Duration
 	// MaxBody caps a webhook request body. Defaults to MaxPayload.
 	MaxBody int64
+	// SMTPDial connects email actions to the SMTP servers of makers' smtp
+	// connections; it should be the netguard dialer. Defaults to a plain
+	// dialer.
+	SMTPDial mail.DialFunc
 	// Catalog diagnoses failed steps. Defaults to diagnose.Default().
 	Catalog *diagnose.Catalog
 	// Secrets opens connections' sealed secrets. Defaults to none: actions

@@ -79,6 +79,7 @@ func (b *bundle) start(t *testing.T) {
 		Store:      b.st,
 		Logger:     slog.New(slog.DiscardHandler),
 		HTTPClient: netguard.NewClient(netguard.Options{Allow: allow}),
+		SMTPDial:   netguard.NewDialer(netguard.Options{Allow: allow}).DialContext,
 		SingleNode: true,
 		Lease:      3 * time.Second,
 		Secrets:    b.box,
@@ -1000,5 +1001,25 @@ actions:
 	r, steps := b.wait(t, b.trigger(t, f, nil).ID)
 	if r.Status != store.RunFailed || !strings.Contains(string(steps["fetch"].Error), "larger than the 1.0 KiB cap") {
 		t.Fatalf("run %s, error %s", r.Status, steps["fetch"].Error)
+	}
+}
+
+func TestSMTPConnectionCannotReachMetadata(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.connect(t, "relay", connection.Spec{Type: connection.TypeSMTP, Config: connection.Config{Host: "169.254.169.254", Port: 25, TLS: "none"}})
+	f := b.apply(t, `name: probe
+trigger: { type: manual }
+actions:
+  - id: send
+    type: email
+    connection: relay
+    with: { to: ops@example.com, subject: hi }
+`)
+	r, steps := b.wait(t, b.trigger(t, f, nil).ID)
+	var serr engine.StepError
+	json.Unmarshal(steps["send"].Error, &serr)
+	if r.Status != store.RunFailed || steps["send"].Attempts != 1 || serr.Class != "config" || !strings.Contains(serr.Message, "refusing to connect to 169.254.169.254") {
+		t.Fatalf("run %s after %d attempts: %+v", r.Status, steps["send"].Attempts, serr)
 	}
 }

@@ -322,7 +322,21 @@ func scrub(err error, secret string) error {
 // SMTPSender sends messages through one SMTP server, opening a connection
 // per message. It is safe for concurrent use.
 type SMTPSender struct {
-	cfg SMTPConfig
+	cfg  SMTPConfig
+	dial DialFunc
+}
+
+// DialFunc connects to an SMTP server.
+type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
+
+// SenderOption adjusts an SMTPSender.
+type SenderOption func(*SMTPSender)
+
+// WithDial makes the sender connect through dial. Makers' smtp
+// connections use the netguard dialer, so that a connection cannot reach
+// internal or cloud-metadata addresses. Defaults to a plain net.Dialer.
+func WithDial(dial DialFunc) SenderOption {
+	return func(s *SMTPSender) { s.dial = dial }
 }
 
 var _ Sender = (*SMTPSender)(nil)
@@ -330,8 +344,12 @@ var _ Sender = (*SMTPSender)(nil)
 // NewSMTPSender returns a Sender for the server c describes, with the
 // defaults of SMTPConfig applied. A configuration that does not Validate
 // makes every Send fail with that error.
-func NewSMTPSender(c SMTPConfig) *SMTPSender {
-	return &SMTPSender{cfg: c.withDefaults()}
+func NewSMTPSender(c SMTPConfig, opts ...SenderOption) *SMTPSender {
+	s := &SMTPSender{cfg: c.withDefaults()}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 // Send delivers m and returns its Message-ID (without angle brackets). It
@@ -410,12 +428,22 @@ func (s *SMTPSender) newClient(ctx context.Context) (*gomail.Client, string, fun
 	dialer := &net.Dialer{Timeout: c.Timeout, KeepAlive: -1}
 	tlsConf := s.tlsConfig()
 	dial := func(dctx context.Context, network, address string) (net.Conn, error) {
-		var conn net.Conn
-		var err error
-		if c.TLS == TLSImplicit {
-			conn, err = (&tls.Dialer{NetDialer: dialer, Config: tlsConf}).DialContext(dctx, network, address)
-		} else {
-			conn, err = dialer.DialContext(dctx, network, address)
+		rawDial := dialer.DialContext
+		if s.dial != nil {
+			rawDial = s.dial
+		}
+		conn, err := rawDial(dctx, network, address)
+		if err == nil && c.TLS == TLSImplicit {
+			conf := tlsConf.Clone()
+			if conf.ServerName == "" {
+				conf.ServerName, _, _ = net.SplitHostPort(address)
+			}
+			tc := tls.Client(conn, conf)
+			if err = tc.HandshakeContext(dctx); err != nil {
+				conn.Close()
+			} else {
+				conn = tc
+			}
 		}
 		if err != nil {
 			return nil, err

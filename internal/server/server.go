@@ -80,6 +80,7 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	client := netguard.NewClient(netguard.Options{Allow: allow})
+	smtpDial := netguard.NewDialer(netguard.Options{Allow: allow}).DialContext
 	eng, err := engine.New(engine.Config{
 		Store:      st,
 		Logger:     log,
@@ -92,6 +93,7 @@ func Run(ctx context.Context, cfg Config) error {
 		SingleNode: single,
 		Secrets:    box,
 		Catalog:    catalog,
+		SMTPDial:   smtpDial,
 	})
 	if err != nil {
 		return err
@@ -115,7 +117,7 @@ func Run(ctx context.Context, cfg Config) error {
 			return nr, err
 		},
 	}))
-	mux.Handle("/api/", api.New(api.Config{Store: st, Runner: eng, Logger: log, BaseURL: cfg.BaseURL, MaxBody: cfg.MaxPayload, Secrets: box, HTTPClient: client}))
+	mux.Handle("/api/", api.New(api.Config{Store: st, Runner: eng, Logger: log, BaseURL: cfg.BaseURL, MaxBody: cfg.MaxPayload, Secrets: box, HTTPClient: client, SMTPDial: smtpDial}))
 	mux.Handle("/hooks/{token}", eng.WebhookHandler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
