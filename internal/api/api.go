@@ -161,7 +161,7 @@ type server struct {
 	httpClient *http.Client
 	// smtpDial connects to smtp connections' servers.
 	smtpDial mail.DialFunc
-	mux        *http.ServeMux
+	mux      *http.ServeMux
 	// dummyHash is checked against when a login names an unknown email,
 	// so that it takes as long as a wrong password.
 	dummyHash func() (string, error)
