@@ -93,25 +93,35 @@ func (a *app) runsBulk(ctx context.Context, o *runsBatchOptions) error {
 			j.ID, map[string]string{"cancel": "cancels", "resubmit": "resubmits"}[o.Action])
 		return nil
 	}
-	bar := newProgressBar(a.stderr, isTerminal(a.stderr), pastTense(o.Action))
-	bar.update(j)
-	raw, j, err = a.waitJob(ctx, c, j, bar)
-	bar.done()
-	if err != nil {
-		return err
+	return a.followJob(ctx, c, raw, j, o.Action, o.JSON)
+}
+
+// followJob draws a job's progress until it finishes, prints the result,
+// and fails if the job failed or skipped runs. action is what the job
+// does to each run: resubmit or cancel.
+func (a *app) followJob(ctx context.Context, c *client, raw json.RawMessage, j apiJob, action string, asJSON bool) error {
+	if !j.finished() {
+		bar := newProgressBar(a.stderr, isTerminal(a.stderr), pastTense(action))
+		bar.update(j)
+		var err error
+		raw, j, err = a.waitJob(ctx, c, j, bar)
+		bar.done()
+		if err != nil {
+			return err
+		}
 	}
-	if o.JSON {
+	if asJSON {
 		if err := printJSON(a.stdout, raw); err != nil {
 			return err
 		}
 	} else {
-		fmt.Fprintf(a.stdout, "job %s %s: %d of %d runs %s, %d skipped\n", j.ID, j.Status, j.Done, j.Total, pastTense(o.Action), j.Failed)
+		fmt.Fprintf(a.stdout, "job %s %s: %d of %d runs %s, %d skipped\n", j.ID, j.Status, j.Done, j.Total, pastTense(action), j.Failed)
 	}
 	switch {
 	case j.Status == "failed":
 		return fmt.Errorf("job %s failed: %s", j.ID, firstNonEmpty(j.Error, "no reason given"))
 	case j.Failed > 0:
-		return fmt.Errorf("job %s could not %s %d of %d %s (see the server log)", j.ID, o.Action, j.Failed, j.Total, plural(j.Total, "run", "runs"))
+		return fmt.Errorf("job %s could not %s %d of %d %s (see the server log)", j.ID, action, j.Failed, j.Total, plural(j.Total, "run", "runs"))
 	}
 	return nil
 }

@@ -155,6 +155,7 @@ func (a *app) rootCommand() *cobra.Command {
 		flows,
 		a.triggerCommand(),
 		a.runsCommand(),
+		a.jobsCommand(),
 		a.problemsCommand(),
 		a.activityCommand(),
 		users,
