@@ -110,6 +110,7 @@ func TestUsageErrors(t *testing.T) {
 		{"no runs", []string{"runs", "resubmit"}, "needs at least one RUN id"},
 		{"invalid input", []string{"trigger", "hello", "--input", `{"a": }`}, "--input is not valid JSON: invalid character '}'"},
 		{"two inputs", []string{"trigger", "hello", "--input", "{}", "--input-file", "x.json"}, "--input or --input-file, not both"},
+		{"timeout without wait", []string{"trigger", "hello", "--timeout", "1s"}, "--timeout is a positive duration and goes with --wait"},
 		{"input file not JSON", []string{"trigger", "hello", "--input-file", "testdata/welcome.yaml"}, "is not valid JSON"},
 		{"login without password-stdin", []string{"login", "--email", "ada@example.com"}, "pass --password-stdin"},
 		{"login bad server", []string{"login", "--server", "localhost:8080", "--email", "a@b", "--password-stdin"}, "must look like http://HOST:PORT"},
@@ -448,6 +449,8 @@ func TestTrigger(t *testing.T) {
 		{"wait succeeded", []string{"trigger", "hello", "--wait"}, "", ExitOK, "42\nrun 42 succeeded in 1s\n", "", nil},
 		{"wait failed", []string{"trigger", "failing", "--wait"}, "", ExitFailure, "43\nrun 43 failed in -\n",
 			"sluice: run 43 failed: step call failed: 401 (see 'sluice runs show 43')\n", nil},
+		{"wait times out", []string{"trigger", "slow", "--wait", "--timeout", "30ms"}, "", ExitFailure, "46\n",
+			"sluice: run 46 has not finished after 30ms; it goes on (see 'sluice runs show 46')\n", nil},
 		{"unknown flow", []string{"trigger", "nope"}, "", ExitFailure, "",
 			"sluice: triggering flow nope: no route POST /flows/nope/trigger\n", nil},
 	}

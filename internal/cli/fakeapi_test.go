@@ -182,6 +182,10 @@ func (f *fakeAPI) authed(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 201, `{"id":42,"flow_id":3,"flow_name":"hello","status":"queued"}`)
 	case route == "POST /flows/failing/trigger":
 		writeJSON(w, 201, `{"id":43,"flow_id":4,"flow_name":"failing","status":"queued"}`)
+	case route == "POST /flows/slow/trigger":
+		writeJSON(w, 201, `{"id":46,"flow_id":5,"flow_name":"slow","status":"queued"}`)
+	case route == "GET /runs/46":
+		writeJSON(w, 200, `{"id":46,"status":"waiting","started_at":"2026-01-02T03:04:05Z","steps":[]}`)
 	case route == "GET /runs":
 		writeJSON(w, 200, runsJSON)
 	case route == "GET /runs/42" && f.poll("42") > 2:

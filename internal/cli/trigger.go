@@ -22,6 +22,9 @@ type triggerOptions struct {
 	InputFile string
 	// Wait polls the run until it finishes and fails if the run did.
 	Wait bool
+	// Timeout, with Wait, stops waiting after that long; the run goes on.
+	// Zero waits as long as the run takes.
+	Timeout time.Duration
 	// JSON prints the run (the finished run with Wait) as JSON.
 	JSON bool
 
@@ -35,6 +38,9 @@ func (o *triggerOptions) validate() error {
 	}
 	if o.Input != "" && o.InputFile != "" {
 		return errors.New("give the input with --input or --input-file, not both")
+	}
+	if o.Timeout < 0 || (o.Timeout > 0 && !o.Wait) {
+		return errors.New("--timeout is a positive duration and goes with --wait")
 	}
 	return nil
 }
@@ -76,6 +82,7 @@ func (a *app) triggerCommand() *cobra.Command {
 	cmd.Flags().StringVar(&o.Input, "input", "", "trigger input as JSON")
 	cmd.Flags().StringVar(&o.InputFile, "input-file", "", "file holding the trigger input as JSON, - for stdin")
 	cmd.Flags().BoolVar(&o.Wait, "wait", false, "wait for the run to finish; fail if it failed")
+	cmd.Flags().DurationVar(&o.Timeout, "timeout", 0, "with --wait, stop waiting after this long (the run goes on)")
 	cmd.Flags().BoolVar(&o.JSON, "json", false, "print the run as JSON")
 	return cmd
 }
@@ -128,7 +135,16 @@ func (a *app) trigger(ctx context.Context, o *triggerOptions) error {
 	if !o.JSON {
 		fmt.Fprintln(a.stdout, run.ID)
 	}
-	raw, run, err = a.waitRun(ctx, c, string(run.ID))
+	wctx, cancel := ctx, context.CancelFunc(func() {})
+	if o.Timeout > 0 {
+		wctx, cancel = context.WithTimeout(ctx, o.Timeout)
+	}
+	defer cancel()
+	id := run.ID
+	raw, run, err = a.waitRun(wctx, c, string(id))
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		return fmt.Errorf("run %s has not finished after %s; it goes on (see 'sluice runs show %s')", id, o.Timeout, id)
+	}
 	if err != nil {
 		return err
 	}
