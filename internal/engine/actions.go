@@ -155,6 +155,7 @@ func (rs *runState) execLeaf(ctx context.Context, a *flow.Action, key string, re
 	done := func(status string, output any, serr *StepError) (outcome, error) {
 		fin := time.Now().UTC()
 		step.Status, step.FinishedAt = status, &fin
+		step.Attempts = max(step.Attempts, 1)
 		var err error
 		if step.Output, err = rs.encode(output); err != nil {
 			status, output, serr = flow.StatusFailed, nil, &StepError{Kind: KindPayload, Message: err.Error()}
