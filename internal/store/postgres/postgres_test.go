@@ -233,41 +233,6 @@ func TestPostgres(t *testing.T) {
 		}
 	})
 
-	t.Run("NonJSONStepErrors", func(t *testing.T) {
-		t.Parallel()
-		// A failed step whose error is not JSON must not make the queries
-		// that read step errors as JSON fail: a plain ::jsonb cast raises.
-		s := openFresh(t)
-		ctx := t.Context()
-		u, err := s.CreateUser(ctx, store.User{Email: "j@example.com", PasswordHash: "h", Role: store.RoleMaker})
-		if err != nil {
-			t.Fatal(err)
-		}
-		f, err := s.CreateFlow(ctx, store.NewFlow{Name: "f", OwnerID: u.ID, TriggerType: "manual", WebhookToken: "w", Definition: json.RawMessage(`{}`)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		now := time.Now()
-		for _, e := range []string{`connection reset by peer`, `{"class":"auth","connection":"crm","diagnosis":{"code":"http_401"}}`, `{truncated`} {
-			r, err := s.CreateRun(ctx, store.NewRun{FlowID: f.ID, FlowVersion: 1, TriggerType: "manual", LeaseOwner: "w", LeaseUntil: now.Add(time.Minute)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			steps := []store.Step{{Key: "a", ActionID: "a", Type: "http", Status: "failed", FinishedAt: &now, Error: json.RawMessage(e)}}
-			if err := s.FinishRun(ctx, "w", r.ID, store.RunFinish{Status: store.RunFailed, Steps: steps}); err != nil {
-				t.Fatalf("FinishRun: %v", err)
-			}
-		}
-		runs, err := s.ListRuns(ctx, store.RunFilter{FailedOnConnection: "crm"})
-		if err != nil || len(runs) != 1 {
-			t.Fatalf("ListRuns(failed on crm): got %d runs, %v; want 1", len(runs), err)
-		}
-		problems, err := s.ListProblems(ctx, store.ProblemFilter{})
-		if err != nil || len(problems) != 1 || problems[0].Code != "http_401" || problems[0].Count != 1 {
-			t.Fatalf("ListProblems: got %+v, %v; want one http_401 problem", problems, err)
-		}
-	})
-
 	t.Run("ClaimManyNodes", func(t *testing.T) {
 		t.Parallel()
 		// Nodes with pools of their own claim from one queue, as separate

@@ -196,6 +196,23 @@ var eventTests = []test{
 			t.Fatalf("alerts still pending after the email: %+v %v", again, err)
 		}
 	}},
+	{"NonJSONStepErrors", func(t *testing.T, open opener) {
+		// A failed step whose error is not JSON must not make the queries
+		// that read step errors as JSON fail.
+		b := setup(t, open)
+		now := time.Now()
+		for _, e := range []string{`connection reset by peer`, `{"class":"auth","connection":"crm","diagnosis":{"code":"http_401"}}`, `{truncated`} {
+			finishRun(t, b.st, b.flow.ID, store.RunFailed, store.Step{Key: "a", ActionID: "a", Type: "http", Status: "failed", FinishedAt: &now, Error: json.RawMessage(e)})
+		}
+		runs, err := b.st.ListRuns(b.ctx, store.RunFilter{FailedOnConnection: "crm"})
+		if err != nil || len(runs) != 1 {
+			t.Fatalf("ListRuns(failed on crm): got %d runs, %v; want 1", len(runs), err)
+		}
+		problems, err := b.st.ListProblems(b.ctx, store.ProblemFilter{})
+		if err != nil || len(problems) != 1 || problems[0].Code != "http_401" || problems[0].Count != 1 {
+			t.Fatalf("ListProblems: got %+v, %v; want one http_401 problem", problems, err)
+		}
+	}},
 	{"LeaseAndAck", func(t *testing.T, open opener) {
 		b := setup(t, open)
 		for range 3 {
