@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"runtime"
 	"strings"
 	"unicode/utf8"
 
@@ -30,16 +31,28 @@ const TokenPrefix = "slc_"
 // than MinPasswordLength characters; its text can be shown to the user.
 var ErrPasswordTooShort = fmt.Errorf("password must be at least %d characters long", MinPasswordLength)
 
-// Argon2id parameters for new hashes: 64 MiB, one pass, two lanes, which
-// costs about 50 ms on two cores. CheckPassword reads the parameters from
-// the hash, so they can be raised later without breaking stored hashes.
+// Argon2id parameters for new hashes: OWASP's recommended 19 MiB, two
+// passes, one lane. CheckPassword reads the parameters from the hash, so
+// they can be raised later without breaking stored hashes.
 const (
-	argonMemory  = 64 * 1024 // KiB
-	argonTime    = 1
-	argonThreads = 2
+	argonMemory  = 19 * 1024 // KiB
+	argonTime    = 2
+	argonThreads = 1
 	argonSaltLen = 16
 	argonKeyLen  = 32
 )
+
+// hashing bounds how many argon2 computations run at once, one per CPU,
+// so that a flood of sign-in attempts queues instead of allocating
+// argonMemory each without limit.
+var hashing = make(chan struct{}, max(1, runtime.NumCPU()))
+
+// idKey is argon2.IDKey under the hashing bound.
+func idKey(pw, salt []byte, time, memory uint32, threads uint8, keyLen uint32) []byte {
+	hashing <- struct{}{}
+	defer func() { <-hashing }()
+	return argon2.IDKey(pw, salt, time, memory, threads, keyLen)
+}
 
 // Limits on parameters read from a stored hash, so that a corrupt or
 // hostile hash cannot make CheckPassword allocate without bound.
@@ -53,7 +66,7 @@ const (
 var b64 = base64.RawStdEncoding
 
 // HashPassword hashes a password with argon2id and a random salt, and
-// returns it in PHC form: $argon2id$v=19$m=65536,t=1,p=2$<salt>$<hash>. It
+// returns it in PHC form: $argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>. It
 // returns ErrPasswordTooShort for a password shorter than
 // MinPasswordLength characters.
 func HashPassword(pw string) (string, error) {
@@ -64,7 +77,7 @@ func HashPassword(pw string) (string, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("hash password: read random salt: %w", err)
 	}
-	key := argon2.IDKey([]byte(pw), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	key := idKey([]byte(pw), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
 		argon2.Version, argonMemory, argonTime, argonThreads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
 }
@@ -76,7 +89,7 @@ func CheckPassword(hash, pw string) bool {
 	if err != nil {
 		return false
 	}
-	key := argon2.IDKey([]byte(pw), p.salt, p.time, p.memory, p.threads, uint32(len(p.key)))
+	key := idKey([]byte(pw), p.salt, p.time, p.memory, p.threads, uint32(len(p.key)))
 	return subtle.ConstantTimeCompare(key, p.key) == 1
 }
 
