@@ -1,0 +1,124 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestConfigStringRedactsSecrets(t *testing.T) {
+	c := Config{
+		AdminPassword: "admin-secret-1",
+		SMTPURL:       "smtp://u:smtp-secret-2@mail.example.com:587",
+		SecretKey:     strings.Repeat("ab", 32),
+		DBURL:         "postgres://sluice:db-secret-3@db.example.com/sluice",
+	}
+	s := c.String()
+	for _, secret := range []string{"admin-secret-1", "smtp-secret-2", strings.Repeat("ab", 32), "db-secret-3"} {
+		if strings.Contains(s, secret) {
+			t.Errorf("Config.String() shows %q: %s", secret, s)
+		}
+	}
+	if !strings.Contains(s, "db.example.com") {
+		t.Errorf("Config.String() hides what is not secret: %s", s)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	c := Config{}
+	if err := c.validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.DataDir != "sluice-data" || c.Addr != "127.0.0.1:8080" || c.BaseURL != "http://127.0.0.1:8080" || c.Workers != 256 || c.Retention != 28*24*time.Hour {
+		t.Errorf("defaults: %+v", c)
+	}
+	bad := Config{Addr: "8080"}
+	if err := bad.validate(); err == nil || !strings.Contains(err.Error(), "HOST:PORT") {
+		t.Errorf("validate(addr 8080) = %v", err)
+	}
+}
+
+// freeAddr returns a free loopback address.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func TestRunOnce(t *testing.T) {
+	dir := t.TempDir()
+	var out bytes.Buffer
+	cfg := Config{DataDir: dir, Addr: freeAddr(t), Logger: slog.New(slog.DiscardHandler), Out: &out}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, cfg) }()
+	waitHealthy(t, cfg.Addr)
+
+	// The generated admin password is printed once.
+	if !strings.Contains(out.String(), "It is shown only this once") {
+		t.Errorf("no generated password printed:\n%s", out.String())
+	}
+	info, err := os.Stat(filepath.Join(dir, "secret.key"))
+	if err != nil || info.Mode().Perm() != 0o600 || info.Size() != 32 {
+		t.Errorf("secret.key: %v %v", info, err)
+	}
+	// A second server on the same data folder refuses to start.
+	second := cfg
+	second.Addr = freeAddr(t)
+	if err := Run(context.Background(), second); err == nil || !strings.Contains(err.Error(), "in use by another sluice server") {
+		t.Errorf("second server on the same data folder: %v", err)
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil && !errors.Is(err, context.Canceled) {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+
+	// Restarting does not print a password again.
+	out.Reset()
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	cfg.Addr = freeAddr(t)
+	go func() { done <- Run(ctx2, cfg) }()
+	waitHealthy(t, cfg.Addr)
+	cancel2()
+	<-done
+	if out.Len() != 0 {
+		t.Errorf("second start printed:\n%s", out.String())
+	}
+}
+
+// waitHealthy polls /healthz until the server answers.
+func waitHealthy(t *testing.T, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server on %s did not come up: %v", addr, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
