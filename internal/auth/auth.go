@@ -11,8 +11,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"strconv"
 	"runtime"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
