@@ -19,6 +19,7 @@ import (
 
 	"github.com/sluice/sluice/internal/auth"
 	"github.com/sluice/sluice/internal/engine"
+	"github.com/sluice/sluice/internal/netguard"
 	"github.com/sluice/sluice/internal/store"
 	"github.com/sluice/sluice/internal/store/sqlite"
 )
@@ -30,80 +31,47 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// fakeRunner stands in for the engine: Start commits the run with
-// store.CreateRun, Cancel calls store.CancelRun, Resubmit calls
-// store.ResubmitRun and SubmitJob store.CreateJob; nothing is executed.
-// That is enough here because the API only decides who may start, cancel
-// or resubmit what; the engine is tested in package engine.
-type fakeRunner struct {
-	store        store.Store
+// recordingRunner is the real engine, not running: Start and Resubmit
+// commit queued runs that nothing executes, which is all the API decides
+// (who may start, cancel or resubmit what; the engine's work is tested in
+// package engine). It records the last requests for assertions.
+type recordingRunner struct {
+	*engine.Engine
 	mu           sync.Mutex
 	last         engine.StartRequest
 	lastResubmit engine.ResubmitOptions
 }
 
-func (f *fakeRunner) Start(ctx context.Context, req engine.StartRequest) (store.Run, error) {
+func newRecordingRunner(t *testing.T, st store.Store, logger *slog.Logger) *recordingRunner {
+	t.Helper()
+	eng, err := engine.New(engine.Config{Store: st, Logger: logger, HTTPClient: netguard.NewClient(netguard.Options{})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &recordingRunner{Engine: eng}
+}
+
+func (f *recordingRunner) Start(ctx context.Context, req engine.StartRequest) (store.Run, error) {
 	f.mu.Lock()
 	f.last = req
 	f.mu.Unlock()
-	input := req.RawTrigger
-	if len(input) == 0 {
-		var err error
-		if input, err = json.Marshal(req.Trigger); err != nil {
-			return store.Run{}, err
-		}
-	}
-	version := req.Version
-	if version == 0 {
-		version = req.Flow.Version
-	}
-	return f.store.CreateRun(ctx, store.NewRun{
-		FlowID: req.Flow.ID, FlowVersion: version, TriggerType: req.TriggerType,
-		Input: input, ResubmittedFrom: req.ResubmittedFrom,
-	})
+	return f.Engine.Start(ctx, req)
 }
 
-func (f *fakeRunner) Cancel(ctx context.Context, runID int64) (store.Run, error) {
-	return f.store.CancelRun(ctx, runID)
-}
-
-func (f *fakeRunner) Resubmit(ctx context.Context, orig store.Run, opt engine.ResubmitOptions) (store.Run, bool, error) {
+func (f *recordingRunner) Resubmit(ctx context.Context, orig store.Run, opt engine.ResubmitOptions) (store.Run, bool, error) {
 	f.mu.Lock()
 	f.lastResubmit = opt
 	f.mu.Unlock()
-	fl, err := f.store.GetFlow(ctx, orig.FlowID)
-	if err != nil {
-		return store.Run{}, false, err
-	}
-	if !fl.Enabled {
-		return store.Run{}, false, engine.ErrFlowDisabled
-	}
-	version := fl.Version
-	if opt.Version == engine.VersionOriginal {
-		version = orig.FlowVersion
-	}
-	from := orig.ID
-	return f.store.ResubmitRun(ctx, store.NewRun{
-		FlowID: fl.ID, FlowVersion: version, TriggerType: "resubmit", Input: orig.Input, ResubmittedFrom: &from,
-		CopySucceeded: opt.From == engine.FromFailed, Dedupe: !opt.Force,
-	})
+	return f.Engine.Resubmit(ctx, orig, opt)
 }
 
-func (f *fakeRunner) SubmitJob(ctx context.Context, ownerID int64, kind string, p engine.JobParams) (store.Job, error) {
-	params, err := json.Marshal(p)
-	if err != nil {
-		return store.Job{}, err
-	}
-	return f.store.CreateJob(ctx, store.Job{OwnerID: ownerID, Kind: kind, Params: params})
-}
-
-func (f *fakeRunner) lastResubmitOptions() engine.ResubmitOptions {
+func (f *recordingRunner) lastResubmitOptions() engine.ResubmitOptions {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.lastResubmit
 }
 
-func (f *fakeRunner) lastStart() engine.StartRequest {
+func (f *recordingRunner) lastStart() engine.StartRequest {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.last
@@ -133,7 +101,7 @@ actions:
 // webhook flow with one run.
 type bundle struct {
 	store   *sqlite.Store
-	runner  *fakeRunner
+	runner  *recordingRunner
 	handler http.Handler
 	users   map[string]store.User // "admin", "a", "b"
 	tokens  map[string]string     // plain tokens by the same keys
@@ -150,7 +118,7 @@ func setup(t *testing.T) *bundle {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	runner := &fakeRunner{store: st}
+	runner := newRecordingRunner(t, st, logger)
 	b := &bundle{
 		store:   st,
 		runner:  runner,

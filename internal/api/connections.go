@@ -224,28 +224,7 @@ func checkConnectionName(name string) error {
 // the caller may not see is not found, so that its existence does not
 // leak.
 func (s *server) lookupConnection(ctx context.Context, u store.User, ref string) (store.Connection, error) {
-	if ref == "" {
-		return store.Connection{}, badRequest("connection is empty: give a connection id or name")
-	}
-	var (
-		c   store.Connection
-		err error
-	)
-	if id, perr := strconv.ParseInt(ref, 10, 64); perr == nil {
-		c, err = s.store.GetConnection(ctx, id)
-		if err == nil && !isAdmin(u) && c.OwnerID != u.ID {
-			err = store.ErrNotFound
-		}
-	} else {
-		c, err = s.store.GetConnectionByName(ctx, u.ID, ref)
-	}
-	if errors.Is(err, store.ErrNotFound) {
-		return store.Connection{}, notFound("connection %q not found", ref)
-	}
-	if err != nil {
-		return store.Connection{}, fmt.Errorf("look up connection %q: %w", ref, err)
-	}
-	return c, nil
+	return lookupOwned(ctx, u, ref, "connection", s.store.GetConnection, s.store.GetConnectionByName, func(c store.Connection) int64 { return c.OwnerID })
 }
 
 // listConnections answers the caller's connections, or every connection

@@ -24,30 +24,6 @@ var repairEmailFrequencies = []string{"immediately", "hourly", "daily", "never"}
 // mailStatuses are the statuses GET /outbox?status= accepts.
 var mailStatuses = []string{store.MailQueued, store.MailSent, store.MailFailed}
 
-// problemView is a group of failures as the API shows it.
-type problemView struct {
-	FlowID    int64     `json:"flow_id"`
-	FlowName  string    `json:"flow_name"`
-	OwnerID   int64     `json:"owner_id"`
-	Step      string    `json:"step"`
-	Code      string    `json:"code"`
-	Class     string    `json:"class"`
-	Title     string    `json:"title"`
-	Count     int       `json:"count"`
-	FirstSeen time.Time `json:"first_seen"`
-	LastSeen  time.Time `json:"last_seen"`
-	LatestRun int64     `json:"latest_run_id"`
-	Ongoing   bool      `json:"ongoing"`
-}
-
-func viewProblem(p store.Problem) problemView {
-	return problemView{
-		FlowID: p.FlowID, FlowName: p.FlowName, OwnerID: p.OwnerID, Step: p.Step, Code: p.Code,
-		Class: p.Class, Title: p.Title, Count: p.Count, FirstSeen: p.FirstSeen, LastSeen: p.LastSeen,
-		LatestRun: p.LatestRun, Ongoing: p.Ongoing,
-	}
-}
-
 // notificationView is an entry of the caller's feed.
 type notificationView struct {
 	ID           int64      `json:"id"`
@@ -73,35 +49,6 @@ func viewNotification(n store.Notification) notificationView {
 	return notificationView{
 		ID: n.ID, Kind: n.Kind, Title: n.Title, Body: n.Body, FlowID: idOrNull(n.FlowID), RunID: idOrNull(n.RunID),
 		ConnectionID: idOrNull(n.ConnectionID), ReadAt: n.ReadAt, CreatedAt: n.CreatedAt,
-	}
-}
-
-// mailView is a message of the outbox as an admin sees it.
-type mailView struct {
-	ID            int64      `json:"id"`
-	To            []string   `json:"to"`
-	Subject       string     `json:"subject"`
-	Text          string     `json:"text"`
-	HTML          string     `json:"html"`
-	Kind          string     `json:"kind"`
-	Status        string     `json:"status"`
-	Attempts      int        `json:"attempts"`
-	LastError     string     `json:"last_error"`
-	MessageID     string     `json:"message_id"`
-	NextAttemptAt time.Time  `json:"next_attempt_at"`
-	CreatedAt     time.Time  `json:"created_at"`
-	SentAt        *time.Time `json:"sent_at"`
-}
-
-func viewMail(m store.Mail) mailView {
-	to := m.To
-	if to == nil {
-		to = []string{}
-	}
-	return mailView{
-		ID: m.ID, To: to, Subject: m.Subject, Text: m.Text, HTML: m.HTML, Kind: m.Kind, Status: m.Status,
-		Attempts: m.Attempts, LastError: m.LastError, MessageID: m.MessageID, NextAttemptAt: m.NextAttemptAt,
-		CreatedAt: m.CreatedAt, SentAt: m.SentAt,
 	}
 }
 
@@ -148,11 +95,10 @@ func (s *server) listProblems(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("list problems: %w", err)
 	}
-	out := make([]problemView, 0, len(problems))
-	for _, p := range problems {
-		out = append(out, viewProblem(p))
+	if problems == nil {
+		problems = []store.Problem{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"problems": out})
+	writeJSON(w, http.StatusOK, map[string]any{"problems": problems})
 	return nil
 }
 
@@ -316,9 +262,12 @@ func (s *server) listOutbox(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("list outbox: %w", err)
 	}
-	out := make([]mailView, 0, len(mail))
+	out := make([]store.Mail, 0, len(mail))
 	for _, m := range mail {
-		out = append(out, viewMail(m))
+		if m.To == nil {
+			m.To = []string{}
+		}
+		out = append(out, m)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"mail": out})
 	return nil

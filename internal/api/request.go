@@ -127,28 +127,41 @@ func pathID(r *http.Request, name string) (int64, error) {
 // anything else the caller's flow with that name. A flow the caller may
 // not see is not found, so that its existence does not leak.
 func (s *server) lookupFlow(ctx context.Context, u store.User, ref string) (store.Flow, error) {
+	return lookupOwned(ctx, u, ref, "flow", s.store.GetFlow, s.store.GetFlowByName, func(f store.Flow) int64 { return f.OwnerID })
+}
+
+// lookupOwned resolves a reference to an owned record (a flow, a
+// connection): a number is its id, anything else the name of one of the
+// caller's. A record of another owner is not found unless the caller is
+// an admin.
+func lookupOwned[T any](ctx context.Context, u store.User, ref, what string,
+	byID func(context.Context, int64) (T, error),
+	byName func(context.Context, int64, string) (T, error),
+	owner func(T) int64,
+) (T, error) {
+	var zero T
 	if ref == "" {
-		return store.Flow{}, badRequest("flow is empty: give a flow id or name")
+		return zero, badRequest("%s is empty: give a %s id or name", what, what)
 	}
 	var (
-		f   store.Flow
+		v   T
 		err error
 	)
 	if id, perr := strconv.ParseInt(ref, 10, 64); perr == nil {
-		f, err = s.store.GetFlow(ctx, id)
-		if err == nil && !isAdmin(u) && f.OwnerID != u.ID {
+		v, err = byID(ctx, id)
+		if err == nil && !isAdmin(u) && owner(v) != u.ID {
 			err = store.ErrNotFound
 		}
 	} else {
-		f, err = s.store.GetFlowByName(ctx, u.ID, ref)
+		v, err = byName(ctx, u.ID, ref)
 	}
 	if errors.Is(err, store.ErrNotFound) {
-		return store.Flow{}, notFound("flow %q not found", ref)
+		return zero, notFound("%s %q not found", what, ref)
 	}
 	if err != nil {
-		return store.Flow{}, fmt.Errorf("look up flow %q: %w", ref, err)
+		return zero, fmt.Errorf("look up %s %q: %w", what, ref, err)
 	}
-	return f, nil
+	return v, nil
 }
 
 // lookupRun loads the run named by the {id} path value, if the caller may

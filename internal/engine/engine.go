@@ -249,28 +249,41 @@ func (e *Engine) start(ctx context.Context, req StartRequest, resp *responder) (
 		return store.Run{}, false, fmt.Errorf("trigger input is %d bytes, more than the %d-byte cap: %w", len(input), e.cfg.MaxPayload, ErrTooLarge)
 	}
 	nr := store.NewRun{FlowID: req.Flow.ID, FlowVersion: version, TriggerType: req.TriggerType, Input: input, ResubmittedFrom: req.ResubmittedFrom}
-	local := e.acquire()
+	r, _, local, err := e.admit(ctx, nr, resp, func(ctx context.Context, nr store.NewRun) (store.Run, bool, error) {
+		r, err := e.st.CreateRun(ctx, nr)
+		return r, false, err
+	})
+	return r, local, err
+}
+
+// admit commits a new run with create and, when this node has a free
+// worker, creates it leased to this node and works it at once; otherwise
+// the run is queued for any node. A caller waiting for a respond action
+// must be answered by this node, so it waits for a worker (up to the
+// respond timeout) rather than queue the run. A run create reports as
+// existing (a deduplicated resubmit) is not worked again.
+func (e *Engine) admit(ctx context.Context, nr store.NewRun, resp *responder, create func(context.Context, store.NewRun) (store.Run, bool, error)) (r store.Run, existing, local bool, err error) {
+	local = e.acquire()
 	if !local && resp != nil {
-		// A caller waiting for a respond action must be answered by this
-		// node: wait for a worker rather than queue the run.
 		local = e.acquireWait(ctx, e.cfg.RespondTimeout)
 	}
 	if local {
 		nr.LeaseOwner, nr.LeaseUntil = e.owner, time.Now().Add(e.cfg.Lease)
 	}
-	r, err := e.st.CreateRun(ctx, nr)
-	if err != nil {
+	r, existing, err = create(ctx, nr)
+	if err != nil || existing {
 		if local {
 			<-e.slots
 		}
-		return store.Run{}, false, err
+		return r, existing, false, err
 	}
 	if local {
-		e.launch(r, resp, true)
+		// A new run has no steps to replay unless it copied them.
+		e.launch(r, resp, !nr.CopySucceeded)
 	} else {
 		e.notify()
 	}
-	return r, local, nil
+	return r, false, local, nil
 }
 
 // ErrTooLarge is returned when a trigger input is over the payload cap.

@@ -72,23 +72,8 @@ func (e *Engine) Resubmit(ctx context.Context, orig store.Run, opt ResubmitOptio
 		FlowID: f.ID, FlowVersion: version, TriggerType: "resubmit", Input: orig.Input, ResubmittedFrom: &from,
 		CopySucceeded: opt.From == FromFailed, Dedupe: !opt.Force,
 	}
-	local := e.acquire()
-	if local {
-		nr.LeaseOwner, nr.LeaseUntil = e.owner, time.Now().Add(e.cfg.Lease)
-	}
-	r, existing, err := e.st.ResubmitRun(ctx, nr)
-	if err != nil || existing {
-		if local {
-			<-e.slots
-		}
-		return r, existing, err
-	}
-	if local {
-		e.launch(r, nil, !nr.CopySucceeded)
-	} else {
-		e.notify()
-	}
-	return r, false, nil
+	r, existing, _, err := e.admit(ctx, nr, nil, e.st.ResubmitRun)
+	return r, existing, err
 }
 
 // JobParams are a bulk job's filter and options, stored with the job.
