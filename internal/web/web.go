@@ -210,8 +210,8 @@ type target struct {
 }
 
 // open verifies the token and loads the run it names. The link's user
-// must still own the run's flow or be an admin: a link does not outlive
-// the access it was sent with.
+// must still be enabled and own the run's flow or be an admin: a link does
+// not outlive the access it was sent with.
 func (h *handler) open(ctx context.Context, token string) (target, error) {
 	link, err := notify.VerifyLink(h.cfg.Key, token)
 	switch {
@@ -240,7 +240,8 @@ func (h *handler) open(ctx context.Context, token string) (target, error) {
 	} else if err != nil {
 		return target{}, err
 	}
-	if !mayTouch(t.user, t.flow) {
+	// A disabled user's links stop working with their tokens.
+	if t.user.DisabledAt != nil || !mayTouch(t.user, t.flow) {
 		return target{}, gone
 	}
 	return t, nil

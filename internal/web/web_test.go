@@ -202,3 +202,24 @@ func TestConcurrentAttemptsCheckAtMostTheLimit(t *testing.T) {
 		t.Fatalf("answers by status: %v, want 10 checked (403) and 30 refused (429)", statuses)
 	}
 }
+
+func TestDisabledUsersLinksStop(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	retry := notify.SignLink(b.key, notify.PurposeRetry, b.run.ID, b.owner.ID, time.Now().Add(time.Hour))
+	if status, _, _ := b.do("GET", retry, nil); status != http.StatusOK {
+		t.Fatalf("before: status %d", status)
+	}
+	if _, err := b.st.SetUserDisabled(t.Context(), b.owner.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	for _, method := range []string{"GET", "POST"} {
+		status, body, _ := b.do(method, retry, url.Values{"email": {"ann@example.com"}, "password": {password}})
+		if status != http.StatusNotFound || !strings.Contains(body, "no longer available") {
+			t.Fatalf("%s after disable: %d %s", method, status, body)
+		}
+	}
+	if b.resubmits != 0 {
+		t.Fatal("resubmitted")
+	}
+}
