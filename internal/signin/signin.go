@@ -177,22 +177,14 @@ func (k *Checker) Check(ctx context.Context, a Attempt) (store.User, error) {
 	var keys []string
 	if a.Link != "" {
 		key := "link:" + digest(a.Link)
-		st, ok, err := k.store.ReserveAttempt(ctx, key, now, k.link)
-		if err != nil {
-			return store.User{}, fmt.Errorf("sign in: %w", err)
-		}
-		if !ok {
-			return store.User{}, k.throttled(ctx, log, "link", st.LockedUntil, now)
+		if err := k.reserve(ctx, log, "link", key, k.link, now); err != nil {
+			return store.User{}, err
 		}
 		keys = append(keys, key)
 	}
 	accountKey := "account:" + digest(email)
-	st, ok, err := k.store.ReserveAttempt(ctx, accountKey, now, k.account)
-	if err != nil {
-		return store.User{}, fmt.Errorf("sign in: %w", err)
-	}
-	if !ok {
-		return store.User{}, k.throttled(ctx, log, "account", st.LockedUntil, now)
+	if err := k.reserve(ctx, log, "account", accountKey, k.account, now); err != nil {
+		return store.User{}, err
 	}
 	keys = append(keys, accountKey)
 
@@ -222,6 +214,19 @@ func (k *Checker) Check(ctx context.Context, a Attempt) (store.User, error) {
 	}
 	k.addrs.refund(addr)
 	return u, nil
+}
+
+// reserve counts an attempt against key in the store; it returns a
+// *ThrottledError when the key is locked.
+func (k *Checker) reserve(ctx context.Context, log *slog.Logger, scope, key string, l store.AttemptLimit, now time.Time) error {
+	st, ok, err := k.store.ReserveAttempt(ctx, key, now, l)
+	if err != nil {
+		return fmt.Errorf("sign in: %w", err)
+	}
+	if !ok {
+		return k.throttled(ctx, log, scope, st.LockedUntil, now)
+	}
+	return nil
 }
 
 // throttled logs a refused attempt and returns its error.

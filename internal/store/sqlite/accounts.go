@@ -20,16 +20,7 @@ func (s *Store) SetUserDisabled(ctx context.Context, id int64, disabled bool) (s
 	}
 	what := fmt.Sprintf("set user %d disabled=%t", id, disabled)
 	err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
-		res, err := tx.ExecContext(ctx, q, args...)
-		if err != nil {
-			return err
-		}
-		if n, err := affected(res); err != nil {
-			return err
-		} else if n == 0 {
-			return store.ErrNotFound
-		}
-		return nil
+		return execOne(ctx, tx, q, args...)
 	})
 	if err != nil {
 		return store.User{}, fmt.Errorf("%s: %w", what, err)
@@ -42,16 +33,10 @@ func (s *Store) SetUserDisabled(ctx context.Context, id int64, disabled bool) (s
 func (s *Store) SetUserPassword(ctx context.Context, id int64, hash string) (int, error) {
 	var revoked int64
 	err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = ? WHERE id = ?`, hash, id)
-		if err != nil {
+		if err := execOne(ctx, tx, `UPDATE users SET password_hash = ? WHERE id = ?`, hash, id); err != nil {
 			return err
 		}
-		if n, err := affected(res); err != nil {
-			return err
-		} else if n == 0 {
-			return store.ErrNotFound
-		}
-		res, err = tx.ExecContext(ctx, `DELETE FROM tokens WHERE user_id = ?`, id)
+		res, err := tx.ExecContext(ctx, `DELETE FROM tokens WHERE user_id = ?`, id)
 		if err != nil {
 			return err
 		}
