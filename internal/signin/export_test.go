@@ -23,3 +23,15 @@ func SetNow(k *Checker, now func() time.Time) { k.now = now }
 
 // AddressKey exposes addressKey.
 var AddressKey = addressKey
+
+// MaxAddresses exposes maxAddresses.
+const MaxAddresses = maxAddresses
+
+// ReserveAddress counts an attempt from addr in k's in-memory counter and
+// returns how many addresses it tracks.
+func ReserveAddress(k *Checker, addr string, now time.Time) (allowed bool, tracked int) {
+	_, allowed = k.addrs.reserve(addr, now)
+	k.addrs.mu.Lock()
+	defer k.addrs.mu.Unlock()
+	return allowed, len(k.addrs.m)
+}

@@ -271,6 +271,12 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
+// maxAddresses caps how many client addresses a memCounter tracks (about
+// 100 bytes each). When it is full of addresses still within their window,
+// a new address goes untracked: the per-account limit still holds, and no
+// one is locked out because many addresses tried.
+const maxAddresses = 100_000
+
 // memCounter counts attempts per client address in memory, with the same
 // rule as the store (store.AttemptLimit.Reserve).
 type memCounter struct {
@@ -289,16 +295,19 @@ func newMemCounter(l store.AttemptLimit) *memCounter {
 func (c *memCounter) reserve(key string, now time.Time) (store.AttemptState, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if now.Sub(c.pruned) > time.Minute {
+	prev, known := c.m[key]
+	if now.Sub(c.pruned) > time.Minute || (!known && len(c.m) >= maxAddresses) {
 		for k, s := range c.m {
-			if now.Sub(s.LastAt) >= c.limit.Window && !now.Before(s.LockedUntil) {
+			if now.After(c.limit.ForgetAt(s)) {
 				delete(c.m, k)
 			}
 		}
 		c.pruned = now
 	}
-	s, ok := c.limit.Reserve(c.m[key], now)
-	c.m[key] = s
+	s, ok := c.limit.Reserve(prev, now)
+	if known || len(c.m) < maxAddresses {
+		c.m[key] = s
+	}
 	return s, ok
 }
 

@@ -275,3 +275,24 @@ func TestAddressKey(t *testing.T) {
 		}
 	}
 }
+
+// TestAddressCounterIsBounded: the in-memory per-address counter tracks
+// at most MaxAddresses; a new address beyond them goes ahead untracked,
+// and idle ones are forgotten to make room.
+func TestAddressCounterIsBounded(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	k := b.checker(signin.Config{})
+	now := time.Now()
+	for i := range signin.MaxAddresses {
+		signin.ReserveAddress(k, fmt.Sprintf("10.%d.%d.%d:1", i>>16, (i>>8)&255, i&255), now)
+	}
+	allowed, tracked := signin.ReserveAddress(k, "192.0.2.1:1", now.Add(time.Second))
+	if !allowed || tracked != signin.MaxAddresses {
+		t.Fatalf("a new address when full: allowed=%t, tracked %d, want allowed and %d tracked", allowed, tracked, signin.MaxAddresses)
+	}
+	later := now.Add(signin.DefaultAddressLimit.Window + time.Minute)
+	if allowed, tracked = signin.ReserveAddress(k, "192.0.2.1:1", later); !allowed || tracked != 1 {
+		t.Fatalf("after the window: allowed=%t, tracked %d, want the idle ones forgotten", allowed, tracked)
+	}
+}

@@ -21,8 +21,8 @@ type AccountStore interface {
 	// (across nodes sharing the database), before the password is
 	// checked: it applies l.Reserve to key's state at now and stores the
 	// result. It returns the state and whether the attempt may go ahead;
-	// a refused attempt changes nothing. It also forgets keys idle for
-	// longer than l.Window.
+	// a refused attempt changes nothing. It also forgets the keys past
+	// their AttemptLimit.ForgetAt.
 	ReserveAttempt(ctx context.Context, key string, now time.Time, l AttemptLimit) (AttemptState, bool, error)
 	// ClearAttempts forgets key's attempts (after a successful sign-in).
 	ClearAttempts(ctx context.Context, key string) error
@@ -53,6 +53,16 @@ type AttemptState struct {
 	LastAt time.Time
 	// LockedUntil is when the key may try again; zero when not locked.
 	LockedUntil time.Time
+}
+
+// ForgetAt returns when a store may forget the state s under l: a window
+// after its last attempt, and never before its lock ends.
+func (l AttemptLimit) ForgetAt(s AttemptState) time.Time {
+	at := s.LastAt.Add(l.Window)
+	if s.LockedUntil.After(at) {
+		return s.LockedUntil
+	}
+	return at
 }
 
 // Reserve returns the state after one more attempt at now and whether the

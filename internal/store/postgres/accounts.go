@@ -59,7 +59,7 @@ func (s *Store) ReserveAttempt(ctx context.Context, key string, now time.Time, l
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		// A fresh key has count 0 and a zero last_at, which Reserve treats
 		// as idle.
-		if _, err := tx.Exec(ctx, `INSERT INTO sign_in_attempts (key, count, last_at) VALUES ($1, 0, 'epoch') ON CONFLICT (key) DO NOTHING`, key); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO sign_in_attempts (key, count, last_at, forget_at) VALUES ($1, 0, 'epoch', 'epoch') ON CONFLICT (key) DO NOTHING`, key); err != nil {
 			return err
 		}
 		var (
@@ -81,12 +81,11 @@ func (s *Store) ReserveAttempt(ctx context.Context, key string, now time.Time, l
 			return nil
 		}
 		if out.Count == 1 {
-			// A key starts (again): forget the keys idle for the window,
+			// A key starts (again): forget the keys past their time,
 			// skipping rows another attempt holds, so that two pruning
 			// transactions never wait for each other.
 			if _, err := tx.Exec(ctx, `DELETE FROM sign_in_attempts WHERE key IN (SELECT key FROM sign_in_attempts `+
-				`WHERE key <> $1 AND last_at < $2 AND COALESCE(locked_until, 'epoch') < $3 FOR UPDATE SKIP LOCKED)`,
-				key, now.Add(-l.Window), now); err != nil {
+				`WHERE key <> $1 AND forget_at < $2 FOR UPDATE SKIP LOCKED)`, key, now); err != nil {
 				return err
 			}
 		}
@@ -94,8 +93,8 @@ func (s *Store) ReserveAttempt(ctx context.Context, key string, now time.Time, l
 		if !out.LockedUntil.IsZero() {
 			lockedUntil = &out.LockedUntil
 		}
-		_, err := tx.Exec(ctx, `UPDATE sign_in_attempts SET count = $2, last_at = $3, locked_until = $4 WHERE key = $1`,
-			key, out.Count, out.LastAt, lockedUntil)
+		_, err := tx.Exec(ctx, `UPDATE sign_in_attempts SET count = $2, last_at = $3, locked_until = $4, forget_at = $5 WHERE key = $1`,
+			key, out.Count, out.LastAt, lockedUntil, l.ForgetAt(out))
 		return err
 	})
 	if err != nil {

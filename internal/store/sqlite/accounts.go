@@ -79,9 +79,8 @@ func (s *Store) ReserveAttempt(ctx context.Context, key string, now time.Time, l
 			return nil
 		}
 		if out.Count == 1 {
-			// A key starts (again): forget the keys idle for the window.
-			if _, err := tx.ExecContext(ctx, `DELETE FROM sign_in_attempts WHERE last_at < ? AND COALESCE(locked_until, 0) < ?`,
-				nanos(now.Add(-l.Window)), nanos(now)); err != nil {
+			// A key starts (again): forget the keys past their time.
+			if _, err := tx.ExecContext(ctx, `DELETE FROM sign_in_attempts WHERE forget_at < ?`, nanos(now)); err != nil {
 				return err
 			}
 		}
@@ -89,9 +88,9 @@ func (s *Store) ReserveAttempt(ctx context.Context, key string, now time.Time, l
 		if !out.LockedUntil.IsZero() {
 			lockedUntil = nanos(out.LockedUntil)
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO sign_in_attempts (key, count, last_at, locked_until) VALUES (?, ?, ?, ?) `+
-			`ON CONFLICT (key) DO UPDATE SET count = excluded.count, last_at = excluded.last_at, locked_until = excluded.locked_until`,
-			key, out.Count, nanos(out.LastAt), lockedUntil)
+		_, err = tx.ExecContext(ctx, `INSERT INTO sign_in_attempts (key, count, last_at, locked_until, forget_at) VALUES (?, ?, ?, ?, ?) `+
+			`ON CONFLICT (key) DO UPDATE SET count = excluded.count, last_at = excluded.last_at, locked_until = excluded.locked_until, forget_at = excluded.forget_at`,
+			key, out.Count, nanos(out.LastAt), lockedUntil, nanos(l.ForgetAt(out)))
 		return err
 	})
 	if err != nil {

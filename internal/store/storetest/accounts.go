@@ -162,6 +162,30 @@ var accountTests = []test{
 			t.Fatalf("after the window: got %+v allowed=%t, want count 1", s, ok)
 		}
 	}},
+	{"ReserveAttemptForgetsByEachKeysWindow", func(t *testing.T, open opener) {
+		st := open(t)
+		ctx := t.Context()
+		long := store.AttemptLimit{Free: 5, Delay: time.Second, MaxDelay: time.Minute, Window: time.Hour}
+		short := store.AttemptLimit{Free: 5, Delay: time.Second, MaxDelay: time.Minute, Window: time.Minute}
+		a, b, c := randomName("account:"), randomName("link:"), randomName("link:")
+		now := time.Now()
+		for range 2 {
+			_, _, err := st.ReserveAttempt(ctx, a, now, long)
+			requireNoError(t, err, "ReserveAttempt(a)")
+		}
+		_, _, err := st.ReserveAttempt(ctx, b, now, short)
+		requireNoError(t, err, "ReserveAttempt(b)")
+		// Half an hour later a new key starts, which prunes: b is past its
+		// one-minute window and goes, a is within its hour and stays.
+		later := now.Add(30 * time.Minute)
+		_, _, err = st.ReserveAttempt(ctx, c, later, short)
+		requireNoError(t, err, "ReserveAttempt(c)")
+		s, _, err := st.ReserveAttempt(ctx, a, later, long)
+		requireNoError(t, err, "ReserveAttempt(a) later")
+		if s.Count != 3 {
+			t.Fatalf("a after a prune: count %d, want 3 (its hour has not passed)", s.Count)
+		}
+	}},
 	{"ReserveAttemptIsAtomic", func(t *testing.T, open opener) {
 		st := open(t)
 		ctx := t.Context()

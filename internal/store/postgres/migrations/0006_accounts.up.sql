@@ -9,6 +9,9 @@ CREATE TABLE sign_in_attempts (
     key          text PRIMARY KEY,
     count        integer NOT NULL,
     last_at      timestamptz NOT NULL,
-    locked_until timestamptz
+    locked_until timestamptz,
+    -- forget_at is when the row may be deleted: the key's window after
+    -- its last attempt, and never before its lock ends.
+    forget_at    timestamptz NOT NULL
 );
-CREATE INDEX sign_in_attempts_last ON sign_in_attempts (last_at);
+CREATE INDEX sign_in_attempts_forget ON sign_in_attempts (forget_at);

@@ -9,6 +9,9 @@ CREATE TABLE sign_in_attempts (
     key          TEXT PRIMARY KEY,
     count        INTEGER NOT NULL,
     last_at      INTEGER NOT NULL,
-    locked_until INTEGER
+    locked_until INTEGER,
+    -- forget_at is when the row may be deleted: the key's window after
+    -- its last attempt, and never before its lock ends.
+    forget_at    INTEGER NOT NULL
 );
-CREATE INDEX sign_in_attempts_last ON sign_in_attempts (last_at);
+CREATE INDEX sign_in_attempts_forget ON sign_in_attempts (forget_at);
