@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strconv"
 
 	"github.com/sluice/sluice/internal/signin"
 	"github.com/sluice/sluice/internal/store"
@@ -100,9 +99,8 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		fields = errorFields{Code: CodeTooLarge, Message: fmt.Sprintf("request body is larger than %d bytes", tooBig.Limit)}
 	case errors.As(err, &throttled):
 		status = http.StatusTooManyRequests
-		secs := int64(throttled.RetryAfter.Seconds())
-		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
-		fields = errorFields{Code: CodeTooManyRequests, Message: fmt.Sprintf("too many sign-in attempts for this %s: try again in %d seconds", throttled.Scope, secs)}
+		w.Header().Set("Retry-After", throttled.RetryAfterHeader())
+		fields = errorFields{Code: CodeTooManyRequests, Message: fmt.Sprintf("too many sign-in attempts for this %s: try again in %s seconds", throttled.Scope, throttled.RetryAfterHeader())}
 	case errors.Is(err, store.ErrNotFound):
 		status = http.StatusNotFound
 		fields = errorFields{Code: CodeNotFound, Message: "not found"}

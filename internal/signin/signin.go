@@ -23,6 +23,7 @@ import (
 	"math"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -69,6 +70,12 @@ type ThrottledError struct {
 	// RetryAfter is Until less the time of the refusal, rounded up to a
 	// whole second, for a Retry-After header.
 	RetryAfter time.Duration
+}
+
+// RetryAfterHeader returns the value of a Retry-After header: RetryAfter
+// in whole seconds.
+func (e *ThrottledError) RetryAfterHeader() string {
+	return strconv.FormatInt(int64(e.RetryAfter/time.Second), 10)
 }
 
 // Error says what is throttled and for how long.

@@ -15,7 +15,6 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -319,8 +318,7 @@ func (h *handler) retry(w http.ResponseWriter, r *http.Request) error {
 	var throttled *signin.ThrottledError
 	switch {
 	case errors.As(err, &throttled):
-		secs := int64(throttled.RetryAfter.Seconds())
-		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+		w.Header().Set("Retry-After", throttled.RetryAfterHeader())
 		return pageErr(http.StatusTooManyRequests, "Too many attempts",
 			fmt.Sprintf("Too many sign-in attempts. Wait %s, or resubmit from the command line: sluice runs resubmit %d", throttled.RetryAfter, t.run.ID))
 	case errors.Is(err, signin.ErrInvalid), errors.Is(err, signin.ErrDisabled), err == nil && !mayTouch(u, t.flow):
