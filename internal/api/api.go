@@ -10,13 +10,12 @@ import (
 	_ "embed"
 	"log/slog"
 	"net/http"
-	"sync"
 
-	"github.com/sluice/sluice/internal/auth"
 	"github.com/sluice/sluice/internal/engine"
 	"github.com/sluice/sluice/internal/mail"
 	"github.com/sluice/sluice/internal/netguard"
 	"github.com/sluice/sluice/internal/secret"
+	"github.com/sluice/sluice/internal/signin"
 	"github.com/sluice/sluice/internal/store"
 )
 
@@ -76,6 +75,11 @@ type Config struct {
 	// the netguard dialer the engine uses. Defaults to a netguard dialer
 	// with the default policy.
 	SMTPDial mail.DialFunc
+	// SignIn checks the passwords POST /login receives; pass the Checker
+	// the email-link pages use, so that both count one client address
+	// together. Defaults to a signin.Checker on Store with the default
+	// limits.
+	SignIn *signin.Checker
 }
 
 // access says who may call a route.
@@ -112,6 +116,9 @@ var routes = []route{
 	{"GET", "/me", user, (*server).me},
 	{"GET", "/users", admin, (*server).listUsers},
 	{"POST", "/users", admin, (*server).createUser},
+	{"POST", "/users/{user}/disable", admin, (*server).disableUser},
+	{"POST", "/users/{user}/enable", admin, (*server).enableUser},
+	{"POST", "/users/{user}/password", admin, (*server).resetPassword},
 	{"GET", "/tokens", user, (*server).listTokens},
 	{"POST", "/tokens", user, (*server).createToken},
 	{"DELETE", "/tokens/{id}", user, (*server).deleteToken},
@@ -162,9 +169,8 @@ type server struct {
 	// smtpDial connects to smtp connections' servers.
 	smtpDial mail.DialFunc
 	mux      *http.ServeMux
-	// dummyHash is checked against when a login names an unknown email,
-	// so that it takes as long as a wrong password.
-	dummyHash func() (string, error)
+	// signin checks passwords, throttled.
+	signin *signin.Checker
 }
 
 // New returns the API handler. It serves every route of docs/api.md under
@@ -186,12 +192,13 @@ func newServer(c Config) *server {
 		httpClient: c.HTTPClient,
 		smtpDial:   c.SMTPDial,
 		mux:        http.NewServeMux(),
-		dummyHash: sync.OnceValues(func() (string, error) {
-			return auth.HashPassword(auth.RandomPassword())
-		}),
+		signin:     c.SignIn,
 	}
 	if s.log == nil {
 		s.log = slog.Default()
+	}
+	if s.signin == nil {
+		s.signin = signin.New(signin.Config{Store: c.Store, Logger: s.log})
 	}
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBody

@@ -259,7 +259,12 @@ type scenario struct {
 
 func (sc scenario) run(t *testing.T, b *bundle) {
 	t.Helper()
-	rec := b.do(t, sc.method, sc.path, sc.who, sc.body)
+	sc.check(t, b.do(t, sc.method, sc.path, sc.who, sc.body))
+}
+
+// check checks an answer against the scenario.
+func (sc scenario) check(t *testing.T, rec *httptest.ResponseRecorder) {
+	t.Helper()
 	if rec.Code != sc.status {
 		t.Fatalf("%s %s as %q: status %d, want %d; body: %s", sc.method, sc.path, sc.who, rec.Code, sc.status, rec.Body)
 	}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/sluice/sluice/internal/signin"
 	"github.com/sluice/sluice/internal/store"
 )
 
@@ -17,6 +18,8 @@ const (
 	CodeBadRequest         = "bad_request"
 	CodeUnauthorized       = "unauthorized"
 	CodeInvalidCredentials = "invalid_credentials"
+	CodeAccountDisabled    = "account_disabled"
+	CodeTooManyRequests    = "too_many_requests"
 	CodeForbidden          = "forbidden"
 	CodeNotFound           = "not_found"
 	CodeMethodNotAllowed   = "method_not_allowed"
@@ -76,14 +79,16 @@ func notFound(format string, args ...any) *Error {
 
 // writeError is the one error mapper: it turns err into a status and the
 // JSON error shape. An *Error is sent as it is; store.ErrNotFound is a 404,
-// store.ErrConflict a 409, an oversized body a 413; anything else is a 500
-// whose text is logged with a request id and never sent.
+// store.ErrConflict a 409, an oversized body a 413, a throttled sign-in a
+// 429 with Retry-After; anything else is a 500 whose text is logged with a
+// request id and never sent.
 func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var (
-		apiErr *Error
-		tooBig *http.MaxBytesError
-		fields errorFields
-		status int
+		apiErr    *Error
+		tooBig    *http.MaxBytesError
+		throttled *signin.ThrottledError
+		fields    errorFields
+		status    int
 	)
 	switch {
 	case errors.As(err, &apiErr):
@@ -92,6 +97,10 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &tooBig):
 		status = http.StatusRequestEntityTooLarge
 		fields = errorFields{Code: CodeTooLarge, Message: fmt.Sprintf("request body is larger than %d bytes", tooBig.Limit)}
+	case errors.As(err, &throttled):
+		status = http.StatusTooManyRequests
+		w.Header().Set("Retry-After", throttled.RetryAfterHeader())
+		fields = errorFields{Code: CodeTooManyRequests, Message: fmt.Sprintf("too many sign-in attempts for this %s: try again in %s seconds", throttled.Scope, throttled.RetryAfterHeader())}
 	case errors.Is(err, store.ErrNotFound):
 		status = http.StatusNotFound
 		fields = errorFields{Code: CodeNotFound, Message: "not found"}

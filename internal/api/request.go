@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/sluice/sluice/internal/auth"
 	"github.com/sluice/sluice/internal/store"
@@ -36,13 +37,24 @@ func (s *server) authenticate(r *http.Request) (store.User, error) {
 		return store.User{}, &Error{Status: http.StatusUnauthorized, Code: CodeUnauthorized,
 			Message: "missing bearer token: send Authorization: Bearer <token> (see sluice login)"}
 	}
-	_, u, err := s.store.GetTokenByHash(r.Context(), auth.HashToken(token))
+	t, u, err := s.store.GetTokenByHash(r.Context(), auth.HashToken(token))
 	if errors.Is(err, store.ErrNotFound) {
 		return store.User{}, &Error{Status: http.StatusUnauthorized, Code: CodeUnauthorized,
 			Message: "invalid or revoked token"}
 	}
 	if err != nil {
 		return store.User{}, fmt.Errorf("authenticate: %w", err)
+	}
+	// Both are read from the database on every request (there is no
+	// cache), so that an expiry or a disable takes effect at once on
+	// every node.
+	if t.Expired(time.Now()) {
+		return store.User{}, &Error{Status: http.StatusUnauthorized, Code: CodeUnauthorized,
+			Message: fmt.Sprintf("token %q expired on %s: create a new one (sluice login, or sluice tokens create)", t.Name, t.ExpiresAt.UTC().Format(time.RFC3339))}
+	}
+	if u.DisabledAt != nil {
+		return store.User{}, &Error{Status: http.StatusUnauthorized, Code: CodeAccountDisabled,
+			Message: "this account is disabled; ask an administrator"}
 	}
 	return u, nil
 }

@@ -11,14 +11,15 @@ import (
 	"github.com/sluice/sluice/internal/store"
 )
 
-// newToken makes a token for the user, stores its hash and returns the
-// plain token, which is shown once and never again.
-func (s *server) newToken(r *http.Request, userID int64, name string) (string, store.Token, error) {
+// newToken makes a token for the user, expiring at expires unless it is
+// nil, stores its hash and returns the plain token, which is shown once
+// and never again.
+func (s *server) newToken(r *http.Request, userID int64, name string, expires *time.Time) (string, store.Token, error) {
 	plain, hash, err := auth.NewToken()
 	if err != nil {
 		return "", store.Token{}, fmt.Errorf("new token: %w", err)
 	}
-	t, err := s.store.CreateToken(r.Context(), store.Token{UserID: userID, Name: name, Hash: hash})
+	t, err := s.store.CreateToken(r.Context(), store.Token{UserID: userID, Name: name, Hash: hash, ExpiresAt: expires})
 	if err != nil {
 		return "", store.Token{}, fmt.Errorf("new token: %w", err)
 	}
@@ -42,6 +43,9 @@ func (s *server) listTokens(w http.ResponseWriter, r *http.Request) error {
 // createTokenRequest is POST /tokens' body.
 type createTokenRequest struct {
 	Name string `json:"name"`
+	// ExpiresAt, when set, is when the token stops working (RFC 3339);
+	// it must be in the future.
+	ExpiresAt string `json:"expires_at"`
 }
 
 // createToken makes a token for the caller and answers its secret, the
@@ -58,16 +62,28 @@ func (s *server) createToken(w http.ResponseWriter, r *http.Request) error {
 	if len(name) > maxNameLength {
 		return badRequest("name is longer than %d bytes", maxNameLength)
 	}
-	plain, t, err := s.newToken(r, caller(r).ID, name)
+	var expires *time.Time
+	if req.ExpiresAt != "" {
+		at, err := time.Parse(time.RFC3339, req.ExpiresAt)
+		if err != nil {
+			return badRequest("expires_at %q is not an RFC 3339 time such as 2030-01-31T00:00:00Z", req.ExpiresAt)
+		}
+		if !at.After(time.Now()) {
+			return badRequest("expires_at %s is not in the future", at.UTC().Format(time.RFC3339))
+		}
+		expires = &at
+	}
+	plain, t, err := s.newToken(r, caller(r).ID, name, expires)
 	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusCreated, struct {
-		Token     string    `json:"token"`
-		ID        int64     `json:"id"`
-		Name      string    `json:"name"`
-		CreatedAt time.Time `json:"created_at"`
-	}{plain, t.ID, t.Name, t.CreatedAt})
+		Token     string     `json:"token"`
+		ID        int64      `json:"id"`
+		Name      string     `json:"name"`
+		CreatedAt time.Time  `json:"created_at"`
+		ExpiresAt *time.Time `json:"expires_at"`
+	}{plain, t.ID, t.Name, t.CreatedAt, t.ExpiresAt})
 	return nil
 }
 

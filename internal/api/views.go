@@ -20,10 +20,12 @@ type userView struct {
 	Name      string    `json:"name"`
 	Role      string    `json:"role"`
 	CreatedAt time.Time `json:"created_at"`
+	// DisabledAt is when an admin disabled the user; null while enabled.
+	DisabledAt *time.Time `json:"disabled_at"`
 }
 
 func viewUser(u store.User) userView {
-	return userView{ID: u.ID, Email: u.Email, Name: u.Name, Role: u.Role, CreatedAt: u.CreatedAt}
+	return userView{ID: u.ID, Email: u.Email, Name: u.Name, Role: u.Role, CreatedAt: u.CreatedAt, DisabledAt: u.DisabledAt}
 }
 
 // tokenView is an API token without its secret.
@@ -32,10 +34,12 @@ type tokenView struct {
 	Name       string     `json:"name"`
 	CreatedAt  time.Time  `json:"created_at"`
 	LastUsedAt *time.Time `json:"last_used_at"`
+	// ExpiresAt is when the token stops working; null if it does not.
+	ExpiresAt *time.Time `json:"expires_at"`
 }
 
 func viewToken(t store.Token) tokenView {
-	return tokenView{ID: t.ID, Name: t.Name, CreatedAt: t.CreatedAt, LastUsedAt: t.LastUsedAt}
+	return tokenView{ID: t.ID, Name: t.Name, CreatedAt: t.CreatedAt, LastUsedAt: t.LastUsedAt, ExpiresAt: t.ExpiresAt}
 }
 
 // flowView is a flow as the API shows it.

@@ -388,8 +388,8 @@ func TestHumanOutput(t *testing.T) {
 			"Source:\n" +
 			"name: hello\ntrigger:\n  type: webhook\n"},
 		{"users list", []string{"users", "list"}, "" +
-			"ID  EMAIL            NAME  ROLE   CREATED\n" +
-			"1   ada@example.com  Ada   admin  2026-01-02 03:04:05\n"},
+			"ID  EMAIL            NAME  ROLE   STATUS   CREATED\n" +
+			"1   ada@example.com  Ada   admin  enabled  2026-01-02 03:04:05\n"},
 		{"enable", []string{"flows", "enable", "hello"}, "enabled flow hello\n"},
 		{"disable", []string{"flows", "disable", "hello"}, "disabled flow hello\n"},
 		{"delete", []string{"flows", "delete", "hello"}, "deleted flow hello\n"},

@@ -213,11 +213,20 @@ func yesNo(b bool) string {
 // prints the server's own JSON instead, so fields not listed here are kept.
 
 type apiUser struct {
-	ID        flexString `json:"id"`
-	Email     string     `json:"email"`
-	Name      string     `json:"name"`
-	Role      string     `json:"role"`
-	CreatedAt apiTime    `json:"created_at"`
+	ID         flexString `json:"id"`
+	Email      string     `json:"email"`
+	Name       string     `json:"name"`
+	Role       string     `json:"role"`
+	CreatedAt  apiTime    `json:"created_at"`
+	DisabledAt apiTime    `json:"disabled_at"`
+}
+
+// status says whether the user is enabled or disabled.
+func (u apiUser) status() string {
+	if u.DisabledAt.IsZero() && u.DisabledAt.raw == "" {
+		return "enabled"
+	}
+	return "disabled"
 }
 
 type apiToken struct {
@@ -225,6 +234,7 @@ type apiToken struct {
 	Name       string     `json:"name"`
 	CreatedAt  apiTime    `json:"created_at"`
 	LastUsedAt apiTime    `json:"last_used_at"`
+	ExpiresAt  apiTime    `json:"expires_at"`
 }
 
 type apiFlow struct {

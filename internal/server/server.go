@@ -22,6 +22,7 @@ import (
 	"github.com/sluice/sluice/internal/netguard"
 	"github.com/sluice/sluice/internal/notify"
 	"github.com/sluice/sluice/internal/secret"
+	"github.com/sluice/sluice/internal/signin"
 	"github.com/sluice/sluice/internal/store"
 	"github.com/sluice/sluice/internal/store/postgres"
 	"github.com/sluice/sluice/internal/store/sqlite"
@@ -108,16 +109,19 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 
+	// One password check for the API and the link pages, so that they
+	// count a client address together.
+	signIn := signin.New(signin.Config{Store: st, Logger: log.With("component", "signin")})
 	mux := http.NewServeMux()
 	mux.Handle("/r/", web.New(web.Config{
-		Store: st, Key: linkKey, BaseURL: cfg.BaseURL, Logger: log.With("component", "web"),
+		Store: st, Key: linkKey, BaseURL: cfg.BaseURL, Logger: log.With("component", "web"), SignIn: signIn,
 		Resubmit: func(ctx context.Context, r store.Run) (store.Run, error) {
 			// No Force: a double POST of one link gives one run.
 			nr, _, err := eng.Resubmit(ctx, r, engine.ResubmitOptions{})
 			return nr, err
 		},
 	}))
-	mux.Handle("/api/", api.New(api.Config{Store: st, Runner: eng, Logger: log, BaseURL: cfg.BaseURL, MaxBody: cfg.MaxPayload, Secrets: box, HTTPClient: client, SMTPDial: smtpDial}))
+	mux.Handle("/api/", api.New(api.Config{Store: st, Runner: eng, Logger: log, BaseURL: cfg.BaseURL, MaxBody: cfg.MaxPayload, Secrets: box, HTTPClient: client, SMTPDial: smtpDial, SignIn: signIn}))
 	mux.Handle("/hooks/{token}", eng.WebhookHandler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

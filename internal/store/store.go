@@ -62,6 +62,9 @@ type User struct {
 	PasswordHash string    `json:"-"`
 	Role         string    `json:"role"`
 	CreatedAt    time.Time `json:"created_at"`
+	// DisabledAt is when an admin disabled the user, nil while enabled. A
+	// disabled user cannot sign in and their tokens are refused.
+	DisabledAt *time.Time `json:"disabled_at,omitempty"`
 }
 
 // Token is an API token. Only its SHA-256 hash is kept.
@@ -72,6 +75,9 @@ type Token struct {
 	Hash       []byte     `json:"-"`
 	CreatedAt  time.Time  `json:"created_at"`
 	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
+	// ExpiresAt is when the token stops working, nil for a token that
+	// does not expire.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 }
 
 // Flow is a flow's identity and state; its definitions are FlowVersions.
@@ -363,6 +369,7 @@ type Store interface {
 	ConnectionStore
 	JobStore
 	NotifyStore
+	AccountStore
 
 	// Close releases the database.
 	Close() error
@@ -381,7 +388,8 @@ type Store interface {
 	// CreateToken stores a token's hash for a user.
 	CreateToken(ctx context.Context, t Token) (Token, error)
 	// GetTokenByHash returns the token with that hash and its user, and
-	// records that it was used.
+	// records that it was used. It returns expired tokens and disabled
+	// users too, so that the caller can say why it refuses them.
 	GetTokenByHash(ctx context.Context, hash []byte) (Token, User, error)
 	// ListTokens returns a user's tokens.
 	ListTokens(ctx context.Context, userID int64) ([]Token, error)

@@ -16,11 +16,10 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/sluice/sluice/internal/auth"
 	"github.com/sluice/sluice/internal/notify"
+	"github.com/sluice/sluice/internal/signin"
 	"github.com/sluice/sluice/internal/store"
 )
 
@@ -53,25 +52,20 @@ type Config struct {
 	BaseURL string
 	// Logger receives errors. Defaults to slog.Default().
 	Logger *slog.Logger
+	// SignIn checks the retry form's password, throttled per link (so
+	// that a leaked link is not a password-guessing oracle), per account
+	// and per client address; pass the API's Checker so that both count
+	// one address together. Defaults to a signin.Checker on Store with
+	// the default limits.
+	SignIn *signin.Checker
 }
 
-// Limits on sign-in attempts through one link, so that a leaked link is
-// not a password-guessing oracle.
-const (
-	maxFailures   = 10
-	failureWindow = 15 * time.Minute
-	maxForm       = 16 << 10
-)
+// maxForm caps the retry form's body.
+const maxForm = 16 << 10
 
 type handler struct {
 	cfg Config
 	log *slog.Logger
-	// dummyHash is checked against when the email is unknown, so that an
-	// unknown email takes as long as a wrong password.
-	dummyHash string
-
-	mu       sync.Mutex
-	failures map[string][]time.Time
 }
 
 // New returns the handler of the email-link pages: GET /r/{token} shows
@@ -81,10 +75,10 @@ func New(cfg Config) http.Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	h := &handler{cfg: cfg, log: cfg.Logger, failures: map[string][]time.Time{}}
-	if hash, err := auth.HashPassword(rand.Text()); err == nil {
-		h.dummyHash = hash
+	if cfg.SignIn == nil {
+		cfg.SignIn = signin.New(signin.Config{Store: cfg.Store, Logger: cfg.Logger})
 	}
+	h := &handler{cfg: cfg, log: cfg.Logger}
 	mux := http.NewServeMux()
 	mux.Handle("GET /r/{token}", h.wrap(h.show))
 	mux.Handle("POST /r/{token}", h.wrap(h.retry))
@@ -215,8 +209,8 @@ type target struct {
 }
 
 // open verifies the token and loads the run it names. The link's user
-// must still own the run's flow or be an admin: a link does not outlive
-// the access it was sent with.
+// must still be enabled and own the run's flow or be an admin: a link does
+// not outlive the access it was sent with.
 func (h *handler) open(ctx context.Context, token string) (target, error) {
 	link, err := notify.VerifyLink(h.cfg.Key, token)
 	switch {
@@ -245,7 +239,8 @@ func (h *handler) open(ctx context.Context, token string) (target, error) {
 	} else if err != nil {
 		return target{}, err
 	}
-	if !mayTouch(t.user, t.flow) {
+	// A disabled user's links stop working with their tokens.
+	if t.user.DisabledAt != nil || !mayTouch(t.user, t.flow) {
 		return target{}, gone
 	}
 	return t, nil
@@ -310,10 +305,6 @@ func (h *handler) retry(w http.ResponseWriter, r *http.Request) error {
 		return pageErr(http.StatusBadRequest, "This link does not retry runs",
 			"It opens the run page only. Use the retry link of the email to resubmit the run.")
 	}
-	if !h.allowAttempt(token) {
-		return pageErr(http.StatusTooManyRequests, "Too many attempts",
-			"Too many wrong sign-ins through this link. Wait 15 minutes, or resubmit from the command line: sluice runs resubmit "+fmt.Sprint(t.run.ID))
-	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 	if err := r.ParseForm(); err != nil {
 		return pageErr(http.StatusBadRequest, "The form could not be read", "Send the form from the retry page again.")
@@ -323,11 +314,19 @@ func (h *handler) retry(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if !h.signIn(r.Context(), email, password, t.flow) {
-		h.failed(token)
+	u, err := h.cfg.SignIn.Check(r.Context(), signin.Attempt{Email: email, Password: password, RemoteAddr: r.RemoteAddr, Link: token, Via: "link"})
+	var throttled *signin.ThrottledError
+	switch {
+	case errors.As(err, &throttled):
+		w.Header().Set("Retry-After", throttled.RetryAfterHeader())
+		return pageErr(http.StatusTooManyRequests, "Too many attempts",
+			fmt.Sprintf("Too many sign-in attempts. Wait %s, or resubmit from the command line: sluice runs resubmit %d", throttled.RetryAfter, t.run.ID))
+	case errors.Is(err, signin.ErrInvalid), errors.Is(err, signin.ErrDisabled), err == nil && !mayTouch(u, t.flow):
 		p.Email, p.FormError = email, "The email or password is wrong, or this account may not retry this run."
 		h.render(w, http.StatusForbidden, "run", p)
 		return nil
+	case err != nil:
+		return err
 	}
 	if !t.flow.Enabled {
 		return pageErr(http.StatusConflict, "The flow is turned off",
@@ -345,46 +344,7 @@ func (h *handler) retry(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// signIn checks the credentials and that the user may resubmit runs of
-// the flow. Every failure looks the same to the caller.
-func (h *handler) signIn(ctx context.Context, email, password string, f store.Flow) bool {
-	if email == "" || password == "" {
-		return false
-	}
-	u, err := h.cfg.Store.GetUserByEmail(ctx, email)
-	if err != nil {
-		auth.CheckPassword(h.dummyHash, password)
-		return false
-	}
-	return auth.CheckPassword(u.PasswordHash, password) && mayTouch(u, f)
-}
-
 func domainOf(email string) string {
 	_, d, _ := strings.Cut(email, "@")
 	return d
-}
-
-// allowAttempt reports whether the link may try another sign-in.
-func (h *handler) allowAttempt(token string) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	now := time.Now()
-	for k, ts := range h.failures {
-		for len(ts) > 0 && now.Sub(ts[0]) > failureWindow {
-			ts = ts[1:]
-		}
-		if len(ts) == 0 {
-			delete(h.failures, k)
-		} else {
-			h.failures[k] = ts
-		}
-	}
-	return len(h.failures[token]) < maxFailures
-}
-
-// failed records a wrong sign-in through the link.
-func (h *handler) failed(token string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.failures[token] = append(h.failures[token], time.Now())
 }

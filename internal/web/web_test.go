@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -150,15 +152,72 @@ func TestTooManyAttempts(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	retry := notify.SignLink(b.key, notify.PurposeRetry, b.run.ID, b.owner.ID, time.Now().Add(time.Hour))
-	wrong := url.Values{"email": {"ann@example.com"}, "password": {"guess-guess"}}
 	for i := range 10 {
+		// Guesses at several accounts: the link's own limit is what stops
+		// them.
+		wrong := url.Values{"email": {fmt.Sprintf("guess%d@example.com", i)}, "password": {"guess-guess"}}
 		if status, _, _ := b.do("POST", retry, wrong); status != http.StatusForbidden {
 			t.Fatalf("attempt %d: status %d", i, status)
 		}
 	}
-	status, body, _ := b.do("POST", retry, url.Values{"email": {"ann@example.com"}, "password": {password}})
-	if status != http.StatusTooManyRequests || !strings.Contains(body, "Too many attempts") {
-		t.Fatalf("after 10 failures: %d %s", status, body)
+	status, body, hdr := b.do("POST", retry, url.Values{"email": {"ann@example.com"}, "password": {password}})
+	if status != http.StatusTooManyRequests || !strings.Contains(body, "Too many attempts") || hdr.Get("Retry-After") != "900" {
+		t.Fatalf("after 10 failures: %d, Retry-After %q, %s", status, hdr.Get("Retry-After"), body)
+	}
+	if b.resubmits != 0 {
+		t.Fatal("resubmitted")
+	}
+}
+
+// TestConcurrentAttemptsCheckAtMostTheLimit: 40 wrong attempts at once
+// through one link, from 40 addresses at 40 accounts, check at most the
+// link's 10 passwords (each check answers 403); the others are refused
+// before any hashing (429).
+func TestConcurrentAttemptsCheckAtMostTheLimit(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	retry := notify.SignLink(b.key, notify.PurposeRetry, b.run.ID, b.owner.ID, time.Now().Add(time.Hour))
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		statuses = map[int]int{}
+	)
+	for i := range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			form := url.Values{"email": {fmt.Sprintf("guess%d@example.com", i)}, "password": {"guess-guess"}}
+			req := httptest.NewRequest("POST", "/r/"+retry, strings.NewReader(form.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.RemoteAddr = fmt.Sprintf("198.51.100.%d:4000", i+1)
+			rec := httptest.NewRecorder()
+			b.h.ServeHTTP(rec, req)
+			mu.Lock()
+			statuses[rec.Code]++
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if statuses[http.StatusForbidden] != 10 || statuses[http.StatusTooManyRequests] != 30 {
+		t.Fatalf("answers by status: %v, want 10 checked (403) and 30 refused (429)", statuses)
+	}
+}
+
+func TestDisabledUsersLinksStop(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	retry := notify.SignLink(b.key, notify.PurposeRetry, b.run.ID, b.owner.ID, time.Now().Add(time.Hour))
+	if status, _, _ := b.do("GET", retry, nil); status != http.StatusOK {
+		t.Fatalf("before: status %d", status)
+	}
+	if _, err := b.st.SetUserDisabled(t.Context(), b.owner.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	for _, method := range []string{"GET", "POST"} {
+		status, body, _ := b.do(method, retry, url.Values{"email": {"ann@example.com"}, "password": {password}})
+		if status != http.StatusNotFound || !strings.Contains(body, "no longer available") {
+			t.Fatalf("%s after disable: %d %s", method, status, body)
+		}
 	}
 	if b.resubmits != 0 {
 		t.Fatal("resubmitted")

@@ -10,14 +10,14 @@ import (
 	"github.com/sluice/sluice/internal/store"
 )
 
-const userCols = `id, email, name, password_hash, role, created_at`
+const userCols = `id, email, name, password_hash, role, created_at, disabled_at`
 
 func scanUser(row rowScanner) (store.User, error) {
 	var u store.User
-	if err := row.Scan(&u.ID, &u.Email, &u.Name, &u.PasswordHash, &u.Role, &u.CreatedAt); err != nil {
+	if err := row.Scan(&u.ID, &u.Email, &u.Name, &u.PasswordHash, &u.Role, &u.CreatedAt, &u.DisabledAt); err != nil {
 		return store.User{}, err
 	}
-	u.CreatedAt = utc(u.CreatedAt)
+	u.CreatedAt, u.DisabledAt = utc(u.CreatedAt), utcPtr(u.DisabledAt)
 	return u, nil
 }
 
@@ -72,14 +72,14 @@ func (s *Store) CountUsers(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-const tokenCols = `id, user_id, name, hash, created_at, last_used_at`
+const tokenCols = `id, user_id, name, hash, created_at, last_used_at, expires_at`
 
 func scanToken(row rowScanner) (store.Token, error) {
 	var t store.Token
-	if err := row.Scan(&t.ID, &t.UserID, &t.Name, &t.Hash, &t.CreatedAt, &t.LastUsedAt); err != nil {
+	if err := row.Scan(&t.ID, &t.UserID, &t.Name, &t.Hash, &t.CreatedAt, &t.LastUsedAt, &t.ExpiresAt); err != nil {
 		return store.Token{}, err
 	}
-	t.CreatedAt, t.LastUsedAt = utc(t.CreatedAt), utcPtr(t.LastUsedAt)
+	t.CreatedAt, t.LastUsedAt, t.ExpiresAt = utc(t.CreatedAt), utcPtr(t.LastUsedAt), utcPtr(t.ExpiresAt)
 	return t, nil
 }
 
@@ -89,8 +89,8 @@ func (s *Store) CreateToken(ctx context.Context, t store.Token) (store.Token, er
 	if t.CreatedAt.IsZero() {
 		t.CreatedAt = time.Now().UTC()
 	}
-	out, err := scanToken(s.pool.QueryRow(ctx, `INSERT INTO tokens (user_id, name, hash, created_at) VALUES ($1, $2, $3, $4) RETURNING `+tokenCols,
-		t.UserID, t.Name, t.Hash, t.CreatedAt))
+	out, err := scanToken(s.pool.QueryRow(ctx, `INSERT INTO tokens (user_id, name, hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5) RETURNING `+tokenCols,
+		t.UserID, t.Name, t.Hash, t.CreatedAt, t.ExpiresAt))
 	if err != nil {
 		return store.Token{}, wrap(err, fmt.Sprintf("create token for user %d", t.UserID))
 	}
@@ -103,13 +103,15 @@ func (s *Store) CreateToken(ctx context.Context, t store.Token) (store.Token, er
 func (s *Store) GetTokenByHash(ctx context.Context, hash []byte) (store.Token, store.User, error) {
 	var t store.Token
 	var u store.User
-	err := s.pool.QueryRow(ctx, `SELECT t.id, t.user_id, t.name, t.hash, t.created_at, t.last_used_at, `+
-		`u.id, u.email, u.name, u.password_hash, u.role, u.created_at FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = $1`, hash).
-		Scan(&t.ID, &t.UserID, &t.Name, &t.Hash, &t.CreatedAt, &t.LastUsedAt, &u.ID, &u.Email, &u.Name, &u.PasswordHash, &u.Role, &u.CreatedAt)
+	err := s.pool.QueryRow(ctx, `SELECT t.id, t.user_id, t.name, t.hash, t.created_at, t.last_used_at, t.expires_at, `+
+		`u.id, u.email, u.name, u.password_hash, u.role, u.created_at, u.disabled_at FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = $1`, hash).
+		Scan(&t.ID, &t.UserID, &t.Name, &t.Hash, &t.CreatedAt, &t.LastUsedAt, &t.ExpiresAt,
+			&u.ID, &u.Email, &u.Name, &u.PasswordHash, &u.Role, &u.CreatedAt, &u.DisabledAt)
 	if err != nil {
 		return store.Token{}, store.User{}, wrap(err, "get token")
 	}
 	t.CreatedAt, u.CreatedAt, t.LastUsedAt = utc(t.CreatedAt), utc(u.CreatedAt), utcPtr(t.LastUsedAt)
+	t.ExpiresAt, u.DisabledAt = utcPtr(t.ExpiresAt), utcPtr(u.DisabledAt)
 	now := time.Now().UTC()
 	if t.LastUsedAt == nil || now.Sub(*t.LastUsedAt) > time.Minute {
 		if _, err := s.pool.Exec(ctx, `UPDATE tokens SET last_used_at = $1 WHERE id = $2`, now, t.ID); err != nil {

@@ -35,6 +35,16 @@ func changed(res sql.Result, none error) error {
 }
 
 // affected returns the rows a statement changed.
+// execOne runs a statement that must change a row; store.ErrNotFound
+// when it changes none.
+func execOne(ctx context.Context, tx *wtx, q string, args ...any) error {
+	res, err := tx.ExecContext(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	return changed(res, store.ErrNotFound)
+}
+
 func affected(res sql.Result) (int64, error) {
 	n, err := res.RowsAffected()
 	if err != nil {

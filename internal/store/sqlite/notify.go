@@ -279,16 +279,7 @@ func (s *Store) MarkMailRetry(ctx context.Context, id int64, lastError string, n
 
 func (s *Store) mailUpdate(ctx context.Context, id int64, q string, args ...any) error {
 	err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
-		res, err := tx.ExecContext(ctx, q, args...)
-		if err != nil {
-			return err
-		}
-		if n, err := affected(res); err != nil {
-			return err
-		} else if n == 0 {
-			return store.ErrNotFound
-		}
-		return nil
+		return execOne(ctx, tx, q, args...)
 	})
 	if err != nil {
 		return fmt.Errorf("update mail %d: %w", id, err)
@@ -477,16 +468,7 @@ func (s *Store) GetFlowSettings(ctx context.Context, flowID int64) (store.FlowSe
 // SetFlowSettings replaces a flow's settings.
 func (s *Store) SetFlowSettings(ctx context.Context, flowID int64, st store.FlowSettings) error {
 	err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE flows SET repair_emails = ? WHERE id = ?`, st.RepairEmails, flowID)
-		if err != nil {
-			return err
-		}
-		if n, err := affected(res); err != nil {
-			return err
-		} else if n == 0 {
-			return store.ErrNotFound
-		}
-		return nil
+		return execOne(ctx, tx, `UPDATE flows SET repair_emails = ? WHERE id = ?`, st.RepairEmails, flowID)
 	})
 	if err != nil {
 		return fmt.Errorf("set settings of flow %d: %w", flowID, err)

@@ -9,15 +9,16 @@ import (
 	"github.com/sluice/sluice/internal/store"
 )
 
-const userCols = `id, email, name, password_hash, role, created_at`
+const userCols = `id, email, name, password_hash, role, created_at, disabled_at`
 
 func scanUser(row interface{ Scan(...any) error }) (store.User, error) {
 	var u store.User
 	var created int64
-	if err := row.Scan(&u.ID, &u.Email, &u.Name, &u.PasswordHash, &u.Role, &created); err != nil {
+	var disabled sql.NullInt64
+	if err := row.Scan(&u.ID, &u.Email, &u.Name, &u.PasswordHash, &u.Role, &created, &disabled); err != nil {
 		return store.User{}, err
 	}
-	u.CreatedAt = fromNanos(created)
+	u.CreatedAt, u.DisabledAt = fromNanos(created), fromNull(disabled)
 	return u, nil
 }
 
@@ -76,17 +77,17 @@ func (s *Store) CountUsers(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-const tokenCols = `id, user_id, name, hash, created_at, last_used_at`
+const tokenCols = `id, user_id, name, hash, created_at, last_used_at, expires_at`
 
 func scanToken(row interface{ Scan(...any) error }) (store.Token, error) {
 	var t store.Token
 	var created int64
-	var used sql.NullInt64
-	if err := row.Scan(&t.ID, &t.UserID, &t.Name, &t.Hash, &created, &used); err != nil {
+	var used, expires sql.NullInt64
+	if err := row.Scan(&t.ID, &t.UserID, &t.Name, &t.Hash, &created, &used, &expires); err != nil {
 		return store.Token{}, err
 	}
 	t.CreatedAt = fromNanos(created)
-	t.LastUsedAt = fromNull(used)
+	t.LastUsedAt, t.ExpiresAt = fromNull(used), fromNull(expires)
 	return t, nil
 }
 
@@ -96,8 +97,8 @@ func (s *Store) CreateToken(ctx context.Context, t store.Token) (store.Token, er
 		t.CreatedAt = time.Now().UTC()
 	}
 	err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO tokens (user_id, name, hash, created_at) VALUES (?, ?, ?, ?)`,
-			t.UserID, t.Name, t.Hash, nanos(t.CreatedAt))
+		res, err := tx.ExecContext(ctx, `INSERT INTO tokens (user_id, name, hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
+			t.UserID, t.Name, t.Hash, nanos(t.CreatedAt), nullNanos(t.ExpiresAt))
 		if err != nil {
 			return err
 		}
@@ -117,17 +118,19 @@ func (s *Store) CreateToken(ctx context.Context, t store.Token) (store.Token, er
 // last-used time is recorded at most once a minute so that authenticating
 // does not cost a write per request.
 func (s *Store) GetTokenByHash(ctx context.Context, hash []byte) (store.Token, store.User, error) {
-	row := s.queryRow(ctx, `SELECT t.id, t.user_id, t.name, t.hash, t.created_at, t.last_used_at, `+
-		`u.id, u.email, u.name, u.password_hash, u.role, u.created_at FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = ?`, hash)
+	row := s.queryRow(ctx, `SELECT t.id, t.user_id, t.name, t.hash, t.created_at, t.last_used_at, t.expires_at, `+
+		`u.id, u.email, u.name, u.password_hash, u.role, u.created_at, u.disabled_at FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = ?`, hash)
 	var t store.Token
 	var u store.User
 	var tCreated, uCreated int64
-	var used sql.NullInt64
-	err := row.Scan(&t.ID, &t.UserID, &t.Name, &t.Hash, &tCreated, &used, &u.ID, &u.Email, &u.Name, &u.PasswordHash, &u.Role, &uCreated)
+	var used, expires, disabled sql.NullInt64
+	err := row.Scan(&t.ID, &t.UserID, &t.Name, &t.Hash, &tCreated, &used, &expires,
+		&u.ID, &u.Email, &u.Name, &u.PasswordHash, &u.Role, &uCreated, &disabled)
 	if err != nil {
 		return store.Token{}, store.User{}, notFound(err, "get token")
 	}
 	t.CreatedAt, u.CreatedAt, t.LastUsedAt = fromNanos(tCreated), fromNanos(uCreated), fromNull(used)
+	t.ExpiresAt, u.DisabledAt = fromNull(expires), fromNull(disabled)
 	now := time.Now().UTC()
 	if t.LastUsedAt == nil || now.Sub(*t.LastUsedAt) > time.Minute {
 		err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {

@@ -38,6 +38,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Close", []test{{"ReturnsNil", testClose}}},
 		{"Users", userTests},
 		{"Tokens", tokenTests},
+		{"Accounts", accountTests},
 		{"Flows", flowTests},
 		{"Schedules", scheduleTests},
 		{"Runs", runTests},
