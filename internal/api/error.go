@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/sluice/sluice/internal/engine"
 	"github.com/sluice/sluice/internal/store"
 )
 
@@ -76,14 +77,15 @@ func notFound(format string, args ...any) *Error {
 
 // writeError is the one error mapper: it turns err into a status and the
 // JSON error shape. An *Error is sent as it is; store.ErrNotFound is a 404,
-// store.ErrConflict a 409, an oversized body a 413; anything else is a 500
+// store.ErrConflict a 409, an oversized body or trigger input a 413; anything else is a 500
 // whose text is logged with a request id and never sent.
 func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var (
-		apiErr *Error
-		tooBig *http.MaxBytesError
-		fields errorFields
-		status int
+		apiErr   *Error
+		tooBig   *http.MaxBytesError
+		tooLarge *engine.TooLargeError
+		fields   errorFields
+		status   int
 	)
 	switch {
 	case errors.As(err, &apiErr):
@@ -92,6 +94,9 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &tooBig):
 		status = http.StatusRequestEntityTooLarge
 		fields = errorFields{Code: CodeTooLarge, Message: fmt.Sprintf("request body is larger than %d bytes", tooBig.Limit)}
+	case errors.As(err, &tooLarge):
+		status = http.StatusRequestEntityTooLarge
+		fields = errorFields{Code: CodeTooLarge, Message: tooLarge.Error()}
 	case errors.Is(err, store.ErrNotFound):
 		status = http.StatusNotFound
 		fields = errorFields{Code: CodeNotFound, Message: "not found"}

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluice/sluice/internal/api"
 	"github.com/sluice/sluice/internal/connection"
 	"github.com/sluice/sluice/internal/engine"
 	"github.com/sluice/sluice/internal/flow"
@@ -513,7 +514,7 @@ actions:
     with: { status: 201, headers: { X-Greeting: yes }, body: { message: "{{ steps.greet.output }}" } }
 `)
 	mux := http.NewServeMux()
-	mux.Handle("/hooks/{token}", b.eng.WebhookHandler())
+	mux.Handle("/hooks/{token}", api.NewWebhooks(api.Config{Store: b.st, Runner: b.eng}))
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
