@@ -50,6 +50,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	warnReadable(log, cfg.DataDir)
 	box, err := secret.NewBox(key)
 	if err != nil {
 		return err
