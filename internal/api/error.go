@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/sluice/sluice/internal/engine"
+	"github.com/sluice/sluice/internal/secret"
 	"github.com/sluice/sluice/internal/store"
 )
 
@@ -108,7 +110,7 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.ErrorContext(r.Context(), "api request failed",
 			slog.String("request_id", id),
 			slog.String("method", r.Method),
-			slog.String("path", r.URL.Path),
+			slog.String("path", logPath(r)),
 			slog.Any("error", err))
 		status = http.StatusInternalServerError
 		fields = errorFields{Code: CodeInternal, Message: "internal error (request id " + id + ")", RequestID: id}
@@ -117,6 +119,15 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="sluice"`)
 	}
 	writeJSON(w, status, errorBody{Error: fields})
+}
+
+// logPath is the request's path for the log, with a webhook token masked:
+// the token is the webhook's secret.
+func logPath(r *http.Request) string {
+	if token := r.PathValue("token"); token != "" {
+		return strings.ReplaceAll(r.URL.Path, token, secret.Mask)
+	}
+	return r.URL.Path
 }
 
 // newRequestID returns 8 random bytes in hex, to tie a 500 answer to its

@@ -1,10 +1,13 @@
 package engine_test
 
 import (
+	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/sluice/sluice/internal/api"
 	"github.com/sluice/sluice/internal/engine"
 	"github.com/sluice/sluice/internal/secret"
 )
@@ -63,5 +66,31 @@ func TestWebhookTriggerRedacts(t *testing.T) {
 	if trig.Path != "/hooks/"+secret.Mask || trig.Headers["authorization"] != secret.Mask || trig.Headers["x-custom"] != "kept" ||
 		trig.Query["token"] != secret.Mask || trig.Query["n"] != "1" {
 		t.Errorf("trigger: %+v", trig)
+	}
+}
+
+// TestRespondInformationalStatus checks that a respond action may not
+// answer with a 1xx status, which is not a final answer.
+func TestRespondInformationalStatus(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	f := b.apply(t, `name: informational
+trigger: { type: webhook }
+actions:
+  - id: answer
+    type: respond
+    with: { status: 101 }
+`)
+	mux := http.NewServeMux()
+	mux.Handle("/hooks/{token}", api.NewWebhooks(api.Config{Store: b.st, Runner: b.eng}))
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest("POST", "/hooks/"+f.WebhookToken, nil))
+	if rec.Code != http.StatusAccepted {
+		t.Fatalf("webhook answered %d %s, want 202 (the respond step failed)", rec.Code, rec.Body)
+	}
+	id, _ := strconv.ParseInt(rec.Header().Get("X-Sluice-Run"), 10, 64)
+	got, steps := b.wait(t, id)
+	if got.Status != "failed" || !strings.Contains(string(steps["answer"].Error), "not a final HTTP status") {
+		t.Errorf("run %s, respond step error %q", got.Status, steps["answer"].Error)
 	}
 }

@@ -363,3 +363,29 @@ func TestWarnReadable(t *testing.T) {
 		t.Errorf("warned about private files:\n%s", logs.String())
 	}
 }
+
+// TestValidateHTTPLimits checks the defaults of the deadlines and caps,
+// and the webhook origin's checks.
+func TestValidateHTTPLimits(t *testing.T) {
+	t.Parallel()
+	c := Config{}
+	if err := c.validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.ReadHeaderTimeout != 10*time.Second || c.ReadTimeout != time.Minute || c.WriteTimeout != time.Minute ||
+		c.IdleTimeout != 2*time.Minute || c.MaxConns != 1024 || c.MaxConnsPerClient != 64 || c.WebhookBaseURL != "" {
+		t.Errorf("defaults: %+v", c)
+	}
+	for _, tc := range []struct{ base, hooks, want string }{
+		{"https://sluice.example.com", "https://hooks.example.com/", ""},
+		{"https://sluice.example.com", "https://sluice.example.com:8443", "another host"},
+		{"https://sluice.example.com", "https://hooks.example.com/in", "no path"},
+		{"https://sluice.example.com", "hooks.example.com", "http or https URL"},
+	} {
+		c := Config{BaseURL: tc.base, WebhookBaseURL: tc.hooks}
+		err := c.validate()
+		if (err == nil) != (tc.want == "") || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("WebhookBaseURL %q: %v, want %q", tc.hooks, err, tc.want)
+		}
+	}
+}
