@@ -75,10 +75,11 @@ type Config struct {
 	// MaxBody caps a request body in bytes; a larger body answers 413.
 	// Defaults to DefaultMaxBody (10 MiB).
 	MaxBody int64
-	// WriteTimeout is the HTTP server's write timeout: a webhook that
-	// waits for its respond action moves its connection's read and write
-	// deadlines to the end of the wait plus this much, so that the wait is
-	// not cut off while every other request keeps the server's short
+	// WriteTimeout is the HTTP server's write timeout. Once a webhook's
+	// body is read, its connection's read deadline is lifted and its write
+	// deadline restarts at this much; a webhook that waits for its respond
+	// action moves it to the end of the wait plus this much. So the wait
+	// is not cut off, while every other request keeps the server's short
 	// deadlines. Defaults to 0: the deadlines are left as they are.
 	WriteTimeout time.Duration
 	// Secrets seals connection secrets when they are saved and opens them

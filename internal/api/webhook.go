@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/sluice/sluice/internal/engine"
 	"github.com/sluice/sluice/internal/flow"
@@ -81,6 +82,17 @@ func (s *server) webhook(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	rc := http.NewResponseController(w)
+	if s.writeTimeout > 0 {
+		// The body is in, within the read timeout. What follows may wait
+		// for a worker and then for the respond action (each up to the
+		// respond timeout): the server's read deadline would cancel the
+		// request meanwhile, and its write deadline counts from the end of
+		// the headers. This connection's next request gets the server's
+		// deadlines again.
+		_ = rc.SetReadDeadline(time.Time{})
+		_ = rc.SetWriteDeadline(time.Now().Add(s.writeTimeout))
+	}
 	trig, err := engine.WebhookTrigger(r, raw)
 	if err != nil {
 		return badRequest("%v", err)
@@ -95,10 +107,7 @@ func (s *server) webhook(w http.ResponseWriter, r *http.Request) error {
 		if s.writeTimeout > 0 {
 			// This connection alone may take as long as the run does to
 			// respond, then the usual time to write.
-			rc := http.NewResponseController(w)
-			end := pending.Deadline().Add(s.writeTimeout)
-			_ = rc.SetReadDeadline(end)
-			_ = rc.SetWriteDeadline(end)
+			_ = rc.SetWriteDeadline(pending.Deadline().Add(s.writeTimeout))
 		}
 		if out := pending.Wait(r.Context()); out != nil {
 			for k, v := range out.Headers {
