@@ -142,38 +142,36 @@ type httpLimits struct {
 
 // fromEnv reads the limits from their SLUICE_* variables.
 func (l *httpLimits) fromEnv(getenv func(string) string) error {
-	for _, d := range []struct {
-		env string
-		dst *time.Duration
-	}{
-		{"SLUICE_READ_HEADER_TIMEOUT", &l.readHeader},
-		{"SLUICE_READ_TIMEOUT", &l.read},
-		{"SLUICE_WRITE_TIMEOUT", &l.write},
-		{"SLUICE_IDLE_TIMEOUT", &l.idle},
-	} {
-		if v := getenv(d.env); v != "" {
-			t, err := time.ParseDuration(v)
-			if err != nil || t <= 0 {
-				return usagef("%s %q must be a positive duration such as 30s", d.env, v)
-			}
-			*d.dst = t
-		}
+	positiveDuration := func(v string) (time.Duration, bool) {
+		d, err := time.ParseDuration(v)
+		return d, err == nil && d > 0
 	}
-	for _, n := range []struct {
-		env string
-		dst *int
-	}{
-		{"SLUICE_MAX_CONNS", &l.maxConns},
-		{"SLUICE_MAX_CONNS_PER_CLIENT", &l.maxConnsPerClient},
-	} {
-		if v := getenv(n.env); v != "" {
-			i, err := strconv.Atoi(v)
-			if err != nil || i <= 0 {
-				return usagef("%s %q must be a positive number", n.env, v)
-			}
-			*n.dst = i
-		}
+	positiveInt := func(v string) (int, bool) {
+		i, err := strconv.Atoi(v)
+		return i, err == nil && i > 0
 	}
+	return errors.Join(
+		envValue(getenv, "SLUICE_READ_HEADER_TIMEOUT", &l.readHeader, positiveDuration, "a positive duration such as 30s"),
+		envValue(getenv, "SLUICE_READ_TIMEOUT", &l.read, positiveDuration, "a positive duration such as 30s"),
+		envValue(getenv, "SLUICE_WRITE_TIMEOUT", &l.write, positiveDuration, "a positive duration such as 30s"),
+		envValue(getenv, "SLUICE_IDLE_TIMEOUT", &l.idle, positiveDuration, "a positive duration such as 30s"),
+		envValue(getenv, "SLUICE_MAX_CONNS", &l.maxConns, positiveInt, "a positive number"),
+		envValue(getenv, "SLUICE_MAX_CONNS_PER_CLIENT", &l.maxConnsPerClient, positiveInt, "a positive number"),
+	)
+}
+
+// envValue sets *dst from the environment variable env when it is set;
+// a value parse refuses is a usage error that says what is wanted.
+func envValue[T any](getenv func(string) string, env string, dst *T, parse func(string) (T, bool), want string) error {
+	v := getenv(env)
+	if v == "" {
+		return nil
+	}
+	x, ok := parse(v)
+	if !ok {
+		return usagef("%s %q must be %s", env, v, want)
+	}
+	*dst = x
 	return nil
 }
 

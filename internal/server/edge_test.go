@@ -57,10 +57,10 @@ func startRun(t *testing.T, cfg Config) *running {
 	return s
 }
 
-// call makes an API request as the admin and decodes the answer into out.
-func (s *running) call(t *testing.T, method, path, body string, want int, out any) {
+// do sends a request as the admin to url and returns the answer.
+func (s *running) do(t *testing.T, method, url, body string) (int, []byte, http.Header) {
 	t.Helper()
-	req, err := http.NewRequest(method, "http://"+s.cfg.Addr+path, strings.NewReader(body))
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,8 +74,15 @@ func (s *running) call(t *testing.T, method, path, body string, want int, out an
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != want {
-		t.Fatalf("%s %s: %d %s, want %d", method, path, resp.StatusCode, b, want)
+	return resp.StatusCode, b, resp.Header
+}
+
+// call makes an API request as the admin and decodes the answer into out.
+func (s *running) call(t *testing.T, method, path, body string, want int, out any) {
+	t.Helper()
+	code, b, _ := s.do(t, method, "http://"+s.cfg.Addr+path, body)
+	if code != want {
+		t.Fatalf("%s %s: %d %s, want %d", method, path, code, b, want)
 	}
 	if out != nil {
 		if err := json.Unmarshal(b, out); err != nil {
@@ -312,15 +319,8 @@ func TestWebhookOrigin(t *testing.T) {
 	}
 	get := func(method, url string) (int, string, http.Header) {
 		t.Helper()
-		req, _ := http.NewRequest(method, url, strings.NewReader(`{}`))
-		req.Header.Set("Authorization", "Bearer "+s.token)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b), resp.Header
+		code, b, h := s.do(t, method, url, `{}`)
+		return code, string(b), h
 	}
 	if code, body, h := get("POST", hook); code != http.StatusAccepted || h.Get("Content-Security-Policy") != "sandbox" {
 		t.Errorf("webhook on its origin: %d %s %v", code, body, h)
