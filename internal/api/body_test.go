@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -77,5 +79,61 @@ func TestManualInputStoredOnce(t *testing.T) {
 		status: http.StatusRequestEntityTooLarge, contains: []string{`"code":"too_large"`, "payload cap"}}.run(t, b)
 	if runs, err := b.store.ListRuns(t.Context(), store.RunFilter{FlowID: b.flows["a"].ID}); err == nil && len(runs) != 2 {
 		t.Errorf("%d runs of the flow, want 2 (the setup's and the accepted one)", len(runs))
+	}
+}
+
+// countingReader is an endless body that counts the bytes read from it.
+type countingReader struct{ n int64 }
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = 'x'
+	}
+	c.n += int64(len(p))
+	return len(p), nil
+}
+
+// TestOversizedBodyReadNoFurther sends endless bodies to an API route and
+// to a webhook: each is refused with 413 too_large after at most the cap
+// and a read buffer are read, and what is allocated is bounded by a small
+// multiple of the cap, not by the body.
+//
+// It is not parallel: the allocation count is the process's.
+func TestOversizedBodyReadNoFurther(t *testing.T) {
+	b := setup(t)
+	const maxBody = 64 << 10
+	b.handler = New(Config{Store: b.store, Runner: b.runner, MaxBody: maxBody})
+	hooks := b.hooks(maxBody)
+	for _, tc := range []struct {
+		name string
+		h    http.Handler
+		path string
+	}{
+		{"api", b.handler, fmt.Sprintf("/api/v1/flows/%d/trigger", b.flows["a"].ID)},
+		{"webhook", hooks, "/hooks/" + b.flows["a"].WebhookToken},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := &countingReader{}
+			req := httptest.NewRequest("POST", tc.path, body)
+			req.ContentLength = -1 // unknown: the cap must stop the read itself
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+b.tokens["a"])
+			rec := httptest.NewRecorder()
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			tc.h.ServeHTTP(rec, req)
+			runtime.ReadMemStats(&after)
+			if rec.Code != http.StatusRequestEntityTooLarge || !strings.Contains(rec.Body.String(), `"too_large"`) {
+				t.Fatalf("%d %s", rec.Code, rec.Body)
+			}
+			if body.n > maxBody+32<<10 {
+				t.Errorf("read %d bytes of an endless body with a %d-byte cap", body.n, maxBody)
+			}
+			alloc := after.TotalAlloc - before.TotalAlloc
+			if alloc > 16*maxBody {
+				t.Errorf("allocated %d bytes refusing a body over a %d-byte cap", alloc, maxBody)
+			}
+			t.Logf("read %d bytes, allocated %d bytes for a %d-byte cap", body.n, alloc, maxBody)
+		})
 	}
 }
