@@ -17,6 +17,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluice/sluice/internal/auth"
+	"github.com/sluice/sluice/internal/store"
+	"github.com/sluice/sluice/internal/store/sqlite"
 )
 
 // running is a server started by startRun, with an admin's API token.
@@ -25,8 +29,10 @@ type running struct {
 	token string
 }
 
-// startRun runs a server with cfg (its data folder, address and admin
-// filled in) until the test ends, and signs in as the admin.
+// startRun runs a server with cfg (its data folder, address and logger
+// filled in) until the test ends, on a store seeded with an admin and an
+// API token, so that no sign-in (argon2id) runs under the test's short
+// deadlines.
 func startRun(t *testing.T, cfg Config) *running {
 	t.Helper()
 	if cfg.DataDir == "" {
@@ -35,9 +41,26 @@ func startRun(t *testing.T, cfg Config) *running {
 	if cfg.Addr == "" {
 		cfg.Addr = freeAddr(t)
 	}
-	cfg.AdminPassword = "a long admin password"
 	cfg.Logger = slog.New(slog.DiscardHandler)
 	cfg.Out = io.Discard
+	st, err := sqlite.Open(t.Context(), filepath.Join(cfg.DataDir, "sluice.db"), cfg.Logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := st.CreateUser(t.Context(), store.User{Email: "admin@localhost", Name: "Admin", PasswordHash: "unused", Role: store.RoleAdmin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, hash, err := auth.NewToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.CreateToken(t.Context(), store.Token{UserID: admin.ID, Name: "test", Hash: hash}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, cfg) }()
@@ -48,13 +71,7 @@ func startRun(t *testing.T, cfg Config) *running {
 		}
 	})
 	waitHealthy(t, cfg.Addr)
-	s := &running{cfg: cfg}
-	var login struct {
-		Token string `json:"token"`
-	}
-	s.call(t, "POST", "/api/v1/login", `{"email":"admin@localhost","password":"a long admin password"}`, http.StatusCreated, &login)
-	s.token = login.Token
-	return s
+	return &running{cfg: cfg, token: plain}
 }
 
 // do sends a request as the admin to url and returns the answer.
