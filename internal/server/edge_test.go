@@ -250,6 +250,11 @@ func TestConnectionCaps(t *testing.T) {
 		}
 	}
 
+	// What the server accepts keeps TCP's half-close, which net/http uses
+	// to close gracefully after an early answer.
+	if _, ok := any(&cappedConn{}).(interface{ CloseWrite() error }); !ok {
+		t.Error("accepted connections cannot CloseWrite")
+	}
 	a1, a2 := dialFrom("127.0.0.1"), dialFrom("127.0.0.1")
 	if status(a1) != 200 || status(a2) != 200 {
 		t.Fatal("the first two connections of one address were not served")

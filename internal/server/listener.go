@@ -143,3 +143,14 @@ func (c *cappedConn) Close() error {
 	c.once.Do(c.release)
 	return err
 }
+
+// CloseWrite shuts the writing side down, as *net.TCPConn does, so that
+// the HTTP server can still close gracefully after an early answer (a 413
+// while the client is sending its body): the client reads the answer
+// rather than a reset.
+func (c *cappedConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
