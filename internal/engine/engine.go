@@ -84,8 +84,6 @@ type Config struct {
 	// RespondTimeout is how long a webhook waits for a respond action
 	// before answering 202. Defaults to 30s.
 	RespondTimeout time.Duration
-	// MaxBody caps a webhook request body. Defaults to MaxPayload.
-	MaxBody int64
 	// SMTPDial connects email actions to the SMTP servers of makers' smtp
 	// connections; it should be the netguard dialer. Defaults to a plain
 	// dialer.
@@ -127,9 +125,6 @@ func (c *Config) validate() error {
 	}
 	if c.RespondTimeout <= 0 {
 		c.RespondTimeout = 30 * time.Second
-	}
-	if c.MaxBody <= 0 {
-		c.MaxBody = c.MaxPayload
 	}
 	return nil
 }

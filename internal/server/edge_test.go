@@ -411,3 +411,25 @@ func TestValidateHTTPLimits(t *testing.T) {
 		}
 	}
 }
+
+// TestClientKey checks what the per-client cap counts by.
+func TestClientKey(t *testing.T) {
+	t.Parallel()
+	for addr, want := range map[string]string{
+		"192.0.2.7:4000":             "192.0.2.7",
+		"[::ffff:192.0.2.7]:4000":    "192.0.2.7",
+		"[2001:db8:1:2:3:4:5:6]:443": "2001:db8:1:2::",
+		"[2001:db8:1:2:ffff::1]:443": "2001:db8:1:2::",
+	} {
+		a, err := net.ResolveTCPAddr("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := clientKey(a).String(); got != want {
+			t.Errorf("clientKey(%s) = %s, want %s", addr, got, want)
+		}
+	}
+	if clientKey(&net.UnixAddr{Name: "/tmp/s"}).IsValid() {
+		t.Error("a Unix address has a client key")
+	}
+}
