@@ -43,7 +43,10 @@ func TestSensitiveName(t *testing.T) {
 		"X-Auth-Token": true, "X-Gitlab-Token": true, "X-Shopify-Access-Token": true, "access_token": true,
 		"api_key": true, "key": true, "client_secret": true, "password": true, "X-Session-Id": true,
 		"X-Hub-Signature-256": false, "Stripe-Signature": false, "Content-Type": false, "User-Agent": false,
-		"page": false, "X-Request-Id": false, "X-Forwarded-For": false,
+		"X-Goog-Api-Key": true, "X-Amz-Security-Token": true, "X-Auth-User": true, "session_id": true,
+		"oauth_token": true, "Set-Cookie": true, "X-Csrf-Token": true,
+		"page": false, "X-Request-Id": false, "X-Forwarded-For": false, "X-Author": false, "author": false,
+		"Idempotency-Key": false, "monkey": false,
 	} {
 		if got := engine.SensitiveName(name); got != want {
 			t.Errorf("SensitiveName(%q) = %v, want %v", name, got, want)

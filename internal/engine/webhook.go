@@ -144,20 +144,23 @@ func WebhookTrigger(r *http.Request, raw []byte) (Trigger, error) {
 // sensitiveNames are the request headers and query parameters, in lower
 // case, that carry a caller's credentials.
 var sensitiveNames = map[string]bool{
-	"authorization": true, "proxy-authorization": true, "cookie": true,
-	"x-api-key": true, "api-key": true, "apikey": true, "api_key": true, "key": true,
-	"x-amz-security-token": true, "x-goog-api-key": true,
+	"authorization": true, "proxy-authorization": true, "cookie": true, "key": true,
 }
 
-// sensitiveParts are name fragments that mark a credential wherever they
-// appear in a header or query parameter name.
-var sensitiveParts = []string{"token", "secret", "password", "passwd", "session", "auth", "api-key", "api_key", "apikey", "credential"}
+// sensitiveParts mark a credential wherever they appear in a name.
+var sensitiveParts = []string{"token", "secret", "password", "passwd", "apikey", "api-key", "api_key", "credential"}
+
+// sensitiveWords mark a credential when they are a whole word of a name
+// (words are separated by -, _ and .), so that X-Auth-User and X-Session-Id
+// are caught but X-Author and Idempotency-Key are not.
+var sensitiveWords = map[string]bool{"auth": true, "authorization": true, "session": true, "sessionid": true, "sid": true, "cookie": true}
 
 // SensitiveName reports whether a request header or query parameter named
 // name (any case) carries a credential whose value a run must not store:
-// Authorization, Proxy-Authorization, Cookie, X-Api-Key and the like, and
-// any name containing token, secret, password, passwd, session, auth,
-// api-key, api_key, apikey or credential. Signatures (X-Hub-Signature-256,
+// Authorization, Proxy-Authorization, Cookie and the query parameter key;
+// any name containing token, secret, password, passwd, apikey, api-key,
+// api_key or credential; and any name with the word auth, authorization,
+// session, sessionid, sid or cookie. Signatures (X-Hub-Signature-256,
 // Stripe-Signature) are kept: flows verify them, and they are worth
 // nothing for another body.
 func SensitiveName(name string) bool {
@@ -167,6 +170,11 @@ func SensitiveName(name string) bool {
 	}
 	for _, p := range sensitiveParts {
 		if strings.Contains(name, p) {
+			return true
+		}
+	}
+	for _, w := range strings.FieldsFunc(name, func(r rune) bool { return r == '-' || r == '_' || r == '.' }) {
+		if sensitiveWords[w] {
 			return true
 		}
 	}
