@@ -10,6 +10,9 @@ import (
 	_ "embed"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"strings"
+	"time"
 
 	"github.com/sluice/sluice/internal/engine"
 	"github.com/sluice/sluice/internal/mail"
@@ -39,6 +42,10 @@ type Runner interface {
 	// from orig instead (unless opt.Force). It returns an error wrapping
 	// engine.ErrFlowDisabled when the flow is off.
 	Resubmit(ctx context.Context, orig store.Run, opt engine.ResubmitOptions) (store.Run, bool, error)
+	// StartWebhook commits a run of the webhook flow f for trig and, when
+	// the run will answer with its respond action, returns that answer to
+	// wait for.
+	StartWebhook(ctx context.Context, f store.Flow, trig engine.Trigger) (store.Run, *engine.Pending, error)
 	// SubmitJob queues a bulk resubmit or cancel (kind store.JobResubmit
 	// or store.JobCancel) owned by ownerID over the runs p selects.
 	SubmitJob(ctx context.Context, ownerID int64, kind string, p engine.JobParams) (store.Job, error)
@@ -57,9 +64,23 @@ type Config struct {
 	// webhook flow's webhook_url is BaseURL + "/hooks/" + its token.
 	// Defaults to "" (a URL relative to the server).
 	BaseURL string
+	// WebhookBaseURL, when set, is the separate public origin of webhooks:
+	// a webhook_url is WebhookBaseURL + "/hooks/" + its token, and a
+	// respond action may set the headers that act on an origin (CORS,
+	// Location, Refresh), which on the server's own origin it may not.
+	// The server routes only webhooks to it. Defaults to "" (webhooks on
+	// BaseURL).
+	WebhookBaseURL string
 	// MaxBody caps a request body in bytes; a larger body answers 413.
 	// Defaults to DefaultMaxBody (10 MiB).
 	MaxBody int64
+	// WriteTimeout is the HTTP server's write timeout. Once a webhook's
+	// body is read, its connection's read deadline is lifted and its write
+	// deadline restarts at this much; a webhook that waits for its respond
+	// action moves it to the end of the wait plus this much. So the wait
+	// is not cut off, while every other request keeps the server's short
+	// deadlines. Defaults to 0: the deadlines are left as they are.
+	WriteTimeout time.Duration
 	// Secrets seals connection secrets when they are saved and opens them
 	// to list which are set and to verify a connection; it must be the
 	// box the engine opens them with. Required for the /connections
@@ -161,7 +182,14 @@ type server struct {
 	runner  Runner
 	log     *slog.Logger
 	baseURL string
-	maxBody int64
+	// hookBaseURL starts webhook URLs: WebhookBaseURL, else baseURL.
+	hookBaseURL string
+	// hookOrigin says webhooks are served on their own origin, whose host
+	// is hookHost.
+	hookOrigin   bool
+	hookHost     string
+	maxBody      int64
+	writeTimeout time.Duration
 	// secrets seals and opens connection secrets; nil without Secrets.
 	secrets *secret.Box
 	// httpClient makes connections' test requests.
@@ -171,6 +199,14 @@ type server struct {
 	mux      *http.ServeMux
 	// signin checks passwords, throttled.
 	signin *signin.Checker
+}
+
+// NewWebhooks returns the handler of webhook triggers, which the server
+// mounts at "/hooks/{token}". It shares the API's body cap and error
+// mapper. With WebhookBaseURL it answers only requests for that URL's
+// host; the others get a 404 that names it.
+func NewWebhooks(c Config) http.Handler {
+	return newServer(c).wrap(route{access: public, handle: (*server).webhook})
 }
 
 // New returns the API handler. It serves every route of docs/api.md under
@@ -183,22 +219,31 @@ func New(c Config) http.Handler {
 // newServer builds the server and registers the route table.
 func newServer(c Config) *server {
 	s := &server{
-		store:      c.Store,
-		runner:     c.Runner,
-		log:        c.Logger,
-		baseURL:    c.BaseURL,
-		maxBody:    c.MaxBody,
-		secrets:    c.Secrets,
-		httpClient: c.HTTPClient,
-		smtpDial:   c.SMTPDial,
-		mux:        http.NewServeMux(),
-		signin:     c.SignIn,
+		store:        c.Store,
+		runner:       c.Runner,
+		log:          c.Logger,
+		baseURL:      c.BaseURL,
+		hookBaseURL:  c.BaseURL,
+		hookOrigin:   c.WebhookBaseURL != "",
+		maxBody:      c.MaxBody,
+		writeTimeout: c.WriteTimeout,
+		secrets:      c.Secrets,
+		httpClient:   c.HTTPClient,
+		smtpDial:     c.SMTPDial,
+		mux:          http.NewServeMux(),
+		signin:       c.SignIn,
 	}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
 	if s.signin == nil {
 		s.signin = signin.New(signin.Config{Store: c.Store, Logger: s.log})
+	}
+	if s.hookOrigin {
+		s.hookBaseURL = strings.TrimSuffix(c.WebhookBaseURL, "/")
+		if u, err := url.Parse(s.hookBaseURL); err == nil {
+			s.hookHost = u.Hostname()
+		}
 	}
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBody

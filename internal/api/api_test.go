@@ -556,6 +556,10 @@ func (panicRunner) Resubmit(context.Context, store.Run, engine.ResubmitOptions) 
 	panic("engine bug: secret internal detail")
 }
 
+func (panicRunner) StartWebhook(context.Context, store.Flow, engine.Trigger) (store.Run, *engine.Pending, error) {
+	panic("engine bug: secret internal detail")
+}
+
 func (panicRunner) SubmitJob(context.Context, int64, string, engine.JobParams) (store.Job, error) {
 	panic("engine bug: secret internal detail")
 }

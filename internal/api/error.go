@@ -8,7 +8,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 
+	"github.com/sluice/sluice/internal/engine"
+	"github.com/sluice/sluice/internal/secret"
 	"github.com/sluice/sluice/internal/signin"
 	"github.com/sluice/sluice/internal/store"
 )
@@ -79,13 +82,14 @@ func notFound(format string, args ...any) *Error {
 
 // writeError is the one error mapper: it turns err into a status and the
 // JSON error shape. An *Error is sent as it is; store.ErrNotFound is a 404,
-// store.ErrConflict a 409, an oversized body a 413, a throttled sign-in a
-// 429 with Retry-After; anything else is a 500 whose text is logged with a
-// request id and never sent.
+// store.ErrConflict a 409, an oversized body or trigger input a 413, a
+// throttled sign-in a 429 with Retry-After; anything else is a 500 whose
+// text is logged with a request id and never sent.
 func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var (
 		apiErr    *Error
 		tooBig    *http.MaxBytesError
+		tooLarge  *engine.TooLargeError
 		throttled *signin.ThrottledError
 		fields    errorFields
 		status    int
@@ -101,6 +105,9 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		status = http.StatusTooManyRequests
 		w.Header().Set("Retry-After", throttled.RetryAfterHeader())
 		fields = errorFields{Code: CodeTooManyRequests, Message: fmt.Sprintf("too many sign-in attempts for this %s: try again in %s seconds", throttled.Scope, throttled.RetryAfterHeader())}
+	case errors.As(err, &tooLarge):
+		status = http.StatusRequestEntityTooLarge
+		fields = errorFields{Code: CodeTooLarge, Message: tooLarge.Error()}
 	case errors.Is(err, store.ErrNotFound):
 		status = http.StatusNotFound
 		fields = errorFields{Code: CodeNotFound, Message: "not found"}
@@ -112,7 +119,7 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.ErrorContext(r.Context(), "api request failed",
 			slog.String("request_id", id),
 			slog.String("method", r.Method),
-			slog.String("path", r.URL.Path),
+			slog.String("path", logPath(r)),
 			slog.Any("error", err))
 		status = http.StatusInternalServerError
 		fields = errorFields{Code: CodeInternal, Message: "internal error (request id " + id + ")", RequestID: id}
@@ -121,6 +128,15 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="sluice"`)
 	}
 	writeJSON(w, status, errorBody{Error: fields})
+}
+
+// logPath is the request's path for the log, with a webhook token masked:
+// the token is the webhook's secret.
+func logPath(r *http.Request) string {
+	if token := r.PathValue("token"); token != "" {
+		return strings.ReplaceAll(r.URL.Path, token, secret.Mask)
+	}
+	return r.URL.Path
 }
 
 // newRequestID returns 8 random bytes in hex, to tie a 500 answer to its

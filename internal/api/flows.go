@@ -278,7 +278,7 @@ func (s *server) triggerFlow(w http.ResponseWriter, r *http.Request) error {
 	run, err := s.runner.Start(r.Context(), engine.StartRequest{
 		Flow:        f,
 		TriggerType: flow.TriggerManual,
-		Trigger:     engine.Trigger{Input: input, Body: input},
+		Trigger:     engine.Trigger{Input: input}, // also trigger.body when the run works
 	})
 	if err != nil {
 		return fmt.Errorf("trigger flow %d: %w", f.ID, err)

@@ -59,14 +59,30 @@ func (s *server) authenticate(r *http.Request) (store.User, error) {
 	return u, nil
 }
 
+// readBody reads the request body, which wrap caps at the server's
+// MaxBody. It is the one place handlers read a body: an oversized body is
+// an error wrapping *http.MaxBytesError, which the mapper answers 413
+// too_large, and a body that breaks off is a 400.
+func readBody(r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(r.Body)
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return nil, fmt.Errorf("read request body: %w", err)
+	case err != nil:
+		return nil, badRequest("the request body could not be read: %v", err)
+	}
+	return body, nil
+}
+
 // decodeJSON reads the request body, which must hold exactly one JSON
 // object, into dst. Unknown fields, bad JSON and wrong types are 400s that
 // name the field or the offset; an oversized body is left for the mapper
 // (413). When optional is true an empty body leaves dst as it is.
 func decodeJSON(r *http.Request, dst any, optional bool) error {
-	body, err := io.ReadAll(r.Body)
+	body, err := readBody(r)
 	if err != nil {
-		return fmt.Errorf("read request body: %w", err)
+		return err
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		if optional {

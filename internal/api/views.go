@@ -64,7 +64,7 @@ func (s *server) viewFlow(u store.User, f store.Flow) flowView {
 		OwnerID: f.OwnerID, CreatedAt: f.CreatedAt, UpdatedAt: f.UpdatedAt,
 	}
 	if f.TriggerType == flow.TriggerWebhook && f.OwnerID == u.ID && f.WebhookToken != "" {
-		url := s.baseURL + "/hooks/" + f.WebhookToken
+		url := s.hookBaseURL + "/hooks/" + f.WebhookToken
 		v.WebhookURL = &url
 	}
 	return v

@@ -650,6 +650,13 @@ func TestServe(t *testing.T) {
 			code: ExitUsage},
 		{name: "missing secret file", env: map[string]string{"SLUICE_SMTP_URL_FILE": secret + ".none"},
 			code: ExitFailure},
+		{name: "http limits", env: map[string]string{
+			"SLUICE_WEBHOOK_BASE_URL": "https://hooks.example.com", "SLUICE_READ_HEADER_TIMEOUT": "5s", "SLUICE_READ_TIMEOUT": "30s",
+			"SLUICE_WRITE_TIMEOUT": "45s", "SLUICE_IDLE_TIMEOUT": "1m", "SLUICE_MAX_CONNS": "500", "SLUICE_MAX_CONNS_PER_CLIENT": "500",
+		}, want: server.Config{WebhookBaseURL: "https://hooks.example.com", ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
+			WriteTimeout: 45 * time.Second, IdleTimeout: time.Minute, MaxConns: 500, MaxConnsPerClient: 500}},
+		{name: "bad env read timeout", env: map[string]string{"SLUICE_READ_TIMEOUT": "soon"}, code: ExitUsage},
+		{name: "bad env max conns", env: map[string]string{"SLUICE_MAX_CONNS_PER_CLIENT": "0"}, code: ExitUsage},
 		{name: "bad env workers", env: map[string]string{"SLUICE_WORKERS": "many"}, code: ExitUsage},
 		{name: "bad env log level", env: map[string]string{"SLUICE_LOG_LEVEL": "loud"}, code: ExitUsage},
 	}

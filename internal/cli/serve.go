@@ -42,6 +42,10 @@ type serveOptions struct {
 	SMTPURL       string
 	SecretKey     string
 	CatalogFile   string
+	// WebhookBaseURL and the HTTP limits below come from the environment
+	// only, as the other settings an operator rarely changes do.
+	WebhookBaseURL string
+	http           httpLimits
 
 	retention    time.Duration
 	repairGrace  time.Duration
@@ -118,7 +122,57 @@ func (o *serveOptions) config(logger *slog.Logger) server.Config {
 		Workers:       o.Workers,
 		Retention:     o.retention,
 		Logger:        logger,
+
+		WebhookBaseURL:    o.WebhookBaseURL,
+		ReadHeaderTimeout: o.http.readHeader,
+		ReadTimeout:       o.http.read,
+		WriteTimeout:      o.http.write,
+		IdleTimeout:       o.http.idle,
+		MaxConns:          o.http.maxConns,
+		MaxConnsPerClient: o.http.maxConnsPerClient,
 	}
+}
+
+// httpLimits are the HTTP server's deadlines and connection caps; zero
+// leaves the server's default.
+type httpLimits struct {
+	readHeader, read, write, idle time.Duration
+	maxConns, maxConnsPerClient   int
+}
+
+// fromEnv reads the limits from their SLUICE_* variables.
+func (l *httpLimits) fromEnv(getenv func(string) string) error {
+	positiveDuration := func(v string) (time.Duration, bool) {
+		d, err := time.ParseDuration(v)
+		return d, err == nil && d > 0
+	}
+	positiveInt := func(v string) (int, bool) {
+		i, err := strconv.Atoi(v)
+		return i, err == nil && i > 0
+	}
+	return errors.Join(
+		envValue(getenv, "SLUICE_READ_HEADER_TIMEOUT", &l.readHeader, positiveDuration, "a positive duration such as 30s"),
+		envValue(getenv, "SLUICE_READ_TIMEOUT", &l.read, positiveDuration, "a positive duration such as 30s"),
+		envValue(getenv, "SLUICE_WRITE_TIMEOUT", &l.write, positiveDuration, "a positive duration such as 30s"),
+		envValue(getenv, "SLUICE_IDLE_TIMEOUT", &l.idle, positiveDuration, "a positive duration such as 30s"),
+		envValue(getenv, "SLUICE_MAX_CONNS", &l.maxConns, positiveInt, "a positive number"),
+		envValue(getenv, "SLUICE_MAX_CONNS_PER_CLIENT", &l.maxConnsPerClient, positiveInt, "a positive number"),
+	)
+}
+
+// envValue sets *dst from the environment variable env when it is set;
+// a value parse refuses is a usage error that says what is wanted.
+func envValue[T any](getenv func(string) string, env string, dst *T, parse func(string) (T, bool), want string) error {
+	v := getenv(env)
+	if v == "" {
+		return nil
+	}
+	x, ok := parse(v)
+	if !ok {
+		return usagef("%s %q must be %s", env, v, want)
+	}
+	*dst = x
+	return nil
 }
 
 func (a *app) serveCommand() *cobra.Command {
@@ -140,7 +194,13 @@ Set only in the environment:
   SLUICE_REPAIR_GRACE (how long the first repair-tip email about a problem
   waits to count a burst of failures; default 30s),
   SLUICE_DISABLE_AFTER (turn off a flow that has failed continuously that
-  long; default 14d).
+  long; default 14d),
+  SLUICE_WEBHOOK_BASE_URL (a separate public origin for webhooks, such as
+  https://hooks.example.com; default: webhooks on the base URL),
+  SLUICE_READ_HEADER_TIMEOUT (10s), SLUICE_READ_TIMEOUT (headers and body,
+  60s), SLUICE_WRITE_TIMEOUT (60s; a webhook waiting for its respond action
+  gets 30s more), SLUICE_IDLE_TIMEOUT (2m), SLUICE_MAX_CONNS (1024) and
+  SLUICE_MAX_CONNS_PER_CLIENT (64; raise it behind a reverse proxy).
 SLUICE_ADMIN_PASSWORD_FILE, SLUICE_SMTP_URL_FILE and SLUICE_SECRET_KEY_FILE
 read those secrets from a file instead.`,
 		Args: argsRange(0, 0, "no arguments"),
@@ -194,6 +254,10 @@ func (a *app) serveFromEnv(cmd *cobra.Command, o *serveOptions) error {
 	o.AdminEmail = a.getenv("SLUICE_ADMIN_EMAIL")
 	o.AllowNet = a.getenv("SLUICE_ALLOW_NET")
 	o.CatalogFile = a.getenv("SLUICE_CATALOG")
+	o.WebhookBaseURL = a.getenv("SLUICE_WEBHOOK_BASE_URL")
+	if err := o.http.fromEnv(a.getenv); err != nil {
+		return err
+	}
 	if v := a.getenv("SLUICE_REPAIR_GRACE"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 0 {

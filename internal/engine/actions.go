@@ -301,8 +301,10 @@ func buildResponse(with map[string]any) (*Response, *StepError) {
 	resp := &Response{Status: http.StatusOK, Headers: map[string]string{}}
 	if s, ok := with["status"]; ok && s != nil {
 		n, ok := toInt(s)
-		if !ok || n < 100 || n > 599 {
-			return nil, &StepError{Kind: KindConfig, Message: fmt.Sprintf("with.status: %v is not an HTTP status (100 to 599)", s)}
+		// 1xx are not final answers: the server would send them and wait
+		// for a final one the action never gives.
+		if !ok || n < 200 || n > 599 {
+			return nil, &StepError{Kind: KindConfig, Message: fmt.Sprintf("with.status: %v is not a final HTTP status (200 to 599)", s)}
 		}
 		resp.Status = n
 	}

@@ -84,8 +84,6 @@ type Config struct {
 	// RespondTimeout is how long a webhook waits for a respond action
 	// before answering 202. Defaults to 30s.
 	RespondTimeout time.Duration
-	// MaxBody caps a webhook request body. Defaults to MaxPayload.
-	MaxBody int64
 	// SMTPDial connects email actions to the SMTP servers of makers' smtp
 	// connections; it should be the netguard dialer. Defaults to a plain
 	// dialer.
@@ -127,9 +125,6 @@ func (c *Config) validate() error {
 	}
 	if c.RespondTimeout <= 0 {
 		c.RespondTimeout = 30 * time.Second
-	}
-	if c.MaxBody <= 0 {
-		c.MaxBody = c.MaxPayload
 	}
 	return nil
 }
@@ -246,7 +241,7 @@ func (e *Engine) start(ctx context.Context, req StartRequest, resp *responder) (
 		}
 	}
 	if int64(len(input)) > e.cfg.MaxPayload {
-		return store.Run{}, false, fmt.Errorf("trigger input is %d bytes, more than the %d-byte cap: %w", len(input), e.cfg.MaxPayload, ErrTooLarge)
+		return store.Run{}, false, &TooLargeError{Size: int64(len(input)), Limit: e.cfg.MaxPayload}
 	}
 	nr := store.NewRun{FlowID: req.Flow.ID, FlowVersion: version, TriggerType: req.TriggerType, Input: input, ResubmittedFrom: req.ResubmittedFrom}
 	r, _, local, err := e.admit(ctx, nr, resp, func(ctx context.Context, nr store.NewRun) (store.Run, bool, error) {
@@ -288,6 +283,23 @@ func (e *Engine) admit(ctx context.Context, nr store.NewRun, resp *responder, cr
 
 // ErrTooLarge is returned when a trigger input is over the payload cap.
 var ErrTooLarge = errors.New("payload too large")
+
+// TooLargeError is a run's trigger input over the payload cap. It matches
+// ErrTooLarge, and its text, meant for the caller, gives both sizes.
+type TooLargeError struct {
+	// Size is the encoded trigger input's size in bytes.
+	Size int64
+	// Limit is the payload cap in bytes.
+	Limit int64
+}
+
+// Error says how large the input is and what the cap is.
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("the run's trigger input is %s, over the %s payload cap", byteSize(e.Size), byteSize(e.Limit))
+}
+
+// Is reports whether target is ErrTooLarge.
+func (e *TooLargeError) Is(target error) bool { return target == ErrTooLarge }
 
 // acquire takes a worker slot if one is free and the engine is running.
 func (e *Engine) acquire() bool {

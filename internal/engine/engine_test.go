@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluice/sluice/internal/api"
 	"github.com/sluice/sluice/internal/connection"
 	"github.com/sluice/sluice/internal/engine"
 	"github.com/sluice/sluice/internal/flow"
@@ -134,10 +135,11 @@ func (b *bundle) apply(t *testing.T, src string) store.Flow {
 	return f
 }
 
-// trigger starts a manual run with input.
+// trigger starts a manual run with input, stored once as the API stores it
+// (the flow sees it as trigger.input and trigger.body).
 func (b *bundle) trigger(t *testing.T, f store.Flow, input any) store.Run {
 	t.Helper()
-	r, err := b.eng.Start(context.Background(), engine.StartRequest{Flow: f, TriggerType: flow.TriggerManual, Trigger: engine.Trigger{Input: input, Body: input}})
+	r, err := b.eng.Start(context.Background(), engine.StartRequest{Flow: f, TriggerType: flow.TriggerManual, Trigger: engine.Trigger{Input: input}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -513,7 +515,7 @@ actions:
     with: { status: 201, headers: { X-Greeting: yes }, body: { message: "{{ steps.greet.output }}" } }
 `)
 	mux := http.NewServeMux()
-	mux.Handle("/hooks/{token}", b.eng.WebhookHandler())
+	mux.Handle("/hooks/{token}", api.NewWebhooks(api.Config{Store: b.st, Runner: b.eng}))
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 

@@ -150,6 +150,7 @@ func (e *Engine) load(ctx context.Context, r store.Run, resp *responder, fresh b
 	if err := json.Unmarshal(r.Input, &rs.trigger); err != nil {
 		return nil, fmt.Errorf("decode trigger input: %w", err)
 	}
+	aliasManualBody(rs.trigger, pl.def.Trigger.Type)
 	started := r.CreatedAt
 	if r.StartedAt != nil {
 		started = *r.StartedAt
@@ -165,6 +166,22 @@ func (e *Engine) load(ctx context.Context, r store.Run, resp *responder, fresh b
 		}
 	}
 	return rs, nil
+}
+
+// aliasManualBody makes a manual run's input also its trigger.body, as a
+// webhook request's body is, so that a webhook flow can be tried with
+// `sluice trigger`. The input is stored once (under "input") and aliased
+// here, not stored twice. A schedule flow's trigger has no body.
+func aliasManualBody(trigger any, flowTrigger string) {
+	t, ok := trigger.(map[string]any)
+	if !ok || flowTrigger == flow.TriggerSchedule {
+		return
+	}
+	_, hasBody := t["body"]
+	_, isRequest := t["method"]
+	if in, ok := t["input"]; ok && !hasBody && !isRequest {
+		t["body"] = in
+	}
 }
 
 // recordedSteps returns the expression view (id -> {output, status,

@@ -1,20 +1,19 @@
 package engine
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"mime"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/sluice/sluice/internal/flow"
+	"github.com/sluice/sluice/internal/secret"
 	"github.com/sluice/sluice/internal/store"
 )
 
@@ -36,115 +35,92 @@ func (r *responder) send(resp *Response) {
 	r.once.Do(func() { r.ch <- resp })
 }
 
-// WebhookHandler serves webhook triggers at /hooks/{token}: any method,
-// the body parsed by its content type. The run is committed before the
-// answer, which is 202 with the run id, or the response of the flow's
-// respond action.
-func (e *Engine) WebhookHandler() http.Handler {
-	return http.HandlerFunc(e.serveWebhook)
+// Pending is the answer a webhook run's respond action will give.
+type Pending struct {
+	resp     *responder
+	deadline time.Time
 }
 
-func (e *Engine) serveWebhook(w http.ResponseWriter, r *http.Request) {
-	token := r.PathValue("token")
-	if token == "" {
-		token = strings.TrimPrefix(r.URL.Path, "/hooks/")
+// Deadline is when Wait stops waiting: the respond timeout after the run
+// started.
+func (p *Pending) Deadline() time.Time { return p.deadline }
+
+// Wait returns the respond action's response, or nil when the run will not
+// respond (it finished, parked or stopped first), the respond timeout
+// passed, or ctx ended.
+func (p *Pending) Wait(ctx context.Context) *Response {
+	t := time.NewTimer(time.Until(p.deadline))
+	defer t.Stop()
+	select {
+	case out := <-p.resp.ch:
+		return out
+	case <-t.C:
+	case <-ctx.Done():
 	}
-	f, err := e.st.GetFlowByWebhookToken(r.Context(), token)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && f.TriggerType != flow.TriggerWebhook) {
-		webhookError(w, http.StatusNotFound, "not_found", "no webhook flow has this URL: check the URL in `sluice flows show`")
-		return
-	}
+	return nil
+}
+
+// StartWebhook commits a run of the webhook flow f for trig (see
+// WebhookTrigger). When the flow has a respond action and the run is
+// worked on this node, it also returns the answer to wait for; otherwise
+// Pending is nil and the caller answers 202 at once. A trigger over the
+// payload cap is an error wrapping ErrTooLarge.
+func (e *Engine) StartWebhook(ctx context.Context, f store.Flow, trig Trigger) (store.Run, *Pending, error) {
+	pl, err := e.plans.get(ctx, e.st, f.ID, f.Version)
 	if err != nil {
-		e.internalError(w, r, err)
-		return
-	}
-	if !f.Enabled {
-		webhookError(w, http.StatusConflict, "flow_disabled", fmt.Sprintf("flow %q is turned off: turn it on with `sluice flows enable %s`", f.Name, f.Name))
-		return
-	}
-	trig, status, msg := e.readTrigger(w, r)
-	if status != 0 {
-		webhookError(w, status, "bad_request", msg)
-		return
-	}
-	pl, err := e.plans.get(r.Context(), e.st, f.ID, f.Version)
-	if err != nil {
-		e.internalError(w, r, err)
-		return
+		return store.Run{}, nil, err
 	}
 	var resp *responder
 	if pl.def.HasRespond() {
 		resp = newResponder()
 	}
-	run, local, err := e.start(r.Context(), StartRequest{Flow: f, Version: f.Version, TriggerType: flow.TriggerWebhook, Trigger: trig}, resp)
-	if errors.Is(err, ErrTooLarge) {
-		webhookError(w, http.StatusRequestEntityTooLarge, "too_large", err.Error())
-		return
+	run, local, err := e.start(ctx, StartRequest{Flow: f, Version: f.Version, TriggerType: flow.TriggerWebhook, Trigger: trig}, resp)
+	if err != nil || resp == nil || !local {
+		return run, nil, err
 	}
-	if err != nil {
-		e.internalError(w, r, err)
-		return
-	}
-	if resp != nil && local {
-		t := time.NewTimer(e.cfg.RespondTimeout)
-		defer t.Stop()
-		select {
-		case out := <-resp.ch:
-			if out != nil {
-				for k, v := range out.Headers {
-					w.Header().Set(k, v)
-				}
-				w.Header().Set("X-Sluice-Run", strconv.FormatInt(run.ID, 10))
-				w.WriteHeader(out.Status)
-				w.Write(out.Body)
-				return
-			}
-		case <-t.C:
-		case <-r.Context().Done():
-			return
-		}
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Sluice-Run", strconv.FormatInt(run.ID, 10))
-	w.WriteHeader(http.StatusAccepted)
-	fmt.Fprintf(w, `{"run_id":%d}`+"\n", run.ID)
+	return run, &Pending{resp: resp, deadline: time.Now().Add(e.cfg.RespondTimeout)}, nil
 }
 
-// readTrigger builds the trigger object from a webhook request: method,
-// path, headers and query (first values, header names in lower case), and
-// the body parsed by content type. It returns a status and message for bad
-// input.
-func (e *Engine) readTrigger(w http.ResponseWriter, r *http.Request) (Trigger, int, string) {
-	t := Trigger{Method: r.Method, Path: r.URL.Path, Headers: map[string]string{}, Query: map[string]string{}}
+// WebhookTrigger builds the trigger object of a webhook request whose
+// body is raw: method, path, headers and query (first values, header
+// names in lower case), and the body parsed by its content type. The
+// webhook token in the path and the credentials a caller sends (see
+// SensitiveName) are replaced by secret.Mask, so that the run input
+// never stores them. An error says what is wrong with the body.
+func WebhookTrigger(r *http.Request, raw []byte) (Trigger, error) {
+	path := r.URL.Path
+	if token := r.PathValue("token"); token != "" {
+		path = strings.ReplaceAll(path, token, secret.Mask)
+	}
+	t := Trigger{Method: r.Method, Path: path, Headers: map[string]string{}, Query: map[string]string{}}
 	for k, v := range r.Header {
-		t.Headers[strings.ToLower(k)] = strings.Join(v, ", ")
+		k = strings.ToLower(k)
+		t.Headers[k] = strings.Join(v, ", ")
+		if SensitiveName(k) {
+			t.Headers[k] = secret.Mask
+		}
 	}
 	for k, v := range r.URL.Query() {
 		t.Query[k] = v[0]
-	}
-	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, e.cfg.MaxBody))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return t, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than the %s cap", byteSize(mbe.Limit))
+		if SensitiveName(k) {
+			t.Query[k] = secret.Mask
 		}
-		return t, http.StatusBadRequest, "read request body: " + err.Error()
 	}
 	if len(raw) == 0 {
-		return t, 0, ""
+		return t, nil
 	}
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	switch {
 	case mt == "application/json" || strings.HasSuffix(mt, "+json"):
 		var v any
 		if err := json.Unmarshal(raw, &v); err != nil {
-			return t, http.StatusBadRequest, "request body is not valid JSON: " + jsonErrorText(raw, err)
+			return t, fmt.Errorf("request body is not valid JSON: %s", jsonErrorText(raw, err))
 		}
 		t.Body = v
 	case mt == "application/x-www-form-urlencoded":
 		vals, err := url.ParseQuery(string(raw))
 		if err != nil {
-			return t, http.StatusBadRequest, "request body is not a valid form: " + err.Error()
+			return t, fmt.Errorf("request body is not a valid form: %w", err)
 		}
 		form := make(map[string]any, len(vals))
 		for k, v := range vals {
@@ -162,7 +138,47 @@ func (e *Engine) readTrigger(w http.ResponseWriter, r *http.Request) (Trigger, i
 	default:
 		t.Body = parseBody(mt, raw)
 	}
-	return t, 0, ""
+	return t, nil
+}
+
+// sensitiveNames are the request headers and query parameters, in lower
+// case, that carry a caller's credentials.
+var sensitiveNames = map[string]bool{
+	"authorization": true, "proxy-authorization": true, "cookie": true, "key": true,
+}
+
+// sensitiveParts mark a credential wherever they appear in a name.
+var sensitiveParts = []string{"token", "secret", "password", "passwd", "apikey", "api-key", "api_key", "credential"}
+
+// sensitiveWords mark a credential when they are a whole word of a name
+// (words are separated by -, _ and .), so that X-Auth-User and X-Session-Id
+// are caught but X-Author and Idempotency-Key are not.
+var sensitiveWords = map[string]bool{"auth": true, "authorization": true, "session": true, "sessionid": true, "sid": true, "cookie": true}
+
+// SensitiveName reports whether a request header or query parameter named
+// name (any case) carries a credential whose value a run must not store:
+// Authorization, Proxy-Authorization, Cookie and the query parameter key;
+// any name containing token, secret, password, passwd, apikey, api-key,
+// api_key or credential; and any name with the word auth, authorization,
+// session, sessionid, sid or cookie. Signatures (X-Hub-Signature-256,
+// Stripe-Signature) are kept: flows verify them, and they are worth
+// nothing for another body.
+func SensitiveName(name string) bool {
+	name = strings.ToLower(name)
+	if sensitiveNames[name] {
+		return true
+	}
+	for _, p := range sensitiveParts {
+		if strings.Contains(name, p) {
+			return true
+		}
+	}
+	for _, w := range strings.FieldsFunc(name, func(r rune) bool { return r == '-' || r == '_' || r == '.' }) {
+		if sensitiveWords[w] {
+			return true
+		}
+	}
+	return false
 }
 
 // jsonErrorText says where JSON went wrong, with line and column.
@@ -188,19 +204,4 @@ func jsonErrorText(raw []byte, err error) string {
 		}
 	}
 	return fmt.Sprintf("%v (line %d, column %d)", err, line, col)
-}
-
-// webhookError answers with the API's JSON error shape.
-func webhookError(w http.ResponseWriter, status int, code, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{"code": code, "message": msg}})
-}
-
-// internalError logs an unexpected failure and answers 500 with a
-// request id, never the internal text.
-func (e *Engine) internalError(w http.ResponseWriter, r *http.Request, err error) {
-	id := fmt.Sprintf("%x", time.Now().UnixNano())
-	e.log.Error("webhook", slog.String("request_id", id), slog.String("path", "/hooks/..."), slog.Any("err", err))
-	webhookError(w, http.StatusInternalServerError, "internal", "internal error (request id "+id+")")
 }

@@ -61,6 +61,39 @@ type Config struct {
 	Retention time.Duration
 	// MaxPayload caps a step's input or output in bytes. Defaults to 10 MiB.
 	MaxPayload int64
+	// WebhookBaseURL is a separate public origin for webhooks
+	// (SLUICE_WEBHOOK_BASE_URL), such as https://hooks.example.com, so
+	// that what a respond action answers is never served from the
+	// origin of the API and the /r/ pages. When it is set, webhook URLs
+	// start with it and the server answers webhooks only on requests whose
+	// Host is its host, and only webhooks there. Defaults to none: webhooks
+	// are served on BaseURL.
+	WebhookBaseURL string
+	// ReadHeaderTimeout bounds reading a request's headers
+	// (SLUICE_READ_HEADER_TIMEOUT). Defaults to 10s.
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds reading a whole request, headers and body, so that
+	// a client sending its body slowly is cut off (SLUICE_READ_TIMEOUT).
+	// Defaults to 60s.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds handling a request and writing its answer, from
+	// the end of its headers (SLUICE_WRITE_TIMEOUT); a webhook that waits
+	// for its flow's respond action gets the respond timeout (30s) more,
+	// on its own connection only. Defaults to 60s.
+	WriteTimeout time.Duration
+	// IdleTimeout is how long a kept-alive connection may wait for its
+	// next request (SLUICE_IDLE_TIMEOUT). Defaults to 2m.
+	IdleTimeout time.Duration
+	// MaxConns caps the connections open at once; the ones over it are
+	// answered 503 and closed before anything is read (SLUICE_MAX_CONNS).
+	// Defaults to 1024.
+	MaxConns int
+	// MaxConnsPerClient caps the connections open at once from one client
+	// address (an IPv4 address or an IPv6 /64), as MaxConns does
+	// (SLUICE_MAX_CONNS_PER_CLIENT). Behind a reverse proxy every
+	// connection comes from the proxy: raise it to MaxConns there.
+	// Defaults to 64.
+	MaxConnsPerClient int
 	// Logger receives the server's logs. Defaults to slog.Default().
 	Logger *slog.Logger
 	// Out receives the one message that is not a log line: the first
@@ -82,8 +115,16 @@ func (c Config) String() string {
 	if c.SecretKey != "" {
 		key = " secret_key=[redacted]"
 	}
-	return fmt.Sprintf("data=%s addr=%s db=%s base_url=%s admin=%s admin_password=%s allow_net=%q smtp=%s workers=%d retention=%s max_payload=%d%s",
-		c.DataDir, c.Addr, redactURL(c.DBURL), c.BaseURL, c.AdminEmail, pw, c.AllowNet, smtp, c.Workers, c.Retention, c.MaxPayload, key)
+	return fmt.Sprintf("data=%s addr=%s db=%s base_url=%s admin=%s admin_password=%s allow_net=%q smtp=%s workers=%d retention=%s max_payload=%d webhook_base_url=%s read_header_timeout=%s read_timeout=%s write_timeout=%s idle_timeout=%s max_conns=%d max_conns_per_client=%d%s",
+		c.DataDir, c.Addr, redactURL(c.DBURL), c.BaseURL, c.AdminEmail, pw, c.AllowNet, smtp, c.Workers, c.Retention, c.MaxPayload,
+		c.WebhookBaseURL, c.ReadHeaderTimeout, c.ReadTimeout, c.WriteTimeout, c.IdleTimeout, c.MaxConns, c.MaxConnsPerClient, key)
+}
+
+// sameHost reports whether two URLs name the same host.
+func sameHost(a, b string) bool {
+	ua, erra := url.Parse(a)
+	ub, errb := url.Parse(b)
+	return erra == nil && errb == nil && strings.EqualFold(ua.Hostname(), ub.Hostname())
 }
 
 // redactURL hides the password of a database URL.
@@ -124,6 +165,37 @@ func (c *Config) validate() error {
 	}
 	if c.MaxPayload <= 0 {
 		c.MaxPayload = 10 << 20
+	}
+	if c.WebhookBaseURL != "" {
+		c.WebhookBaseURL = strings.TrimSuffix(c.WebhookBaseURL, "/")
+		if u, err := url.Parse(c.WebhookBaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" {
+			return fmt.Errorf("SLUICE_WEBHOOK_BASE_URL %q must be an http or https URL with a host and no path, such as https://hooks.example.com", c.WebhookBaseURL)
+		}
+		if sameHost(c.WebhookBaseURL, c.BaseURL) {
+			return fmt.Errorf("SLUICE_WEBHOOK_BASE_URL %q must have another host than the base URL %q: a separate origin is its purpose", c.WebhookBaseURL, c.BaseURL)
+		}
+	}
+	for _, d := range []struct {
+		v   *time.Duration
+		def time.Duration
+	}{
+		{&c.ReadHeaderTimeout, 10 * time.Second},
+		{&c.ReadTimeout, 60 * time.Second},
+		{&c.WriteTimeout, 60 * time.Second},
+		{&c.IdleTimeout, 2 * time.Minute},
+	} {
+		if *d.v <= 0 {
+			*d.v = d.def
+		}
+	}
+	if c.MaxConns <= 0 {
+		c.MaxConns = 1024
+	}
+	if c.MaxConnsPerClient <= 0 {
+		c.MaxConnsPerClient = 64
+	}
+	if c.MaxConnsPerClient > c.MaxConns {
+		c.MaxConnsPerClient = c.MaxConns
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -5,8 +5,10 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -49,6 +51,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	warnReadable(log, cfg.DataDir)
 	box, err := secret.NewBox(key)
 	if err != nil {
 		return err
@@ -121,21 +124,20 @@ func Run(ctx context.Context, cfg Config) error {
 			return nr, err
 		},
 	}))
-	mux.Handle("/api/", api.New(api.Config{Store: st, Runner: eng, Logger: log, BaseURL: cfg.BaseURL, MaxBody: cfg.MaxPayload, Secrets: box, HTTPClient: client, SMTPDial: smtpDial, SignIn: signIn}))
-	mux.Handle("/hooks/{token}", eng.WebhookHandler())
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintln(w, "ok")
-	})
+	apiCfg := api.Config{Store: st, Runner: eng, Logger: log, BaseURL: cfg.BaseURL, WebhookBaseURL: cfg.WebhookBaseURL,
+		MaxBody: cfg.MaxPayload, WriteTimeout: cfg.WriteTimeout, Secrets: box, HTTPClient: client, SMTPDial: smtpDial, SignIn: signIn}
+	mux.Handle("/api/", api.New(apiCfg))
+	hooks := api.NewWebhooks(apiCfg)
+	mux.HandleFunc("GET /healthz", healthz)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "Sluice is running. The API is described at /api/v1/openapi.json.")
 	})
-	ln, err := net.Listen("tcp", cfg.Addr)
+	ln, err := listen(cfg)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+		return err
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	srv := newHTTPServer(cfg, originHandler(cfg, mux, hooks))
 
 	engCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
@@ -173,6 +175,61 @@ func Run(ctx context.Context, cfg Config) error {
 		return nil
 	}
 	return err
+}
+
+// listen opens the server's listener with the connection caps.
+func listen(cfg Config) (net.Listener, error) {
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	return newCapListener(ln, cfg.MaxConns, cfg.MaxConnsPerClient, cfg.Logger.With("component", "http")), nil
+}
+
+// newHTTPServer returns the HTTP server with the configured deadlines, so
+// that no client holds a connection longer than they allow by sending
+// its headers or body slowly, or by reading the answer slowly.
+func newHTTPServer(cfg Config, h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(cfg.Logger.With("component", "http").Handler(), slog.LevelDebug),
+	}
+}
+
+// originHandler serves webhooks (hooks) at /hooks/{token} and everything
+// else with main. With a separate webhook origin (WebhookBaseURL), the
+// requests for its host get only the webhooks (and /healthz), and hooks
+// refuses the other hosts, so that a respond action's answer is never
+// served on the origin of the API and the /r/ pages.
+func originHandler(cfg Config, main *http.ServeMux, hooks http.Handler) http.Handler {
+	main.Handle("/hooks/{token}", hooks)
+	if cfg.WebhookBaseURL == "" {
+		return main
+	}
+	u, _ := url.Parse(cfg.WebhookBaseURL) // validated
+	hookHost := u.Hostname()
+	hookMux := http.NewServeMux()
+	hookMux.Handle("/hooks/{token}", hooks)
+	hookMux.HandleFunc("GET /healthz", healthz)
+	hookMux.Handle("/", hooks) // no token: a JSON 404
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.EqualFold(api.RequestHost(r), hookHost) {
+			hookMux.ServeHTTP(w, r)
+			return
+		}
+		main.ServeHTTP(w, r)
+	})
+}
+
+// healthz answers that the server is up.
+func healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprintln(w, "ok")
 }
 
 // storeName names the store in the start-up log, without secrets.

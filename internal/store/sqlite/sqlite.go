@@ -62,6 +62,9 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error)
 	if logger == nil {
 		logger = slog.Default()
 	}
+	if err := secureFiles(path, logger); err != nil {
+		return nil, err
+	}
 	// busy_timeout first so that the pragmas after it wait rather than fail.
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(10000)")
