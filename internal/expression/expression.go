@@ -46,6 +46,7 @@
 package expression
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -67,6 +68,10 @@ const (
 	MemoryBudget = 1_000_000
 	// MaxIterations caps predicate loop bodies run in one Eval.
 	MaxIterations = 200_000
+	// MaxSteps caps the work of one Eval: a step is a loop body, a
+	// function call, an element visited or built, a comparison, or 64
+	// bytes read.
+	MaxSteps = 10_000_000
 	// MaxResultBytes caps any single string built and the size of an Eval result.
 	MaxResultBytes = 1 << 20
 	// MaxAllocBytes caps the string bytes built by budgeted operations in one Eval.
@@ -219,7 +224,11 @@ func compileExpr(code string, offset int, refs map[string]bool) (part, error) {
 // Eval evaluates the template against env, whose keys are the Roots (a missing
 // key evaluates as nil). A single {{ }} template returns the expression's
 // value; any other template returns a string.
-func (t *Template) Eval(env map[string]any) (_ any, err error) {
+//
+// ctx is the run's: evaluation stops soon after it ends, with an error
+// wrapping its cause. An error that wraps ErrBudget means a budget was
+// spent; evaluating again would fail again.
+func (t *Template) Eval(ctx context.Context, env map[string]any) (_ any, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("evaluate %q: internal error: %v", t.src, r)
@@ -231,8 +240,7 @@ func (t *Template) Eval(env map[string]any) (_ any, err error) {
 		}
 		return t.parts[0].text, nil
 	}
-	b := newBudget()
-	return t.eval(env, b)
+	return t.eval(env, newBudget(ctx))
 }
 
 // eval evaluates t charging budget b, shared by all strings of a Value.
@@ -279,7 +287,12 @@ func (p part) run(env map[string]any) (any, error) {
 	machine := vm.VM{MemoryBudget: MemoryBudget}
 	v, err := machine.Run(p.program, env)
 	if err != nil {
-		return nil, fmt.Errorf("evaluate {{ %s }}: %w", p.code, cleanRunError(err))
+		err = cleanRunError(err)
+		if !errors.Is(err, ErrBudget) && strings.Contains(err.Error(), "memory budget exceeded") {
+			// expr's own memory budget (ranges, list and map literals).
+			err = fmt.Errorf("%w: %w", ErrBudget, err)
+		}
+		return nil, fmt.Errorf("evaluate {{ %s }}: %w", p.code, err)
 	}
 	return v, nil
 }

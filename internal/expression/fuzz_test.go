@@ -50,11 +50,11 @@ func FuzzEval(f *testing.F) {
 		env := testEnv()
 		env["item"] = map[string]any{"k": []any{1.0, "s", nil}}
 		env["index"] = 3
-		_, _ = tmpl.Eval(env) // must not panic; errors are fine
+		_, _ = tmpl.Eval(ctx, env) // must not panic; errors are fine
 		v, err := CompileValue(map[string]any{"a": []any{src}})
 		if err != nil {
 			t.Fatalf("CompileValue failed where Compile passed: %v", err)
 		}
-		_, _ = v.Eval(env)
+		_, _ = v.Eval(ctx, env)
 	})
 }
