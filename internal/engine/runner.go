@@ -423,9 +423,13 @@ func (rs *runState) runContainer(ctx context.Context, a *flow.Action, key string
 	}
 	switch a.Type {
 	case flow.ActionCondition:
-		v, err := c.cond.Eval(scope)
+		v, serr, err := rs.eval(ctx, a, "if", c.cond, scope)
 		if err != nil {
-			return finish(outcome{status: flow.StatusFailed, err: exprError("if", err)})
+			return outcome{}, err
+		}
+		if serr != nil {
+			rs.diagnose(ctx, a, serr)
+			return finish(outcome{status: flow.StatusFailed, err: serr})
 		}
 		branch := a.Else
 		if truthy(v) {
@@ -443,9 +447,13 @@ func (rs *runState) runContainer(ctx context.Context, a *flow.Action, key string
 		}
 		return fromList(res, nil)
 	default:
-		v, err := c.foreach.Eval(scope)
+		v, serr, err := rs.eval(ctx, a, "foreach", c.foreach, scope)
 		if err != nil {
-			return finish(outcome{status: flow.StatusFailed, err: exprError("foreach", err)})
+			return outcome{}, err
+		}
+		if serr != nil {
+			rs.diagnose(ctx, a, serr)
+			return finish(outcome{status: flow.StatusFailed, err: serr})
 		}
 		items, ok := v.([]any)
 		if v == nil {
