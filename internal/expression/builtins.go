@@ -603,13 +603,9 @@ func uniqFunc(b *budget, args []any) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := list.Len()
-	if err := b.items(2 * n); err != nil {
-		return nil, err
-	}
-	seen := make(map[uniqKey]struct{}, n)
+	seen := map[uniqKey]struct{}{}
 	out := []any{}
-	for i := range n {
+	for i := range list.Len() {
 		v := list.Index(i).Interface()
 		k, err := keyOf(b, v)
 		if err != nil {
@@ -617,10 +613,16 @@ func uniqFunc(b *budget, args []any) (any, error) {
 		}
 		if f, isNum := toFloat(v); isNum && f != f {
 			out = append(out, v) // NaN equals nothing, not even itself
+			if err := b.items(1); err != nil {
+				return nil, err
+			}
 			continue
 		}
 		if _, dup := seen[k]; dup {
 			continue
+		}
+		if err := b.items(2); err != nil { // its slot in out and in seen
+			return nil, err
 		}
 		seen[k] = struct{}{}
 		out = append(out, v)

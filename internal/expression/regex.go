@@ -26,6 +26,10 @@ var regexCache = struct {
 
 const regexCacheSize = 512
 
+// regexStepsPerStep is how many (input byte, instruction) pairs of a match
+// count as one step of work: about as long as 64 bytes scanned elsewhere.
+const regexStepsPerStep = 8
+
 // compileRegex compiles pattern once, refusing long or large patterns
 // before building their matcher.
 func compileRegex(pattern string) (*regex, error) {
@@ -74,10 +78,10 @@ func match(b *budget, pattern, s string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if len(s) > 0 && r.insts > MaxSteps*bytesPerStep/len(s) {
+	if len(s) > 0 && r.insts > MaxSteps*regexStepsPerStep/len(s) {
 		return false, errSteps
 	}
-	if err := b.scan(len(s) * r.insts); err != nil {
+	if err := b.work(1 + len(s)*r.insts/regexStepsPerStep); err != nil {
 		return false, err
 	}
 	return r.re.MatchString(s), nil

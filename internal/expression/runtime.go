@@ -63,14 +63,15 @@ func newBudget(ctx context.Context) *budget {
 	return &budget{ctx: ctx, deadline: time.Now().Add(EvalTimeout), next: checkEvery}
 }
 
-// work charges n steps of work; every checkEvery steps it checks the
+// work charges n steps of work about to be done, refusing them when they
+// would pass MaxSteps; every checkEvery steps it checks the
 // deadline and the context, so that a long function stops within a few
 // milliseconds of either.
 func (b *budget) work(n int) error {
-	b.steps += n
-	if b.steps > MaxSteps {
+	if n > MaxSteps-b.steps {
 		return errSteps
 	}
+	b.steps += n
 	if b.steps >= b.next {
 		b.next = b.steps + checkEvery
 		return b.check()
@@ -84,13 +85,10 @@ func (b *budget) scan(n int) error { return b.work(1 + n/bytesPerStep) }
 // alloc charges n bytes of memory about to be allocated. Callers charge
 // before they allocate, so a refused allocation never happens.
 func (b *budget) alloc(n int) error {
-	if n < 0 || n > MaxAllocBytes {
+	if n < 0 || n > MaxAllocBytes-b.bytes {
 		return errAllocated
 	}
 	b.bytes += n
-	if b.bytes > MaxAllocBytes {
-		return errAllocated
-	}
 	return nil
 }
 
