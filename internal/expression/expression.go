@@ -12,8 +12,11 @@
 //
 // # Functions
 //
-// Besides expr's safe builtins (len, upper, lower, trim, split, map, filter,
-// keys, fromJSON, ...), expressions may call:
+// Expressions may call expr's loop builtins (all, none, any, one, filter,
+// map, find, findIndex, findLast, findLastIndex, count, sum, groupBy,
+// sortBy, reduce) and the functions in builtins.go: expr's other builtins
+// reimplemented or wrapped so that they charge the budget (len, upper,
+// split, uniq, sort, fromJSON, keys, ...), and Sluice's own:
 //
 //   - json(v): v encoded as compact JSON.
 //   - string(v): v formatted the way template concatenation formats it.
@@ -22,11 +25,13 @@
 //   - now(): the current time as an RFC 3339 string in UTC.
 //   - default(v, fallback): fallback when v is nil or "", else v.
 //
+// expr's concat, flatten, toJSON, date and timezone are not available.
+//
 // # Budgets
 //
 // Flow definitions are written by users, so a hostile definition must not hang
 // or exhaust the server. Compile and Eval enforce these limits and return an
-// error when one is exceeded:
+// error when one is exceeded (at Eval, an error wrapping ErrBudget):
 //
 //   - a template source is at most MaxSourceBytes (64 KiB) and each expression
 //     at most MaxExprBytes (4 KiB) and MaxNodes (2000) syntax nodes;
@@ -34,15 +39,17 @@
 //     list costs one unit per element), so 1..1000000000 fails at once;
 //   - predicate loops (map, filter, reduce, ...) run at most MaxIterations
 //     (200,000) bodies in total per Eval;
-//   - every string built by +, json, string, join or replace, and the final
-//     result of Eval, is at most MaxResultBytes (1 MiB); the strings built by
-//     these operations in one Eval add up to at most MaxAllocBytes (16 MiB);
-//   - one Eval stops at its next loop step or function call after EvalTimeout
-//     (2 s);
-//   - builtins that can allocate without bound or reach outside the process
-//     are disabled: repeat, concat, flatten, toJSON, toBase64, date, timezone
-//     (and expr's now, replaced by the string-returning one above). Expressions
-//     have no access to files, the environment or the network.
+//   - every function call and every operator whose cost grows with its
+//     operands (+, ==, !=, <, >, <=, >=, in, contains, startsWith, endsWith,
+//     matches) charges one account, the budget, before it works: at most
+//     MaxSteps (10,000,000) steps of work and MaxAllocBytes (16 MiB) built
+//     per Eval, every string and the result at most MaxResultBytes (1 MiB);
+//   - a matches pattern is at most MaxExprBytes long and MaxRegexInsts
+//     compiled instructions;
+//   - every 4,096 steps, Eval checks its context and its EvalTimeout (2 s)
+//     deadline, so that a cancelled run stops evaluating at once.
+//
+// Expressions have no access to files, the environment or the network.
 package expression
 
 import (
