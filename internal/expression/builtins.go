@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	exprbuiltin "github.com/expr-lang/expr/builtin"
@@ -83,7 +84,7 @@ var builtins = map[string]fn{
 	"round":       {min: 1, max: 1, do: exprFunc("round")},
 	"int":         {min: 1, max: 1, do: exprFunc("int")},
 	"float":       {min: 1, max: 1, do: exprFunc("float")},
-	"trim":        {min: 1, max: 2, strs: 2, do: exprFunc("trim")},
+	"trim":        {min: 1, max: 2, strs: 2, do: trimFunc},
 	"trimPrefix":  {min: 1, max: 2, strs: 2, do: exprFunc("trimPrefix")},
 	"trimSuffix":  {min: 1, max: 2, strs: 2, do: exprFunc("trimSuffix")},
 	"indexOf":     {min: 2, max: 2, strs: 2, do: exprFunc("indexOf")},
@@ -108,8 +109,8 @@ var builtins = map[string]fn{
 	"default":     {min: 2, max: 2, do: defaultFunc},
 
 	// Strings built: the output size is charged before it is allocated.
-	"upper":      {min: 1, max: 1, strs: 1, do: caseFunc(strings.ToUpper)},
-	"lower":      {min: 1, max: 1, strs: 1, do: caseFunc(strings.ToLower)},
+	"upper":      {min: 1, max: 1, strs: 1, do: caseFunc(unicode.ToUpper)},
+	"lower":      {min: 1, max: 1, strs: 1, do: caseFunc(unicode.ToLower)},
 	"split":      {min: 2, max: 3, strs: 2, do: splitFunc(0)},
 	"splitAfter": {min: 2, max: 3, strs: 2, do: splitFunc(1)},
 	"replace":    {min: 3, max: 3, strs: 3, do: replaceFunc},
@@ -219,20 +220,41 @@ func defaultFunc(_ *budget, args []any) (any, error) {
 	return args[0], nil
 }
 
-// caseFunc is upper or lower; a few runes grow when their case changes, so
-// the worst case (utf8.UTFMax per byte) is refused before converting.
-func caseFunc(conv func(string) string) func(b *budget, args []any) (any, error) {
+// caseFunc is upper or lower: the size of the result is computed, and
+// charged, before it is built.
+func caseFunc(conv func(rune) rune) func(b *budget, args []any) (any, error) {
 	return func(b *budget, args []any) (any, error) {
 		s := args[0].(string)
-		size := len(s)
-		if !isASCII(s) {
-			size = min(len(s)*utf8.UTFMax, MaxResultBytes+1)
+		size := 0
+		for _, r := range s {
+			size += utf8.RuneLen(conv(r))
 		}
 		if err := b.charge(size); err != nil {
 			return nil, err
 		}
-		return conv(s), nil
+		return strings.Map(conv, s), nil
 	}
+}
+
+// trimFunc is trim(s) or trim(s, cutset). Go trims with a cutset of
+// non-ASCII runes by looking each rune of s up in the cutset, so that work
+// is charged.
+func trimFunc(b *budget, args []any) (any, error) {
+	s := args[0].(string)
+	if len(args) == 1 {
+		return strings.TrimSpace(s), nil
+	}
+	cut := args[1].(string)
+	if !isASCII(cut) {
+		runes := utf8.RuneCountInString(cut)
+		if runes > 0 && len(s) > MaxSteps*bytesPerStep/runes {
+			return nil, errSteps
+		}
+		if err := b.scan(len(s) * runes); err != nil {
+			return nil, err
+		}
+	}
+	return strings.Trim(s, cut), nil
 }
 
 func isASCII(s string) bool {
