@@ -323,7 +323,7 @@ func durationOf(v any) (time.Duration, error) {
 	case int:
 		return time.Duration(d) * time.Second, nil
 	}
-	return 0, fmt.Errorf("expected a duration such as \"30s\", got %s", typeName(v))
+	return 0, fmt.Errorf("expected a duration such as \"30s\", got %s", expression.TypeName(v))
 }
 
 // Response is what a respond action sends to the webhook caller.

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sluice/sluice/internal/expression"
 	"github.com/sluice/sluice/internal/flow"
 	"github.com/sluice/sluice/internal/secret"
 	"github.com/sluice/sluice/internal/store"
@@ -460,7 +461,7 @@ func (rs *runState) runContainer(ctx context.Context, a *flow.Action, key string
 			items, ok = []any{}, true
 		}
 		if !ok {
-			return finish(outcome{status: flow.StatusFailed, err: &StepError{Kind: KindExpression, Message: fmt.Sprintf("foreach: expected a list, got %s", typeName(v))}})
+			return finish(outcome{status: flow.StatusFailed, err: &StepError{Kind: KindExpression, Message: fmt.Sprintf("foreach: expected a list, got %s", expression.TypeName(v))}})
 		}
 		if len(items) > maxIterations {
 			return finish(outcome{status: flow.StatusFailed, err: &StepError{Kind: KindPayload, Message: fmt.Sprintf("foreach: %d items, more than the %d allowed", len(items), maxIterations)}})
@@ -594,23 +595,4 @@ func truthy(v any) bool {
 		return len(x) > 0
 	}
 	return true
-}
-
-// typeName names a value's JSON type for error messages.
-func typeName(v any) string {
-	switch v.(type) {
-	case nil:
-		return "null"
-	case string:
-		return "a string"
-	case bool:
-		return "a boolean"
-	case float64, int, int64:
-		return "a number"
-	case map[string]any:
-		return "an object"
-	case []any:
-		return "a list"
-	}
-	return fmt.Sprintf("%T", v)
 }

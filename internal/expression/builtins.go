@@ -54,7 +54,7 @@ func (f fn) call(name string) func(params ...any) (any, error) {
 		for i := range min(f.strs, len(args)) {
 			s, ok := args[i].(string)
 			if !ok {
-				return nil, fmt.Errorf("%s: argument %d is %s, not a string", label, i+1, kindOf(args[i]))
+				return nil, fmt.Errorf("%s: argument %d is %s, not a string", label, i+1, TypeName(args[i]))
 			}
 			n += len(s)
 		}
@@ -154,11 +154,12 @@ func exprFunc(name string) func(b *budget, args []any) (any, error) {
 	panic("expression: expr has no builtin " + name)
 }
 
-// kindOf names a value's type for error messages.
-func kindOf(v any) string {
+// TypeName names a value's JSON type for error messages: "null", "a
+// string", "a boolean", "a number", "an object", "a list", or its Go type.
+func TypeName(v any) string {
 	switch v.(type) {
 	case nil:
-		return "nil"
+		return "null"
 	case string:
 		return "a string"
 	case bool:
@@ -166,7 +167,7 @@ func kindOf(v any) string {
 	case int, int64, float64:
 		return "a number"
 	case map[string]any:
-		return "a map"
+		return "an object"
 	case []any:
 		return "a list"
 	}
@@ -177,7 +178,7 @@ func kindOf(v any) string {
 func listArg(args []any, i int) (reflect.Value, error) {
 	v := reflect.ValueOf(args[i])
 	if v.Kind() != reflect.Slice && v.Kind() != reflect.Array {
-		return reflect.Value{}, fmt.Errorf("argument %d is %s, not a list", i+1, kindOf(args[i]))
+		return reflect.Value{}, fmt.Errorf("argument %d is %s, not a list", i+1, TypeName(args[i]))
 	}
 	return v, nil
 }
@@ -206,7 +207,7 @@ func lenFunc(_ *budget, args []any) (any, error) {
 	case reflect.Slice, reflect.Array, reflect.Map:
 		return v.Len(), nil
 	}
-	return nil, fmt.Errorf("%s has no length", kindOf(args[0]))
+	return nil, fmt.Errorf("%s has no length", TypeName(args[0]))
 }
 
 func nowFunc(*budget, []any) (any, error) {
@@ -341,7 +342,7 @@ func joinFunc(b *budget, args []any) (any, error) {
 	if len(args) == 2 {
 		s, ok := args[1].(string)
 		if !ok {
-			return nil, fmt.Errorf("separator is %s, not a string", kindOf(args[1]))
+			return nil, fmt.Errorf("separator is %s, not a string", TypeName(args[1]))
 		}
 		sep = s
 	}
@@ -555,7 +556,7 @@ func mapItems(name string, per int) func(b *budget, args []any) (any, error) {
 	return func(b *budget, args []any) (any, error) {
 		m := reflect.ValueOf(args[0])
 		if m.Kind() != reflect.Map {
-			return nil, fmt.Errorf("argument 1 is %s, not a map", kindOf(args[0]))
+			return nil, fmt.Errorf("argument 1 is %s, not a map", TypeName(args[0]))
 		}
 		if err := b.items(m.Len() * per); err != nil {
 			return nil, err
@@ -755,7 +756,7 @@ func compare(b *budget, x, y any) (int, error) {
 	xf, ok1 := toFloat(x)
 	yf, ok2 := toFloat(y)
 	if !ok1 || !ok2 {
-		return 0, fmt.Errorf("cannot compare %s with %s", kindOf(x), kindOf(y))
+		return 0, fmt.Errorf("cannot compare %s with %s", TypeName(x), TypeName(y))
 	}
 	if err := b.work(1); err != nil {
 		return 0, err
@@ -767,6 +768,16 @@ func compare(b *budget, x, y any) (int, error) {
 		return 1, nil
 	}
 	return 0, nil
+}
+
+// ordering are the comparison operators, as expr runs them.
+var ordering = map[string]func(a, b any) bool{
+	"<": runtime.Less, ">": runtime.More, "<=": runtime.LessOrEqual, ">=": runtime.MoreOrEqual,
+}
+
+// textOps are the string operators; matches is run by match.
+var textOps = map[string]func(s, arg string) bool{
+	"contains": strings.Contains, "startsWith": strings.HasPrefix, "endsWith": strings.HasSuffix, "matches": nil,
 }
 
 // operator is the binary operators the patcher routes through the budget:
@@ -792,42 +803,31 @@ func operator(b *budget, args []any) (any, error) {
 	case "==", "!=":
 		eq, err := equal(b, l, r)
 		return eq == (op == "=="), err
-	case "<", ">", "<=", ">=":
+	case "in":
+		return in(b, l, r)
+	}
+	if less, ok := ordering[op]; ok {
 		if err := costOf(b, l, r); err != nil {
 			return nil, err
 		}
-		switch op {
-		case "<":
-			return runtime.Less(l, r), nil
-		case ">":
-			return runtime.More(l, r), nil
-		case "<=":
-			return runtime.LessOrEqual(l, r), nil
-		}
-		return runtime.MoreOrEqual(l, r), nil
-	case "in":
-		return in(b, l, r)
-	case "contains", "startsWith", "endsWith", "matches":
+		return less(l, r), nil
+	}
+	if test, ok := textOps[op]; ok {
 		if l == nil || r == nil {
 			return false, nil
 		}
 		ls, ok1 := l.(string)
 		rs, ok2 := r.(string)
 		if !ok1 || !ok2 {
-			return nil, fmt.Errorf("invalid operation: %s %s %s", kindOf(l), op, kindOf(r))
+			return nil, fmt.Errorf("invalid operation: %s %s %s", TypeName(l), op, TypeName(r))
 		}
 		if err := b.scan(len(ls)); err != nil {
 			return nil, err
 		}
-		switch op {
-		case "contains":
-			return strings.Contains(ls, rs), nil
-		case "startsWith":
-			return strings.HasPrefix(ls, rs), nil
-		case "endsWith":
-			return strings.HasSuffix(ls, rs), nil
+		if op == "matches" {
+			return match(b, rs, ls)
 		}
-		return match(b, rs, ls)
+		return test(ls, rs), nil
 	}
 	return nil, fmt.Errorf("unknown operator %q", op)
 }
@@ -896,5 +896,5 @@ func in(b *budget, needle, coll any) (any, error) {
 	case reflect.Invalid:
 		return false, nil
 	}
-	return nil, fmt.Errorf("invalid operation: %s in %s", kindOf(needle), kindOf(coll))
+	return nil, fmt.Errorf("invalid operation: %s in %s", TypeName(needle), TypeName(coll))
 }

@@ -22,10 +22,16 @@ const (
 
 // chargedOperators are the binary operators whose cost depends on their
 // operands' size; the patcher routes them through the budget.
-var chargedOperators = map[string]bool{
-	"+": true, "==": true, "!=": true, "<": true, ">": true, "<=": true, ">=": true,
-	"in": true, "contains": true, "startsWith": true, "endsWith": true, "matches": true,
-}
+var chargedOperators = func() map[string]bool {
+	m := map[string]bool{"+": true, "==": true, "!=": true, "in": true}
+	for op := range ordering {
+		m[op] = true
+	}
+	for op := range textOps {
+		m[op] = true
+	}
+	return m
+}()
 
 // compileEnv declares the names an expression may use; every root is typed
 // any so that member access on maps of unknown shape compiles.
