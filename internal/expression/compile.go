@@ -176,7 +176,7 @@ func (p *patcher) Visit(node *ast.Node) {
 			return
 		}
 		if s, ok := n.Right.(*ast.StringNode); ok && n.Operator == "matches" {
-			if _, err := compileRegex(s.Value); err != nil {
+			if _, err := compileRegex(nil, s.Value); err != nil {
 				p.err = &Error{Offset: s.Location().From, Message: err.Error()}
 				return
 			}

@@ -32,8 +32,13 @@ func hostileEnv() map[string]any {
 	for i := range 100_000 {
 		keys[strconv.Itoa(i)] = i
 	}
+	patterns := make([]any, 2000)
+	for i := range patterns {
+		patterns[i] = strconv.Itoa(i) + strings.Repeat("[a-z]{1000}", 370)
+	}
 	return map[string]any{"trigger": map[string]any{"body": map[string]any{
-		"big": big, "twin": twin, "flags": flags, "nums": nums, "distinct": distinct, "keys": keys,
+		"patterns": patterns,
+		"big":      big, "twin": twin, "flags": flags, "nums": nums, "distinct": distinct, "keys": keys,
 		"json":    "[" + strings.Repeat("0,", size/2) + "0]",
 		"pattern": strings.Repeat("a", size),
 	}}}
@@ -92,6 +97,7 @@ func TestHostileBuiltins(t *testing.T) {
 		{"string of a large list", "{{ string(trigger.body.nums) }}"},
 		{"matches on a large input in a loop", "{{ map(1..200000, trigger.body.big matches '(a|b)*z') }}"},
 		{"matches with a huge pattern", "{{ 'a' matches trigger.body.pattern }}"},
+		{"matches with many large patterns", "{{ map(trigger.body.patterns, 'a' matches #) }}"},
 		{"matches with a large program on a large input", "{{ trigger.body.big matches '" + strings.Repeat("(a|b)", 500) + "' }}"},
 	}
 	for _, tt := range tests {

@@ -31,8 +31,9 @@ const regexCacheSize = 512
 const regexStepsPerStep = 8
 
 // compileRegex compiles pattern once, refusing long or large patterns
-// before building their matcher.
-func compileRegex(pattern string) (*regex, error) {
+// before building their matcher; when b is not nil, compiling is charged
+// to it.
+func compileRegex(b *budget, pattern string) (*regex, error) {
 	regexCache.Lock()
 	r := regexCache.m[pattern]
 	regexCache.Unlock()
@@ -45,6 +46,15 @@ func compileRegex(pattern string) (*regex, error) {
 	parsed, err := syntax.Parse(pattern, syntax.Perl)
 	if err != nil {
 		return nil, fmt.Errorf("invalid regular expression: %w", err)
+	}
+	size := regexSize(parsed)
+	if size > MaxRegexInsts {
+		return nil, fmt.Errorf("%w: regular expression compiles to more than %d instructions", ErrBudget, MaxRegexInsts)
+	}
+	if b != nil {
+		if err := b.work(size); err != nil {
+			return nil, err
+		}
 	}
 	prog, err := syntax.Compile(parsed.Simplify())
 	if err != nil {
@@ -74,7 +84,7 @@ func match(b *budget, pattern, s string) (bool, error) {
 	if err := b.scan(len(pattern)); err != nil {
 		return false, err
 	}
-	r, err := compileRegex(pattern)
+	r, err := compileRegex(b, pattern)
 	if err != nil {
 		return false, err
 	}
@@ -85,4 +95,22 @@ func match(b *budget, pattern, s string) (bool, error) {
 		return false, err
 	}
 	return r.re.MatchString(s), nil
+}
+
+// regexSize estimates, from the parsed pattern and before anything is
+// expanded, the instructions its program will have: repetitions multiply
+// their operand. The estimate saturates just above MaxRegexInsts.
+func regexSize(re *syntax.Regexp) int {
+	n := 1 + len(re.Rune)
+	for _, sub := range re.Sub {
+		n += regexSize(sub)
+	}
+	if re.Op == syntax.OpRepeat {
+		times := re.Max
+		if times < 0 {
+			times = re.Min + 1
+		}
+		n = 1 + n*max(times, 1)
+	}
+	return min(n, MaxRegexInsts+1)
 }
