@@ -145,6 +145,11 @@ func TestSpecialCases(t *testing.T) {
 			class: ClassFlow, code: "expression.error", contains: []string{`field "with.to"`, `step "welcome"`},
 		},
 		{
+			name:  "expression budget is a flow failure, not retried",
+			in:    Input{Kind: KindExpression, Message: "with: evaluate uniq(trigger.body): expression budget exceeded: expression ran longer than 2s", Step: "dedupe"},
+			class: ClassFlow, code: "expression.budget", contains: []string{`step "dedupe"`, "budget"},
+		},
+		{
 			name:  "terminate",
 			in:    Input{Kind: KindTerminate, Message: "no manager", Step: "stop"},
 			class: ClassFlow, code: "flow.terminate",
@@ -285,7 +290,7 @@ func TestBuiltinCatalog(t *testing.T) {
 		ids[id] = true
 	}
 	for _, want := range []string{"http.401", "http.403", "http.404", "http.408", "http.409", "http.422", "http.429", "http.5xx", "http.4xx",
-		"net.dns", "net.refused", "net.reset", "net.tls", "net.timeout", "net.blocked", "expression.error", "flow.terminate",
+		"net.dns", "net.refused", "net.reset", "net.tls", "net.timeout", "net.blocked", "expression.error", "expression.budget", "flow.terminate",
 		"payload.too_large", "config.connection_missing", "graph.no_manager"} {
 		if !ids[want] {
 			t.Errorf("catalog lacks %s", want)

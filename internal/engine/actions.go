@@ -22,6 +22,7 @@ import (
 
 	"github.com/sluice/sluice/internal/connection"
 	"github.com/sluice/sluice/internal/diagnose"
+	"github.com/sluice/sluice/internal/expression"
 	"github.com/sluice/sluice/internal/flow"
 	"github.com/sluice/sluice/internal/mail"
 	"github.com/sluice/sluice/internal/netguard"
@@ -136,6 +137,39 @@ func exprError(field string, err error) *StepError {
 	return &StepError{Kind: KindExpression, Message: fmt.Sprintf("%s: %v", field, err)}
 }
 
+// evaluator is a compiled template or value.
+type evaluator interface {
+	Eval(ctx context.Context, env map[string]any) (any, error)
+}
+
+// eval evaluates the expressions of field of action a with the run's
+// context. A run stopped meanwhile (cancelled, lease lost, shutting down,
+// or a container's deadline) gets errStopped, so nothing is recorded for
+// it. A failed evaluation gets a step error, which diagnosis classes as
+// flow and which is therefore never retried. One that spent an expression
+// budget also ends the run as failed, as a terminate action would: the
+// definition and its data are at fault, so evaluating again, on a retry, a
+// later foreach iteration or a resumed run, would burn the same budget
+// again; the failure is recorded when the run finishes.
+func (rs *runState) eval(ctx context.Context, a *flow.Action, field string, e evaluator, scope map[string]any) (any, *StepError, error) {
+	v, err := e.Eval(ctx, scope)
+	if err == nil {
+		return v, nil, nil
+	}
+	if ctx.Err() != nil {
+		return nil, nil, errStopped
+	}
+	serr := exprError(field, err)
+	if errors.Is(err, expression.ErrBudget) {
+		rs.mu.Lock()
+		if rs.term == nil {
+			rs.term = &termination{status: store.RunFailed, message: fmt.Sprintf("step %q failed: %s", a.ID, serr.Message)}
+		}
+		rs.mu.Unlock()
+	}
+	return nil, serr, nil
+}
+
 // execLeaf runs an action that does one thing (all but condition, scope
 // and foreach). A failed attempt that may be retried parks the step until
 // its backoff ends; the run resumes then.
@@ -175,9 +209,12 @@ func (rs *runState) execLeaf(ctx context.Context, a *flow.Action, key string, re
 
 	with := map[string]any{}
 	if c := rs.plan.actions[a]; c.with != nil {
-		v, err := c.with.Eval(scope)
+		v, serr, err := rs.eval(ctx, a, "with", c.with, scope)
 		if err != nil {
-			return done(flow.StatusFailed, nil, exprError("with", err))
+			return outcome{}, err
+		}
+		if serr != nil {
+			return done(flow.StatusFailed, nil, serr)
 		}
 		if m, ok := v.(map[string]any); ok {
 			with = m
@@ -286,7 +323,7 @@ func durationOf(v any) (time.Duration, error) {
 	case int:
 		return time.Duration(d) * time.Second, nil
 	}
-	return 0, fmt.Errorf("expected a duration such as \"30s\", got %s", typeName(v))
+	return 0, fmt.Errorf("expected a duration such as \"30s\", got %s", expression.TypeName(v))
 }
 
 // Response is what a respond action sends to the webhook caller.

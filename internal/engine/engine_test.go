@@ -1025,3 +1025,68 @@ actions:
 		t.Fatalf("run %s after %d attempts: %+v", r.Status, steps["send"].Attempts, serr)
 	}
 }
+
+// TestExpressionBudgetFailsRun checks that an expression that spends its
+// budget fails its step with a flow diagnosis, is not retried by the step's
+// retry policy, stops a foreach at the first iteration instead of spending
+// the budget once per item, ends the run as failed, and that a restart does
+// not evaluate it again.
+func TestExpressionBudgetFailsRun(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+	defer srv.Close()
+	f := b.apply(t, `name: budget
+trigger: { type: manual }
+actions:
+  - id: each
+    type: foreach
+    foreach: "{{ trigger.body.items }}"
+    actions:
+      - id: work
+        type: http
+        with: { url: "`+srv.URL+`/{{ count(1..1000, count(1..1000, true) > 0) }}" }
+        retry: { policy: fixed, count: 3, interval: 10ms }
+  - id: after
+    type: compose
+    run_after: { each: [failed] }
+    with: { value: handled }
+`)
+	items := make([]any, 1000)
+	r, steps := b.wait(t, b.trigger(t, f, map[string]any{"items": items}).ID)
+	if r.Status != store.RunFailed || !strings.Contains(r.Error, "expression budget exceeded") {
+		t.Fatalf("run %s %q, want failed on the expression budget", r.Status, r.Error)
+	}
+	work := steps["each[0].work"]
+	var serr engine.StepError
+	if err := json.Unmarshal(work.Error, &serr); err != nil {
+		t.Fatal(err)
+	}
+	if work.Status != flow.StatusFailed || work.Attempts != 1 || serr.Class != "flow" || serr.Retryable || serr.Diagnosis == nil || serr.Diagnosis.Code != "expression.budget" {
+		t.Fatalf("step %s after %d attempts, class %q retryable %v diagnosis %+v", work.Status, work.Attempts, serr.Class, serr.Retryable, serr.Diagnosis)
+	}
+	if _, ok := steps["each[1].work"]; ok {
+		t.Error("the foreach went on after the budget was spent")
+	}
+	if n := hits.Load(); n != 0 {
+		t.Errorf("%d requests made", n)
+	}
+	if _, ok := steps["after"]; ok {
+		t.Error("a handler ran after the budget was spent")
+	}
+	// A restart finds the run finished: nothing is evaluated again.
+	b.stop()
+	b.start(t)
+	again, err := b.st.GetRun(context.Background(), r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := b.st.ListSteps(context.Background(), r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Status != store.RunFailed || len(list) != len(steps) {
+		t.Fatalf("after restart: run %s with %d steps, want failed with %d", again.Status, len(list), len(steps))
+	}
+}

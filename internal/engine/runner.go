@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sluice/sluice/internal/expression"
 	"github.com/sluice/sluice/internal/flow"
 	"github.com/sluice/sluice/internal/secret"
 	"github.com/sluice/sluice/internal/store"
@@ -440,9 +441,13 @@ func (rs *runState) runContainer(ctx context.Context, a *flow.Action, key string
 	}
 	switch a.Type {
 	case flow.ActionCondition:
-		v, err := c.cond.Eval(scope)
+		v, serr, err := rs.eval(ctx, a, "if", c.cond, scope)
 		if err != nil {
-			return finish(outcome{status: flow.StatusFailed, err: exprError("if", err)})
+			return outcome{}, err
+		}
+		if serr != nil {
+			rs.diagnose(ctx, a, serr)
+			return finish(outcome{status: flow.StatusFailed, err: serr})
 		}
 		branch := a.Else
 		if truthy(v) {
@@ -460,16 +465,20 @@ func (rs *runState) runContainer(ctx context.Context, a *flow.Action, key string
 		}
 		return fromList(res, nil)
 	default:
-		v, err := c.foreach.Eval(scope)
+		v, serr, err := rs.eval(ctx, a, "foreach", c.foreach, scope)
 		if err != nil {
-			return finish(outcome{status: flow.StatusFailed, err: exprError("foreach", err)})
+			return outcome{}, err
+		}
+		if serr != nil {
+			rs.diagnose(ctx, a, serr)
+			return finish(outcome{status: flow.StatusFailed, err: serr})
 		}
 		items, ok := v.([]any)
 		if v == nil {
 			items, ok = []any{}, true
 		}
 		if !ok {
-			return finish(outcome{status: flow.StatusFailed, err: &StepError{Kind: KindExpression, Message: fmt.Sprintf("foreach: expected a list, got %s", typeName(v))}})
+			return finish(outcome{status: flow.StatusFailed, err: &StepError{Kind: KindExpression, Message: fmt.Sprintf("foreach: expected a list, got %s", expression.TypeName(v))}})
 		}
 		if len(items) > maxIterations {
 			return finish(outcome{status: flow.StatusFailed, err: &StepError{Kind: KindPayload, Message: fmt.Sprintf("foreach: %d items, more than the %d allowed", len(items), maxIterations)}})
@@ -603,23 +612,4 @@ func truthy(v any) bool {
 		return len(x) > 0
 	}
 	return true
-}
-
-// typeName names a value's JSON type for error messages.
-func typeName(v any) string {
-	switch v.(type) {
-	case nil:
-		return "null"
-	case string:
-		return "a string"
-	case bool:
-		return "a boolean"
-	case float64, int, int64:
-		return "a number"
-	case map[string]any:
-		return "an object"
-	case []any:
-		return "a list"
-	}
-	return fmt.Sprintf("%T", v)
 }

@@ -16,26 +16,22 @@ import (
 // Hidden names injected by the patcher; user expressions may not use them.
 const (
 	budgetName = "__budget"
-	addName    = "__add"
+	opName     = "__op"
 	tickName   = "__tick"
 )
 
-// safeBuiltins are the expr builtins expressions may use: none of them reads
-// outside the process or allocates more than a small multiple of its input.
-var safeBuiltins = []string{
-	"all", "none", "any", "one", "filter", "map", "find", "findIndex", "findLast",
-	"findLastIndex", "count", "sum", "groupBy", "sortBy", "reduce",
-	"len", "type", "abs", "ceil", "floor", "round", "int", "float",
-	"trim", "trimPrefix", "trimSuffix", "upper", "lower", "split", "splitAfter",
-	"indexOf", "lastIndexOf", "hasPrefix", "hasSuffix",
-	"max", "min", "mean", "median", "fromJSON", "fromBase64",
-	"duration", "first", "last", "get", "take", "keys", "values",
-	"toPairs", "fromPairs", "reverse", "uniq", "sort", "bitnot",
-	"bitand", "bitor", "bitxor", "bitnand", "bitshl", "bitshr", "bitushr",
-}
-
-// budgeted are our functions that receive the Eval budget as first argument.
-var budgeted = map[string]bool{"json": true, "string": true, "join": true, "replace": true}
+// chargedOperators are the binary operators whose cost depends on their
+// operands' size; the patcher routes them through the budget.
+var chargedOperators = func() map[string]bool {
+	m := map[string]bool{"+": true, "==": true, "!=": true, "in": true}
+	for op := range ordering {
+		m[op] = true
+	}
+	for op := range textOps {
+		m[op] = true
+	}
+	return m
+}()
 
 // compileEnv declares the names an expression may use; every root is typed
 // any so that member access on maps of unknown shape compiles.
@@ -54,7 +50,7 @@ var options = func() []expr.Option {
 		expr.MaxNodes(MaxNodes),
 		expr.DisableAllBuiltins(),
 	}
-	for _, name := range safeBuiltins {
+	for _, name := range predicates {
 		opts = append(opts, expr.EnableBuiltin(name))
 	}
 	for name, fn := range functions {
@@ -148,10 +144,12 @@ func levenshtein(a, b string) int {
 }
 
 // patcher checks identifiers, records step references and rewrites the tree
-// so that budgets are charged: a + b becomes __add(__budget, a, b), predicate
-// bodies become __tick(__budget, body), and budgeted functions get __budget
-// as first argument. ast.Walk visits children before parents, and nodes the
-// patcher creates are never walked, so hidden names come only from here.
+// so that budgets are charged: a + b becomes __op(__budget, "+", a, b) (and
+// so do the other chargedOperators), predicate bodies become
+// __tick(__budget, body), count and sum without a predicate get one, and
+// every call of one of our functions gets __budget as first argument.
+// ast.Walk visits children before parents, and nodes the patcher creates
+// are never walked, so hidden names come only from here.
 type patcher struct {
 	refs map[string]bool
 	err  *Error
@@ -174,19 +172,37 @@ func (p *patcher) Visit(node *ast.Node) {
 			}
 		}
 	case *ast.BinaryNode:
-		if n.Operator == "+" {
-			p.replace(node, addName, n.Left, n.Right)
+		if !chargedOperators[n.Operator] {
+			return
 		}
+		if s, ok := n.Right.(*ast.StringNode); ok && n.Operator == "matches" {
+			if _, err := compileRegex(nil, s.Value); err != nil {
+				p.err = &Error{Offset: s.Location().From, Message: err.Error()}
+				return
+			}
+		}
+		p.replace(node, opName, &ast.StringNode{Value: n.Operator}, n.Left, n.Right)
 	case *ast.PredicateNode:
-		call := &ast.CallNode{
-			Callee:    &ast.IdentifierNode{Value: tickName},
-			Arguments: []ast.Node{&ast.IdentifierNode{Value: budgetName}, n.Node},
+		n.Node = tickCall(n.Node)
+	case *ast.BuiltinNode:
+		// Without a predicate, expr loops over the list uncharged.
+		if (n.Name == "count" || n.Name == "sum") && len(n.Arguments) == 1 {
+			n.Arguments = append(n.Arguments, &ast.PredicateNode{Node: tickCall(&ast.PointerNode{})})
 		}
-		ast.Patch(&n.Node, call)
 	case *ast.CallNode:
-		if id, ok := n.Callee.(*ast.IdentifierNode); ok && budgeted[id.Value] {
-			n.Arguments = append([]ast.Node{&ast.IdentifierNode{Value: budgetName}}, n.Arguments...)
+		if id, ok := n.Callee.(*ast.IdentifierNode); ok {
+			if _, ours := builtins[id.Value]; ours {
+				n.Arguments = append([]ast.Node{&ast.IdentifierNode{Value: budgetName}}, n.Arguments...)
+			}
 		}
+	}
+}
+
+// tickCall wraps a loop body in __tick(__budget, body).
+func tickCall(body ast.Node) ast.Node {
+	return &ast.CallNode{
+		Callee:    &ast.IdentifierNode{Value: tickName},
+		Arguments: []ast.Node{&ast.IdentifierNode{Value: budgetName}, body},
 	}
 }
 

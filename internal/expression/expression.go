@@ -12,8 +12,11 @@
 //
 // # Functions
 //
-// Besides expr's safe builtins (len, upper, lower, trim, split, map, filter,
-// keys, fromJSON, ...), expressions may call:
+// Expressions may call expr's loop builtins (all, none, any, one, filter,
+// map, find, findIndex, findLast, findLastIndex, count, sum, groupBy,
+// sortBy, reduce) and the functions in builtins.go: expr's other builtins
+// reimplemented or wrapped so that they charge the budget (len, upper,
+// split, uniq, sort, fromJSON, keys, ...), and Sluice's own:
 //
 //   - json(v): v encoded as compact JSON.
 //   - string(v): v formatted the way template concatenation formats it.
@@ -22,11 +25,13 @@
 //   - now(): the current time as an RFC 3339 string in UTC.
 //   - default(v, fallback): fallback when v is nil or "", else v.
 //
+// expr's concat, flatten, toJSON, date and timezone are not available.
+//
 // # Budgets
 //
 // Flow definitions are written by users, so a hostile definition must not hang
 // or exhaust the server. Compile and Eval enforce these limits and return an
-// error when one is exceeded:
+// error when one is exceeded (at Eval, an error wrapping ErrBudget):
 //
 //   - a template source is at most MaxSourceBytes (64 KiB) and each expression
 //     at most MaxExprBytes (4 KiB) and MaxNodes (2000) syntax nodes;
@@ -34,18 +39,21 @@
 //     list costs one unit per element), so 1..1000000000 fails at once;
 //   - predicate loops (map, filter, reduce, ...) run at most MaxIterations
 //     (200,000) bodies in total per Eval;
-//   - every string built by +, json, string, join or replace, and the final
-//     result of Eval, is at most MaxResultBytes (1 MiB); the strings built by
-//     these operations in one Eval add up to at most MaxAllocBytes (16 MiB);
-//   - one Eval stops at its next loop step or function call after EvalTimeout
-//     (2 s);
-//   - builtins that can allocate without bound or reach outside the process
-//     are disabled: repeat, concat, flatten, toJSON, toBase64, date, timezone
-//     (and expr's now, replaced by the string-returning one above). Expressions
-//     have no access to files, the environment or the network.
+//   - every function call and every operator whose cost grows with its
+//     operands (+, ==, !=, <, >, <=, >=, in, contains, startsWith, endsWith,
+//     matches) charges one account, the budget, before it works: at most
+//     MaxSteps (10,000,000) steps of work and MaxAllocBytes (16 MiB) built
+//     per Eval, every string and the result at most MaxResultBytes (1 MiB);
+//   - a matches pattern is at most MaxExprBytes long and MaxRegexInsts
+//     compiled instructions;
+//   - every 4,096 steps, Eval checks its context and its EvalTimeout (2 s)
+//     deadline, so that a cancelled run stops evaluating at once.
+//
+// Expressions have no access to files, the environment or the network.
 package expression
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -67,6 +75,10 @@ const (
 	MemoryBudget = 1_000_000
 	// MaxIterations caps predicate loop bodies run in one Eval.
 	MaxIterations = 200_000
+	// MaxSteps caps the work of one Eval: a step is a loop body, a
+	// function call, an element visited or built, a comparison, or 64
+	// bytes read.
+	MaxSteps = 10_000_000
 	// MaxResultBytes caps any single string built and the size of an Eval result.
 	MaxResultBytes = 1 << 20
 	// MaxAllocBytes caps the string bytes built by budgeted operations in one Eval.
@@ -219,7 +231,11 @@ func compileExpr(code string, offset int, refs map[string]bool) (part, error) {
 // Eval evaluates the template against env, whose keys are the Roots (a missing
 // key evaluates as nil). A single {{ }} template returns the expression's
 // value; any other template returns a string.
-func (t *Template) Eval(env map[string]any) (_ any, err error) {
+//
+// ctx is the run's: evaluation stops soon after it ends, with an error
+// wrapping its cause. An error that wraps ErrBudget means a budget was
+// spent; evaluating again would fail again.
+func (t *Template) Eval(ctx context.Context, env map[string]any) (_ any, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("evaluate %q: internal error: %v", t.src, r)
@@ -231,8 +247,7 @@ func (t *Template) Eval(env map[string]any) (_ any, err error) {
 		}
 		return t.parts[0].text, nil
 	}
-	b := newBudget()
-	return t.eval(env, b)
+	return t.eval(env, newBudget(ctx))
 }
 
 // eval evaluates t charging budget b, shared by all strings of a Value.
@@ -279,7 +294,12 @@ func (p part) run(env map[string]any) (any, error) {
 	machine := vm.VM{MemoryBudget: MemoryBudget}
 	v, err := machine.Run(p.program, env)
 	if err != nil {
-		return nil, fmt.Errorf("evaluate {{ %s }}: %w", p.code, cleanRunError(err))
+		err = cleanRunError(err)
+		if !errors.Is(err, ErrBudget) && strings.Contains(err.Error(), "memory budget exceeded") {
+			// expr's own memory budget (ranges, list and map literals).
+			err = fmt.Errorf("%w: %w", ErrBudget, err)
+		}
+		return nil, fmt.Errorf("evaluate {{ %s }}: %w", p.code, err)
 	}
 	return v, nil
 }

@@ -10,6 +10,9 @@ var seeds = []string{
 	"plain", "{{ trigger.body.n + 1 }}", "a {{ steps.x.output }} b {{ item }}",
 	`{{ steps["a"].output.body[0] }}`, "{{ map(1..10, # * 2) }}", "{{ '}}' }}",
 	"{{ json(trigger) }}", "{{ let a = 'x'; a + a }}", "{{", "{{ }}", "{{ 1 + }}",
+	"{{ uniq(map(1..1000, # % 7)) }}", "{{ split('a,b', ',', 1) }}", "{{ 'x' matches 'x+' }}",
+	"{{ sort(['b', 'a'], 'desc') }}", "{{ fromJSON('[1, {\"a\": [2]}]') }}", "{{ 1 in [1.0] }}",
+	"{{ repeat('ab', 3) }}", "{{ count([true]) + sum([1]) }}", "{{ median([1, [2, 3]]) }}",
 }
 
 func FuzzCompile(f *testing.F) {
@@ -50,11 +53,11 @@ func FuzzEval(f *testing.F) {
 		env := testEnv()
 		env["item"] = map[string]any{"k": []any{1.0, "s", nil}}
 		env["index"] = 3
-		_, _ = tmpl.Eval(env) // must not panic; errors are fine
+		_, _ = tmpl.Eval(ctx, env) // must not panic; errors are fine
 		v, err := CompileValue(map[string]any{"a": []any{src}})
 		if err != nil {
 			t.Fatalf("CompileValue failed where Compile passed: %v", err)
 		}
-		_, _ = v.Eval(env)
+		_, _ = v.Eval(ctx, env)
 	})
 }

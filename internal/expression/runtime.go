@@ -1,6 +1,7 @@
 package expression
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,74 +12,131 @@ import (
 	"time"
 
 	"github.com/expr-lang/expr/file"
-	"github.com/expr-lang/expr/vm/runtime"
 )
 
-// EvalTimeout bounds one Eval; it is checked at loop steps and budgeted calls.
+// EvalTimeout bounds one Eval; it is checked as work is charged (see budget).
 const EvalTimeout = 2 * time.Second
 
+// ErrBudget is wrapped by every error that ends an Eval because one of its
+// budgets was spent (time, steps, loop steps, memory, result size or
+// depth). Such an error is a property of the flow and its data, not a
+// transient failure: evaluating again fails again.
+var ErrBudget = errors.New("expression budget exceeded")
+
 var (
-	errTooLarge  = fmt.Errorf("result is over the %d byte limit", MaxResultBytes)
-	errAllocated = fmt.Errorf("expression built more than %d bytes of strings", MaxAllocBytes)
-	errLoops     = fmt.Errorf("expression ran more than %d loop steps", MaxIterations)
-	errTimeout   = fmt.Errorf("expression ran longer than %s", EvalTimeout)
-	errTooDeep   = fmt.Errorf("value is nested more than %d levels", MaxDepth)
+	errTooLarge  = fmt.Errorf("%w: result is over the %d byte limit", ErrBudget, MaxResultBytes)
+	errAllocated = fmt.Errorf("%w: expression built more than %d bytes", ErrBudget, MaxAllocBytes)
+	errLoops     = fmt.Errorf("%w: expression ran more than %d loop steps", ErrBudget, MaxIterations)
+	errSteps     = fmt.Errorf("%w: expression did more than %d steps of work", ErrBudget, MaxSteps)
+	errTimeout   = fmt.Errorf("%w: expression ran longer than %s", ErrBudget, EvalTimeout)
+	errTooDeep   = fmt.Errorf("%w: value is nested more than %d levels", ErrBudget, MaxDepth)
 )
 
-// budget is the per-Eval account charged by patched expressions.
+const (
+	// bytesPerStep is how many bytes scanned count as one step of work.
+	bytesPerStep = 64
+	// checkEvery is how many steps may pass between two checks of the
+	// deadline and the context.
+	checkEvery = 4096
+	// itemBytes is what one element of a list built by a function is
+	// charged: its slot, and the boxed value it usually needs.
+	itemBytes = 48
+)
+
+// budget is the per-Eval account that every function, charged operator and
+// loop step draws from: the one place where time (steps, the deadline and
+// the caller's context) and memory (bytes built) are counted.
 type budget struct {
-	bytes    int
-	ticks    int
+	ctx      context.Context
 	deadline time.Time
+	bytes    int
+	steps    int
+	ticks    int
+	// next is the step count at which the deadline is checked again.
+	next int
 }
 
-func newBudget() *budget { return &budget{deadline: time.Now().Add(EvalTimeout)} }
+// checkHook, when set by a test, is called at every deadline check.
+var checkHook func(steps int)
 
-// charge accounts for n bytes of string built.
+func newBudget(ctx context.Context) *budget {
+	return &budget{ctx: ctx, deadline: time.Now().Add(EvalTimeout), next: checkEvery}
+}
+
+// work charges n steps of work about to be done, refusing them when they
+// would pass MaxSteps; every checkEvery steps it checks the
+// deadline and the context, so that a long function stops within a few
+// milliseconds of either.
+func (b *budget) work(n int) error {
+	if n > MaxSteps-b.steps {
+		return errSteps
+	}
+	b.steps += n
+	if b.steps >= b.next {
+		b.next = b.steps + checkEvery
+		return b.check()
+	}
+	return nil
+}
+
+// scan charges the work of reading n bytes.
+func (b *budget) scan(n int) error { return b.work(1 + n/bytesPerStep) }
+
+// alloc charges n bytes of memory about to be allocated. Callers charge
+// before they allocate, so a refused allocation never happens.
+func (b *budget) alloc(n int) error {
+	if n < 0 || n > MaxAllocBytes-b.bytes {
+		return errAllocated
+	}
+	b.bytes += n
+	return nil
+}
+
+// items charges building a list or map of n elements: memory and one step each.
+func (b *budget) items(n int) error {
+	if n > MaxAllocBytes/itemBytes {
+		return errAllocated
+	}
+	if err := b.alloc(n * itemBytes); err != nil {
+		return err
+	}
+	return b.work(n)
+}
+
+// charge accounts for a string of n bytes about to be built.
 func (b *budget) charge(n int) error {
 	if n > MaxResultBytes {
 		return errTooLarge
 	}
-	b.bytes += n
-	if b.bytes > MaxAllocBytes {
-		return errAllocated
+	if err := b.alloc(n); err != nil {
+		return err
 	}
-	return b.check()
+	return b.scan(n)
 }
 
-// check returns an error once the deadline has passed.
+// check returns an error once the deadline has passed or the context ended.
 func (b *budget) check() error {
+	if checkHook != nil {
+		checkHook(b.steps)
+	}
+	if err := b.ctx.Err(); err != nil {
+		return fmt.Errorf("expression stopped: %w", context.Cause(b.ctx))
+	}
 	if time.Now().After(b.deadline) {
 		return errTimeout
 	}
 	return nil
 }
 
-// functions are exposed to expressions; see the package documentation. The
-// budgeted ones receive the *budget first (inserted by the patcher).
-var functions = map[string]func(params ...any) (any, error){
-	addName:   add,
-	tickName:  tick,
-	"json":    jsonFunc,
-	"string":  stringFunc,
-	"join":    joinFunc,
-	"replace": replaceFunc,
-	"now": func(params ...any) (any, error) {
-		if len(params) != 0 {
-			return nil, errors.New("now() takes no arguments")
-		}
-		return time.Now().UTC().Format(time.RFC3339), nil
-	},
-	"default": func(params ...any) (any, error) {
-		if len(params) != 2 {
-			return nil, errors.New("default(v, fallback) takes 2 arguments")
-		}
-		if params[0] == nil || params[0] == "" {
-			return params[1], nil
-		}
-		return params[0], nil
-	},
-}
+// functions are exposed to expressions; see the package documentation and
+// builtins.go. Each receives the *budget first (inserted by the patcher).
+var functions = func() map[string]func(params ...any) (any, error) {
+	m := map[string]func(params ...any) (any, error){tickName: tick}
+	for name, f := range builtins {
+		m[name] = f.call(name)
+	}
+	return m
+}()
 
 // budgetArgs splits the injected budget from the user's arguments.
 func budgetArgs(name string, params []any, minArgs, maxArgs int) (*budget, []any, error) {
@@ -91,33 +149,15 @@ func budgetArgs(name string, params []any, minArgs, maxArgs int) (*budget, []any
 	}
 	args := params[1:]
 	if len(args) < minArgs || len(args) > maxArgs {
-		if minArgs == maxArgs {
+		switch {
+		case minArgs == maxArgs:
 			return nil, nil, fmt.Errorf("%s() takes %d argument(s), got %d", name, minArgs, len(args))
+		case maxArgs == manyArgs:
+			return nil, nil, fmt.Errorf("%s() takes at least %d argument(s), got %d", name, minArgs, len(args))
 		}
 		return nil, nil, fmt.Errorf("%s() takes %d to %d arguments, got %d", name, minArgs, maxArgs, len(args))
 	}
 	return b, args, nil
-}
-
-// add is the + operator: strings are concatenated within the budget, anything
-// else goes to expr's own addition (int + int stays int, float64 + int works).
-func add(params ...any) (any, error) {
-	b, args, err := budgetArgs("+", params, 2, 2)
-	if err != nil {
-		return nil, err
-	}
-	if l, ok := args[0].(string); ok {
-		if r, ok := args[1].(string); ok {
-			if err := b.charge(len(l) + len(r)); err != nil {
-				return nil, err
-			}
-			return l + r, nil
-		}
-	}
-	if args[0] == nil || args[1] == nil {
-		return nil, errors.New("invalid operation: + on a missing (nil) value")
-	}
-	return runtime.Add(args[0], args[1]), nil
 }
 
 // tick counts one predicate loop step and passes its value through.
@@ -130,91 +170,10 @@ func tick(params ...any) (any, error) {
 	if b.ticks > MaxIterations {
 		return nil, errLoops
 	}
-	if b.ticks%1024 == 0 {
-		if err := b.check(); err != nil {
-			return nil, err
-		}
+	if err := b.work(1); err != nil {
+		return nil, err
 	}
 	return args[0], nil
-}
-
-func jsonFunc(params ...any) (any, error) {
-	b, args, err := budgetArgs("json", params, 1, 1)
-	if err != nil {
-		return nil, err
-	}
-	s, err := encodeJSON(args[0], MaxResultBytes)
-	if err != nil {
-		return nil, fmt.Errorf("json: %w", err)
-	}
-	return s, b.charge(len(s))
-}
-
-func stringFunc(params ...any) (any, error) {
-	b, args, err := budgetArgs("string", params, 1, 1)
-	if err != nil {
-		return nil, err
-	}
-	s, err := format(args[0], MaxResultBytes)
-	if err != nil {
-		return nil, fmt.Errorf("string: %w", err)
-	}
-	return s, b.charge(len(s))
-}
-
-func joinFunc(params ...any) (any, error) {
-	b, args, err := budgetArgs("join", params, 1, 2)
-	if err != nil {
-		return nil, err
-	}
-	sep := ""
-	if len(args) == 2 {
-		s, ok := args[1].(string)
-		if !ok {
-			return nil, fmt.Errorf("join: separator is %T, not a string", args[1])
-		}
-		sep = s
-	}
-	list := reflect.ValueOf(args[0])
-	if list.Kind() != reflect.Slice && list.Kind() != reflect.Array {
-		return nil, fmt.Errorf("join: first argument is %T, not a list", args[0])
-	}
-	var sb strings.Builder
-	for i := range list.Len() {
-		if i > 0 {
-			sb.WriteString(sep)
-		}
-		s, err := format(list.Index(i).Interface(), MaxResultBytes-sb.Len())
-		if err != nil {
-			return nil, fmt.Errorf("join: %w", err)
-		}
-		sb.WriteString(s)
-		if sb.Len() > MaxResultBytes {
-			return nil, fmt.Errorf("join: %w", errTooLarge)
-		}
-	}
-	return sb.String(), b.charge(sb.Len())
-}
-
-func replaceFunc(params ...any) (any, error) {
-	b, args, err := budgetArgs("replace", params, 3, 3)
-	if err != nil {
-		return nil, err
-	}
-	var s [3]string
-	for i, a := range args {
-		v, ok := a.(string)
-		if !ok {
-			return nil, fmt.Errorf("replace: argument %d is %T, not a string", i+1, a)
-		}
-		s[i] = v
-	}
-	n := strings.Count(s[0], s[1])
-	if size := len(s[0]) + n*(len(s[2])-len(s[1])); n > 0 && size > MaxResultBytes {
-		return nil, fmt.Errorf("replace: %w", errTooLarge)
-	}
-	out := strings.ReplaceAll(s[0], s[1], s[2])
-	return out, b.charge(len(out))
 }
 
 // format renders v for template concatenation: strings as is, nil as "",

@@ -1,6 +1,7 @@
 package expression
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sort"
@@ -94,14 +95,15 @@ func joinPath(path, key string) string {
 
 // Eval evaluates every template in the value against env and returns a new
 // tree; maps stay map[string]any and lists []any. All templates share one
-// budget, so a large Value cannot multiply the limits.
-func (v *Value) Eval(env map[string]any) (_ any, err error) {
+// budget, so a large Value cannot multiply the limits. ctx and errors are
+// as for Template.Eval.
+func (v *Value) Eval(ctx context.Context, env map[string]any) (_ any, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("evaluate value: internal error: %v", r)
 		}
 	}()
-	out, err := v.root.eval(env, newBudget(), "")
+	out, err := v.root.eval(env, newBudget(ctx), "")
 	if err != nil {
 		return nil, err
 	}
@@ -114,9 +116,6 @@ func (v *Value) Eval(env map[string]any) (_ any, err error) {
 func (n node) eval(env map[string]any, b *budget, path string) (any, error) {
 	switch {
 	case n.tmpl != nil:
-		if n.tmpl.IsStatic() {
-			return n.tmpl.Eval(env)
-		}
 		out, err := n.tmpl.eval(env, b)
 		if err != nil && path != "" {
 			return nil, fmt.Errorf("%s: %w", path, err)
