@@ -427,7 +427,7 @@ func (rs *runState) doHTTP(ctx context.Context, a *flow.Action, key string, with
 		req.Header.Set("Idempotency-Key", fmt.Sprintf("sluice-%d-%s", rs.run.ID, key))
 	}
 	if conn != nil {
-		if err := rs.e.auth.Apply(ctx, conn.spec, req); err != nil {
+		if err := rs.e.auth.Apply(ctx, conn.spec, req, &rs.redact); err != nil {
 			if errors.Is(err, connection.ErrToken) {
 				return nil, &StepError{Kind: KindAuth, Message: fmt.Sprintf("connection %q: %v", a.Connection, err)}
 			}

@@ -1023,3 +1023,71 @@ actions:
 		t.Fatalf("run %s after %d attempts: %+v", r.Status, steps["send"].Attempts, serr)
 	}
 }
+
+// TestOAuth2TokenRedacted checks that an access token the engine fetched at
+// run time is redacted like a stored secret: an API that echoes it, in a
+// success and in a refusal, leaves it in no step, no health_error and no
+// byte of the database.
+func TestOAuth2TokenRedacted(t *testing.T) {
+	t.Parallel()
+	const token = "AT-CANARY-3e5f7a9b1c"
+	tokens := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"access_token": %q, "expires_in": 3600}`, token)
+	}))
+	defer tokens.Close()
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if r.URL.Path == "/fail" {
+			w.WriteHeader(http.StatusUnauthorized)
+			fmt.Fprintf(w, `{"error": "token %s expired"}`, got)
+			return
+		}
+		fmt.Fprintf(w, `{"you": %q}`, got)
+	}))
+	defer api.Close()
+	b := setup(t)
+	conn := b.connect(t, "crm", connection.Spec{Type: connection.TypeOAuth2, Config: connection.Config{TokenURL: tokens.URL, ClientID: "sluice"}, Secret: connection.Secret{ClientSecret: "cs-7d2e4f6a8b"}})
+	f := b.apply(t, `name: oauth
+trigger: { type: manual }
+actions:
+  - id: ok
+    type: http
+    connection: crm
+    with: { url: "`+api.URL+`/ok" }
+  - id: fail
+    type: http
+    connection: crm
+    with: { url: "`+api.URL+`/fail" }
+`)
+	r, steps := b.wait(t, b.trigger(t, f, nil).ID)
+	if r.Status != store.RunFailed {
+		t.Fatalf("run %s, want failed", r.Status)
+	}
+	for _, s := range []string{string(steps["ok"].Output), string(steps["fail"].Error), r.Error} {
+		if strings.Contains(s, token) {
+			t.Errorf("the fetched token is in %s", s)
+		}
+	}
+	if !strings.Contains(string(steps["ok"].Output), secret.Mask) {
+		t.Errorf("the echoed token is not masked in the output: %s", steps["ok"].Output)
+	}
+	got, err := b.st.GetConnection(context.Background(), conn.ID)
+	if err != nil || got.Health != store.HealthNeedsAttention {
+		t.Fatalf("connection health %q: %v", got.Health, err)
+	}
+	if strings.Contains(got.HealthError, token) {
+		t.Errorf("health_error holds the token: %s", got.HealthError)
+	}
+	b.stop()
+	for _, p := range []string{b.path, b.path + "-wal"} {
+		raw, _ := os.ReadFile(p)
+		for _, form := range secret.Forms(token) {
+			if bytes.Contains(raw, []byte(form)) {
+				t.Errorf("%s holds the token as %q", filepath.Base(p), form)
+			}
+		}
+	}
+	b.start(t)
+}
