@@ -226,6 +226,137 @@ actions:
 	}
 }
 
+// TestCanaryRuntimeSecretsStaySecret checks the secrets a run obtains or
+// receives rather than stores: an OAuth2 access token fetched from a real
+// token endpoint, which a careless API echoes in a success, in a 401 and in
+// its WWW-Authenticate challenge, and a binary (non-UTF-8) answer echoing a
+// Basic credential and an upper-cased password. None may reach a step
+// output, a health_error, a notification, an email, the /r/ page, the
+// server log or a byte of the database.
+func TestCanaryRuntimeSecretsStaySecret(t *testing.T) {
+	const token, password = "AT-CANARY-e2e-4b6d8f0a2c", "pw-CANARY-e2e-1a3c5e7f9b"
+	tokens := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"access_token": %q, "token_type": "Bearer", "expires_in": 3600}`, token)
+	}))
+	defer tokens.Close()
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		auth := r.Header.Get("Authorization")
+		bare := strings.TrimPrefix(auth, "Bearer ")
+		switch r.URL.Path {
+		case "/fail":
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token", error_description="token `+bare+` expired"`)
+			w.WriteHeader(http.StatusUnauthorized)
+			fmt.Fprintf(w, `{"error": {"message": "token %s expired", "hint": %q}}`, bare, strings.ToUpper(bare))
+		case "/binary":
+			w.Header().Set("Content-Type", "application/octet-stream")
+			fmt.Fprintf(w, "\xff\xfe\x00%s\x00%s\x80", auth, strings.ToUpper(password))
+		default:
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"echo": %q, "hex": %q}`, bare, fmt.Sprintf("%X", bare))
+		}
+	}))
+	defer api.Close()
+	s, smtp := startServerWithMail(t)
+	s.login()
+	// seen holds what each surface showed, by surface.
+	seen := map[string]*bytes.Buffer{}
+	record := func(where, out string) {
+		if seen[where] == nil {
+			seen[where] = &bytes.Buffer{}
+		}
+		seen[where].WriteString(out)
+	}
+	record("connections add", s.sluice("", "connections", "add", "crm", "--type", "oauth2", "--token-url", tokens.URL+"/token",
+		"--client-id", "sluice", "--client-secret", "cs-e2e-0f2e4d6c", "--test-url", api.URL+"/fail", "--json"))
+	record("connections add", s.sluice("", "connections", "add", "files", "--type", "basic", "--username", "ann", "--password", password, "--json"))
+	s.sluice("", "flows", "apply", "-f", writeFlow(t, `name: runtime
+trigger: { type: manual }
+actions:
+  - id: ok
+    type: http
+    connection: crm
+    with: { url: "`+api.URL+`/ok" }
+  - id: blob
+    type: http
+    connection: files
+    with: { url: "`+api.URL+`/binary" }
+  - id: fail
+    type: http
+    connection: crm
+    with: { url: "`+api.URL+`/fail" }
+`))
+	id := s.triggerWait("runtime", `{}`)
+	shown := s.sluice("", "runs", "show", fmt.Sprint(id), "--json")
+	record("step outputs (runs show)", shown)
+	if !strings.Contains(shown, `"base64"`) {
+		t.Fatalf("the binary answer is not stored as base64:\n%s", shown)
+	}
+	// The binary body is stored as base64: decode it to look inside.
+	for _, m := range regexp.MustCompile(`"base64":\s*"([^"]+)"`).FindAllStringSubmatch(shown, -1) {
+		if b, err := base64.StdEncoding.DecodeString(m[1]); err == nil {
+			record("the decoded base64 of a binary step output", string(b))
+		}
+	}
+	record("runs list", s.sluice("", "runs", "list", "--json"))
+	out, _, _ := s.run("", "connections", "verify", "crm", "--json")
+	record("connections verify", out)
+	record("health_error (connections show)", s.sluice("", "connections", "show", "crm", "--json"))
+	record("health_error (connections list)", s.sluice("", "connections", "list", "--json"))
+	record("notifications (activity)", s.sluice("", "activity", "--json"))
+	email := waitMail(t, smtp, "repair_tip")
+	link := regexp.MustCompile(`https?://[^\s"<>]+/r/[A-Za-z0-9_\-.~%]+`).FindString(email.Text)
+	if link == "" {
+		t.Fatalf("no retry link in the email:\n%s", email.Text)
+	}
+	resp, err := http.Get(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %d", link, resp.StatusCode)
+	}
+	record("the /r/ page", string(page))
+
+	var forms []string
+	for _, v := range []string{token, password, "ann:" + password} {
+		forms = append(forms, v, strings.ToUpper(v), strings.ToLower(v), fmt.Sprintf("%x", v), fmt.Sprintf("%X", v),
+			base64.StdEncoding.EncodeToString([]byte(v)), base64.RawURLEncoding.EncodeToString([]byte(v)), url.QueryEscape(v))
+	}
+	check := func(where string, data []byte) {
+		t.Helper()
+		for _, f := range forms {
+			if bytes.Contains(data, []byte(f)) {
+				t.Errorf("a secret appears in %s (as %q)", where, f)
+			}
+		}
+	}
+	for where, b := range seen {
+		check(where, b.Bytes())
+	}
+	for _, where := range []string{"step outputs (runs show)", "the decoded base64 of a binary step output", "health_error (connections show)"} {
+		if !strings.Contains(seen[where].String(), "[redacted]") {
+			t.Errorf("nothing is masked in %s: the test did not exercise the redactor there:\n%s", where, seen[where])
+		}
+	}
+	for _, m := range smtp.Messages() {
+		check("an email", m.Data)
+		check("an email", []byte(m.Text+m.HTML))
+	}
+	s.kill()
+	check("the server log", s.logs.Bytes())
+	files, _ := filepath.Glob(filepath.Join(s.data, "*"))
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err == nil {
+			check(filepath.Base(f), data)
+		}
+	}
+}
+
 func TestNotFoundJourney(t *testing.T) {
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/v2/users/ada" {

@@ -603,11 +603,17 @@ func (s *server) testConnection(ctx context.Context, spec connection.Spec, redac
 		return verifyResult{kind: diagnose.KindNetwork, reason: fmt.Sprintf("test request to %s failed: %v", shownURL(spec.Config.TestURL), err)}
 	}
 	defer resp.Body.Close()
+	// Redacted before shortReason cuts a message, which could leave a
+	// start of a secret the redactor would no longer see as one.
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	body = redact.Bytes(body)
 	status := resp.StatusCode
 	headers := make(map[string]string, len(resp.Header))
-	for k, v := range resp.Header {
-		headers[k] = strings.Join(v, ", ")
+	for k, vs := range resp.Header {
+		for i := range vs {
+			vs[i] = redact.String(vs[i])
+		}
+		headers[k] = strings.Join(vs, ", ")
 	}
 	if !diagnose.IsFailure(status, headers, decodedBody(resp.Header.Get("Content-Type"), body)) {
 		return verifyResult{ok: true, status: &status}

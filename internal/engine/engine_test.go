@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"bytes"
+	"encoding/base64"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -1090,4 +1091,53 @@ actions:
 		}
 	}
 	b.start(t)
+}
+
+// TestNonUTF8AnswerRedacted checks that a binary answer echoing the
+// credentials is redacted before it is stored as base64: neither the
+// password nor its Basic pair can be decoded from the step output.
+func TestNonUTF8AnswerRedacted(t *testing.T) {
+	t.Parallel()
+	const password = "pw-CANARY-8c6a4e2f"
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		// Not UTF-8, with the header and an upper-cased password in it.
+		fmt.Fprintf(w, "\xff\xfe\x00Authorization: %s\x00%s\x80", r.Header.Get("Authorization"), strings.ToUpper(password))
+	}))
+	defer api.Close()
+	b := setup(t)
+	b.connect(t, "files", connection.Spec{Type: connection.TypeBasic, Config: connection.Config{Username: "ann"}, Secret: connection.Secret{Password: password}})
+	f := b.apply(t, `name: binary
+trigger: { type: manual }
+actions:
+  - id: get
+    type: http
+    connection: files
+    with: { url: "`+api.URL+`/blob" }
+`)
+	r, steps := b.wait(t, b.trigger(t, f, nil).ID)
+	if r.Status != store.RunSucceeded {
+		t.Fatalf("run %s: %s", r.Status, r.Error)
+	}
+	var out struct {
+		Body struct {
+			Base64 string `json:"base64"`
+		} `json:"body"`
+	}
+	if err := json.Unmarshal(steps["get"].Output, &out); err != nil || out.Body.Base64 == "" {
+		t.Fatalf("output %s: %v", steps["get"].Output, err)
+	}
+	body, err := base64.StdEncoding.DecodeString(out.Body.Base64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair := base64.StdEncoding.EncodeToString([]byte("ann:" + password))
+	for _, leak := range []string{password, strings.ToUpper(password), pair} {
+		if bytes.Contains(body, []byte(leak)) {
+			t.Errorf("the stored body holds %q: %q", leak, body)
+		}
+	}
+	if c := bytes.Count(body, []byte(secret.Mask)); c != 2 {
+		t.Errorf("the stored body has %d masks, want 2: %q", c, body)
+	}
 }
