@@ -3,6 +3,7 @@ package netguard
 import (
 	"errors"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 )
@@ -232,4 +233,23 @@ func FuzzClassify(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestSecurityDocListsEveryRange checks that docs/security.md shows every
+// range of the table, so that the two cannot drift apart.
+func TestSecurityDocListsEveryRange(t *testing.T) {
+	t.Parallel()
+	doc, err := os.ReadFile("../../docs/security.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range special {
+		text := r.prefix.String()
+		if r.prefix.Addr().Is4In6() {
+			text = "::ffff:0:0/96"
+		}
+		if !strings.Contains(string(doc), "| `"+text+"` | "+r.name+" |") {
+			t.Errorf("docs/security.md does not list %s (%s)", text, r.name)
+		}
+	}
 }
