@@ -157,9 +157,6 @@ type matcher struct {
 	first [1 << 16 / 64]uint64
 	// starts lists, by startKey, the folded forms, longest first.
 	starts map[uint16][]string
-	// tails lists, by folded last byte, the proper prefixes of the forms
-	// (at least minTail long) ending with that byte, longest first.
-	tails [256][]string
 }
 
 func newMatcher(forms []string) *matcher {
@@ -174,16 +171,10 @@ func newMatcher(forms []string) *matcher {
 		k := startKey(f[0], f[1], f[2])
 		m.first[k>>6] |= 1 << (k & 63)
 		m.starts[k] = append(m.starts[k], f)
-		for n := minTail; n < len(f); n++ {
-			m.tails[f[n-1]] = append(m.tails[f[n-1]], f[:n])
-		}
 	}
 	longestFirst := func(a, b string) int { return len(b) - len(a) }
 	for _, fs := range m.starts {
 		slices.SortFunc(fs, longestFirst)
-	}
-	for i := range m.tails {
-		slices.SortFunc(m.tails[i], longestFirst)
 	}
 	return m
 }
@@ -202,17 +193,21 @@ func fold(s string) string {
 	return string(b)
 }
 
-// hasFoldAt reports whether s holds the folded form f at i.
-func hasFoldAt[T string | []byte](s T, i int, f string) bool {
-	if len(s)-i < len(f) {
-		return false
+// matchAt returns how many bytes of s from i the folded form f covers: all
+// of f, or, when s ends first, the rest of s if that is at least minTail
+// bytes (a start of the secret cut at the end of the text). It returns 0
+// when f does not match there.
+func matchAt[T string | []byte](s T, i int, f string) int {
+	n := min(len(f), len(s)-i)
+	if n < len(f) && n < minTail {
+		return 0
 	}
-	for j := 0; j < len(f); j++ {
+	for j := range n {
 		if lower[s[i+j]] != f[j] {
-			return false
+			return 0
 		}
 	}
-	return true
+	return n
 }
 
 // redact replaces in s every form of m, leftmost first and longest first
@@ -227,53 +222,20 @@ func redact[T string | []byte](m *matcher, s T) ([]byte, bool) {
 			continue
 		}
 		for _, f := range m.starts[k] {
-			if hasFoldAt(s, i, f) {
+			if n := matchAt(s, i, f); n > 0 {
 				if out == nil {
 					out = make([]byte, 0, len(s))
 				}
 				out = append(out, s[last:i]...)
 				out = append(out, Mask...)
-				last = i + len(f)
+				last = i + n
 				i = last - 1
 				break
 			}
 		}
 	}
-	end := len(s)
-	if n := tailLen(m, s[last:]); n > 0 {
-		end -= n
-	}
-	if out == nil && end == len(s) {
+	if out == nil {
 		return nil, false
 	}
-	out = append(out, s[last:end]...)
-	if end < len(s) {
-		out = append(out, Mask...)
-	}
-	return out, true
-}
-
-// tailLen returns the length of the longest start of a form that s ends
-// with, or 0.
-func tailLen[T string | []byte](m *matcher, s T) int {
-	if len(s) < minTail {
-		return 0
-	}
-	for _, p := range m.tails[lower[s[len(s)-1]]] {
-		if len(p) > len(s) {
-			continue
-		}
-		tail := s[len(s)-len(p):]
-		match := true
-		for j := range len(p) - 1 {
-			if lower[tail[j]] != p[j] {
-				match = false
-				break
-			}
-		}
-		if match {
-			return len(p)
-		}
-	}
-	return 0
+	return append(out, s[last:]...), true
 }
