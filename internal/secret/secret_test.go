@@ -110,7 +110,7 @@ func TestRedactorGaps(t *testing.T) {
 		{"basic pair, offset 1", "Authorization: Basic " + b64("a:"+canary), canary},
 		{"basic pair, offset 2", "Authorization: Basic " + b64("ab:"+canary), canary},
 		{"basic pair, offset 0", "Authorization: Basic " + b64("abc:"+canary+"xyz"), canary},
-		{"base64 url alphabet", base64.RawURLEncoding.EncodeToString([]byte("\xff\xfe"+canary+"\xfb")), canary},
+		{"base64 url alphabet", base64.RawURLEncoding.EncodeToString([]byte("\xff\xfe" + canary + "\xfb")), canary},
 		{"cut at the end", "error: bad token " + canary[:9], canary[:9]},
 		{"cut at the end, upper", "error: bad token " + strings.ToUpper(canary[:7]), strings.ToUpper(canary[:7])},
 		{"base64 cut at the end", "x " + b64(canary)[:10], b64(canary)[:10]},
