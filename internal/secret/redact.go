@@ -130,6 +130,7 @@ func (r *Redactor) Empty() bool {
 	return r.matcher() == nil
 }
 
+// matcher returns the current matcher, or nil when nothing is registered.
 func (r *Redactor) matcher() *matcher {
 	if r == nil {
 		return nil
@@ -159,6 +160,7 @@ type matcher struct {
 	starts map[uint16][]string
 }
 
+// newMatcher builds the matcher of forms, folded and without repeats.
 func newMatcher(forms []string) *matcher {
 	m := &matcher{starts: map[uint16][]string{}}
 	seen := map[string]bool{}
