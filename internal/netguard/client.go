@@ -62,8 +62,10 @@ type Dialer struct {
 }
 
 // NewDialer returns a Dialer enforcing o.Allow; its connect timeout is
-// o.Timeout (default 30s).
+// o.Timeout (default 30s). It loads the host's own addresses if no dialer
+// did before.
 func NewDialer(o Options) *Dialer {
+	thisHost.warm()
 	return &Dialer{
 		allow: o.Allow,
 		net: net.Dialer{

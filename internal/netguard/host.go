@@ -44,6 +44,14 @@ type hostSnapshot struct {
 // thisHost is the running host's addresses, used by Check.
 var thisHost = &hostAddrs{load: loadHostAddrs, maxAge: hostRefresh}
 
+// warm loads the addresses now if they were never loaded, so that the
+// first dial does not pay for it.
+func (h *hostAddrs) warm() {
+	if h.snap.Load() == nil {
+		h.reload(nil)
+	}
+}
+
 // reason returns why ip is one of the host's addresses (ReasonThisHost or
 // ReasonGateway), or "". ip is unmapped and without zone.
 func (h *hostAddrs) reason(ip netip.Addr) string {
