@@ -165,3 +165,36 @@ func TestRedactorCleanTextIsFree(t *testing.T) {
 		t.Error("adding known values rebuilt the matcher")
 	}
 }
+
+// FuzzRedactor checks that redaction never panics, that no registered
+// value is left in the text in any ASCII case, and that a text is
+// returned unchanged when it holds no form of the value.
+func FuzzRedactor(f *testing.F) {
+	f.Add("tok-CANARY-1", "bad token tok-CANARY-1 and TOK-canary-1")
+	f.Add("abab", "abababab")
+	f.Add("s3cr+t", "Basic dXNlcjpzM2NyK3Q= and 733363722B74 and s3cr")
+	f.Add("\xff\xfe\x00x", "\xff\xfe\x00x\xff")
+	f.Fuzz(func(t *testing.T, value, text string) {
+		var r Redactor
+		r.Add(value)
+		got := r.String(text)
+		if b := r.Bytes([]byte(text)); string(b) != got {
+			t.Fatalf("String and Bytes differ: %q, %q", got, b)
+		}
+		if len(value) < minLen || strings.ContainsAny(value, "[]") {
+			return
+		}
+		if strings.Contains(fold(got), fold(value)) {
+			t.Fatalf("String(%q) = %q still holds %q", text, got, value)
+		}
+		clean := true
+		for _, form := range Forms(value) {
+			if strings.Contains(fold(text), fold(form[:min(len(form), minTail)])) {
+				clean = false
+			}
+		}
+		if clean && got != text {
+			t.Fatalf("String(%q) = %q changed a text without the value", text, got)
+		}
+	})
+}
