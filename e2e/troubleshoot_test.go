@@ -114,18 +114,9 @@ actions:
 			t.Errorf("email lacks %q:\n%s", want, email.Text)
 		}
 	}
-	link := regexp.MustCompile(`https?://[^\s"<>]+/r/[A-Za-z0-9_\-.~%]+`).FindString(email.Text)
-	if link == "" {
-		t.Fatalf("no retry link in the email:\n%s", email.Text)
-	}
-	resp, err := http.Get(link)
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || !strings.Contains(string(page), "<form") {
-		t.Fatalf("GET retry link: %d\n%s", resp.StatusCode, page)
+	link, page := retryPage(t, email)
+	if !strings.Contains(page, "<form") {
+		t.Fatalf("GET retry link:\n%s", page)
 	}
 	if runs := s.waitRuns("welcome", "", 1, time.Second); len(runs) != 1 {
 		t.Fatalf("a GET of the retry link created runs: %d", len(runs))
@@ -148,14 +139,14 @@ actions:
 
 	// The retry link, confirmed with the owner's password, resubmits.
 	form := url.Values{"email": {"admin@localhost"}, "password": {adminPassword}}
-	resp, err = http.PostForm(link, form)
+	resp, err := http.PostForm(link, form)
 	if err != nil {
 		t.Fatal(err)
 	}
-	page, _ = io.ReadAll(resp.Body)
+	posted, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != 200 || !strings.Contains(string(page), "resubmitted") {
-		t.Fatalf("POST retry link: %d\n%s", resp.StatusCode, page)
+	if resp.StatusCode != 200 || !strings.Contains(string(posted), "resubmitted") {
+		t.Fatalf("POST retry link: %d\n%s", resp.StatusCode, posted)
 	}
 	s.waitRuns("welcome", "succeeded", 2, 30*time.Second)
 	if tips := mailsOf(smtp, "repair_tip"); len(tips) != 1 {
@@ -163,57 +154,127 @@ actions:
 	}
 }
 
+// TestCanarySecretStaysSecret checks that no secret reaches a step output, a
+// health_error, a notification, an email, the /r/ page, an API answer, the
+// server log or a byte of the database: a stored bearer token that a careless
+// API echoes; an OAuth2 access token fetched at run time from a real token
+// endpoint, echoed in a success (also in upper-case hex), in a 401 (also
+// upper-cased) and in its WWW-Authenticate challenge; and a binary
+// (non-UTF-8) answer echoing a Basic credential and an upper-cased password,
+// which is stored as base64.
 func TestCanarySecretStaysSecret(t *testing.T) {
-	const canary = "CANARY-c4n4ry-9f8e7d6c"
-	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	const canary, token, password = "CANARY-c4n4ry-9f8e7d6c", "AT-CANARY-e2e-4b6d8f0a2c", "pw-CANARY-e2e-1a3c5e7f9b"
+	tokens := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		if r.URL.Path == "/fail" {
+		fmt.Fprintf(w, `{"access_token": %q, "token_type": "Bearer", "expires_in": 3600}`, token)
+	}))
+	defer tokens.Close()
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		auth := r.Header.Get("Authorization")
+		bare := strings.TrimPrefix(auth, "Bearer ")
+		switch r.URL.Path {
+		case "/fail":
 			// A careless API echoes the credential in its error.
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token", error_description="token `+bare+` expired"`)
 			w.WriteHeader(http.StatusUnauthorized)
-			fmt.Fprintf(w, `{"error": "bad token %s"}`, strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))
-			return
+			fmt.Fprintf(w, `{"error": {"message": "bad token %s", "hint": %q}}`, bare, strings.ToUpper(bare))
+		case "/binary":
+			w.Header().Set("Content-Type", "application/octet-stream")
+			fmt.Fprintf(w, "\xff\xfe\x00%s\x00%s\x80", auth, strings.ToUpper(password))
+		default:
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"echo": %q, "hex": %q}`, auth, fmt.Sprintf("%X", bare))
 		}
-		fmt.Fprintf(w, `{"echo": %q}`, r.Header.Get("Authorization"))
 	}))
 	defer api.Close()
 	s, smtp := startServerWithMail(t)
 	s.login()
-	var responses bytes.Buffer
-	record := func(out string) { responses.WriteString(out) }
-	record(s.sluice("", "connections", "add", "vault", "--type", "bearer", "--token", canary, "--json"))
+	// seen holds what each surface showed, by surface.
+	seen := map[string]*bytes.Buffer{}
+	record := func(where, out string) {
+		if seen[where] == nil {
+			seen[where] = &bytes.Buffer{}
+		}
+		seen[where].WriteString(out)
+	}
+	record("connections add", s.sluice("", "connections", "add", "vault", "--type", "bearer", "--token", canary, "--json"))
+	record("connections add", s.sluice("", "connections", "add", "crm", "--type", "oauth2", "--token-url", tokens.URL+"/token",
+		"--client-id", "sluice", "--client-secret", "cs-e2e-0f2e4d6c", "--test-url", api.URL+"/fail", "--json"))
+	record("connections add", s.sluice("", "connections", "add", "files", "--type", "basic", "--username", "ann", "--password", password, "--json"))
 	s.sluice("", "flows", "apply", "-f", writeFlow(t, `name: canary
 trigger: { type: manual }
 actions:
-  - id: ok
-    type: http
-    connection: vault
-    with: { url: "`+api.URL+`/ok" }
-  - id: fail
-    type: http
-    connection: vault
-    with: { url: "`+api.URL+`/fail" }
+  - { id: ok, type: http, connection: vault, with: { url: "`+api.URL+`/ok" } }
+  - { id: fetched, type: http, connection: crm, with: { url: "`+api.URL+`/ok" } }
+  - { id: blob, type: http, connection: files, with: { url: "`+api.URL+`/binary" } }
+  - { id: fail, type: http, connection: vault, with: { url: "`+api.URL+`/fail" } }
 `))
-	id := s.triggerWait("canary", `{}`)
-	record(s.sluice("", "runs", "show", fmt.Sprint(id), "--json"))
-	record(s.sluice("", "runs", "list", "--json"))
-	record(s.sluice("", "connections", "show", "vault", "--json"))
-	record(s.sluice("", "connections", "list", "--json"))
-	out, _, _ := s.run("", "connections", "verify", "vault", "--json")
-	record(out)
+	s.sluice("", "flows", "apply", "-f", writeFlow(t, `name: runtime
+trigger: { type: manual }
+actions:
+  - { id: fail, type: http, connection: crm, with: { url: "`+api.URL+`/fail" } }
+`))
+	var shown string
+	for _, flow := range []string{"canary", "runtime"} {
+		shown += s.sluice("", "runs", "show", fmt.Sprint(s.triggerWait(flow, `{}`)), "--json")
+	}
+	record("step outputs (runs show)", shown)
+	if !strings.Contains(shown, `"base64"`) {
+		t.Fatalf("the binary answer is not stored as base64:\n%s", shown)
+	}
+	// The binary body is stored as base64: decode it to look inside.
+	for _, m := range regexp.MustCompile(`"base64":\s*"([^"]+)"`).FindAllStringSubmatch(shown, -1) {
+		if b, err := base64.StdEncoding.DecodeString(m[1]); err == nil {
+			record("the decoded base64 of a binary step output", string(b))
+		}
+	}
+	record("runs list", s.sluice("", "runs", "list", "--json"))
+	for _, c := range []string{"vault", "crm"} {
+		out, _, _ := s.run("", "connections", "verify", c, "--json")
+		record("connections verify", out)
+		record("health_error (connections show)", s.sluice("", "connections", "show", c, "--json"))
+	}
+	record("health_error (connections list)", s.sluice("", "connections", "list", "--json"))
+	record("notifications (activity)", s.sluice("", "activity", "--json"))
 	waitMail(t, smtp, "repair_tip")
+	deadline := time.Now().Add(30 * time.Second)
+	for len(mailsOf(smtp, "repair_tip")) < 2 && time.Now().Before(deadline) {
+		smtp.WaitMessages(len(smtp.Messages())+1, time.Until(deadline))
+	}
+	tips := mailsOf(smtp, "repair_tip")
+	if len(tips) != 2 {
+		t.Fatalf("%d repair-tip emails, want one per connection", len(tips))
+	}
+	for _, m := range tips {
+		_, page := retryPage(t, m)
+		record("the /r/ page", page)
+	}
 
-	forms := []string{canary, base64.StdEncoding.EncodeToString([]byte(canary)), url.QueryEscape(canary)}
+	var forms []string
+	for _, v := range []string{canary, token, password, "ann:" + password} {
+		forms = append(forms, v, strings.ToUpper(v), strings.ToLower(v), fmt.Sprintf("%x", v), fmt.Sprintf("%X", v),
+			base64.StdEncoding.EncodeToString([]byte(v)), base64.RawURLEncoding.EncodeToString([]byte(v)), url.QueryEscape(v))
+	}
 	check := func(where string, data []byte) {
 		t.Helper()
 		for _, f := range forms {
 			if bytes.Contains(data, []byte(f)) {
-				t.Errorf("the secret appears in %s (as %q)", where, f)
+				t.Errorf("a secret appears in %s (as %q)", where, f)
 			}
 		}
 	}
-	check("API responses", responses.Bytes())
+	for where, b := range seen {
+		check(where, b.Bytes())
+	}
+	for _, where := range []string{"step outputs (runs show)", "the decoded base64 of a binary step output", "health_error (connections show)"} {
+		if !strings.Contains(seen[where].String(), "[redacted]") {
+			t.Errorf("nothing is masked in %s: the test did not exercise the redactor there:\n%s", where, seen[where])
+		}
+	}
 	for _, m := range smtp.Messages() {
 		check("an email", m.Data)
+		check("an email", []byte(m.Text+m.HTML))
 	}
 	s.kill()
 	check("the server log", s.logs.Bytes())
@@ -311,6 +372,26 @@ func mailsOf(smtp *mailtest.Server, kind string) []mailtest.Message {
 		}
 	}
 	return out
+}
+
+// retryPage finds the retry link of a repair-tip email and returns it with
+// the page it shows without signing in.
+func retryPage(t *testing.T, email mailtest.Message) (link, page string) {
+	t.Helper()
+	link = regexp.MustCompile(`https?://[^\s"<>]+/r/[A-Za-z0-9_\-.~%]+`).FindString(email.Text)
+	if link == "" {
+		t.Fatalf("no retry link in the email:\n%s", email.Text)
+	}
+	resp, err := http.Get(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d\n%s", link, resp.StatusCode, b)
+	}
+	return link, string(b)
 }
 
 // waitMail waits for the first message of a kind.

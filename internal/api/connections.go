@@ -510,6 +510,10 @@ func (s *server) verifyConnection(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	spec, err := connection.Open(s.secrets, c.Type, c.Config, c.Secret)
+	// redact learns the stored secrets now and what the test request
+	// produces (a fetched OAuth2 token) while it runs.
+	var redact secret.Redactor
+	redact.Add(spec.Values()...)
 	var res verifyResult
 	switch {
 	case err != nil:
@@ -519,11 +523,9 @@ func (s *server) verifyConnection(w http.ResponseWriter, r *http.Request) error 
 		return badRequest("set config.test_url to verify: a URL that answers 2xx with these credentials, such as the API's \"current user\" endpoint")
 	default:
 		ctx, cancel := context.WithTimeout(r.Context(), verifyTimeout)
-		res = s.testConnection(ctx, spec)
+		res = s.testConnection(ctx, spec, &redact)
 		cancel()
 	}
-	var redact secret.Redactor
-	redact.Add(spec.Values()...)
 	out := verifyView{Health: store.HealthOK, HealthAt: time.Now().UTC(), Status: res.status}
 	if !res.ok {
 		out.Health = store.HealthNeedsAttention
@@ -560,8 +562,9 @@ func (v verifyResult) code() int {
 	return *v.status
 }
 
-// testConnection makes spec's test request.
-func (s *server) testConnection(ctx context.Context, spec connection.Spec) verifyResult {
+// testConnection makes spec's test request, registering with redact the
+// secrets that applying the connection produces.
+func (s *server) testConnection(ctx context.Context, spec connection.Spec, redact *secret.Redactor) verifyResult {
 	if spec.Type == connection.TypeSMTP {
 		err := mail.NewSMTPSender(spec.SMTP(), mail.WithDial(s.smtpDial)).Verify(ctx)
 		if err != nil {
@@ -577,7 +580,7 @@ func (s *server) testConnection(ctx context.Context, spec connection.Spec) verif
 		if err != nil {
 			return verifyResult{reason: err.Error()}
 		}
-		if err := authz.Apply(ctx, spec, req); err != nil {
+		if err := authz.Apply(ctx, spec, req, redact); err != nil {
 			return verifyResult{reason: err.Error()}
 		}
 		return verifyResult{ok: true}
@@ -588,7 +591,7 @@ func (s *server) testConnection(ctx context.Context, spec connection.Spec) verif
 	}
 	req.Header.Set("Accept", "application/json, */*;q=0.5")
 	req.Header.Set("User-Agent", "sluice-verify")
-	if err := authz.Apply(ctx, spec, req); err != nil {
+	if err := authz.Apply(ctx, spec, req, redact); err != nil {
 		return verifyResult{reason: err.Error()}
 	}
 	resp, err := s.httpClient.Do(req)
@@ -600,11 +603,17 @@ func (s *server) testConnection(ctx context.Context, spec connection.Spec) verif
 		return verifyResult{kind: diagnose.KindNetwork, reason: fmt.Sprintf("test request to %s failed: %v", shownURL(spec.Config.TestURL), err)}
 	}
 	defer resp.Body.Close()
+	// Redacted before shortReason cuts a message, which could leave a
+	// start of a secret the redactor would no longer see as one.
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	body = redact.Bytes(body)
 	status := resp.StatusCode
 	headers := make(map[string]string, len(resp.Header))
-	for k, v := range resp.Header {
-		headers[k] = strings.Join(v, ", ")
+	for k, vs := range resp.Header {
+		for i := range vs {
+			vs[i] = redact.String(vs[i])
+		}
+		headers[k] = strings.Join(vs, ", ")
 	}
 	if !diagnose.IsFailure(status, headers, decodedBody(resp.Header.Get("Content-Type"), body)) {
 		return verifyResult{ok: true, status: &status}

@@ -27,9 +27,12 @@ const (
 	canaryPassword     = "pw-CANARY-4d6e8f0a1b2c"
 	canaryKey          = "key-CANARY-9a8b7c6d5e4f"
 	canaryClientSecret = "cs-CANARY-0f1e2d3c4b5a"
+	// canaryAccessToken is not stored: the test API's token endpoint
+	// issues it, and the verify must redact it all the same.
+	canaryAccessToken = "at-CANARY-6c5d4e3f2a1b"
 )
 
-var canaries = []string{canaryToken, canaryPassword, canaryKey, canaryClientSecret}
+var canaries = []string{canaryToken, canaryPassword, canaryKey, canaryClientSecret, canaryAccessToken}
 
 // connBundle is setup's bundle with a handler that has a secret box and
 // an outbound client allowed to reach 127.0.0.1, like a server started
@@ -361,6 +364,10 @@ func testAPI(t *testing.T) *httptest.Server {
 		}
 		io.WriteString(w, `{"access_token":"GOOD","expires_in":3600,"token_type":"Bearer"}`)
 	})
+	mux.HandleFunc("POST /token-canary", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"access_token":"`+canaryAccessToken+`","expires_in":3600,"token_type":"Bearer"}`)
+	})
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return srv
@@ -404,6 +411,8 @@ func TestVerifyConnection(t *testing.T) {
 			health: "needs_attention", contains: []string{"invalid_client"}},
 		{name: "oauth2 with test url", conn: `{"name":"oauth-test","type":"oauth2","config":{"token_url":"%[1]s/token","client_id":"app","test_url":"%[1]s/user"},"secret":{"client_secret":"GOOD"}}`,
 			health: "ok", status: 200},
+		{name: "oauth2 fetched token echoed", conn: `{"name":"oauth-echo","type":"oauth2","config":{"token_url":"%[1]s/token-canary","client_id":"app","test_url":"%[1]s/user"},"secret":{"client_secret":"GOOD"}}`,
+			health: "needs_attention", status: 401, contains: []string{"Bad credentials: [redacted]"}},
 		{name: "smtp ok", conn: fmt.Sprintf(`{"name":"smtp-ok","type":"smtp","config":{"host":"127.0.0.1","port":%d,"tls":"none","username":"ann"},"secret":{"password":"GOOD"}}`, smtpSrv.Port),
 			health: "ok"},
 		{name: "smtp to a metadata address is refused", conn: `{"name":"smtp-meta","type":"smtp","config":{"host":"169.254.169.254","port":25,"tls":"none"},"secret":{}}`,

@@ -5,12 +5,14 @@ package connection
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -185,8 +187,33 @@ type cachedToken struct {
 	expires time.Time
 }
 
-// Apply adds a connection's credentials to a request.
-func (a *Authorizer) Apply(ctx context.Context, s Spec, req *http.Request) error {
+// Apply adds a connection's credentials to a request, and registers with
+// secrets every secret value the connection holds or produced for it: the
+// stored ones, a fetched or refreshed OAuth2 token, and whatever header or
+// query value applying the connection changed, so that a value obtained at
+// run time is redacted like a stored one. The registration is made by Apply
+// itself, not by its callers or by each type, so that a new connection type
+// cannot forget it; it happens before a failure is returned, because an
+// error may quote what the token endpoint answered. secrets must not be
+// nil.
+func (a *Authorizer) Apply(ctx context.Context, s Spec, req *http.Request, secrets *secret.Redactor) error {
+	if secrets == nil {
+		return errors.New("connection: Apply needs a redactor for the secrets it produces")
+	}
+	secrets.Add(s.Values()...)
+	before := snapshot(req)
+	produced, err := a.apply(ctx, s, req)
+	secrets.Add(produced...)
+	if err != nil {
+		return err
+	}
+	secrets.Add(before.changed(req)...)
+	return nil
+}
+
+// apply adds the credentials of s to req, returning the secret values it
+// obtained at run time that the request does not show as they are.
+func (a *Authorizer) apply(ctx context.Context, s Spec, req *http.Request) ([]string, error) {
 	switch s.Type {
 	case TypeBearer:
 		req.Header.Set("Authorization", "Bearer "+s.Secret.Token)
@@ -205,15 +232,66 @@ func (a *Authorizer) Apply(ctx context.Context, s Spec, req *http.Request) error
 			req.Header.Set(name, s.Secret.Key)
 		}
 	case TypeOAuth2:
-		tok, err := a.token(ctx, s)
+		tok, produced, err := a.token(ctx, s)
 		if err != nil {
-			return err
+			return produced, err
 		}
 		req.Header.Set("Authorization", "Bearer "+tok)
+		return produced, nil
 	default:
-		return fmt.Errorf("a %s connection cannot authorize an HTTP request", s.Type)
+		return nil, fmt.Errorf("a %s connection cannot authorize an HTTP request", s.Type)
 	}
-	return nil
+	return nil, nil
+}
+
+// requestCredentials is what a request carries that a connection may set:
+// its headers and query values.
+type requestCredentials struct {
+	header http.Header
+	query  url.Values
+}
+
+// snapshot copies the headers and query values of req.
+func snapshot(req *http.Request) requestCredentials {
+	return requestCredentials{header: req.Header.Clone(), query: req.URL.Query()}
+}
+
+// changed returns the header and query values of req that were not in the
+// snapshot: what applying a connection added. Of an Authorization-style
+// value ("Bearer abc", "Basic dTpw") the credentials after the scheme are
+// returned too, and a Basic pair is decoded, so that an echo of the bare
+// token or password is redacted as well as the whole header.
+func (b requestCredentials) changed(req *http.Request) []string {
+	var out []string
+	for k, vs := range req.Header {
+		for _, v := range vs {
+			if slices.Contains(b.header[k], v) {
+				continue
+			}
+			out = append(out, v)
+			scheme, cred, ok := strings.Cut(v, " ")
+			if !ok {
+				continue
+			}
+			out = append(out, cred)
+			if strings.EqualFold(scheme, "Basic") {
+				if pair, err := base64.StdEncoding.DecodeString(cred); err == nil {
+					out = append(out, string(pair))
+					if _, pw, ok := strings.Cut(string(pair), ":"); ok {
+						out = append(out, pw)
+					}
+				}
+			}
+		}
+	}
+	for k, vs := range req.URL.Query() {
+		for _, v := range vs {
+			if !slices.Contains(b.query[k], v) {
+				out = append(out, v)
+			}
+		}
+	}
+	return out
 }
 
 // Forget drops a cached OAuth2 token, after the API refused it.
@@ -227,13 +305,15 @@ func cacheKey(s Spec) string {
 	return s.Config.TokenURL + "\x00" + s.Config.ClientID + "\x00" + strings.Join(s.Config.Scopes, " ") + "\x00" + s.Secret.ClientSecret
 }
 
-// token returns a cached or fresh OAuth2 client-credentials token.
-func (a *Authorizer) token(ctx context.Context, s Spec) (string, error) {
+// token returns a cached or fresh OAuth2 client-credentials token, and
+// every token the endpoint answered (access, refresh and ID tokens), also
+// when it answered an error beside them, for redaction.
+func (a *Authorizer) token(ctx context.Context, s Spec) (string, []string, error) {
 	key := cacheKey(s)
 	a.mu.Lock()
 	if t, ok := a.tokens[key]; ok && time.Now().Before(t.expires) {
 		a.mu.Unlock()
-		return t.token, nil
+		return t.token, []string{t.token}, nil
 	}
 	a.mu.Unlock()
 	form := url.Values{"grant_type": {"client_credentials"}}
@@ -242,27 +322,35 @@ func (a *Authorizer) token(ctx context.Context, s Spec) (string, error) {
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.Config.TokenURL, strings.NewReader(form.Encode()))
 	if err != nil {
-		return "", fmt.Errorf("oauth2 token request: %w", err)
+		return "", nil, fmt.Errorf("oauth2 token request: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
 	req.SetBasicAuth(url.QueryEscape(s.Config.ClientID), url.QueryEscape(s.Secret.ClientSecret))
 	resp, err := a.Client.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("oauth2 token request to %s: %w", s.Config.TokenURL, err)
+		return "", nil, fmt.Errorf("oauth2 token request to %s: %w", s.Config.TokenURL, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return "", fmt.Errorf("oauth2 token response from %s: %w", s.Config.TokenURL, err)
+		return "", nil, fmt.Errorf("oauth2 token response from %s: %w", s.Config.TokenURL, err)
 	}
 	var tr struct {
-		AccessToken string `json:"access_token"`
-		ExpiresIn   int    `json:"expires_in"`
-		Error       string `json:"error"`
-		Description string `json:"error_description"`
+		AccessToken  string `json:"access_token"`
+		RefreshToken string `json:"refresh_token"`
+		IDToken      string `json:"id_token"`
+		ExpiresIn    int    `json:"expires_in"`
+		Error        string `json:"error"`
+		Description  string `json:"error_description"`
 	}
 	_ = json.Unmarshal(body, &tr)
+	var produced []string
+	for _, v := range []string{tr.AccessToken, tr.RefreshToken, tr.IDToken} {
+		if v != "" {
+			produced = append(produced, v)
+		}
+	}
 	if resp.StatusCode != http.StatusOK || tr.AccessToken == "" {
 		why := tr.Error
 		if tr.Description != "" {
@@ -271,7 +359,7 @@ func (a *Authorizer) token(ctx context.Context, s Spec) (string, error) {
 		if why == "" {
 			why = http.StatusText(resp.StatusCode)
 		}
-		return "", fmt.Errorf("%w: %s answered %d (%s)", ErrToken, s.Config.TokenURL, resp.StatusCode, why)
+		return "", produced, fmt.Errorf("%w: %s answered %d (%s)", ErrToken, s.Config.TokenURL, resp.StatusCode, why)
 	}
 	life := time.Duration(tr.ExpiresIn) * time.Second
 	if life <= 0 {
@@ -283,5 +371,5 @@ func (a *Authorizer) token(ctx context.Context, s Spec) (string, error) {
 	}
 	a.tokens[key] = cachedToken{token: tr.AccessToken, expires: time.Now().Add(life - min(time.Minute, life/10))}
 	a.mu.Unlock()
-	return tr.AccessToken, nil
+	return tr.AccessToken, produced, nil
 }

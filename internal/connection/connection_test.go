@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -87,8 +89,17 @@ func TestApply(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			req, _ := http.NewRequest("GET", "https://api.example.com/x", nil)
-			if err := a.Apply(context.Background(), tc.spec, req); err != nil {
+			var redact secret.Redactor
+			if err := a.Apply(context.Background(), tc.spec, req, &redact); err != nil {
 				t.Fatal(err)
+			}
+			// Whatever the connection put in the request is redacted.
+			for _, v := range append(slices.Collect(maps.Values(req.Header)), req.URL.Query()[tc.spec.Config.KeyName]) {
+				for _, h := range v {
+					if h != "Sluice" && redact.String(h) == h && len(h) >= 4 {
+						t.Errorf("Apply did not register %q", h)
+					}
+				}
 			}
 			if tc.header != "" && req.Header.Get(tc.header) != tc.value {
 				t.Errorf("%s = %q, want %q", tc.header, req.Header.Get(tc.header), tc.value)
@@ -100,13 +111,69 @@ func TestApply(t *testing.T) {
 	}
 	a.Forget(oauth)
 	req, _ := http.NewRequest("GET", "https://api.example.com/x", nil)
-	if err := a.Apply(context.Background(), oauth, req); err != nil || req.Header.Get("Authorization") != "Bearer at-2" {
+	var redact secret.Redactor
+	if err := a.Apply(context.Background(), oauth, req, &redact); err != nil || req.Header.Get("Authorization") != "Bearer at-2" {
 		t.Errorf("after Forget: %q %v", req.Header.Get("Authorization"), err)
 	}
 	bad := oauth
 	bad.Secret.ClientSecret = "wrong"
-	err := a.Apply(context.Background(), bad, req)
+	err := a.Apply(context.Background(), bad, req, &redact)
 	if err == nil || !strings.Contains(err.Error(), "invalid_client: bad client") || strings.Contains(err.Error(), "wrong") {
 		t.Errorf("bad client: %v", err)
+	}
+}
+
+// TestApplyRegistersRuntimeSecrets checks that the tokens a connection
+// obtains at run time reach the redactor Apply is given: the access token
+// alone (as an API would echo it), the refresh and ID tokens, tokens in a
+// refused answer, and a token served from the cache to a second run.
+func TestApplyRegistersRuntimeSecrets(t *testing.T) {
+	const access, refresh, id = "AT-CANARY-5b7c9d1e", "RT-CANARY-2a4c6e8f", "ID-CANARY-0f9e8d7c"
+	var refuse atomic.Bool
+	tokens := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if refuse.Load() {
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprintf(w, `{"error": "invalid_scope", "error_description": "scope refused for %s", "access_token": "%s"}`, access, access)
+			return
+		}
+		fmt.Fprintf(w, `{"access_token": %q, "refresh_token": %q, "id_token": %q, "expires_in": 3600}`, access, refresh, id)
+	}))
+	defer tokens.Close()
+	a := &Authorizer{Client: tokens.Client()}
+	oauth := Spec{Type: TypeOAuth2, Config: Config{TokenURL: tokens.URL, ClientID: "client"}, Secret: Secret{ClientSecret: "cs-CANARY-1234"}}
+	leaks := func(r *secret.Redactor, values ...string) {
+		t.Helper()
+		for _, v := range values {
+			text := "the API said: " + v + "."
+			if got := r.String(text); strings.Contains(got, v) {
+				t.Errorf("%q is not redacted: %q", v, got)
+			}
+		}
+	}
+	for _, run := range []string{"fetched", "cached"} {
+		var redact secret.Redactor
+		req, _ := http.NewRequest("GET", "https://api.example.com/x", nil)
+		if err := a.Apply(context.Background(), oauth, req, &redact); err != nil {
+			t.Fatalf("%s: %v", run, err)
+		}
+		leaks(&redact, access, "cs-CANARY-1234")
+		if run == "fetched" {
+			leaks(&redact, refresh, id)
+		}
+	}
+	a.Forget(oauth)
+	refuse.Store(true)
+	var redact secret.Redactor
+	req, _ := http.NewRequest("GET", "https://api.example.com/x", nil)
+	err := a.Apply(context.Background(), oauth, req, &redact)
+	if err == nil {
+		t.Fatal("a refused token request was applied")
+	}
+	if got := redact.String(err.Error()); strings.Contains(got, access) {
+		t.Errorf("the error of a refused token request shows the token after redaction: %q", got)
+	}
+	if err := a.Apply(context.Background(), oauth, req, nil); err == nil {
+		t.Error("Apply without a redactor succeeded")
 	}
 }

@@ -466,7 +466,7 @@ func (rs *runState) doHTTP(ctx context.Context, a *flow.Action, key string, with
 		req.Header.Set("Idempotency-Key", fmt.Sprintf("sluice-%d-%s", rs.run.ID, key))
 	}
 	if conn != nil {
-		if err := rs.e.auth.Apply(ctx, conn.spec, req); err != nil {
+		if err := rs.e.auth.Apply(ctx, conn.spec, req, &rs.redact); err != nil {
 			if errors.Is(err, connection.ErrToken) {
 				return nil, &StepError{Kind: KindAuth, Message: fmt.Sprintf("connection %q: %v", a.Connection, err)}
 			}
@@ -485,7 +485,14 @@ func (rs *runState) doHTTP(ctx context.Context, a *flow.Action, key string, with
 	if int64(len(raw)) > rs.e.cfg.MaxPayload {
 		return nil, &StepError{Kind: KindPayload, Status: resp.StatusCode, Message: fmt.Sprintf("the response of %s %s is larger than the %s cap per step", method, redactURL(u), byteSize(rs.e.cfg.MaxPayload))}
 	}
+	// Redact before anything decodes, encodes or cuts the answer: a
+	// non-UTF-8 body is stored as base64, and a diagnosis quotes a part of
+	// a message, either of which would hide a secret from the redactor.
+	raw = rs.redact.Bytes(raw)
 	headers := flatHeaders(resp.Header)
+	for k, v := range headers {
+		headers[k] = rs.redact.String(v)
+	}
 	out := map[string]any{"status": resp.StatusCode, "headers": headers, "body": parseBody(resp.Header.Get("Content-Type"), raw)}
 	failed := resp.StatusCode >= 400 || rs.e.cfg.Catalog.IsFailure(resp.StatusCode, headers, out["body"])
 	if !failed {

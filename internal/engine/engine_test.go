@@ -3,6 +3,7 @@ package engine_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -1088,5 +1089,122 @@ actions:
 	}
 	if again.Status != store.RunFailed || len(list) != len(steps) {
 		t.Fatalf("after restart: run %s with %d steps, want failed with %d", again.Status, len(list), len(steps))
+	}
+}
+
+// TestOAuth2TokenRedacted checks that an access token the engine fetched at
+// run time is redacted like a stored secret: an API that echoes it, in a
+// success and in a refusal, leaves it in no step, no health_error and no
+// byte of the database.
+func TestOAuth2TokenRedacted(t *testing.T) {
+	t.Parallel()
+	const token = "AT-CANARY-3e5f7a9b1c"
+	tokens := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"access_token": %q, "expires_in": 3600}`, token)
+	}))
+	defer tokens.Close()
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if r.URL.Path == "/fail" {
+			w.WriteHeader(http.StatusUnauthorized)
+			fmt.Fprintf(w, `{"error": "token %s expired"}`, got)
+			return
+		}
+		fmt.Fprintf(w, `{"you": %q}`, got)
+	}))
+	defer api.Close()
+	b := setup(t)
+	conn := b.connect(t, "crm", connection.Spec{Type: connection.TypeOAuth2, Config: connection.Config{TokenURL: tokens.URL, ClientID: "sluice"}, Secret: connection.Secret{ClientSecret: "cs-7d2e4f6a8b"}})
+	f := b.apply(t, `name: oauth
+trigger: { type: manual }
+actions:
+  - id: ok
+    type: http
+    connection: crm
+    with: { url: "`+api.URL+`/ok" }
+  - id: fail
+    type: http
+    connection: crm
+    with: { url: "`+api.URL+`/fail" }
+`)
+	r, steps := b.wait(t, b.trigger(t, f, nil).ID)
+	if r.Status != store.RunFailed {
+		t.Fatalf("run %s, want failed", r.Status)
+	}
+	for _, s := range []string{string(steps["ok"].Output), string(steps["fail"].Error), r.Error} {
+		if strings.Contains(s, token) {
+			t.Errorf("the fetched token is in %s", s)
+		}
+	}
+	if !strings.Contains(string(steps["ok"].Output), secret.Mask) {
+		t.Errorf("the echoed token is not masked in the output: %s", steps["ok"].Output)
+	}
+	got, err := b.st.GetConnection(context.Background(), conn.ID)
+	if err != nil || got.Health != store.HealthNeedsAttention {
+		t.Fatalf("connection health %q: %v", got.Health, err)
+	}
+	if strings.Contains(got.HealthError, token) {
+		t.Errorf("health_error holds the token: %s", got.HealthError)
+	}
+	b.stop()
+	for _, p := range []string{b.path, b.path + "-wal"} {
+		raw, _ := os.ReadFile(p)
+		for _, form := range secret.Forms(token) {
+			if bytes.Contains(raw, []byte(form)) {
+				t.Errorf("%s holds the token as %q", filepath.Base(p), form)
+			}
+		}
+	}
+	b.start(t)
+}
+
+// TestNonUTF8AnswerRedacted checks that a binary answer echoing the
+// credentials is redacted before it is stored as base64: neither the
+// password nor its Basic pair can be decoded from the step output.
+func TestNonUTF8AnswerRedacted(t *testing.T) {
+	t.Parallel()
+	const password = "pw-CANARY-8c6a4e2f"
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		// Not UTF-8, with the header and an upper-cased password in it.
+		fmt.Fprintf(w, "\xff\xfe\x00Authorization: %s\x00%s\x80", r.Header.Get("Authorization"), strings.ToUpper(password))
+	}))
+	defer api.Close()
+	b := setup(t)
+	b.connect(t, "files", connection.Spec{Type: connection.TypeBasic, Config: connection.Config{Username: "ann"}, Secret: connection.Secret{Password: password}})
+	f := b.apply(t, `name: binary
+trigger: { type: manual }
+actions:
+  - id: get
+    type: http
+    connection: files
+    with: { url: "`+api.URL+`/blob" }
+`)
+	r, steps := b.wait(t, b.trigger(t, f, nil).ID)
+	if r.Status != store.RunSucceeded {
+		t.Fatalf("run %s: %s", r.Status, r.Error)
+	}
+	var out struct {
+		Body struct {
+			Base64 string `json:"base64"`
+		} `json:"body"`
+	}
+	if err := json.Unmarshal(steps["get"].Output, &out); err != nil || out.Body.Base64 == "" {
+		t.Fatalf("output %s: %v", steps["get"].Output, err)
+	}
+	body, err := base64.StdEncoding.DecodeString(out.Body.Base64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair := base64.StdEncoding.EncodeToString([]byte("ann:" + password))
+	for _, leak := range []string{password, strings.ToUpper(password), pair} {
+		if bytes.Contains(body, []byte(leak)) {
+			t.Errorf("the stored body holds %q: %q", leak, body)
+		}
+	}
+	if c := bytes.Count(body, []byte(secret.Mask)); c != 2 {
+		t.Errorf("the stored body has %d masks, want 2: %q", c, body)
 	}
 }

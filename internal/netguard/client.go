@@ -1,8 +1,13 @@
 // Package netguard provides the one HTTP client through which flows reach
-// the network. It refuses to connect to loopback, private, link-local,
-// unspecified, multicast, carrier-grade NAT and cloud-metadata addresses
-// unless SLUICE_ALLOW_NET opens them, so that a flow cannot be turned
-// against the server it runs on or the network behind it (SSRF).
+// the network. It refuses to connect to every address that the IANA
+// special-purpose registries do not mark globally reachable (loopback,
+// private, link-local, documentation, benchmarking, reserved, ...), to
+// multicast, cloud-metadata and unallocated IPv6 addresses, to IPv6
+// addresses that carry a refused IPv4 address (IPv4-compatible, NAT64,
+// 6to4, Teredo, ...), and to the server's own interface addresses and
+// default gateway, unless SLUICE_ALLOW_NET opens them, so that a flow
+// cannot be turned against the server it runs on or the network behind it
+// (SSRF). docs/security.md lists the ranges.
 //
 // The check is made on the resolved IP at dial time, for every connection
 // including those made to follow redirects, so a DNS answer that changes
@@ -57,8 +62,10 @@ type Dialer struct {
 }
 
 // NewDialer returns a Dialer enforcing o.Allow; its connect timeout is
-// o.Timeout (default 30s).
+// o.Timeout (default 30s). It loads the host's own addresses if no dialer
+// did before.
 func NewDialer(o Options) *Dialer {
+	thisHost.warm()
 	return &Dialer{
 		allow: o.Allow,
 		net: net.Dialer{

@@ -381,3 +381,23 @@ func TestCheck(t *testing.T) {
 		t.Error("invalid address was allowed")
 	}
 }
+
+// TestClientRefusesEmbeddedLoopback checks that IPv6 forms carrying
+// 127.0.0.1 are refused before dialing although 127.0.0.1 itself is
+// allowed: the allow list opens the address it names, not its disguises.
+func TestClientRefusesEmbeddedLoopback(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, nil)
+	u, _ := url.Parse(ts.URL)
+	c := newTestClient(t, "127.0.0.1/32")
+	for _, host := range []string{"[::127.0.0.1]", "[2002:7f00:1::1]", "[64:ff9b::127.0.0.1]", "[::ffff:0:127.0.0.1]"} {
+		_, err := get(t, c, "http://"+host+":"+u.Port()+"/")
+		be := requireBlocked(t, err, ReasonLoopback)
+		if be.Embedded != netip.MustParseAddr("127.0.0.1") {
+			t.Errorf("%s: embedded %v, want 127.0.0.1", host, be.Embedded)
+		}
+	}
+	if ts.hits.Load() != 0 {
+		t.Error("the server was reached")
+	}
+}

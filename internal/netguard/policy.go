@@ -16,6 +16,16 @@ const (
 	ReasonBroadcast   = "broadcast"
 	ReasonCGNAT       = "carrier-grade NAT"
 	ReasonInvalid     = "invalid address"
+	// ReasonReserved covers the special-purpose ranges that are not
+	// globally reachable and have no more specific reason, and IPv6
+	// addresses outside the allocated 2000::/3.
+	ReasonReserved      = "reserved"
+	ReasonDocumentation = "documentation"
+	ReasonBenchmarking  = "benchmarking"
+	// ReasonThisHost is an address of one of the server's own interfaces.
+	ReasonThisHost = "this host"
+	// ReasonGateway is the server's default gateway.
+	ReasonGateway = "default gateway"
 )
 
 // BlockedError is returned, wrapped in the *url.Error of the client, when a
@@ -29,12 +39,20 @@ type BlockedError struct {
 	// Reason says which class of address IP belongs to, one of the Reason
 	// constants, e.g. "loopback".
 	Reason string
+	// Embedded is the IPv4 address that IP carries (IPv4-compatible,
+	// NAT64, 6to4, Teredo, ...) when it is that address that was refused;
+	// otherwise it is the zero Addr.
+	Embedded netip.Addr
 }
 
 // Error says what was refused and how to allow it.
 func (e *BlockedError) Error() string {
+	reason := e.Reason
+	if e.Embedded.IsValid() {
+		reason = fmt.Sprintf("%s: it carries the IPv4 address %s", e.Reason, e.Embedded)
+	}
 	return fmt.Sprintf("refusing to connect to %s (%s) for host %q: set SLUICE_ALLOW_NET to allow it",
-		e.IP, e.Reason, e.Host)
+		e.IP, reason, e.Host)
 }
 
 // metadataAddrs are the instance-metadata endpoints of the common clouds.
@@ -56,57 +74,52 @@ func isMetadata(ip netip.Addr) bool {
 	return false
 }
 
-var (
-	thisNetwork = netip.MustParsePrefix("0.0.0.0/8")
-	cgnat       = netip.MustParsePrefix("100.64.0.0/10")
-	broadcast   = netip.MustParseAddr("255.255.255.255")
-	// nat64 embeds an IPv4 address in its last 32 bits (RFC 6052).
-	nat64 = netip.MustParsePrefix("64:ff9b::/96")
-)
-
 // blockedReason returns why ip is refused by default, or "" if it is a
-// public address that may be reached.
-func blockedReason(ip netip.Addr) string {
+// public address that may be reached, and the embedded IPv4 address the
+// reason is about, if any. See classify.
+func blockedReason(ip netip.Addr) (string, netip.Addr) {
+	return classify(ip, thisHost)
+}
+
+// classify returns why ip is refused by default, or "": a cloud-metadata
+// address; an IPv6 address carrying an IPv4 address (embeddedIPv4) that
+// is refused; an address of a special-purpose range that is not globally
+// reachable (the special table), or an IPv6 address outside 2000::/3; or
+// one of host's addresses. IPv4-mapped IPv6 addresses are checked as the
+// IPv4 address they map. The second result is the embedded IPv4 address
+// the reason is about, or the zero Addr.
+func classify(ip netip.Addr, host *hostAddrs) (string, netip.Addr) {
 	if !ip.IsValid() {
-		return ReasonInvalid
+		return ReasonInvalid, netip.Addr{}
 	}
 	ip = ip.WithZone("").Unmap()
-	if nat64.Contains(ip) {
-		b := ip.As16()
-		if r := blockedReason(netip.AddrFrom4([4]byte(b[12:]))); r != "" {
-			return r
+	if isMetadata(ip) {
+		return ReasonMetadata, netip.Addr{}
+	}
+	for _, v4 := range embeddedIPv4(ip) {
+		if r, _ := classify(v4, host); r != "" {
+			return r, v4
 		}
 	}
-	switch {
-	case isMetadata(ip):
-		return ReasonMetadata
-	case ip.IsLoopback():
-		return ReasonLoopback
-	case ip.IsUnspecified(), thisNetwork.Contains(ip):
-		return ReasonUnspecified
-	case ip.IsPrivate():
-		return ReasonPrivate
-	case ip.IsLinkLocalUnicast():
-		return ReasonLinkLocal
-	case ip.IsMulticast(), ip.IsLinkLocalMulticast(), ip.IsInterfaceLocalMulticast():
-		return ReasonMulticast
-	case ip == broadcast:
-		return ReasonBroadcast
-	case cgnat.Contains(ip):
-		return ReasonCGNAT
+	if r := rangeReason(ip); r != "" {
+		return r, netip.Addr{}
 	}
-	return ""
+	if host != nil {
+		return host.reason(ip), netip.Addr{}
+	}
+	return "", netip.Addr{}
 }
 
 // Check returns a *BlockedError if a connection to ip for the request host
-// is refused: ip is loopback, private, link-local, unspecified, multicast,
-// carrier-grade NAT or a cloud-metadata address, and allow does not open it.
-// It returns nil for addresses that may be reached. Dialers other than the
-// HTTP client (SMTP, databases) use it to apply the same policy.
+// is refused by default (see classify: special-purpose ranges that are not
+// globally reachable, embedded IPv4 addresses, cloud metadata, this host's
+// own addresses and gateway) and allow does not open it. It returns nil for
+// addresses that may be reached. Dialers other than the HTTP client (SMTP,
+// databases) use it to apply the same policy.
 func Check(allow *Allow, host string, ip netip.Addr) error {
-	reason := blockedReason(ip)
+	reason, embedded := blockedReason(ip)
 	if reason == "" || allow.Allows(host, ip) {
 		return nil
 	}
-	return &BlockedError{Host: host, IP: ip.WithZone("").Unmap(), Reason: reason}
+	return &BlockedError{Host: host, IP: ip.WithZone("").Unmap(), Reason: reason, Embedded: embedded}
 }
