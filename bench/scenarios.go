@@ -208,3 +208,84 @@ func enqueue(ctx context.Context, path string, f flowView, n, workers int) error
 	}
 	return cerr
 }
+
+// flowForeach is one foreach of trigger.input.n items, each a compose step.
+const flowForeach = `{"name": "bench-foreach", "trigger": {"type": "manual"}, "actions": [
+  {"id": "loop", "type": "foreach", "foreach": "{{ 1..trigger.input.n }}", "actions": [
+    {"id": "c", "type": "compose", "with": {"value": "{{ item * 2 }}"}}]}]}`
+
+// runForeach runs W1 load and, after the warm-up, one run of a foreach of
+// -items items; the measured window lasts until that run has finished, so
+// the W1 latencies are those of webhooks served while it was recorded.
+func runForeach(ctx context.Context, o options, bins binaries, dir string) (result, error) {
+	var r result
+	p, err := startSluice(ctx, o, bins.sluice, filepath.Join(dir, "data"), "server.log")
+	if err != nil {
+		return r, err
+	}
+	defer p.kill()
+	a := newAPI(p.base)
+	if err := a.login(ctx); err != nil {
+		return r, err
+	}
+	w1, err := a.applyFlow(ctx, flowW1)
+	if err != nil {
+		return r, err
+	}
+	if w1.WebhookURL == nil {
+		return r, fmt.Errorf("flow %s has no webhook_url", w1.Name)
+	}
+	fe, err := a.applyFlow(ctx, flowForeach)
+	if err != nil {
+		return r, err
+	}
+	var run runView
+	var runErr error
+	measure := func() {
+		if runErr = a.call(ctx, "POST", "/api/v1/flows/"+fe.Name+"/trigger", map[string]any{"input": map[string]any{"n": o.items}}, &run); runErr != nil {
+			return
+		}
+		deadline := time.Now().Add(30 * time.Minute)
+		for ctx.Err() == nil {
+			page, _, err := a.listRuns(ctx, "flow="+fe.Name+"&limit=1")
+			if err != nil {
+				runErr = err
+				return
+			}
+			if len(page) == 1 && page[0].ID == run.ID && store.RunFinished(page[0].Status) {
+				run = page[0]
+				return
+			}
+			if time.Now().After(deadline) {
+				runErr = fmt.Errorf("foreach run %d did not finish within 30 minutes", run.ID)
+				return
+			}
+			sleep(ctx, 20*time.Millisecond)
+		}
+	}
+	lr := loadDuring(ctx, o, *w1.WebhookURL, p.cmd.Process.Pid, wantN, "foreach", measure)
+	if runErr != nil {
+		return r, runErr
+	}
+	lr.fill(&r, o.conns)
+	r.Items = o.items
+	if run.Status != store.RunSucceeded || run.StartedAt == nil || run.FinishedAt == nil {
+		return r, fmt.Errorf("foreach run %d ended %s", run.ID, run.Status)
+	}
+	r.ForeachS = run.FinishedAt.Sub(*run.StartedAt).Seconds()
+	if err := a.waitIdle(ctx, w1.Name, 50*time.Millisecond, 60*time.Second); err != nil {
+		return r, err
+	}
+	runs, err := a.allRuns(ctx, "flow="+w1.Name+"&status=succeeded")
+	if err != nil {
+		return r, err
+	}
+	r.Succeeded = len(runs)
+	ok := r.Succeeded == r.OK200
+	r.Persisted = &ok
+	r.VmHWMMiB, r.VmRSSMiB = memory(p.cmd.Process.Pid)
+	if err := p.stop(); err != nil {
+		return r, err
+	}
+	return r, nil
+}
