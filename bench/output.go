@@ -96,6 +96,6 @@ func printTables(w io.Writer, o options, all, medians []result) {
 				r.Persisted != nil && *r.Persisted, r.ServerCPU, r.MachineBusy, r.VmHWMMiB)
 		}
 		tw.Flush()
-		fmt.Fprintln(w, "(W1 figures are those of webhooks sent while the foreach run was recorded: from its trigger to its finished status)")
+		fmt.Fprintln(w, "(foreach s: from the trigger to the API showing the run finished; W1 figures are those of webhooks sent in that window)")
 	}
 }

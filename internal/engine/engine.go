@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluice/sluice/internal/connection"
@@ -136,12 +137,15 @@ func (c *Config) validate() error {
 
 // Engine claims and executes runs. Create it with New, then call Run.
 type Engine struct {
-	cfg   Config
-	st    store.Store
-	log   *slog.Logger
-	owner string
-	plans plans
-	auth  *connection.Authorizer
+	cfg Config
+	st  store.Store
+	// replayScans counts the recorded steps that replays looked at, so
+	// that tests can bound the work of resuming a run.
+	replayScans atomic.Int64
+	log         *slog.Logger
+	owner       string
+	plans       plans
+	auth        *connection.Authorizer
 
 	slots   chan struct{}
 	wake    chan struct{}

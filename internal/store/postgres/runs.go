@@ -289,18 +289,25 @@ func leaseLost(tag interface{ RowsAffected() int64 }) error {
 }
 
 // upsertSteps writes step results inside tx. A step recorded again keeps
-// its place (seq) and its first start time. The caller has locked the run
-// row, so that seq is computed by one writer at a time.
+// its place (seq) and its first start time; new steps follow the run's
+// last seq, read once from the steps_seq index, so that writing n steps
+// costs O(n log n) however many the run already has. The caller has
+// locked the run row, so that seq is computed by one writer at a time.
 func upsertSteps(ctx context.Context, tx pgx.Tx, runID int64, steps []store.Step) error {
 	if len(steps) == 0 {
 		return nil
 	}
+	var seq int64
+	if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(seq), 0) FROM steps WHERE run_id = $1`, runID).Scan(&seq); err != nil {
+		return fmt.Errorf("save steps: last seq: %w", err)
+	}
 	b := &pgx.Batch{}
 	for _, st := range steps {
-		b.Queue(`INSERT INTO steps (`+stepCols+`) VALUES ($1, $2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM steps WHERE run_id = $1), $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) `+
+		seq++
+		b.Queue(`INSERT INTO steps (`+stepCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) `+
 			`ON CONFLICT (run_id, key) DO UPDATE SET status = excluded.status, attempts = excluded.attempts, started_at = COALESCE(steps.started_at, excluded.started_at), `+
 			`finished_at = excluded.finished_at, input = excluded.input, output = excluded.output, error = excluded.error, next_attempt_at = excluded.next_attempt_at`,
-			runID, st.Key, st.ActionID, st.Type, st.Status, st.Attempts, st.StartedAt, st.FinishedAt,
+			runID, st.Key, seq, st.ActionID, st.Type, st.Status, st.Attempts, st.StartedAt, st.FinishedAt,
 			nullText(st.Input), nullText(st.Output), nullText(st.Error), st.NextAttemptAt)
 	}
 	br := tx.SendBatch(ctx, b)
@@ -316,18 +323,39 @@ func upsertSteps(ctx context.Context, tx pgx.Tx, runID int64, steps []store.Step
 	return nil
 }
 
-// SaveSteps records step results of a run the owner holds; ErrLeaseLost if
-// it does not hold it any more.
-func (s *Store) SaveSteps(ctx context.Context, owner string, runID int64, currentStep string, steps []store.Step) error {
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE runs SET current_step = $1 WHERE id = $2 AND status = 'running' AND lease_owner = $3`, currentStep, runID, owner)
-		if err != nil {
-			return err
-		}
-		if err := leaseLost(tag); err != nil {
+// holdRun locks the run row inside tx if owner still holds the run, and
+// records the step it is at (unchanged when currentStep is empty);
+// ErrLeaseLost if it does not hold it.
+func holdRun(ctx context.Context, tx pgx.Tx, owner string, runID int64, currentStep string) error {
+	tag, err := tx.Exec(ctx, `UPDATE runs SET current_step = COALESCE(NULLIF($1, ''), current_step) WHERE id = $2 AND status = 'running' AND lease_owner = $3`, currentStep, runID, owner)
+	if err != nil {
+		return err
+	}
+	return leaseLost(tag)
+}
+
+// saveChunk writes one chunk of steps before the last (see
+// store.StepChunk) in its own transaction, fenced by the lease.
+func (s *Store) saveChunk(ctx context.Context, owner string, runID int64, steps []store.Step) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		if err := holdRun(ctx, tx, owner, runID, ""); err != nil {
 			return err
 		}
 		return upsertSteps(ctx, tx, runID, steps)
+	})
+}
+
+// SaveSteps records step results of a run the owner holds; ErrLeaseLost if
+// it does not hold it any more.
+func (s *Store) SaveSteps(ctx context.Context, owner string, runID int64, currentStep string, steps []store.Step) error {
+	lead := func(c []store.Step) error { return s.saveChunk(ctx, owner, runID, c) }
+	err := store.WriteInChunks(steps, lead, func(last []store.Step) error {
+		return s.inTx(ctx, func(tx pgx.Tx) error {
+			if err := holdRun(ctx, tx, owner, runID, currentStep); err != nil {
+				return err
+			}
+			return upsertSteps(ctx, tx, runID, last)
+		})
 	})
 	return wrap(err, fmt.Sprintf("save steps of run %d", runID))
 }
@@ -335,40 +363,46 @@ func (s *Store) SaveSteps(ctx context.Context, owner string, runID int64, curren
 // ParkRun releases a run the owner holds until at (status waiting),
 // writing steps first; ErrLeaseLost if it does not hold it.
 func (s *Store) ParkRun(ctx context.Context, owner string, runID int64, at time.Time, steps []store.Step) error {
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE runs SET status = 'waiting', next_attempt_at = $1, lease_owner = NULL, lease_until = NULL WHERE id = $2 AND status = 'running' AND lease_owner = $3`,
-			at, runID, owner)
-		if err != nil {
-			return err
-		}
-		if err := leaseLost(tag); err != nil {
-			return err
-		}
-		return upsertSteps(ctx, tx, runID, steps)
+	lead := func(c []store.Step) error { return s.saveChunk(ctx, owner, runID, c) }
+	err := store.WriteInChunks(steps, lead, func(last []store.Step) error {
+		return s.inTx(ctx, func(tx pgx.Tx) error {
+			tag, err := tx.Exec(ctx, `UPDATE runs SET status = 'waiting', next_attempt_at = $1, lease_owner = NULL, lease_until = NULL WHERE id = $2 AND status = 'running' AND lease_owner = $3`,
+				at, runID, owner)
+			if err != nil {
+				return err
+			}
+			if err := leaseLost(tag); err != nil {
+				return err
+			}
+			return upsertSteps(ctx, tx, runID, last)
+		})
 	})
 	return wrap(err, fmt.Sprintf("park run %d", runID))
 }
 
 // FinishRun records a run's final status and its last steps; ErrLeaseLost
 // if the owner does not hold it. A failed run writes a run_failed event in
-// the same transaction, so that no failure goes unannounced.
+// the same transaction as its status, so that no failure goes unannounced.
 func (s *Store) FinishRun(ctx context.Context, owner string, runID int64, fin store.RunFinish) error {
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE runs SET status = $1, output = $2, error = $3, finished_at = $4, lease_owner = NULL, lease_until = NULL WHERE id = $5 AND status = 'running' AND lease_owner = $6`,
-			fin.Status, nullText(fin.Output), fin.Error, time.Now().UTC(), runID, owner)
-		if err != nil {
-			return err
-		}
-		if err := leaseLost(tag); err != nil {
-			return err
-		}
-		if err := upsertSteps(ctx, tx, runID, fin.Steps); err != nil {
-			return err
-		}
-		if fin.Status == store.RunFailed {
-			return addEvent(ctx, tx, store.EventRunFailed, runID, 0)
-		}
-		return nil
+	lead := func(c []store.Step) error { return s.saveChunk(ctx, owner, runID, c) }
+	err := store.WriteInChunks(fin.Steps, lead, func(last []store.Step) error {
+		return s.inTx(ctx, func(tx pgx.Tx) error {
+			tag, err := tx.Exec(ctx, `UPDATE runs SET status = $1, output = $2, error = $3, finished_at = $4, lease_owner = NULL, lease_until = NULL WHERE id = $5 AND status = 'running' AND lease_owner = $6`,
+				fin.Status, nullText(fin.Output), fin.Error, time.Now().UTC(), runID, owner)
+			if err != nil {
+				return err
+			}
+			if err := leaseLost(tag); err != nil {
+				return err
+			}
+			if err := upsertSteps(ctx, tx, runID, last); err != nil {
+				return err
+			}
+			if fin.Status == store.RunFailed {
+				return addEvent(ctx, tx, store.EventRunFailed, runID, 0)
+			}
+			return nil
+		})
 	})
 	return wrap(err, fmt.Sprintf("finish run %d", runID))
 }

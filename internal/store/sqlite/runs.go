@@ -343,9 +343,9 @@ func (s *Store) NextDueAt(ctx context.Context) (time.Time, error) {
 }
 
 // holdRun checks, inside tx, that owner still holds the run, and records
-// the step it is at.
+// the step it is at (unchanged when currentStep is empty).
 func holdRun(ctx context.Context, tx *wtx, owner string, runID int64, currentStep string) error {
-	res, err := tx.ExecContext(ctx, `UPDATE runs SET current_step = ? WHERE id = ? AND status = 'running' AND lease_owner = ?`, currentStep, runID, owner)
+	res, err := tx.ExecContext(ctx, `UPDATE runs SET current_step = COALESCE(NULLIF(?, ''), current_step) WHERE id = ? AND status = 'running' AND lease_owner = ?`, currentStep, runID, owner)
 	if err != nil {
 		return err
 	}
@@ -359,19 +359,42 @@ func holdRun(ctx context.Context, tx *wtx, owner string, runID int64, currentSte
 	return nil
 }
 
-// upsertSteps writes step results inside tx.
+// upsertSteps writes step results inside tx. A step recorded again keeps
+// its place (seq) and its first start time; new steps follow the run's
+// last seq, read once from the steps_seq index, so that writing n steps
+// costs O(n log n) however many the run already has. The caller holds the
+// run's lease, so one writer at a time numbers its steps.
 func upsertSteps(ctx context.Context, tx *wtx, runID int64, steps []store.Step) error {
+	if len(steps) == 0 {
+		return nil
+	}
+	var seq int64
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM steps WHERE run_id = ?`, runID).Scan(&seq); err != nil {
+		return fmt.Errorf("save steps: last seq: %w", err)
+	}
 	for _, st := range steps {
-		_, err := tx.ExecContext(ctx, `INSERT INTO steps (`+stepCols+`) VALUES (?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM steps WHERE run_id = ?), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) `+
+		seq++
+		_, err := tx.ExecContext(ctx, `INSERT INTO steps (`+stepCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) `+
 			`ON CONFLICT (run_id, key) DO UPDATE SET status = excluded.status, attempts = excluded.attempts, started_at = COALESCE(steps.started_at, excluded.started_at), `+
 			`finished_at = excluded.finished_at, input = excluded.input, output = excluded.output, error = excluded.error, next_attempt_at = excluded.next_attempt_at`,
-			runID, st.Key, runID, st.ActionID, st.Type, st.Status, st.Attempts, nullNanos(st.StartedAt), nullNanos(st.FinishedAt),
+			runID, st.Key, seq, st.ActionID, st.Type, st.Status, st.Attempts, nullNanos(st.StartedAt), nullNanos(st.FinishedAt),
 			nullText(st.Input), nullText(st.Output), nullText(st.Error), nullNanos(st.NextAttemptAt))
 		if err != nil {
 			return fmt.Errorf("save step %q: %w", st.Key, err)
 		}
 	}
 	return nil
+}
+
+// saveChunk writes one chunk of steps before the last (see
+// store.StepChunk) in its own transaction, fenced by the lease.
+func (s *Store) saveChunk(ctx context.Context, owner string, runID int64, steps []store.Step) error {
+	return s.exec(ctx, func(ctx context.Context, tx *wtx) error {
+		if err := holdRun(ctx, tx, owner, runID, ""); err != nil {
+			return err
+		}
+		return upsertSteps(ctx, tx, runID, steps)
+	})
 }
 
 // nullText stores empty JSON as NULL.
@@ -384,11 +407,14 @@ func nullText(b []byte) any {
 
 // SaveSteps records step results of a run the owner holds.
 func (s *Store) SaveSteps(ctx context.Context, owner string, runID int64, currentStep string, steps []store.Step) error {
-	err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
-		if err := holdRun(ctx, tx, owner, runID, currentStep); err != nil {
-			return err
-		}
-		return upsertSteps(ctx, tx, runID, steps)
+	lead := func(c []store.Step) error { return s.saveChunk(ctx, owner, runID, c) }
+	err := store.WriteInChunks(steps, lead, func(last []store.Step) error {
+		return s.exec(ctx, func(ctx context.Context, tx *wtx) error {
+			if err := holdRun(ctx, tx, owner, runID, currentStep); err != nil {
+				return err
+			}
+			return upsertSteps(ctx, tx, runID, last)
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("save steps of run %d: %w", runID, err)
@@ -398,16 +424,19 @@ func (s *Store) SaveSteps(ctx context.Context, owner string, runID int64, curren
 
 // ParkRun releases a run until at, writing steps first.
 func (s *Store) ParkRun(ctx context.Context, owner string, runID int64, at time.Time, steps []store.Step) error {
-	err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE runs SET status = 'waiting', next_attempt_at = ?, lease_owner = NULL, lease_until = NULL WHERE id = ? AND status = 'running' AND lease_owner = ?`,
-			nanos(at), runID, owner)
-		if err != nil {
-			return err
-		}
-		if err := changed(res, store.ErrLeaseLost); err != nil {
-			return err
-		}
-		return upsertSteps(ctx, tx, runID, steps)
+	lead := func(c []store.Step) error { return s.saveChunk(ctx, owner, runID, c) }
+	err := store.WriteInChunks(steps, lead, func(last []store.Step) error {
+		return s.exec(ctx, func(ctx context.Context, tx *wtx) error {
+			res, err := tx.ExecContext(ctx, `UPDATE runs SET status = 'waiting', next_attempt_at = ?, lease_owner = NULL, lease_until = NULL WHERE id = ? AND status = 'running' AND lease_owner = ?`,
+				nanos(at), runID, owner)
+			if err != nil {
+				return err
+			}
+			if err := changed(res, store.ErrLeaseLost); err != nil {
+				return err
+			}
+			return upsertSteps(ctx, tx, runID, last)
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("park run %d: %w", runID, err)
@@ -415,24 +444,28 @@ func (s *Store) ParkRun(ctx context.Context, owner string, runID int64, at time.
 	return nil
 }
 
-// FinishRun records a run's final status.
+// FinishRun records a run's final status; the last chunk of its steps and
+// the event that reports a failure commit with it.
 func (s *Store) FinishRun(ctx context.Context, owner string, runID int64, fin store.RunFinish) error {
-	err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, output = ?, error = ?, finished_at = ?, lease_owner = NULL, lease_until = NULL WHERE id = ? AND status = 'running' AND lease_owner = ?`,
-			fin.Status, nullText(fin.Output), fin.Error, nanos(time.Now()), runID, owner)
-		if err != nil {
-			return err
-		}
-		if err := changed(res, store.ErrLeaseLost); err != nil {
-			return err
-		}
-		if err := upsertSteps(ctx, tx, runID, fin.Steps); err != nil {
-			return err
-		}
-		if fin.Status == store.RunFailed {
-			return addEvent(ctx, tx, store.EventRunFailed, runID, 0)
-		}
-		return nil
+	lead := func(c []store.Step) error { return s.saveChunk(ctx, owner, runID, c) }
+	err := store.WriteInChunks(fin.Steps, lead, func(last []store.Step) error {
+		return s.exec(ctx, func(ctx context.Context, tx *wtx) error {
+			res, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, output = ?, error = ?, finished_at = ?, lease_owner = NULL, lease_until = NULL WHERE id = ? AND status = 'running' AND lease_owner = ?`,
+				fin.Status, nullText(fin.Output), fin.Error, nanos(time.Now()), runID, owner)
+			if err != nil {
+				return err
+			}
+			if err := changed(res, store.ErrLeaseLost); err != nil {
+				return err
+			}
+			if err := upsertSteps(ctx, tx, runID, last); err != nil {
+				return err
+			}
+			if fin.Status == store.RunFailed {
+				return addEvent(ctx, tx, store.EventRunFailed, runID, 0)
+			}
+			return nil
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("finish run %d: %w", runID, err)
