@@ -464,6 +464,10 @@ type Store interface {
 	CountRuns(ctx context.Context, f RunFilter) (int, error)
 	// ListSteps returns a run's steps in the order they were first recorded.
 	ListSteps(ctx context.Context, runID int64) ([]Step, error)
+	// ListStepsAfter returns up to limit (all when limit is 0) of a run's
+	// steps whose Seq is above afterSeq, in the order they were first
+	// recorded: a page of a long run's steps.
+	ListStepsAfter(ctx context.Context, runID, afterSeq int64, limit int) ([]Step, error)
 	// ClaimRuns leases up to limit due queued or waiting runs to owner and
 	// marks them running.
 	ClaimRuns(ctx context.Context, owner string, now, leaseUntil time.Time, limit int) ([]Run, error)

@@ -208,7 +208,17 @@ const stepCols = `run_id, key, seq, action_id, type, status, attempts, started_a
 
 // ListSteps returns a run's steps in the order they were first recorded.
 func (s *Store) ListSteps(ctx context.Context, runID int64) ([]store.Step, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+stepCols+` FROM steps WHERE run_id = $1 ORDER BY seq`, runID)
+	return s.ListStepsAfter(ctx, runID, 0, 0)
+}
+
+// ListStepsAfter returns up to limit (all when 0) of a run's steps after
+// seq afterSeq, in order.
+func (s *Store) ListStepsAfter(ctx context.Context, runID, afterSeq int64, limit int) ([]store.Step, error) {
+	var lim any
+	if limit > 0 {
+		lim = limit
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+stepCols+` FROM steps WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`, runID, afterSeq, lim)
 	out, err := collect(rows, err, func(row rowScanner) (store.Step, error) {
 		var st store.Step
 		var input, output, serr *string

@@ -201,7 +201,16 @@ const stepCols = `run_id, key, seq, action_id, type, status, attempts, started_a
 
 // ListSteps returns a run's steps in the order they were first recorded.
 func (s *Store) ListSteps(ctx context.Context, runID int64) ([]store.Step, error) {
-	rows, err := s.query(ctx, `SELECT `+stepCols+` FROM steps WHERE run_id = ? ORDER BY seq`, runID)
+	return s.ListStepsAfter(ctx, runID, 0, 0)
+}
+
+// ListStepsAfter returns up to limit (all when 0) of a run's steps after
+// seq afterSeq, in order.
+func (s *Store) ListStepsAfter(ctx context.Context, runID, afterSeq int64, limit int) ([]store.Step, error) {
+	if limit <= 0 {
+		limit = -1
+	}
+	rows, err := s.query(ctx, `SELECT `+stepCols+` FROM steps WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?`, runID, afterSeq, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list steps of run %d: %w", runID, err)
 	}

@@ -94,6 +94,24 @@ var chunkTests = []test{
 			t.Fatalf("run_failed events of run %d: %d, want 1", r.ID, failed)
 		}
 
+		// Pages of the steps, by seq, give them all once, in order.
+		var paged []store.Step
+		for after := int64(0); ; {
+			page, err := b.st.ListStepsAfter(b.ctx, r.ID, after, 100)
+			requireNoError(t, err, "ListStepsAfter")
+			if len(page) > 100 {
+				t.Fatalf("ListStepsAfter(limit 100): %d steps", len(page))
+			}
+			if len(page) == 0 {
+				break
+			}
+			paged, after = append(paged, page...), page[len(page)-1].Seq
+		}
+		requireOrdered(t, paged, keysOf(first, second))
+		page, err := b.st.ListStepsAfter(b.ctx, r.ID, steps[9].Seq, 0)
+		requireNoError(t, err, "ListStepsAfter(no limit)")
+		requireOrdered(t, page, keysOf(steps[10:]))
+
 		// ParkRun writes its steps in chunks too, then parks.
 		p := createLeasedRun(t, b.st, b.flow.ID, "w", time.Now().Add(time.Minute))
 		parked := manySteps("p", 2*store.StepChunk+1)
