@@ -141,6 +141,10 @@ type result struct {
 	// to finished_at); the load figures above are W1's during it.
 	Items    int     `json:"items,omitempty"`
 	ForeachS float64 `json:"foreach_s,omitempty"`
+	// BaseRunsPerSec and BaseP99ms are W1's on the same server, alone,
+	// just before the foreach run.
+	BaseRunsPerSec float64 `json:"w1_alone_runs_per_s,omitempty"`
+	BaseP99ms      float64 `json:"w1_alone_p99_ms,omitempty"`
 
 	VmHWMMiB float64 `json:"vm_hwm_mib"`
 	VmRSSMiB float64 `json:"vm_rss_mib"`
@@ -255,6 +259,8 @@ func median(rs []result) result {
 	m.DrainTotalPerSec = med(func(r *result) float64 { return r.DrainTotalPerSec })
 	m.StepsPerSec = med(func(r *result) float64 { return r.StepsPerSec })
 	m.ForeachS = med(func(r *result) float64 { return r.ForeachS })
+	m.BaseRunsPerSec = med(func(r *result) float64 { return r.BaseRunsPerSec })
+	m.BaseP99ms = med(func(r *result) float64 { return r.BaseP99ms })
 	m.VmHWMMiB = med(func(r *result) float64 { return r.VmHWMMiB })
 	m.VmRSSMiB = med(func(r *result) float64 { return r.VmRSSMiB })
 	// Counts that must hold in every repetition are summed, not averaged.
