@@ -74,24 +74,26 @@ func runW1(ctx context.Context, o options, bins binaries, dir string, respondOnl
 	lr := load(ctx, o, *f.WebhookURL, p.cmd.Process.Pid, wantN, name)
 	lr.fill(&r, o.conns)
 
-	// Every 200 answer must be a run recorded as succeeded. The respond
-	// action answers before the run's final commit, so wait for the last
-	// runs to finish first.
-	if err := a.waitIdle(ctx, f.Name, 50*time.Millisecond, 60*time.Second); err != nil {
-		return r, err
+	return r, checkPersisted(ctx, a, p, f.Name, &r)
+}
+
+// checkPersisted checks that every 200 answer of a W1 flow is a run
+// recorded as succeeded, reads the server's memory and stops it. The
+// respond action answers before the run's final commit, so it waits for
+// the last runs to finish first.
+func checkPersisted(ctx context.Context, a *api, p *proc, flow string, r *result) error {
+	if err := a.waitIdle(ctx, flow, 50*time.Millisecond, 60*time.Second); err != nil {
+		return err
 	}
-	runs, err := a.allRuns(ctx, "flow="+f.Name+"&status=succeeded")
+	runs, err := a.allRuns(ctx, "flow="+flow+"&status=succeeded")
 	if err != nil {
-		return r, err
+		return err
 	}
 	r.Succeeded = len(runs)
 	ok := r.Succeeded == r.OK200
 	r.Persisted = &ok
 	r.VmHWMMiB, r.VmRSSMiB = memory(p.cmd.Process.Pid)
-	if err := p.stop(); err != nil {
-		return r, err
-	}
-	return r, nil
+	return p.stop()
 }
 
 func runW3(ctx context.Context, o options, bins binaries, dir string) (result, error) {
@@ -293,19 +295,5 @@ func runForeach(ctx context.Context, o options, bins binaries, dir string) (resu
 	// every 20 ms): finished_at is stamped before the run's last write
 	// commits, so it would hide a long final write.
 	r.ForeachS = r.DurationS
-	if err := a.waitIdle(ctx, w1.Name, 50*time.Millisecond, 60*time.Second); err != nil {
-		return r, err
-	}
-	runs, err := a.allRuns(ctx, "flow="+w1.Name+"&status=succeeded")
-	if err != nil {
-		return r, err
-	}
-	r.Succeeded = len(runs)
-	ok := r.Succeeded == r.OK200
-	r.Persisted = &ok
-	r.VmHWMMiB, r.VmRSSMiB = memory(p.cmd.Process.Pid)
-	if err := p.stop(); err != nil {
-		return r, err
-	}
-	return r, nil
+	return r, checkPersisted(ctx, a, p, w1.Name, &r)
 }

@@ -53,6 +53,22 @@ func (w *chunkWatch) FinishRun(ctx context.Context, owner string, runID int64, f
 	return w.Store.FinishRun(ctx, owner, runID, fin)
 }
 
+// foreachFlow is a manual flow named name: a foreach over
+// trigger.input.items whose body is a compose step c (item + 1), then
+// more (YAML list entries indented for the body).
+func foreachFlow(name, more string) string {
+	return `name: ` + name + `
+trigger: { type: manual }
+actions:
+  - id: loop
+    type: foreach
+    foreach: "{{ trigger.input.items }}"
+    actions:
+      - id: c
+        type: compose
+        with: { value: "{{ item + 1 }}" }` + more + "\n"
+}
+
 // items returns the list 0..n-1.
 func items(n int) []any {
 	out := make([]any, n)
@@ -70,17 +86,7 @@ func TestForeachWritesInChunks(t *testing.T) {
 	t.Parallel()
 	w := &chunkWatch{}
 	b := setup(t, func(c *engine.Config) { w.Store, c.Store = c.Store, w })
-	big := b.apply(t, `name: big
-trigger: { type: manual }
-actions:
-  - id: loop
-    type: foreach
-    foreach: "{{ trigger.input.items }}"
-    actions:
-      - id: c
-        type: compose
-        with: { value: "{{ item * 2 }}" }
-`)
+	big := b.apply(t, foreachFlow("big", ""))
 	small := b.apply(t, `name: small
 trigger: { type: manual }
 actions:
@@ -149,16 +155,7 @@ func TestForeachReplayIsLinear(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	const n = 20_000
-	f := b.apply(t, fmt.Sprintf(`name: replay
-trigger: { type: manual }
-actions:
-  - id: loop
-    type: foreach
-    foreach: "{{ trigger.input.items }}"
-    actions:
-      - id: c
-        type: compose
-        with: { value: "{{ item + 1 }}" }
+	f := b.apply(t, foreachFlow("replay", fmt.Sprintf(`
       - id: last
         type: condition
         if: "{{ index == %d }}"
@@ -168,8 +165,7 @@ actions:
             with: { duration: 50ms }
           - id: seen
             type: compose
-            with: { value: "{{ steps.c.output }}" }
-`, n-1))
+            with: { value: "{{ steps.c.output }}" }`, n-1)))
 	run := b.trigger(t, f, map[string]any{"items": items(n)})
 	got, steps := b.wait(t, run.ID)
 	if got.Status != store.RunSucceeded {
