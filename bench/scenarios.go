@@ -45,28 +45,38 @@ func runEcho(ctx context.Context, o options, bins binaries, dir string) (result,
 	return r, nil
 }
 
+// startWebhook starts a server on a fresh data folder, logs in and applies
+// the webhook flow src. The caller kills p when done.
+func startWebhook(ctx context.Context, o options, bins binaries, dir, src string) (p *proc, a *api, f flowView, err error) {
+	p, err = startSluice(ctx, o, bins.sluice, filepath.Join(dir, "data"), "server.log")
+	if err != nil {
+		return nil, nil, f, err
+	}
+	a = newAPI(p.base)
+	if err = a.login(ctx); err == nil {
+		f, err = a.applyFlow(ctx, src)
+	}
+	if err == nil && f.WebhookURL == nil {
+		err = fmt.Errorf("flow %s has no webhook_url", f.Name)
+	}
+	if err != nil {
+		p.kill()
+		return nil, nil, f, err
+	}
+	return p, a, f, nil
+}
+
 func runW1(ctx context.Context, o options, bins binaries, dir string, respondOnly bool) (result, error) {
 	var r result
-	p, err := startSluice(ctx, o, bins.sluice, filepath.Join(dir, "data"), "server.log")
-	if err != nil {
-		return r, err
-	}
-	defer p.kill()
-	a := newAPI(p.base)
-	if err := a.login(ctx); err != nil {
-		return r, err
-	}
 	src := flowW1
 	if respondOnly {
 		src = flowW1R
 	}
-	f, err := a.applyFlow(ctx, src)
+	p, a, f, err := startWebhook(ctx, o, bins, dir, src)
 	if err != nil {
 		return r, err
 	}
-	if f.WebhookURL == nil {
-		return r, fmt.Errorf("flow %s has no webhook_url", f.Name)
-	}
+	defer p.kill()
 	name := "w1"
 	if respondOnly {
 		name = "w1r"
@@ -223,22 +233,11 @@ const flowForeach = `{"name": "bench-foreach", "trigger": {"type": "manual"}, "a
 // the W1 latencies are those of webhooks served while it was recorded.
 func runForeach(ctx context.Context, o options, bins binaries, dir string) (result, error) {
 	var r result
-	p, err := startSluice(ctx, o, bins.sluice, filepath.Join(dir, "data"), "server.log")
+	p, a, w1, err := startWebhook(ctx, o, bins, dir, flowW1)
 	if err != nil {
 		return r, err
 	}
 	defer p.kill()
-	a := newAPI(p.base)
-	if err := a.login(ctx); err != nil {
-		return r, err
-	}
-	w1, err := a.applyFlow(ctx, flowW1)
-	if err != nil {
-		return r, err
-	}
-	if w1.WebhookURL == nil {
-		return r, fmt.Errorf("flow %s has no webhook_url", w1.Name)
-	}
 	fe, err := a.applyFlow(ctx, flowForeach)
 	if err != nil {
 		return r, err
