@@ -137,15 +137,15 @@ func (c *Config) validate() error {
 
 // Engine claims and executes runs. Create it with New, then call Run.
 type Engine struct {
-	cfg Config
-	st  store.Store
+	cfg   Config
+	st    store.Store
+	log   *slog.Logger
+	owner string
+	plans plans
+	auth  *connection.Authorizer
 	// replayScans counts the recorded steps that replays looked at, so
 	// that tests can bound the work of resuming a run.
 	replayScans atomic.Int64
-	log         *slog.Logger
-	owner       string
-	plans       plans
-	auth        *connection.Authorizer
 
 	slots   chan struct{}
 	wake    chan struct{}
