@@ -246,6 +246,15 @@ type Step struct {
 // foreach's steps to the store every StepChunk steps.
 const StepChunk = 256
 
+// CopyGrace bounds how long a resubmitted run that reuses its original's
+// succeeded steps waits for them: ResubmitRun creates the run due only
+// after CopyGrace, copies the steps StepChunk at a time (one transaction
+// each, so that a run with 100,000 steps does not hold the writer), and
+// makes the run due at once with the last chunk. Should the copy stop
+// half way (a crash), the run starts after CopyGrace with the steps
+// copied so far, and runs the others again (at least once).
+const CopyGrace = time.Minute
+
 // WriteInChunks hands steps to the drivers' writes StepChunk at a time:
 // every chunk but the last to lead, one transaction each, and the last
 // (possibly empty) to last, which also changes the run's status. It stops

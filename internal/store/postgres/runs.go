@@ -84,6 +84,11 @@ func (s *Store) CreateRun(ctx context.Context, nr store.NewRun) (store.Run, erro
 // Resubmits of one original serialise on its row lock, so that two at once
 // yield one run.
 func (s *Store) ResubmitRun(ctx context.Context, nr store.NewRun) (store.Run, bool, error) {
+	copying := nr.CopySucceeded && nr.ResubmittedFrom != nil
+	due := nr.NextAttemptAt
+	if copying {
+		nr.NextAttemptAt = time.Now().Add(store.CopyGrace)
+	}
 	var r store.Run
 	var existing bool
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
@@ -105,21 +110,66 @@ func (s *Store) ResubmitRun(ctx context.Context, nr store.NewRun) (store.Run, bo
 			}
 		}
 		var err error
-		if r, err = insertRun(ctx, tx, nr); err != nil {
-			return err
-		}
-		if nr.CopySucceeded && nr.ResubmittedFrom != nil {
-			if _, err := tx.Exec(ctx, `INSERT INTO steps (`+stepCols+`) SELECT $1, key, seq, action_id, type, status, attempts, started_at, finished_at, input, output, error, next_attempt_at `+
-				`FROM steps WHERE run_id = $2 AND status = 'succeeded'`, r.ID, *nr.ResubmittedFrom); err != nil {
-				return fmt.Errorf("copy succeeded steps: %w", err)
-			}
-		}
-		return nil
+		r, err = insertRun(ctx, tx, nr)
+		return err
 	})
+	if err == nil && copying && !existing {
+		r, err = s.copySucceeded(ctx, *nr.ResubmittedFrom, r, due)
+	}
 	if err != nil {
 		return store.Run{}, false, wrap(err, "resubmit run")
 	}
 	return r, existing, nil
+}
+
+// copySucceeded copies the succeeded steps of run from to the new run r,
+// store.StepChunk at a time, while r still waits for them (queued, due
+// at the time ResubmitRun gave it; its row locked by each chunk), then
+// makes r due at due (now when zero) with the last chunk, and returns r
+// as it is then.
+func (s *Store) copySucceeded(ctx context.Context, from int64, r store.Run, due time.Time) (store.Run, error) {
+	if due.IsZero() {
+		due = time.Now()
+	}
+	hold := r.NextAttemptAt
+	for after, done := int64(0), false; !done; {
+		err := s.inTx(ctx, func(tx pgx.Tx) error {
+			var waiting int64
+			err := tx.QueryRow(ctx, `SELECT id FROM runs WHERE id = $1 AND status = 'queued' AND next_attempt_at = $2 FOR UPDATE`, r.ID, hold).Scan(&waiting)
+			if errors.Is(err, pgx.ErrNoRows) {
+				// Cancelled, or started after the grace: it runs again
+				// what was not copied.
+				done = true
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			var n int
+			var last *int64
+			if err := tx.QueryRow(ctx, `SELECT COUNT(*), MAX(seq) FROM (SELECT seq FROM steps WHERE run_id = $1 AND status = 'succeeded' AND seq > $2 ORDER BY seq LIMIT $3) c`,
+				from, after, store.StepChunk).Scan(&n, &last); err != nil {
+				return err
+			}
+			if n > 0 {
+				if _, err := tx.Exec(ctx, `INSERT INTO steps (`+stepCols+`) SELECT $1, key, seq, action_id, type, status, attempts, started_at, finished_at, input, output, error, next_attempt_at `+
+					`FROM steps WHERE run_id = $2 AND status = 'succeeded' AND seq > $3 AND seq <= $4 ON CONFLICT (run_id, key) DO NOTHING`, r.ID, from, after, *last); err != nil {
+					return err
+				}
+			}
+			if n == store.StepChunk {
+				after = *last
+				return nil
+			}
+			done = true
+			_, err = tx.Exec(ctx, `UPDATE runs SET next_attempt_at = $1 WHERE id = $2`, due, r.ID)
+			return err
+		})
+		if err != nil {
+			return store.Run{}, fmt.Errorf("copy the succeeded steps of run %d: %w", from, err)
+		}
+	}
+	return s.GetRun(ctx, r.ID)
 }
 
 // GetRun returns a run.

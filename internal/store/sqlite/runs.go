@@ -72,8 +72,15 @@ func insertRun(ctx context.Context, tx *wtx, nr store.NewRun) (store.Run, error)
 }
 
 // ResubmitRun creates a resubmitted run, or returns the unfinished run
-// already resubmitted from the same original when nr.Dedupe is set.
+// already resubmitted from the same original when nr.Dedupe is set. With
+// nr.CopySucceeded, the original's succeeded steps are copied in chunks
+// (see store.CopyGrace).
 func (s *Store) ResubmitRun(ctx context.Context, nr store.NewRun) (store.Run, bool, error) {
+	copying := nr.CopySucceeded && nr.ResubmittedFrom != nil
+	due := nr.NextAttemptAt
+	if copying {
+		nr.NextAttemptAt = time.Now().Add(store.CopyGrace)
+	}
 	var r store.Run
 	var existing bool
 	err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
@@ -90,19 +97,64 @@ func (s *Store) ResubmitRun(ctx context.Context, nr store.NewRun) (store.Run, bo
 			}
 		}
 		var err error
-		if r, err = insertRun(ctx, tx, nr); err != nil {
-			return err
-		}
-		if nr.CopySucceeded && nr.ResubmittedFrom != nil {
-			_, err = tx.ExecContext(ctx, `INSERT INTO steps (`+stepCols+`) SELECT ?, key, seq, action_id, type, status, attempts, started_at, finished_at, input, output, error, next_attempt_at `+
-				`FROM steps WHERE run_id = ? AND status = 'succeeded'`, r.ID, *nr.ResubmittedFrom)
-		}
+		r, err = insertRun(ctx, tx, nr)
 		return err
 	})
+	if err == nil && copying && !existing {
+		r, err = s.copySucceeded(ctx, *nr.ResubmittedFrom, r, due)
+	}
 	if err != nil {
 		return store.Run{}, false, fmt.Errorf("resubmit run: %w", err)
 	}
 	return r, existing, nil
+}
+
+// copySucceeded copies the succeeded steps of run from to the new run r,
+// store.StepChunk at a time, while r still waits for them (queued, due
+// at the time ResubmitRun gave it), then makes r due at due (now when
+// zero) with the last chunk, and returns r as it is then.
+func (s *Store) copySucceeded(ctx context.Context, from int64, r store.Run, due time.Time) (store.Run, error) {
+	if due.IsZero() {
+		due = time.Now()
+	}
+	hold := nanos(r.NextAttemptAt)
+	for after, done := int64(0), false; !done; {
+		err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
+			var waiting int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM runs WHERE id = ? AND status = 'queued' AND next_attempt_at = ?`, r.ID, hold).Scan(&waiting); err != nil {
+				return err
+			}
+			if waiting == 0 {
+				// Cancelled, or started after the grace: it runs again
+				// what was not copied.
+				done = true
+				return nil
+			}
+			var n int
+			var last sql.NullInt64
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*), MAX(seq) FROM (SELECT seq FROM steps WHERE run_id = ? AND status = 'succeeded' AND seq > ? ORDER BY seq LIMIT ?)`,
+				from, after, store.StepChunk).Scan(&n, &last); err != nil {
+				return err
+			}
+			if n > 0 {
+				if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO steps (`+stepCols+`) SELECT ?, key, seq, action_id, type, status, attempts, started_at, finished_at, input, output, error, next_attempt_at `+
+					`FROM steps WHERE run_id = ? AND status = 'succeeded' AND seq > ? AND seq <= ?`, r.ID, from, after, last.Int64); err != nil {
+					return err
+				}
+			}
+			if n == store.StepChunk {
+				after = last.Int64
+				return nil
+			}
+			done = true
+			_, err := tx.ExecContext(ctx, `UPDATE runs SET next_attempt_at = ? WHERE id = ? AND status = 'queued' AND next_attempt_at = ?`, nanos(due), r.ID, hold)
+			return err
+		})
+		if err != nil {
+			return store.Run{}, fmt.Errorf("copy the succeeded steps of run %d: %w", from, err)
+		}
+	}
+	return s.GetRun(ctx, r.ID)
 }
 
 // CreateRun commits a new run.

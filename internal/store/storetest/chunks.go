@@ -174,4 +174,28 @@ var chunkTests = []test{
 			}
 		}
 	}},
+	{"ResubmitCopiesManySucceeded", func(t *testing.T, open opener) {
+		// The succeeded steps of a long run are copied in chunks, in
+		// order, and the new run is due at once after the last.
+		b := setup(t, open)
+		orig := createLeasedRun(t, b.st, b.flow.ID, "w", time.Now().Add(time.Minute))
+		ok := manySteps("s", 2*store.StepChunk+5)
+		bad := store.Step{Key: "bad", ActionID: "bad", Type: "http", Status: "failed", Attempts: 1}
+		steps := append(append(append([]store.Step{}, ok[:store.StepChunk]...), bad), ok[store.StepChunk:]...)
+		requireNoError(t, b.st.FinishRun(b.ctx, "w", orig.ID, store.RunFinish{Status: store.RunFailed, Steps: steps}), "FinishRun")
+		before := time.Now()
+		r, existing, err := b.st.ResubmitRun(b.ctx, store.NewRun{FlowID: b.flow.ID, FlowVersion: 1, TriggerType: "resubmit", ResubmittedFrom: &orig.ID, CopySucceeded: true})
+		requireNoError(t, err, "ResubmitRun")
+		if existing || r.Status != store.RunQueued || r.NextAttemptAt.After(time.Now()) || r.NextAttemptAt.Before(before.Add(-timeTolerance)) {
+			t.Fatalf("resubmitted run: existing %t, status %s, due %s (want due now)", existing, r.Status, r.NextAttemptAt)
+		}
+		copied, err := b.st.ListSteps(b.ctx, r.ID)
+		requireNoError(t, err, "ListSteps")
+		requireOrdered(t, copied, keysOf(ok))
+		claimed, err := b.st.ClaimRuns(b.ctx, "w2", time.Now(), time.Now().Add(time.Minute), 10)
+		requireNoError(t, err, "ClaimRuns")
+		if len(claimed) != 1 || claimed[0].ID != r.ID {
+			t.Fatalf("ClaimRuns after the copy: got %v, want run %d", ids(claimed), r.ID)
+		}
+	}},
 }
