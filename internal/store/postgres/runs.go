@@ -86,7 +86,7 @@ func (s *Store) CreateRun(ctx context.Context, nr store.NewRun) (store.Run, erro
 func (s *Store) ResubmitRun(ctx context.Context, nr store.NewRun) (store.Run, bool, error) {
 	copying := nr.CopySucceeded && nr.ResubmittedFrom != nil
 	due := nr.NextAttemptAt
-	if copying {
+	if copying && nr.LeaseOwner == "" {
 		nr.NextAttemptAt = time.Now().Add(store.CopyGrace)
 	}
 	var r store.Run
@@ -123,10 +123,10 @@ func (s *Store) ResubmitRun(ctx context.Context, nr store.NewRun) (store.Run, bo
 }
 
 // copySucceeded copies the succeeded steps of run from to the new run r,
-// store.StepChunk at a time, while r still waits for them (queued, due
-// at the time ResubmitRun gave it; its row locked by each chunk), then
-// makes r due at due (now when zero) with the last chunk, and returns r
-// as it is then.
+// store.StepChunk at a time, while r is still as ResubmitRun created it
+// (queued and due after the grace, or running under the lease it was
+// created with). With the last chunk, a queued r becomes due at due (now
+// when zero). It returns r as it is then.
 func (s *Store) copySucceeded(ctx context.Context, from int64, r store.Run, due time.Time) (store.Run, error) {
 	if due.IsZero() {
 		due = time.Now()
@@ -135,7 +135,8 @@ func (s *Store) copySucceeded(ctx context.Context, from int64, r store.Run, due 
 	for after, done := int64(0), false; !done; {
 		err := s.inTx(ctx, func(tx pgx.Tx) error {
 			var waiting int64
-			err := tx.QueryRow(ctx, `SELECT id FROM runs WHERE id = $1 AND status = 'queued' AND next_attempt_at = $2 FOR UPDATE`, r.ID, hold).Scan(&waiting)
+			err := tx.QueryRow(ctx, `SELECT id FROM runs WHERE id = $1 AND ((status = 'queued' AND next_attempt_at = $2) OR (status = 'running' AND lease_owner = $3)) FOR UPDATE`,
+				r.ID, hold, r.LeaseOwner).Scan(&waiting)
 			if errors.Is(err, pgx.ErrNoRows) {
 				// Cancelled, or started after the grace: it runs again
 				// what was not copied.
@@ -162,7 +163,7 @@ func (s *Store) copySucceeded(ctx context.Context, from int64, r store.Run, due 
 				return nil
 			}
 			done = true
-			_, err = tx.Exec(ctx, `UPDATE runs SET next_attempt_at = $1 WHERE id = $2`, due, r.ID)
+			_, err = tx.Exec(ctx, `UPDATE runs SET next_attempt_at = $1 WHERE id = $2 AND status = 'queued'`, due, r.ID)
 			return err
 		})
 		if err != nil {

@@ -78,7 +78,7 @@ func insertRun(ctx context.Context, tx *wtx, nr store.NewRun) (store.Run, error)
 func (s *Store) ResubmitRun(ctx context.Context, nr store.NewRun) (store.Run, bool, error) {
 	copying := nr.CopySucceeded && nr.ResubmittedFrom != nil
 	due := nr.NextAttemptAt
-	if copying {
+	if copying && nr.LeaseOwner == "" {
 		nr.NextAttemptAt = time.Now().Add(store.CopyGrace)
 	}
 	var r store.Run
@@ -110,9 +110,10 @@ func (s *Store) ResubmitRun(ctx context.Context, nr store.NewRun) (store.Run, bo
 }
 
 // copySucceeded copies the succeeded steps of run from to the new run r,
-// store.StepChunk at a time, while r still waits for them (queued, due
-// at the time ResubmitRun gave it), then makes r due at due (now when
-// zero) with the last chunk, and returns r as it is then.
+// store.StepChunk at a time, while r is still as ResubmitRun created it
+// (queued and due after the grace, or running under the lease it was
+// created with). With the last chunk, a queued r becomes due at due (now
+// when zero). It returns r as it is then.
 func (s *Store) copySucceeded(ctx context.Context, from int64, r store.Run, due time.Time) (store.Run, error) {
 	if due.IsZero() {
 		due = time.Now()
@@ -121,7 +122,8 @@ func (s *Store) copySucceeded(ctx context.Context, from int64, r store.Run, due 
 	for after, done := int64(0), false; !done; {
 		err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
 			var waiting int
-			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM runs WHERE id = ? AND status = 'queued' AND next_attempt_at = ?`, r.ID, hold).Scan(&waiting); err != nil {
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM runs WHERE id = ? AND ((status = 'queued' AND next_attempt_at = ?) OR (status = 'running' AND lease_owner = ?))`,
+				r.ID, hold, r.LeaseOwner).Scan(&waiting); err != nil {
 				return err
 			}
 			if waiting == 0 {

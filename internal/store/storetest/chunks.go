@@ -197,5 +197,16 @@ var chunkTests = []test{
 		if len(claimed) != 1 || claimed[0].ID != r.ID {
 			t.Fatalf("ClaimRuns after the copy: got %v, want run %d", ids(claimed), r.ID)
 		}
+
+		// A run created leased (the engine runs it at once) gets them too.
+		leased, _, err := b.st.ResubmitRun(b.ctx, store.NewRun{FlowID: b.flow.ID, FlowVersion: 1, TriggerType: "resubmit", ResubmittedFrom: &orig.ID, CopySucceeded: true,
+			LeaseOwner: "w3", LeaseUntil: time.Now().Add(time.Minute)})
+		requireNoError(t, err, "ResubmitRun(leased)")
+		if leased.Status != store.RunRunning || leased.LeaseOwner != "w3" {
+			t.Fatalf("leased resubmitted run: status %s, owner %q", leased.Status, leased.LeaseOwner)
+		}
+		copied, err = b.st.ListSteps(b.ctx, leased.ID)
+		requireNoError(t, err, "ListSteps(leased)")
+		requireOrdered(t, copied, keysOf(ok))
 	}},
 }
