@@ -180,9 +180,8 @@ type runPage struct {
 	Run   runView
 	Flow  flowView
 	Steps []stepView
-	// MoreSteps counts the steps past the first maxPageSteps, which
-	// `sluice runs show ID --steps-after MoreAfter` lists.
-	MoreSteps int
+	// MoreAfter, when not 0, is the seq of the last step listed: more
+	// follow, which `sluice runs show ID --steps-after MoreAfter` lists.
 	MoreAfter int64
 	Failed    *notify.Failure
 	Retry     bool
@@ -264,37 +263,32 @@ func mayTouch(u store.User, f store.Flow) bool {
 }
 
 // page builds the run page of a target.
-//
-// A long run's steps are read a page at a time: the page lists the first
-// maxPageSteps and counts the others, and its failure is the last of
-// them all.
+// It lists the first maxPageSteps steps of a long run; its failure is
+// the last of them all.
 func (h *handler) page(ctx context.Context, t target) (runPage, error) {
 	p := runPage{
 		Title: fmt.Sprintf("Run %d of %s", t.run.ID, t.flow.Name), Run: viewRun(t.run),
 		Flow: flowView{Name: t.flow.Name, Enabled: t.flow.Enabled}, Retry: t.link.Purpose == notify.PurposeRetry,
 		Email: t.user.Email, BaseURL: h.cfg.BaseURL,
 	}
-	for after := int64(0); ; {
-		steps, err := h.cfg.Store.ListStepsAfter(ctx, t.run.ID, after, maxPageSteps)
-		if err != nil {
-			return runPage{}, err
-		}
-		for _, s := range steps {
-			if len(p.Steps) == maxPageSteps {
-				p.MoreSteps++
-				continue
-			}
-			p.Steps = append(p.Steps, stepView{Key: s.Key, Type: s.Type, Status: s.Status, Attempts: s.Attempts, Failed: notify.StepFailed(s.Status)})
-			p.MoreAfter = s.Seq
-		}
-		if fails := notify.Failures(steps); len(fails) > 0 {
-			f := fails[len(fails)-1]
-			p.Failed = &f
-		}
-		if len(steps) < maxPageSteps {
-			break
-		}
-		after = steps[len(steps)-1].Seq
+	steps, err := h.cfg.Store.ListStepsAfter(ctx, t.run.ID, 0, maxPageSteps+1)
+	if err != nil {
+		return runPage{}, err
+	}
+	if len(steps) > maxPageSteps {
+		steps = steps[:maxPageSteps]
+		p.MoreAfter = steps[maxPageSteps-1].Seq
+	}
+	for _, s := range steps {
+		p.Steps = append(p.Steps, stepView{Key: s.Key, Type: s.Type, Status: s.Status, Attempts: s.Attempts, Failed: notify.StepFailed(s.Status)})
+	}
+	fails, _, err := notify.RunFailures(ctx, h.cfg.Store, t.run.ID)
+	if err != nil {
+		return runPage{}, err
+	}
+	if len(fails) > 0 {
+		f := fails[len(fails)-1]
+		p.Failed = &f
 	}
 	if p.Retry {
 		p.Title = fmt.Sprintf("Retry run %d of %s", t.run.ID, t.flow.Name)
