@@ -490,8 +490,9 @@ type Store interface {
 	// runs; ErrNotFound if there is none.
 	NextDueAt(ctx context.Context) (time.Time, error)
 	// SaveSteps records step results of a run the owner holds, in
-	// transactions of at most StepChunk steps; ErrLeaseLost if it does not
-	// hold it any more.
+	// transactions of at most StepChunk steps, and the step it is at (an
+	// empty currentStep keeps the one recorded); ErrLeaseLost if it does
+	// not hold it any more.
 	SaveSteps(ctx context.Context, owner string, runID int64, currentStep string, steps []Step) error
 	// ParkRun releases a run the owner holds until at (status waiting),
 	// writing steps first (see StepChunk); ErrLeaseLost if it does not
