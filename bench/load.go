@@ -28,6 +28,12 @@ type loadResult struct {
 // each has its own keep-alive connection and POSTs {"n": i}. want, when
 // not nil, gives the expected body of the answer to n.
 func load(ctx context.Context, o options, url string, pid int, want func(n int64) []byte, perfName string) loadResult {
+	return loadDuring(ctx, o, url, pid, want, perfName, func() { sleep(ctx, o.duration) })
+}
+
+// loadDuring is load whose measured window lasts as long as measure runs
+// (after the warm-up).
+func loadDuring(ctx context.Context, o options, url string, pid int, want func(n int64) []byte, perfName string, measure func()) loadResult {
 	var (
 		measuring atomic.Bool
 		stopping  atomic.Bool
@@ -108,7 +114,7 @@ func load(ctx context.Context, o options, url string, pid int, want func(n int64
 	waitPerf := perfRecord(o.perfOut, perfName, pid, o.duration)
 	start := time.Now()
 	measuring.Store(true)
-	sleep(ctx, o.duration)
+	measure()
 	measuring.Store(false)
 	res.window = time.Since(start)
 	res.cpu.end()

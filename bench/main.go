@@ -2,7 +2,7 @@
 // starts `sluice serve` as a child process on a fresh data folder, drives it
 // over HTTP and reads the server's CPU time and memory from /proc.
 //
-//	go run ./bench -scenario w1|w1r|w3|echo|all [-duration 10s] [-conns 20] [-runs 10000] [-repeat 3] [-json]
+//	go run ./bench -scenario w1|w1r|w3|foreach|echo|all [-duration 10s] [-conns 20] [-runs 10000] [-items 100000] [-repeat 3] [-json]
 //
 // Scenarios:
 //
@@ -11,6 +11,8 @@
 //	w1    webhook -> compose -> respond; every run and step persisted.
 //	w1r   webhook -> respond only: W1 without the compose step's commit.
 //	w3    -runs queued runs of a 3-step manual flow, drained after a restart.
+//	foreach  W1 load while one run of a foreach of -items compose steps is
+//	      recorded: W1's latency during it, and the foreach's duration.
 //
 // See docs/benchmarks.md for the method and the figures.
 package main
@@ -42,16 +44,18 @@ type options struct {
 	perfOut   string
 	enqueuers int
 	pollEvery time.Duration
+	items     int
 }
 
 func main() {
 	var o options
 	var env, render string
-	flag.StringVar(&o.scenario, "scenario", "all", "w1, w1r, w3, echo, or all (a comma-separated list works too)")
+	flag.StringVar(&o.scenario, "scenario", "all", "w1, w1r, w3, foreach, echo, or all (a comma-separated list works too)")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "measured load time of w1, w1r and echo")
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "load time before the measurement starts (not recorded)")
 	flag.IntVar(&o.conns, "conns", 20, "concurrent connections of the closed-loop generator")
 	flag.IntVar(&o.runs, "runs", 10000, "queued runs drained by w3")
+	flag.IntVar(&o.items, "items", 100000, "foreach: items of the foreach run")
 	flag.IntVar(&o.repeat, "repeat", 1, "repeat each scenario this many times (fresh server each time) and report the median")
 	flag.BoolVar(&o.jsonOut, "json", false, "print results as JSON instead of a table")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary folder (binaries, data folders, server logs)")
@@ -79,10 +83,10 @@ func main() {
 		switch s = strings.TrimSpace(s); s {
 		case "all":
 			scenarios = append(scenarios, "echo", "w1", "w1r", "w3")
-		case "echo", "w1", "w1r", "w3":
+		case "echo", "w1", "w1r", "w3", "foreach":
 			scenarios = append(scenarios, s)
 		default:
-			fmt.Fprintf(os.Stderr, "bench: unknown scenario %q (want w1, w1r, w3, echo or all)\n", s)
+			fmt.Fprintf(os.Stderr, "bench: unknown scenario %q (want w1, w1r, w3, foreach, echo or all)\n", s)
 			os.Exit(2)
 		}
 	}
@@ -133,6 +137,15 @@ type result struct {
 	DrainTotalPerSec float64 `json:"drain_runs_per_s_with_startup,omitempty"`
 	StepsPerSec      float64 `json:"steps_per_s,omitempty"`
 
+	// foreach: the items of the foreach run and its duration (started_at
+	// to finished_at); the load figures above are W1's during it.
+	Items    int     `json:"items,omitempty"`
+	ForeachS float64 `json:"foreach_s,omitempty"`
+	// BaseRunsPerSec and BaseP99ms are W1's on the same server, alone,
+	// just before the foreach run.
+	BaseRunsPerSec float64 `json:"w1_alone_runs_per_s,omitempty"`
+	BaseP99ms      float64 `json:"w1_alone_p99_ms,omitempty"`
+
 	VmHWMMiB float64 `json:"vm_hwm_mib"`
 	VmRSSMiB float64 `json:"vm_rss_mib"`
 }
@@ -170,6 +183,8 @@ func run(ctx context.Context, o options, scenarios []string) error {
 				r, err = runW1(ctx, o, bins, dir, sc == "w1r")
 			case "w3":
 				r, err = runW3(ctx, o, bins, dir)
+			case "foreach":
+				r, err = runForeach(ctx, o, bins, dir)
 			}
 			if err != nil {
 				return fmt.Errorf("%s (run %d): %w", sc, i, err)
@@ -200,7 +215,7 @@ func run(ctx context.Context, o options, scenarios []string) error {
 }
 
 func optionView(o options) map[string]any {
-	return map[string]any{"duration_s": o.duration.Seconds(), "warmup_s": o.warmup.Seconds(), "conns": o.conns, "runs": o.runs, "repeat": o.repeat, "server_env": o.serverEnv}
+	return map[string]any{"duration_s": o.duration.Seconds(), "warmup_s": o.warmup.Seconds(), "conns": o.conns, "runs": o.runs, "items": o.items, "repeat": o.repeat, "server_env": o.serverEnv}
 }
 
 // median takes, field by field, the median of the repetitions (the lower
@@ -243,6 +258,9 @@ func median(rs []result) result {
 	m.DrainPerSec = med(func(r *result) float64 { return r.DrainPerSec })
 	m.DrainTotalPerSec = med(func(r *result) float64 { return r.DrainTotalPerSec })
 	m.StepsPerSec = med(func(r *result) float64 { return r.StepsPerSec })
+	m.ForeachS = med(func(r *result) float64 { return r.ForeachS })
+	m.BaseRunsPerSec = med(func(r *result) float64 { return r.BaseRunsPerSec })
+	m.BaseP99ms = med(func(r *result) float64 { return r.BaseP99ms })
 	m.VmHWMMiB = med(func(r *result) float64 { return r.VmHWMMiB })
 	m.VmRSSMiB = med(func(r *result) float64 { return r.VmRSSMiB })
 	// Counts that must hold in every repetition are summed, not averaged.

@@ -10,7 +10,7 @@ import (
 func printTables(w io.Writer, o options, all, medians []result) {
 	m := machine()
 	fmt.Fprintf(w, "machine: %v CPUs, %v, %v %v\n", m["cpus"], m["cpu_model"], m["go"], m["os"])
-	fmt.Fprintf(w, "load: %d connections, %s warm-up, %s measured; w3: %d runs", o.conns, o.warmup, o.duration, o.runs)
+	fmt.Fprintf(w, "load: %d connections, %s warm-up, %s measured; w3: %d runs; foreach: %d items", o.conns, o.warmup, o.duration, o.runs, o.items)
 	if len(o.serverEnv) > 0 {
 		fmt.Fprintf(w, "; server env: %s", strings.Join(o.serverEnv, " "))
 	}
@@ -40,7 +40,7 @@ func printTables(w io.Writer, o options, all, medians []result) {
 		}
 		return out
 	}
-	isLoad := func(r result) bool { return r.Scenario != "w3" }
+	isLoad := func(r result) bool { return r.Scenario != "w3" && r.Scenario != "foreach" }
 	if lr := rows(isLoad); len(lr) > 0 {
 		fmt.Fprintln(w)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -81,5 +81,21 @@ func printTables(w io.Writer, o options, all, medians []result) {
 		}
 		tw.Flush()
 		fmt.Fprintln(w, "(drain = /healthz answering to the last run's finished_at; with start = from the exec of the process)")
+	}
+	if fr := rows(func(r result) bool { return r.Scenario == "foreach" }); len(fr) > 0 {
+		fmt.Fprintln(w)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "scenario\titems\tforeach s\tsteps/s\tW1 runs/s\tW1 p50 ms\tW1 p90 ms\tW1 p99 ms\tW1 max ms\tW1 alone runs/s\tW1 alone p99 ms\terrors\tall persisted\tserver CPU\tmachine busy\tVmHWM MiB\t")
+		for _, r := range fr {
+			steps := 0.0
+			if r.ForeachS > 0 {
+				steps = float64(r.Items) / r.ForeachS
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.0f\t%.0f\t%.2f\t%.2f\t%.2f\t%.1f\t%.0f\t%.2f\t%d\t%v\t%.2f\t%.2f\t%.1f\t\n",
+				label(r), r.Items, r.ForeachS, steps, r.RunsPerSec, r.P50ms, r.P90ms, r.P99ms, r.Maxms, r.BaseRunsPerSec, r.BaseP99ms, r.Errors,
+				r.Persisted != nil && *r.Persisted, r.ServerCPU, r.MachineBusy, r.VmHWMMiB)
+		}
+		tw.Flush()
+		fmt.Fprintln(w, "(foreach s: from the trigger to the API showing the run finished; W1 figures are those of webhooks sent in that window; W1 alone: the same server just before, for -duration)")
 	}
 }

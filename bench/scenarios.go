@@ -45,28 +45,38 @@ func runEcho(ctx context.Context, o options, bins binaries, dir string) (result,
 	return r, nil
 }
 
+// startWebhook starts a server on a fresh data folder, logs in and applies
+// the webhook flow src. The caller kills p when done.
+func startWebhook(ctx context.Context, o options, bins binaries, dir, src string) (p *proc, a *api, f flowView, err error) {
+	p, err = startSluice(ctx, o, bins.sluice, filepath.Join(dir, "data"), "server.log")
+	if err != nil {
+		return nil, nil, f, err
+	}
+	a = newAPI(p.base)
+	if err = a.login(ctx); err == nil {
+		f, err = a.applyFlow(ctx, src)
+	}
+	if err == nil && f.WebhookURL == nil {
+		err = fmt.Errorf("flow %s has no webhook_url", f.Name)
+	}
+	if err != nil {
+		p.kill()
+		return nil, nil, f, err
+	}
+	return p, a, f, nil
+}
+
 func runW1(ctx context.Context, o options, bins binaries, dir string, respondOnly bool) (result, error) {
 	var r result
-	p, err := startSluice(ctx, o, bins.sluice, filepath.Join(dir, "data"), "server.log")
-	if err != nil {
-		return r, err
-	}
-	defer p.kill()
-	a := newAPI(p.base)
-	if err := a.login(ctx); err != nil {
-		return r, err
-	}
 	src := flowW1
 	if respondOnly {
 		src = flowW1R
 	}
-	f, err := a.applyFlow(ctx, src)
+	p, a, f, err := startWebhook(ctx, o, bins, dir, src)
 	if err != nil {
 		return r, err
 	}
-	if f.WebhookURL == nil {
-		return r, fmt.Errorf("flow %s has no webhook_url", f.Name)
-	}
+	defer p.kill()
 	name := "w1"
 	if respondOnly {
 		name = "w1r"
@@ -74,24 +84,26 @@ func runW1(ctx context.Context, o options, bins binaries, dir string, respondOnl
 	lr := load(ctx, o, *f.WebhookURL, p.cmd.Process.Pid, wantN, name)
 	lr.fill(&r, o.conns)
 
-	// Every 200 answer must be a run recorded as succeeded. The respond
-	// action answers before the run's final commit, so wait for the last
-	// runs to finish first.
-	if err := a.waitIdle(ctx, f.Name, 50*time.Millisecond, 60*time.Second); err != nil {
-		return r, err
+	return r, checkPersisted(ctx, a, p, f.Name, &r)
+}
+
+// checkPersisted checks that every 200 answer of a W1 flow is a run
+// recorded as succeeded, reads the server's memory and stops it. The
+// respond action answers before the run's final commit, so it waits for
+// the last runs to finish first.
+func checkPersisted(ctx context.Context, a *api, p *proc, flow string, r *result) error {
+	if err := a.waitIdle(ctx, flow, 50*time.Millisecond, 60*time.Second); err != nil {
+		return err
 	}
-	runs, err := a.allRuns(ctx, "flow="+f.Name+"&status=succeeded")
+	runs, err := a.allRuns(ctx, "flow="+flow+"&status=succeeded")
 	if err != nil {
-		return r, err
+		return err
 	}
 	r.Succeeded = len(runs)
 	ok := r.Succeeded == r.OK200
 	r.Persisted = &ok
 	r.VmHWMMiB, r.VmRSSMiB = memory(p.cmd.Process.Pid)
-	if err := p.stop(); err != nil {
-		return r, err
-	}
-	return r, nil
+	return p.stop()
 }
 
 func runW3(ctx context.Context, o options, bins binaries, dir string) (result, error) {
@@ -207,4 +219,80 @@ func enqueue(ctx context.Context, path string, f flowView, n, workers int) error
 		return err
 	}
 	return cerr
+}
+
+// flowForeach is one foreach over the list trigger.input.items, each item
+// a compose step. The items are one-digit strings: the list an expression
+// yields is capped at 1 MiB (by estimate), which 100,000 numbers exceed.
+const flowForeach = `{"name": "bench-foreach", "trigger": {"type": "manual"}, "actions": [
+  {"id": "loop", "type": "foreach", "foreach": "{{ trigger.input.items }}", "actions": [
+    {"id": "c", "type": "compose", "with": {"value": "{{ item }}"}}]}]}`
+
+// runForeach runs W1 load and, after the warm-up, one run of a foreach of
+// -items items; the measured window lasts until that run has finished, so
+// the W1 latencies are those of webhooks served while it was recorded.
+func runForeach(ctx context.Context, o options, bins binaries, dir string) (result, error) {
+	var r result
+	p, a, w1, err := startWebhook(ctx, o, bins, dir, flowW1)
+	if err != nil {
+		return r, err
+	}
+	defer p.kill()
+	fe, err := a.applyFlow(ctx, flowForeach)
+	if err != nil {
+		return r, err
+	}
+	items := make([]string, o.items)
+	for i := range items {
+		items[i] = strconv.Itoa(i % 10)
+	}
+	// W1 alone first, on the same server, for comparison.
+	base := load(ctx, o, *w1.WebhookURL, p.cmd.Process.Pid, wantN, "w1-alone")
+	var b result
+	base.fill(&b, o.conns)
+	r.BaseRunsPerSec, r.BaseP99ms = b.RunsPerSec, b.P99ms
+
+	var run runView
+	var runErr error
+	measure := func() {
+		if runErr = a.call(ctx, "POST", "/api/v1/flows/"+fe.Name+"/trigger", map[string]any{"input": map[string]any{"items": items}}, &run); runErr != nil {
+			return
+		}
+		// Poll for the run among the finished ones: an empty answer until
+		// then, rather than the run and its 100,000-item input each time.
+		deadline := time.Now().Add(30 * time.Minute)
+		for ctx.Err() == nil {
+			for _, st := range []string{store.RunSucceeded, store.RunFailed} {
+				page, _, err := a.listRuns(ctx, "flow="+fe.Name+"&status="+st+"&limit=1")
+				if err != nil {
+					runErr = err
+					return
+				}
+				if len(page) == 1 && page[0].ID == run.ID {
+					run = page[0]
+					return
+				}
+			}
+			if time.Now().After(deadline) {
+				runErr = fmt.Errorf("foreach run %d did not finish within 30 minutes", run.ID)
+				return
+			}
+			sleep(ctx, 20*time.Millisecond)
+		}
+	}
+	lr := loadDuring(ctx, o, *w1.WebhookURL, p.cmd.Process.Pid, wantN, "foreach", measure)
+	if runErr != nil {
+		return r, runErr
+	}
+	lr.fill(&r, o.conns)
+	r.Errors, r.OK200 = r.Errors+b.Errors, r.OK200+b.OK200
+	r.Items = o.items
+	if run.Status != store.RunSucceeded {
+		return r, fmt.Errorf("foreach run %d ended %s: %s", run.ID, run.Status, run.Error)
+	}
+	// From the trigger to the finished status seen by the API (polled
+	// every 20 ms): finished_at is stamped before the run's last write
+	// commits, so it would hide a long final write.
+	r.ForeachS = r.DurationS
+	return r, checkPersisted(ctx, a, p, w1.Name, &r)
 }

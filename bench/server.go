@@ -392,6 +392,7 @@ func (a *api) applyFlow(ctx context.Context, source string) (flowView, error) {
 type runView struct {
 	ID         int64      `json:"id"`
 	Status     string     `json:"status"`
+	Error      string     `json:"error"`
 	StartedAt  *time.Time `json:"started_at"`
 	FinishedAt *time.Time `json:"finished_at"`
 }

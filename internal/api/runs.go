@@ -80,21 +80,46 @@ func (s *server) listRuns(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// showRun answers a run with its steps.
+// showRun answers a run with a page of its steps (steps_limit, at most
+// maxRunLimit, after the steps_after cursor): next_steps_after is the
+// cursor of the next page, or null on the last one.
 func (s *server) showRun(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	limit, after := maxRunLimit, int64(0)
+	if v := q.Get("steps_limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxRunLimit {
+			return badRequest("steps_limit %q must be a number from 1 to %d", v, maxRunLimit)
+		}
+		limit = n
+	}
+	if v := q.Get("steps_after"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return badRequest("steps_after %q must be a next_steps_after cursor (a number, 0 or more)", v)
+		}
+		after = n
+	}
 	run, err := s.lookupRun(r)
 	if err != nil {
 		return err
 	}
-	steps, err := s.store.ListSteps(r.Context(), run.ID)
+	// One more than asked says whether a next page exists.
+	steps, err := s.store.ListStepsAfter(r.Context(), run.ID, after, limit+1)
 	if err != nil {
 		return fmt.Errorf("show run %d: steps: %w", run.ID, err)
+	}
+	var next *int64
+	if len(steps) > limit {
+		steps = steps[:limit]
+		seq := steps[limit-1].Seq
+		next = &seq
 	}
 	out := make([]stepView, 0, len(steps))
 	for _, st := range steps {
 		out = append(out, viewStep(st))
 	}
-	writeJSON(w, http.StatusOK, runDetailView{runView: viewRun(run), Steps: out})
+	writeJSON(w, http.StatusOK, runDetailView{runView: viewRun(run), Steps: out, NextStepsAfter: next})
 	return nil
 }
 

@@ -129,6 +129,9 @@ func viewRun(r store.Run) runView {
 type runDetailView struct {
 	runView
 	Steps []stepView `json:"steps"`
+	// NextStepsAfter is the steps_after of the next page of steps, or
+	// null on the last page.
+	NextStepsAfter *int64 `json:"next_steps_after"`
 }
 
 // stepView is a step as the API shows it; the engine has already redacted

@@ -374,6 +374,14 @@ func TestHumanOutput(t *testing.T) {
 			"STEP  TYPE  STATUS     ATTEMPTS  STARTED              DURATION  ERROR\n" +
 			"get   http  succeeded  1         2026-01-02 03:04:05  250ms     -\n" +
 			"call  http  failed     3         2026-01-02 03:04:05  1.25s     401 Unauthorized: bad token\n"},
+		{"runs show long run", []string{"runs", "show", "47"}, run47Head +
+			"STEP       TYPE     STATUS     ATTEMPTS  STARTED  DURATION  ERROR\n" +
+			"loop[0].c  compose  succeeded  1         -        -         -\n" +
+			"\n" +
+			"more steps: sluice runs show 47 --steps-after 1\n"},
+		{"runs show next page", []string{"runs", "show", "47", "--steps-after", "1"}, run47Head +
+			"STEP  TYPE     STATUS     ATTEMPTS  STARTED  DURATION  ERROR\n" +
+			"loop  foreach  succeeded  1         -        -         -\n"},
 		{"flows show", []string{"flows", "show", "hello"}, "" +
 			"ID:           3\n" +
 			"Name:         hello\n" +
@@ -687,3 +695,14 @@ func TestServe(t *testing.T) {
 		})
 	}
 }
+
+// run47Head is what `runs show 47` prints above the steps of each page.
+const run47Head = "Run:       47\n" +
+	"Flow:      - (id -, version -)\n" +
+	"Status:    succeeded\n" +
+	"Trigger:   -\n" +
+	"Created:   -\n" +
+	"Started:   -\n" +
+	"Finished:  -\n" +
+	"Duration:  -\n" +
+	"\n"

@@ -196,6 +196,10 @@ func (f *fakeAPI) authed(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, `{"id":43,"status":"failed","error":"step call failed: 401","steps":[]}`)
 	case route == "GET /runs/44":
 		writeJSON(w, 200, runJSON) // a run shown, not polled
+	case route == "GET /runs/47" && r.URL.Query().Get("steps_after") == "":
+		writeJSON(w, 200, `{"id":47,"status":"succeeded","steps":[{"id":"loop[0].c","type":"compose","status":"succeeded","attempts":1}],"next_steps_after":1}`)
+	case route == "GET /runs/47" && r.URL.Query().Get("steps_after") == "1":
+		writeJSON(w, 200, `{"id":47,"status":"succeeded","steps":[{"id":"loop","type":"foreach","status":"succeeded","attempts":1}],"next_steps_after":null}`)
 	case strings.HasPrefix(route, "POST /runs/") && strings.HasSuffix(route, "/resubmit"):
 		id := strings.TrimSuffix(strings.TrimPrefix(route, "POST /runs/"), "/resubmit")
 		if id == "404" {

@@ -269,6 +269,9 @@ type apiRun struct {
 	ResubmittedFrom flexString `json:"resubmitted_from"`
 	Error           flexString `json:"error"`
 	Steps           []apiStep  `json:"steps"`
+	// NextStepsAfter is the cursor of the next page of steps (GET
+	// /runs/{id} answers at most 1,000), or nil on the last page.
+	NextStepsAfter *int64 `json:"next_steps_after"`
 }
 
 type apiStep struct {

@@ -125,11 +125,17 @@ type runsShowOptions struct {
 	Run string
 	// JSON prints the run and its steps as JSON.
 	JSON bool
+	// StepsAfter shows the page of steps after this cursor (the
+	// next_steps_after a long run's first page ends with).
+	StepsAfter int64
 }
 
 func (o *runsShowOptions) validate() error {
 	if strings.TrimSpace(o.Run) == "" {
 		return errors.New("the run id must not be empty")
+	}
+	if o.StepsAfter < 0 {
+		return fmt.Errorf("--steps-after %d must be 0 or more", o.StepsAfter)
 	}
 	return nil
 }
@@ -146,6 +152,7 @@ func (a *app) runsShowCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&o.JSON, "json", false, "print JSON")
+	cmd.Flags().Int64Var(&o.StepsAfter, "steps-after", 0, "show the steps after this cursor (a long run shows 1,000 steps at a time and prints the next cursor)")
 	return cmd
 }
 
@@ -155,7 +162,11 @@ func (a *app) runsShow(ctx context.Context, o *runsShowOptions) error {
 		return err
 	}
 	var raw json.RawMessage
-	if printed, err := a.fetch(ctx, c, pathRun(o.Run), fmt.Sprintf("showing run %s", o.Run), "run", o.JSON, &raw); printed || err != nil {
+	path := pathRun(o.Run)
+	if o.StepsAfter > 0 {
+		path += "?steps_after=" + strconv.FormatInt(o.StepsAfter, 10)
+	}
+	if printed, err := a.fetch(ctx, c, path, fmt.Sprintf("showing run %s", o.Run), "run", o.JSON, &raw); printed || err != nil {
 		return err
 	}
 	var r apiRun
@@ -192,6 +203,9 @@ func (a *app) runsShow(ctx context.Context, o *runsShowOptions) error {
 	}
 	if err := st.flush(); err != nil {
 		return err
+	}
+	if r.NextStepsAfter != nil {
+		fmt.Fprintf(a.stdout, "\nmore steps: sluice runs show %s --steps-after %d\n", o.Run, *r.NextStepsAfter)
 	}
 	return a.printDiagnoses(raw)
 }

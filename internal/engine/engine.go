@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluice/sluice/internal/connection"
@@ -137,6 +138,9 @@ type Engine struct {
 	owner string
 	plans plans
 	auth  *connection.Authorizer
+	// replayScans counts the recorded steps that replays looked at, so
+	// that tests can bound the work of resuming a run.
+	replayScans atomic.Int64
 
 	slots   chan struct{}
 	wake    chan struct{}

@@ -27,12 +27,21 @@ type runState struct {
 	trigger  any
 	runObj   map[string]any
 	recorded map[string]store.Step
+	// byPrefix indexes the keys of the finished recorded steps by their
+	// prefix (the key up to its last '.', "" at the top), built once per
+	// load, so that replaying a foreach of n items is O(n) and not a scan
+	// of every recorded step per iteration.
+	byPrefix map[string][]string
 	resp     *responder
 	// redact hides the secret values of the connections the run used.
 	redact secret.Redactor
 	// conns are the connections the run loaded, by name.
 	conns map[string]*usedConnection
 
+	// flushMu serializes flushes, so that the step results of a run are
+	// committed in the order they were recorded (a later result of a step
+	// never overwritten by an earlier one).
+	flushMu  sync.Mutex
 	mu       sync.Mutex
 	pending  []store.Step
 	current  string
@@ -165,6 +174,7 @@ func (e *Engine) load(ctx context.Context, r store.Run, resp *responder, fresh b
 		for _, st := range steps {
 			rs.recorded[st.Key] = st
 		}
+		rs.byPrefix = indexByPrefix(steps)
 	}
 	return rs, nil
 }
@@ -185,18 +195,39 @@ func aliasManualBody(trigger any, flowTrigger string) {
 	}
 }
 
+// indexByPrefix groups the keys of finished steps by the prefix
+// recordedSteps asks for: the key up to and including its last '.', so
+// "loop[3].send" is "send" under "loop[3].", and "fetch" is "fetch" under
+// "". Keys whose last part holds a '[' (an iteration, not a step) are
+// left out.
+func indexByPrefix(steps []store.Step) map[string][]string {
+	out := map[string][]string{}
+	for _, st := range steps {
+		if !finished(st.Status) {
+			continue
+		}
+		i := strings.LastIndexByte(st.Key, '.') + 1
+		if strings.IndexByte(st.Key[i:], '[') >= 0 {
+			continue
+		}
+		out[st.Key[:i]] = append(out[st.Key[:i]], st.Key)
+	}
+	return out
+}
+
 // recordedSteps returns the expression view (id -> {output, status,
 // error}) of the finished steps recorded under prefix, so that an action
 // can reach the steps inside a scope or condition that is not re-entered
 // on replay.
+//
+// prefix is "" or ends with '.', as execList's prefixes do.
 func (rs *runState) recordedSteps(prefix string) map[string]any {
-	out := map[string]any{}
-	for key, st := range rs.recorded {
-		id, ok := strings.CutPrefix(key, prefix)
-		if !ok || strings.ContainsAny(id, "[.") || !finished(st.Status) {
-			continue
-		}
-		out[id] = stepView(decodeJSON(st.Output), st.Status, decodeStepError(st.Error))
+	keys := rs.byPrefix[prefix]
+	rs.e.replayScans.Add(int64(len(keys)))
+	out := make(map[string]any, len(keys))
+	for _, key := range keys {
+		st := rs.recorded[key]
+		out[key[len(prefix):]] = stepView(decodeJSON(st.Output), st.Status, decodeStepError(st.Error))
 	}
 	return out
 }
@@ -237,9 +268,19 @@ func (rs *runState) takePending() []store.Step {
 	return p
 }
 
+// pendingFull reports whether a chunk of step results (store.StepChunk)
+// is waiting to be committed.
+func (rs *runState) pendingFull() bool {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return len(rs.pending) >= store.StepChunk
+}
+
 // flush commits the queued step results, so that an action with effects
 // outside the run acts only on committed results.
 func (rs *runState) flush(ctx context.Context) error {
+	rs.flushMu.Lock()
+	defer rs.flushMu.Unlock()
 	rs.mu.Lock()
 	p, current := rs.pending, rs.current
 	rs.pending = nil
@@ -508,11 +549,21 @@ func (rs *runState) execForeach(ctx context.Context, a *flow.Action, key string,
 	outputs := make([]any, len(items))
 	sem := make(chan struct{}, conc)
 	var wg sync.WaitGroup
+	var flushErr error
 	for i, item := range items {
 		if ctx.Err() != nil || rs.terminated() {
 			break
 		}
 		sem <- struct{}{}
+		// A large foreach hands its steps to the store a chunk at a time,
+		// so that no single write holds the store's writer for long and
+		// a resumed run finds most of them done.
+		if rs.pendingFull() {
+			if flushErr = rs.flush(ctx); flushErr != nil {
+				<-sem
+				break
+			}
+		}
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
@@ -534,7 +585,7 @@ func (rs *runState) execForeach(ctx context.Context, a *flow.Action, key string,
 		}()
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	if err := errors.Join(append(errs, flushErr)...); err != nil {
 		return listResult{}, nil, err
 	}
 	if ctx.Err() != nil {

@@ -157,18 +157,17 @@ func (n *Notifier) loadDigests(ctx context.Context) error {
 // latest failed run.
 func (n *Notifier) problem(ctx context.Context, flow store.Flow, a store.Alert) (problem, error) {
 	p := problem{alert: a, flow: flow}
-	steps, err := n.st.ListSteps(ctx, a.LatestRunID)
+	fails, anySteps, err := RunFailures(ctx, n.st, a.LatestRunID)
 	if err != nil {
 		return problem{}, fmt.Errorf("repair email for flow %d: %w", flow.ID, err)
 	}
-	if len(steps) == 0 {
+	if !anySteps {
 		if _, err := n.st.GetRun(ctx, a.LatestRunID); errors.Is(err, store.ErrNotFound) {
 			p.runGone = true
 		} else if err != nil {
 			return problem{}, fmt.Errorf("repair email for flow %d: %w", flow.ID, err)
 		}
 	}
-	fails := Failures(steps)
 	for i := len(fails) - 1; i >= 0; i-- {
 		if fails[i].Step == a.Step && fails[i].Code == a.Code {
 			p.fail = fails[i]

@@ -1,7 +1,9 @@
 package notify
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 
 	"github.com/sluice/sluice/internal/diagnose"
@@ -41,6 +43,28 @@ type stepError struct {
 // StepFailed reports whether a step status is a failure.
 func StepFailed(status string) bool {
 	return status == "failed" || status == "timed_out"
+}
+
+// failurePage is how many steps RunFailures reads at a time.
+const failurePage = 1000
+
+// RunFailures returns the failed steps of a run, in the order they were
+// recorded, with their diagnoses, and whether the run has any step. It
+// reads the steps a page at a time, so that a run with 100,000 steps is
+// never held in memory whole.
+func RunFailures(ctx context.Context, st store.Store, runID int64) (fails []Failure, anySteps bool, err error) {
+	for after := int64(0); ; {
+		steps, err := st.ListStepsAfter(ctx, runID, after, failurePage)
+		if err != nil {
+			return nil, false, fmt.Errorf("failed steps of run %d: %w", runID, err)
+		}
+		anySteps = anySteps || len(steps) > 0
+		fails = append(fails, Failures(steps)...)
+		if len(steps) < failurePage {
+			return fails, anySteps, nil
+		}
+		after = steps[len(steps)-1].Seq
+	}
 }
 
 // Failures returns the failed steps of a run, in the order they were

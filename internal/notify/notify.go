@@ -274,11 +274,10 @@ func (n *Notifier) runFailed(ctx context.Context, ev store.Event) error {
 	if err != nil {
 		return fmt.Errorf("run %d failed: %w", ev.RunID, err)
 	}
-	steps, err := n.st.ListSteps(ctx, run.ID)
+	fails, _, err := RunFailures(ctx, n.st, run.ID)
 	if err != nil {
 		return fmt.Errorf("run %d failed: %w", ev.RunID, err)
 	}
-	fails := Failures(steps)
 	if len(fails) == 0 {
 		fails = []Failure{runFailure()}
 	}

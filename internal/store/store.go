@@ -243,13 +243,46 @@ type Step struct {
 	Seq int64 `json:"-"`
 }
 
+// StepChunk caps the steps one write transaction carries. SaveSteps,
+// ParkRun and FinishRun write a longer list as several transactions of at
+// most StepChunk steps, each fenced by the worker's lease, so that one
+// large run never holds the store's writer for long and other runs'
+// writes go in between; the run's status change (and the events that
+// report it) commits with the last chunk. The engine also hands a
+// foreach's steps to the store every StepChunk steps.
+const StepChunk = 256
+
+// CopyGrace bounds how long a resubmitted run that reuses its original's
+// succeeded steps waits for them: ResubmitRun creates the run due only
+// after CopyGrace, copies the steps StepChunk at a time (one transaction
+// each, so that a run with 100,000 steps does not hold the writer), and
+// makes the run due at once with the last chunk. Should the copy stop
+// half way (a crash), the run starts after CopyGrace with the steps
+// copied so far, and runs the others again (at least once).
+const CopyGrace = time.Minute
+
+// WriteInChunks hands steps to the drivers' writes StepChunk at a time:
+// every chunk but the last to lead, one transaction each, and the last
+// (possibly empty) to last, which also changes the run's status. It stops
+// at the first error.
+func WriteInChunks(steps []Step, lead, last func([]Step) error) error {
+	for len(steps) > StepChunk {
+		if err := lead(steps[:StepChunk]); err != nil {
+			return err
+		}
+		steps = steps[StepChunk:]
+	}
+	return last(steps)
+}
+
 // RunFinish is what FinishRun records.
 type RunFinish struct {
 	Status string
 	Output json.RawMessage
 	Error  string
-	// Steps are written in the same transaction, before the run is
-	// finished.
+	// Steps are written before the run is finished: the last StepChunk
+	// of them in the same transaction, any before in their own (see
+	// StepChunk).
 	Steps []Step
 }
 
@@ -448,6 +481,10 @@ type Store interface {
 	CountRuns(ctx context.Context, f RunFilter) (int, error)
 	// ListSteps returns a run's steps in the order they were first recorded.
 	ListSteps(ctx context.Context, runID int64) ([]Step, error)
+	// ListStepsAfter returns up to limit (all when limit is 0) of a run's
+	// steps whose Seq is above afterSeq, in the order they were first
+	// recorded: a page of a long run's steps.
+	ListStepsAfter(ctx context.Context, runID, afterSeq int64, limit int) ([]Step, error)
 	// ClaimRuns leases up to limit due queued or waiting runs to owner and
 	// marks them running.
 	ClaimRuns(ctx context.Context, owner string, now, leaseUntil time.Time, limit int) ([]Run, error)
@@ -460,14 +497,17 @@ type Store interface {
 	// NextDueAt returns the earliest next_attempt_at of queued or waiting
 	// runs; ErrNotFound if there is none.
 	NextDueAt(ctx context.Context) (time.Time, error)
-	// SaveSteps records step results of a run the owner holds;
-	// ErrLeaseLost if it does not hold it any more.
+	// SaveSteps records step results of a run the owner holds, in
+	// transactions of at most StepChunk steps, and the step it is at (an
+	// empty currentStep keeps the one recorded); ErrLeaseLost if it does
+	// not hold it any more.
 	SaveSteps(ctx context.Context, owner string, runID int64, currentStep string, steps []Step) error
 	// ParkRun releases a run the owner holds until at (status waiting),
-	// writing steps first; ErrLeaseLost if it does not hold it.
+	// writing steps first (see StepChunk); ErrLeaseLost if it does not
+	// hold it.
 	ParkRun(ctx context.Context, owner string, runID int64, at time.Time, steps []Step) error
-	// FinishRun records a run's final status; ErrLeaseLost if the owner
-	// does not hold it.
+	// FinishRun records a run's final status, writing fin.Steps first
+	// (see StepChunk); ErrLeaseLost if the owner does not hold it.
 	FinishRun(ctx context.Context, owner string, runID int64, fin RunFinish) error
 	// CancelRun cancels a run that has not finished; it returns the run
 	// as it is after the call (a finished run is returned unchanged).

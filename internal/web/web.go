@@ -165,11 +165,18 @@ type stepView struct {
 	Failed            bool
 }
 
+// maxPageSteps caps the steps a run page lists; the page says how many
+// more there are and how to see them.
+const maxPageSteps = 1000
+
 type runPage struct {
-	Title     string
-	Run       runView
-	Flow      flowView
-	Steps     []stepView
+	Title string
+	Run   runView
+	Flow  flowView
+	Steps []stepView
+	// MoreAfter, when not 0, is the seq of the last step listed: more
+	// follow, which `sluice runs show ID --steps-after MoreAfter` lists.
+	MoreAfter int64
 	Failed    *notify.Failure
 	Retry     bool
 	Email     string
@@ -251,20 +258,30 @@ func mayTouch(u store.User, f store.Flow) bool {
 }
 
 // page builds the run page of a target.
+// It lists the first maxPageSteps steps of a long run; its failure is
+// the last of them all.
 func (h *handler) page(ctx context.Context, t target) (runPage, error) {
-	steps, err := h.cfg.Store.ListSteps(ctx, t.run.ID)
-	if err != nil {
-		return runPage{}, err
-	}
 	p := runPage{
 		Title: fmt.Sprintf("Run %d of %s", t.run.ID, t.flow.Name), Run: viewRun(t.run),
 		Flow: flowView{Name: t.flow.Name, Enabled: t.flow.Enabled}, Retry: t.link.Purpose == notify.PurposeRetry,
 		Email: t.user.Email, BaseURL: h.cfg.BaseURL,
 	}
+	steps, err := h.cfg.Store.ListStepsAfter(ctx, t.run.ID, 0, maxPageSteps+1)
+	if err != nil {
+		return runPage{}, err
+	}
+	if len(steps) > maxPageSteps {
+		steps = steps[:maxPageSteps]
+		p.MoreAfter = steps[maxPageSteps-1].Seq
+	}
 	for _, s := range steps {
 		p.Steps = append(p.Steps, stepView{Key: s.Key, Type: s.Type, Status: s.Status, Attempts: s.Attempts, Failed: notify.StepFailed(s.Status)})
 	}
-	if fails := notify.Failures(steps); len(fails) > 0 {
+	fails, _, err := notify.RunFailures(ctx, h.cfg.Store, t.run.ID)
+	if err != nil {
+		return runPage{}, err
+	}
+	if len(fails) > 0 {
 		f := fails[len(fails)-1]
 		p.Failed = &f
 	}

@@ -223,3 +223,37 @@ func TestDisabledUsersLinksStop(t *testing.T) {
 		t.Fatal("resubmitted")
 	}
 }
+
+// TestLongRunPage checks that the run page of a run with more steps than
+// it lists shows the first 1,000, says how to see the others, and still
+// finds the failure past them.
+func TestLongRunPage(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := t.Context()
+	r, err := b.st.CreateRun(ctx, store.NewRun{FlowID: b.run.FlowID, FlowVersion: 1, TriggerType: "manual", LeaseOwner: "w", LeaseUntil: time.Now().Add(time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 1000 + 5
+	steps := make([]store.Step, n)
+	for i := range steps {
+		steps[i] = store.Step{Key: fmt.Sprintf("loop[%d].c", i), ActionID: "c", Type: "compose", Status: "succeeded", Attempts: 1}
+	}
+	steps[n-1].Key, steps[n-1].ActionID, steps[n-1].Status = "last", "last", "failed"
+	if err := b.st.FinishRun(ctx, "w", r.ID, store.RunFinish{Status: store.RunFailed, Steps: steps}); err != nil {
+		t.Fatal(err)
+	}
+	status, body, _ := b.do("GET", notify.SignLink(b.key, notify.PurposeFix, r.ID, b.owner.ID, time.Now().Add(time.Hour)), nil)
+	if status != 200 {
+		t.Fatalf("status %d\n%s", status, body)
+	}
+	if rows := strings.Count(body, "<td>loop["); rows != 1000 {
+		t.Fatalf("%d step rows, want 1000", rows)
+	}
+	for _, w := range []string{"More steps follow", fmt.Sprintf("sluice runs show %d --steps-after", r.ID), "Step last failed"} {
+		if !strings.Contains(body, w) {
+			t.Fatalf("page lacks %q", w)
+		}
+	}
+}

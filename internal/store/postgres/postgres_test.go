@@ -302,3 +302,37 @@ func TestPostgres(t *testing.T) {
 		}
 	})
 }
+
+// TestNextSeqUsesIndex checks that the next seq of a run's step can be
+// found through the steps_seq index rather than by reading every step of
+// the run (which made recording n steps O(n²)).
+func TestNextSeqUsesIndex(t *testing.T) {
+	admin(t)
+	s := openFresh(t)
+	tx, err := s.pool.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(t.Context())
+	if _, err := tx.Exec(t.Context(), `SET LOCAL enable_seqscan = off`); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := tx.Query(t.Context(), `EXPLAIN SELECT COALESCE(MAX(seq), 0) FROM steps WHERE run_id = 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, line)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(plan, "\n"); !strings.Contains(got, "steps_seq") {
+		t.Fatalf("plan of the next seq:\n%s\nwant a scan of index steps_seq", got)
+	}
+}

@@ -84,6 +84,11 @@ func (s *Store) CreateRun(ctx context.Context, nr store.NewRun) (store.Run, erro
 // Resubmits of one original serialise on its row lock, so that two at once
 // yield one run.
 func (s *Store) ResubmitRun(ctx context.Context, nr store.NewRun) (store.Run, bool, error) {
+	copying := nr.CopySucceeded && nr.ResubmittedFrom != nil
+	due := nr.NextAttemptAt
+	if copying && nr.LeaseOwner == "" {
+		nr.NextAttemptAt = time.Now().Add(store.CopyGrace)
+	}
 	var r store.Run
 	var existing bool
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
@@ -105,21 +110,67 @@ func (s *Store) ResubmitRun(ctx context.Context, nr store.NewRun) (store.Run, bo
 			}
 		}
 		var err error
-		if r, err = insertRun(ctx, tx, nr); err != nil {
-			return err
-		}
-		if nr.CopySucceeded && nr.ResubmittedFrom != nil {
-			if _, err := tx.Exec(ctx, `INSERT INTO steps (`+stepCols+`) SELECT $1, key, seq, action_id, type, status, attempts, started_at, finished_at, input, output, error, next_attempt_at `+
-				`FROM steps WHERE run_id = $2 AND status = 'succeeded'`, r.ID, *nr.ResubmittedFrom); err != nil {
-				return fmt.Errorf("copy succeeded steps: %w", err)
-			}
-		}
-		return nil
+		r, err = insertRun(ctx, tx, nr)
+		return err
 	})
+	if err == nil && copying && !existing {
+		r, err = s.copySucceeded(ctx, *nr.ResubmittedFrom, r, due)
+	}
 	if err != nil {
 		return store.Run{}, false, wrap(err, "resubmit run")
 	}
 	return r, existing, nil
+}
+
+// copySucceeded copies the succeeded steps of run from to the new run r,
+// store.StepChunk at a time, while r is still as ResubmitRun created it
+// (queued and due after the grace, or running under the lease it was
+// created with). With the last chunk, a queued r becomes due at due (now
+// when zero). It returns r as it is then.
+func (s *Store) copySucceeded(ctx context.Context, from int64, r store.Run, due time.Time) (store.Run, error) {
+	if due.IsZero() {
+		due = time.Now()
+	}
+	hold := r.NextAttemptAt
+	for after, done := int64(0), false; !done; {
+		err := s.inTx(ctx, func(tx pgx.Tx) error {
+			var waiting int64
+			err := tx.QueryRow(ctx, `SELECT id FROM runs WHERE id = $1 AND ((status = 'queued' AND next_attempt_at = $2) OR (status = 'running' AND lease_owner = $3)) FOR UPDATE`,
+				r.ID, hold, r.LeaseOwner).Scan(&waiting)
+			if errors.Is(err, pgx.ErrNoRows) {
+				// Cancelled, or started after the grace: it runs again
+				// what was not copied.
+				done = true
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			var n int
+			var last *int64
+			if err := tx.QueryRow(ctx, `SELECT COUNT(*), MAX(seq) FROM (SELECT seq FROM steps WHERE run_id = $1 AND status = 'succeeded' AND seq > $2 ORDER BY seq LIMIT $3) c`,
+				from, after, store.StepChunk).Scan(&n, &last); err != nil {
+				return err
+			}
+			if n > 0 {
+				if _, err := tx.Exec(ctx, `INSERT INTO steps (`+stepCols+`) SELECT $1, key, seq, action_id, type, status, attempts, started_at, finished_at, input, output, error, next_attempt_at `+
+					`FROM steps WHERE run_id = $2 AND status = 'succeeded' AND seq > $3 AND seq <= $4 ON CONFLICT (run_id, key) DO NOTHING`, r.ID, from, after, *last); err != nil {
+					return err
+				}
+			}
+			if n == store.StepChunk {
+				after = *last
+				return nil
+			}
+			done = true
+			_, err = tx.Exec(ctx, `UPDATE runs SET next_attempt_at = $1 WHERE id = $2 AND status = 'queued'`, due, r.ID)
+			return err
+		})
+		if err != nil {
+			return store.Run{}, fmt.Errorf("copy the succeeded steps of run %d: %w", from, err)
+		}
+	}
+	return s.GetRun(ctx, r.ID)
 }
 
 // GetRun returns a run.
@@ -208,7 +259,17 @@ const stepCols = `run_id, key, seq, action_id, type, status, attempts, started_a
 
 // ListSteps returns a run's steps in the order they were first recorded.
 func (s *Store) ListSteps(ctx context.Context, runID int64) ([]store.Step, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+stepCols+` FROM steps WHERE run_id = $1 ORDER BY seq`, runID)
+	return s.ListStepsAfter(ctx, runID, 0, 0)
+}
+
+// ListStepsAfter returns up to limit (all when 0) of a run's steps after
+// seq afterSeq, in order.
+func (s *Store) ListStepsAfter(ctx context.Context, runID, afterSeq int64, limit int) ([]store.Step, error) {
+	var lim any
+	if limit > 0 {
+		lim = limit
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+stepCols+` FROM steps WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`, runID, afterSeq, lim)
 	out, err := collect(rows, err, func(row rowScanner) (store.Step, error) {
 		var st store.Step
 		var input, output, serr *string
@@ -289,18 +350,25 @@ func leaseLost(tag interface{ RowsAffected() int64 }) error {
 }
 
 // upsertSteps writes step results inside tx. A step recorded again keeps
-// its place (seq) and its first start time. The caller has locked the run
-// row, so that seq is computed by one writer at a time.
+// its place (seq) and its first start time; new steps follow the run's
+// last seq, read once from the steps_seq index, so that writing n steps
+// costs O(n log n) however many the run already has. The caller has
+// locked the run row, so that seq is computed by one writer at a time.
 func upsertSteps(ctx context.Context, tx pgx.Tx, runID int64, steps []store.Step) error {
 	if len(steps) == 0 {
 		return nil
 	}
+	var seq int64
+	if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(seq), 0) FROM steps WHERE run_id = $1`, runID).Scan(&seq); err != nil {
+		return fmt.Errorf("save steps: last seq: %w", err)
+	}
 	b := &pgx.Batch{}
 	for _, st := range steps {
-		b.Queue(`INSERT INTO steps (`+stepCols+`) VALUES ($1, $2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM steps WHERE run_id = $1), $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) `+
+		seq++
+		b.Queue(`INSERT INTO steps (`+stepCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) `+
 			`ON CONFLICT (run_id, key) DO UPDATE SET status = excluded.status, attempts = excluded.attempts, started_at = COALESCE(steps.started_at, excluded.started_at), `+
 			`finished_at = excluded.finished_at, input = excluded.input, output = excluded.output, error = excluded.error, next_attempt_at = excluded.next_attempt_at`,
-			runID, st.Key, st.ActionID, st.Type, st.Status, st.Attempts, st.StartedAt, st.FinishedAt,
+			runID, st.Key, seq, st.ActionID, st.Type, st.Status, st.Attempts, st.StartedAt, st.FinishedAt,
 			nullText(st.Input), nullText(st.Output), nullText(st.Error), st.NextAttemptAt)
 	}
 	br := tx.SendBatch(ctx, b)
@@ -316,18 +384,39 @@ func upsertSteps(ctx context.Context, tx pgx.Tx, runID int64, steps []store.Step
 	return nil
 }
 
-// SaveSteps records step results of a run the owner holds; ErrLeaseLost if
-// it does not hold it any more.
-func (s *Store) SaveSteps(ctx context.Context, owner string, runID int64, currentStep string, steps []store.Step) error {
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE runs SET current_step = $1 WHERE id = $2 AND status = 'running' AND lease_owner = $3`, currentStep, runID, owner)
-		if err != nil {
-			return err
-		}
-		if err := leaseLost(tag); err != nil {
+// holdRun locks the run row inside tx if owner still holds the run, and
+// records the step it is at (unchanged when currentStep is empty);
+// ErrLeaseLost if it does not hold it.
+func holdRun(ctx context.Context, tx pgx.Tx, owner string, runID int64, currentStep string) error {
+	tag, err := tx.Exec(ctx, `UPDATE runs SET current_step = COALESCE(NULLIF($1, ''), current_step) WHERE id = $2 AND status = 'running' AND lease_owner = $3`, currentStep, runID, owner)
+	if err != nil {
+		return err
+	}
+	return leaseLost(tag)
+}
+
+// saveChunk writes one chunk of steps before the last (see
+// store.StepChunk) in its own transaction, fenced by the lease.
+func (s *Store) saveChunk(ctx context.Context, owner string, runID int64, steps []store.Step) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		if err := holdRun(ctx, tx, owner, runID, ""); err != nil {
 			return err
 		}
 		return upsertSteps(ctx, tx, runID, steps)
+	})
+}
+
+// SaveSteps records step results of a run the owner holds; ErrLeaseLost if
+// it does not hold it any more.
+func (s *Store) SaveSteps(ctx context.Context, owner string, runID int64, currentStep string, steps []store.Step) error {
+	lead := func(c []store.Step) error { return s.saveChunk(ctx, owner, runID, c) }
+	err := store.WriteInChunks(steps, lead, func(last []store.Step) error {
+		return s.inTx(ctx, func(tx pgx.Tx) error {
+			if err := holdRun(ctx, tx, owner, runID, currentStep); err != nil {
+				return err
+			}
+			return upsertSteps(ctx, tx, runID, last)
+		})
 	})
 	return wrap(err, fmt.Sprintf("save steps of run %d", runID))
 }
@@ -335,40 +424,46 @@ func (s *Store) SaveSteps(ctx context.Context, owner string, runID int64, curren
 // ParkRun releases a run the owner holds until at (status waiting),
 // writing steps first; ErrLeaseLost if it does not hold it.
 func (s *Store) ParkRun(ctx context.Context, owner string, runID int64, at time.Time, steps []store.Step) error {
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE runs SET status = 'waiting', next_attempt_at = $1, lease_owner = NULL, lease_until = NULL WHERE id = $2 AND status = 'running' AND lease_owner = $3`,
-			at, runID, owner)
-		if err != nil {
-			return err
-		}
-		if err := leaseLost(tag); err != nil {
-			return err
-		}
-		return upsertSteps(ctx, tx, runID, steps)
+	lead := func(c []store.Step) error { return s.saveChunk(ctx, owner, runID, c) }
+	err := store.WriteInChunks(steps, lead, func(last []store.Step) error {
+		return s.inTx(ctx, func(tx pgx.Tx) error {
+			tag, err := tx.Exec(ctx, `UPDATE runs SET status = 'waiting', next_attempt_at = $1, lease_owner = NULL, lease_until = NULL WHERE id = $2 AND status = 'running' AND lease_owner = $3`,
+				at, runID, owner)
+			if err != nil {
+				return err
+			}
+			if err := leaseLost(tag); err != nil {
+				return err
+			}
+			return upsertSteps(ctx, tx, runID, last)
+		})
 	})
 	return wrap(err, fmt.Sprintf("park run %d", runID))
 }
 
 // FinishRun records a run's final status and its last steps; ErrLeaseLost
 // if the owner does not hold it. A failed run writes a run_failed event in
-// the same transaction, so that no failure goes unannounced.
+// the same transaction as its status, so that no failure goes unannounced.
 func (s *Store) FinishRun(ctx context.Context, owner string, runID int64, fin store.RunFinish) error {
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE runs SET status = $1, output = $2, error = $3, finished_at = $4, lease_owner = NULL, lease_until = NULL WHERE id = $5 AND status = 'running' AND lease_owner = $6`,
-			fin.Status, nullText(fin.Output), fin.Error, time.Now().UTC(), runID, owner)
-		if err != nil {
-			return err
-		}
-		if err := leaseLost(tag); err != nil {
-			return err
-		}
-		if err := upsertSteps(ctx, tx, runID, fin.Steps); err != nil {
-			return err
-		}
-		if fin.Status == store.RunFailed {
-			return addEvent(ctx, tx, store.EventRunFailed, runID, 0)
-		}
-		return nil
+	lead := func(c []store.Step) error { return s.saveChunk(ctx, owner, runID, c) }
+	err := store.WriteInChunks(fin.Steps, lead, func(last []store.Step) error {
+		return s.inTx(ctx, func(tx pgx.Tx) error {
+			tag, err := tx.Exec(ctx, `UPDATE runs SET status = $1, output = $2, error = $3, finished_at = $4, lease_owner = NULL, lease_until = NULL WHERE id = $5 AND status = 'running' AND lease_owner = $6`,
+				fin.Status, nullText(fin.Output), fin.Error, time.Now().UTC(), runID, owner)
+			if err != nil {
+				return err
+			}
+			if err := leaseLost(tag); err != nil {
+				return err
+			}
+			if err := upsertSteps(ctx, tx, runID, last); err != nil {
+				return err
+			}
+			if fin.Status == store.RunFailed {
+				return addEvent(ctx, tx, store.EventRunFailed, runID, 0)
+			}
+			return nil
+		})
 	})
 	return wrap(err, fmt.Sprintf("finish run %d", runID))
 }

@@ -72,8 +72,15 @@ func insertRun(ctx context.Context, tx *wtx, nr store.NewRun) (store.Run, error)
 }
 
 // ResubmitRun creates a resubmitted run, or returns the unfinished run
-// already resubmitted from the same original when nr.Dedupe is set.
+// already resubmitted from the same original when nr.Dedupe is set. With
+// nr.CopySucceeded, the original's succeeded steps are copied in chunks
+// (see store.CopyGrace).
 func (s *Store) ResubmitRun(ctx context.Context, nr store.NewRun) (store.Run, bool, error) {
+	copying := nr.CopySucceeded && nr.ResubmittedFrom != nil
+	due := nr.NextAttemptAt
+	if copying && nr.LeaseOwner == "" {
+		nr.NextAttemptAt = time.Now().Add(store.CopyGrace)
+	}
 	var r store.Run
 	var existing bool
 	err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
@@ -90,19 +97,66 @@ func (s *Store) ResubmitRun(ctx context.Context, nr store.NewRun) (store.Run, bo
 			}
 		}
 		var err error
-		if r, err = insertRun(ctx, tx, nr); err != nil {
-			return err
-		}
-		if nr.CopySucceeded && nr.ResubmittedFrom != nil {
-			_, err = tx.ExecContext(ctx, `INSERT INTO steps (`+stepCols+`) SELECT ?, key, seq, action_id, type, status, attempts, started_at, finished_at, input, output, error, next_attempt_at `+
-				`FROM steps WHERE run_id = ? AND status = 'succeeded'`, r.ID, *nr.ResubmittedFrom)
-		}
+		r, err = insertRun(ctx, tx, nr)
 		return err
 	})
+	if err == nil && copying && !existing {
+		r, err = s.copySucceeded(ctx, *nr.ResubmittedFrom, r, due)
+	}
 	if err != nil {
 		return store.Run{}, false, fmt.Errorf("resubmit run: %w", err)
 	}
 	return r, existing, nil
+}
+
+// copySucceeded copies the succeeded steps of run from to the new run r,
+// store.StepChunk at a time, while r is still as ResubmitRun created it
+// (queued and due after the grace, or running under the lease it was
+// created with). With the last chunk, a queued r becomes due at due (now
+// when zero). It returns r as it is then.
+func (s *Store) copySucceeded(ctx context.Context, from int64, r store.Run, due time.Time) (store.Run, error) {
+	if due.IsZero() {
+		due = time.Now()
+	}
+	hold := nanos(r.NextAttemptAt)
+	for after, done := int64(0), false; !done; {
+		err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
+			var waiting int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM runs WHERE id = ? AND ((status = 'queued' AND next_attempt_at = ?) OR (status = 'running' AND lease_owner = ?))`,
+				r.ID, hold, r.LeaseOwner).Scan(&waiting); err != nil {
+				return err
+			}
+			if waiting == 0 {
+				// Cancelled, or started after the grace: it runs again
+				// what was not copied.
+				done = true
+				return nil
+			}
+			var n int
+			var last sql.NullInt64
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*), MAX(seq) FROM (SELECT seq FROM steps WHERE run_id = ? AND status = 'succeeded' AND seq > ? ORDER BY seq LIMIT ?)`,
+				from, after, store.StepChunk).Scan(&n, &last); err != nil {
+				return err
+			}
+			if n > 0 {
+				if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO steps (`+stepCols+`) SELECT ?, key, seq, action_id, type, status, attempts, started_at, finished_at, input, output, error, next_attempt_at `+
+					`FROM steps WHERE run_id = ? AND status = 'succeeded' AND seq > ? AND seq <= ?`, r.ID, from, after, last.Int64); err != nil {
+					return err
+				}
+			}
+			if n == store.StepChunk {
+				after = last.Int64
+				return nil
+			}
+			done = true
+			_, err := tx.ExecContext(ctx, `UPDATE runs SET next_attempt_at = ? WHERE id = ? AND status = 'queued' AND next_attempt_at = ?`, nanos(due), r.ID, hold)
+			return err
+		})
+		if err != nil {
+			return store.Run{}, fmt.Errorf("copy the succeeded steps of run %d: %w", from, err)
+		}
+	}
+	return s.GetRun(ctx, r.ID)
 }
 
 // CreateRun commits a new run.
@@ -201,7 +255,16 @@ const stepCols = `run_id, key, seq, action_id, type, status, attempts, started_a
 
 // ListSteps returns a run's steps in the order they were first recorded.
 func (s *Store) ListSteps(ctx context.Context, runID int64) ([]store.Step, error) {
-	rows, err := s.query(ctx, `SELECT `+stepCols+` FROM steps WHERE run_id = ? ORDER BY seq`, runID)
+	return s.ListStepsAfter(ctx, runID, 0, 0)
+}
+
+// ListStepsAfter returns up to limit (all when 0) of a run's steps after
+// seq afterSeq, in order.
+func (s *Store) ListStepsAfter(ctx context.Context, runID, afterSeq int64, limit int) ([]store.Step, error) {
+	if limit <= 0 {
+		limit = -1
+	}
+	rows, err := s.query(ctx, `SELECT `+stepCols+` FROM steps WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?`, runID, afterSeq, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list steps of run %d: %w", runID, err)
 	}
@@ -343,9 +406,9 @@ func (s *Store) NextDueAt(ctx context.Context) (time.Time, error) {
 }
 
 // holdRun checks, inside tx, that owner still holds the run, and records
-// the step it is at.
+// the step it is at (unchanged when currentStep is empty).
 func holdRun(ctx context.Context, tx *wtx, owner string, runID int64, currentStep string) error {
-	res, err := tx.ExecContext(ctx, `UPDATE runs SET current_step = ? WHERE id = ? AND status = 'running' AND lease_owner = ?`, currentStep, runID, owner)
+	res, err := tx.ExecContext(ctx, `UPDATE runs SET current_step = COALESCE(NULLIF(?, ''), current_step) WHERE id = ? AND status = 'running' AND lease_owner = ?`, currentStep, runID, owner)
 	if err != nil {
 		return err
 	}
@@ -359,19 +422,42 @@ func holdRun(ctx context.Context, tx *wtx, owner string, runID int64, currentSte
 	return nil
 }
 
-// upsertSteps writes step results inside tx.
+// upsertSteps writes step results inside tx. A step recorded again keeps
+// its place (seq) and its first start time; new steps follow the run's
+// last seq, read once from the steps_seq index, so that writing n steps
+// costs O(n log n) however many the run already has. The caller holds the
+// run's lease, so one writer at a time numbers its steps.
 func upsertSteps(ctx context.Context, tx *wtx, runID int64, steps []store.Step) error {
+	if len(steps) == 0 {
+		return nil
+	}
+	var seq int64
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM steps WHERE run_id = ?`, runID).Scan(&seq); err != nil {
+		return fmt.Errorf("save steps: last seq: %w", err)
+	}
 	for _, st := range steps {
-		_, err := tx.ExecContext(ctx, `INSERT INTO steps (`+stepCols+`) VALUES (?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM steps WHERE run_id = ?), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) `+
+		seq++
+		_, err := tx.ExecContext(ctx, `INSERT INTO steps (`+stepCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) `+
 			`ON CONFLICT (run_id, key) DO UPDATE SET status = excluded.status, attempts = excluded.attempts, started_at = COALESCE(steps.started_at, excluded.started_at), `+
 			`finished_at = excluded.finished_at, input = excluded.input, output = excluded.output, error = excluded.error, next_attempt_at = excluded.next_attempt_at`,
-			runID, st.Key, runID, st.ActionID, st.Type, st.Status, st.Attempts, nullNanos(st.StartedAt), nullNanos(st.FinishedAt),
+			runID, st.Key, seq, st.ActionID, st.Type, st.Status, st.Attempts, nullNanos(st.StartedAt), nullNanos(st.FinishedAt),
 			nullText(st.Input), nullText(st.Output), nullText(st.Error), nullNanos(st.NextAttemptAt))
 		if err != nil {
 			return fmt.Errorf("save step %q: %w", st.Key, err)
 		}
 	}
 	return nil
+}
+
+// saveChunk writes one chunk of steps before the last (see
+// store.StepChunk) in its own transaction, fenced by the lease.
+func (s *Store) saveChunk(ctx context.Context, owner string, runID int64, steps []store.Step) error {
+	return s.exec(ctx, func(ctx context.Context, tx *wtx) error {
+		if err := holdRun(ctx, tx, owner, runID, ""); err != nil {
+			return err
+		}
+		return upsertSteps(ctx, tx, runID, steps)
+	})
 }
 
 // nullText stores empty JSON as NULL.
@@ -384,11 +470,14 @@ func nullText(b []byte) any {
 
 // SaveSteps records step results of a run the owner holds.
 func (s *Store) SaveSteps(ctx context.Context, owner string, runID int64, currentStep string, steps []store.Step) error {
-	err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
-		if err := holdRun(ctx, tx, owner, runID, currentStep); err != nil {
-			return err
-		}
-		return upsertSteps(ctx, tx, runID, steps)
+	lead := func(c []store.Step) error { return s.saveChunk(ctx, owner, runID, c) }
+	err := store.WriteInChunks(steps, lead, func(last []store.Step) error {
+		return s.exec(ctx, func(ctx context.Context, tx *wtx) error {
+			if err := holdRun(ctx, tx, owner, runID, currentStep); err != nil {
+				return err
+			}
+			return upsertSteps(ctx, tx, runID, last)
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("save steps of run %d: %w", runID, err)
@@ -398,16 +487,19 @@ func (s *Store) SaveSteps(ctx context.Context, owner string, runID int64, curren
 
 // ParkRun releases a run until at, writing steps first.
 func (s *Store) ParkRun(ctx context.Context, owner string, runID int64, at time.Time, steps []store.Step) error {
-	err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE runs SET status = 'waiting', next_attempt_at = ?, lease_owner = NULL, lease_until = NULL WHERE id = ? AND status = 'running' AND lease_owner = ?`,
-			nanos(at), runID, owner)
-		if err != nil {
-			return err
-		}
-		if err := changed(res, store.ErrLeaseLost); err != nil {
-			return err
-		}
-		return upsertSteps(ctx, tx, runID, steps)
+	lead := func(c []store.Step) error { return s.saveChunk(ctx, owner, runID, c) }
+	err := store.WriteInChunks(steps, lead, func(last []store.Step) error {
+		return s.exec(ctx, func(ctx context.Context, tx *wtx) error {
+			res, err := tx.ExecContext(ctx, `UPDATE runs SET status = 'waiting', next_attempt_at = ?, lease_owner = NULL, lease_until = NULL WHERE id = ? AND status = 'running' AND lease_owner = ?`,
+				nanos(at), runID, owner)
+			if err != nil {
+				return err
+			}
+			if err := changed(res, store.ErrLeaseLost); err != nil {
+				return err
+			}
+			return upsertSteps(ctx, tx, runID, last)
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("park run %d: %w", runID, err)
@@ -415,24 +507,28 @@ func (s *Store) ParkRun(ctx context.Context, owner string, runID int64, at time.
 	return nil
 }
 
-// FinishRun records a run's final status.
+// FinishRun records a run's final status; the last chunk of its steps and
+// the event that reports a failure commit with it.
 func (s *Store) FinishRun(ctx context.Context, owner string, runID int64, fin store.RunFinish) error {
-	err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, output = ?, error = ?, finished_at = ?, lease_owner = NULL, lease_until = NULL WHERE id = ? AND status = 'running' AND lease_owner = ?`,
-			fin.Status, nullText(fin.Output), fin.Error, nanos(time.Now()), runID, owner)
-		if err != nil {
-			return err
-		}
-		if err := changed(res, store.ErrLeaseLost); err != nil {
-			return err
-		}
-		if err := upsertSteps(ctx, tx, runID, fin.Steps); err != nil {
-			return err
-		}
-		if fin.Status == store.RunFailed {
-			return addEvent(ctx, tx, store.EventRunFailed, runID, 0)
-		}
-		return nil
+	lead := func(c []store.Step) error { return s.saveChunk(ctx, owner, runID, c) }
+	err := store.WriteInChunks(fin.Steps, lead, func(last []store.Step) error {
+		return s.exec(ctx, func(ctx context.Context, tx *wtx) error {
+			res, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, output = ?, error = ?, finished_at = ?, lease_owner = NULL, lease_until = NULL WHERE id = ? AND status = 'running' AND lease_owner = ?`,
+				fin.Status, nullText(fin.Output), fin.Error, nanos(time.Now()), runID, owner)
+			if err != nil {
+				return err
+			}
+			if err := changed(res, store.ErrLeaseLost); err != nil {
+				return err
+			}
+			if err := upsertSteps(ctx, tx, runID, last); err != nil {
+				return err
+			}
+			if fin.Status == store.RunFailed {
+				return addEvent(ctx, tx, store.EventRunFailed, runID, 0)
+			}
+			return nil
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("finish run %d: %w", runID, err)

@@ -327,3 +327,32 @@ func mustGlob(t *testing.T, pattern string) []string {
 	}
 	return names
 }
+
+// TestNextSeqUsesIndex checks that the next seq of a run's step is found
+// through the steps_seq index, not by scanning the run's steps: with a
+// scan, recording n steps cost O(n²) and a 100,000-item foreach held the
+// writer for minutes.
+func TestNextSeqUsesIndex(t *testing.T) {
+	t.Parallel()
+	s := openTemp(t)
+	rows, err := s.read.QueryContext(t.Context(), `EXPLAIN QUERY PLAN SELECT COALESCE(MAX(seq), 0) FROM steps WHERE run_id = ?`, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(plan, "; "); !strings.Contains(got, "INDEX steps_seq") {
+		t.Fatalf("plan of the next seq: %q, want a search of index steps_seq", got)
+	}
+}

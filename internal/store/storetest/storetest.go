@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Runs", runTests},
 		{"Queue", queueTests},
 		{"Steps", stepTests},
+		{"StepChunks", chunkTests},
 		{"Resubmit", resubmitTests},
 		{"Connections", connectionTests},
 		{"Jobs", jobTests},
