@@ -247,16 +247,24 @@ func (t *Template) Eval(ctx context.Context, env map[string]any) (_ any, err err
 		}
 		return t.parts[0].text, nil
 	}
-	return t.eval(env, newBudget(ctx))
+	b := newBudget(ctx)
+	return b.run(func() (any, error) { return t.eval(env, b) })
 }
 
-// eval evaluates t charging budget b, shared by all strings of a Value.
-func (t *Template) eval(env map[string]any, b *budget) (any, error) {
+// env returns the environment an expression runs in: the Roots of env and
+// the budget.
+func (t *Template) env(env map[string]any, b *budget) map[string]any {
 	runEnv := make(map[string]any, len(Roots)+1)
 	for _, r := range Roots {
 		runEnv[r] = env[r]
 	}
 	runEnv[budgetName] = b
+	return runEnv
+}
+
+// eval evaluates t charging budget b, shared by all strings of a Value.
+func (t *Template) eval(env map[string]any, b *budget) (any, error) {
+	runEnv := t.env(env, b)
 	if t.single {
 		v, err := t.parts[0].run(runEnv)
 		if err != nil {
