@@ -496,6 +496,11 @@ func (rs *runState) runContainer(ctx context.Context, a *flow.Action, key string
 			out = outcome{status: flow.StatusFailed, err: &StepError{Kind: KindPayload, Message: err.Error()}}
 			st.Status, st.Output = out.status, nil
 		}
+		if a.Type == flow.ActionForeach && st.Output != nil {
+			// The iterations' outputs were kept encoded: later steps read
+			// the foreach's output as recorded, as a resumed run does.
+			out.output = decodeJSON(st.Output)
+		}
 		st.Error = out.err.encode()
 		rs.record(st)
 		return out, nil
@@ -621,7 +626,9 @@ func (rs *runState) execForeach(ctx context.Context, a *flow.Action, key string,
 					iter[inner.ID] = map[string]any{"status": v["status"], "output": v["output"]}
 				}
 			}
-			outputs[i] = iter
+			// Kept encoded until the foreach's own output is built:
+			// a few dozen bytes per item instead of the maps.
+			outputs[i], errs[i] = compact(iter, errs[i])
 		}()
 	}
 	wg.Wait()
@@ -644,6 +651,19 @@ func (rs *runState) execForeach(ctx context.Context, a *flow.Action, key string,
 		return listResult{blocked: true, wake: out.wake}, nil, nil
 	}
 	return out, outputs, nil
+}
+
+// compact encodes one foreach iteration's output, unless the iteration
+// failed to run.
+func compact(iter map[string]any, err error) (any, error) {
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(iter)
+	if err != nil {
+		return nil, fmt.Errorf("encode iteration output: %w", err)
+	}
+	return json.RawMessage(b), nil
 }
 
 // encode marshals a step payload, enforcing the payload cap.
