@@ -160,16 +160,7 @@ func TestStepLimitCountsRecordedSteps(t *testing.T) {
 // heavyFlow is a foreach whose body evaluates an expression of a few
 // thousand budget steps per item, then more.
 func heavyFlow(name, more string) string {
-	return `name: ` + name + `
-trigger: { type: manual }
-actions:
-  - id: loop
-    type: foreach
-    foreach: "{{ trigger.input.items }}"
-    actions:
-      - id: c
-        type: compose
-        with: { value: "{{ count(1..1000, # > index) }}" }` + more + "\n" + handled
+	return foreachCompose(name, "{{ count(1..1000, # > index) }}", more) + handled
 }
 
 // TestRunExpressionWorkLimit checks that expressions that each stay far
@@ -223,17 +214,7 @@ func TestRunExpressionWorkSurvivesResume(t *testing.T) {
 func TestRunMemoryLimit(t *testing.T) {
 	t.Parallel()
 	b := setup(t, func(c *engine.Config) { c.MaxRunMemory = 1 << 20 })
-	f := b.apply(t, `name: memory
-trigger: { type: manual }
-actions:
-  - id: loop
-    type: foreach
-    foreach: "{{ trigger.input.items }}"
-    actions:
-      - id: c
-        type: compose
-        with: { value: "{{ trigger.input.blob }}" }
-`+handled)
+	f := b.apply(t, foreachCompose("memory", "{{ trigger.input.blob }}", "")+handled)
 	blob := strings.Repeat("x", 20<<10)
 	r, steps := b.wait(t, b.trigger(t, f, map[string]any{"items": items(100), "blob": blob}).ID)
 	done := countPrefix(steps, "loop[")
