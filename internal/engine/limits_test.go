@@ -251,6 +251,24 @@ actions:
       - id: i
         type: compose
         with: { value: "{{ index }}" }
+  - id: outer
+    type: foreach
+    foreach: "{{ 1..2 }}"
+    actions:
+      - id: inner
+        type: foreach
+        foreach: "{{ 1..item }}"
+        actions:
+          - id: n
+            type: compose
+            with: { value: "{{ item }}" }
+  - id: read
+    type: compose
+    with:
+      value:
+        third: "{{ steps.range.output[2].c }}"
+        count: "{{ len(steps.big.output) }}"
+        nested: "{{ steps.outer.output[1].inner.output[1].n.output }}"
 `)
 	long := make([]any, 4000)
 	for i := range long {
@@ -265,5 +283,11 @@ actions:
 	}
 	if n := countPrefix(steps, "big["); n != len(long) {
 		t.Fatalf("%d items of the large list ran, want %d", n, len(long))
+	}
+	// Later steps read a foreach's output as documented: one entry per
+	// iteration mapping the body's ids to {status, output}.
+	got, _ := json.Marshal(output(t, steps["read"]))
+	if want := `{"count":4000,"nested":2,"third":{"output":30,"status":"succeeded"}}`; string(got) != want {
+		t.Fatalf("read = %s, want %s", got, want)
 	}
 }
