@@ -47,7 +47,14 @@
 //   - a matches pattern is at most MaxExprBytes long and MaxRegexInsts
 //     compiled instructions;
 //   - every 4,096 steps, Eval checks its context and its EvalTimeout (2 s)
-//     deadline, so that a cancelled run stops evaluating at once.
+//     deadline, so that a cancelled run stops evaluating at once;
+//   - when the context carries a run's Meter (WithMeter), every Eval also
+//     adds its steps and time to the run's total, and fails with an error
+//     wrapping ErrRunWork once that total passes the run's limits.
+//
+// EvalList evaluates the list a foreach iterates: any list, converted to
+// []any, with its item count checked first and MaxListBytes (32 MiB) in
+// place of MaxResultBytes.
 //
 // Expressions have no access to files, the environment or the network.
 package expression
