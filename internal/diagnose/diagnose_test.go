@@ -150,6 +150,21 @@ func TestSpecialCases(t *testing.T) {
 			class: ClassFlow, code: "expression.budget", contains: []string{`step "dedupe"`, "budget"},
 		},
 		{
+			name:  "run expression work is a flow failure, not retried",
+			in:    Input{Kind: KindExpression, Message: "with: run expression work limit reached: the run's expressions ran longer than 5m0s in total", Step: "work"},
+			class: ClassFlow, code: "run.expression_work", contains: []string{`step "work"`, "5m0s"},
+		},
+		{
+			name:  "run step limit is a flow failure, not retried",
+			in:    Input{Kind: KindFlow, Message: "run step limit reached: the run has recorded 250000 steps, the most one run may record", Step: "loop"},
+			class: ClassFlow, code: "run.steps", contains: []string{`step "loop"`, "250000"},
+		},
+		{
+			name:  "run memory limit is a flow failure, not retried",
+			in:    Input{Kind: KindPayload, Message: "run memory limit reached: the run's step outputs add up to more than 256.0 MiB, the most one run may hold", Step: "fetch"},
+			class: ClassFlow, code: "run.memory", contains: []string{`step "fetch"`, "256.0 MiB"},
+		},
+		{
 			name:  "terminate",
 			in:    Input{Kind: KindTerminate, Message: "no manager", Step: "stop"},
 			class: ClassFlow, code: "flow.terminate",
@@ -290,7 +305,7 @@ func TestBuiltinCatalog(t *testing.T) {
 		ids[id] = true
 	}
 	for _, want := range []string{"http.401", "http.403", "http.404", "http.408", "http.409", "http.422", "http.429", "http.5xx", "http.4xx",
-		"net.dns", "net.refused", "net.reset", "net.tls", "net.timeout", "net.blocked", "expression.error", "expression.budget", "flow.terminate",
+		"net.dns", "net.refused", "net.reset", "net.tls", "net.timeout", "net.blocked", "expression.error", "expression.budget", "flow.terminate", "run.steps", "run.expression_work", "run.memory",
 		"payload.too_large", "config.connection_missing", "graph.no_manager"} {
 		if !ids[want] {
 			t.Errorf("catalog lacks %s", want)

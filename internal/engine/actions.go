@@ -147,7 +147,8 @@ type evaluator interface {
 // or a container's deadline) gets errStopped, so nothing is recorded for
 // it. A failed evaluation gets a step error, which diagnosis classes as
 // flow and which is therefore never retried. One that spent an expression
-// budget also ends the run as failed, as a terminate action would: the
+// budget, one evaluation's or the run's (expression.ErrRunWork), also ends
+// the run as failed, as a terminate action would: the
 // definition and its data are at fault, so evaluating again, on a retry, a
 // later foreach iteration or a resumed run, would burn the same budget
 // again; the failure is recorded when the run finishes.
@@ -160,12 +161,8 @@ func (rs *runState) eval(ctx context.Context, a *flow.Action, field string, e ev
 		return nil, nil, errStopped
 	}
 	serr := exprError(field, err)
-	if errors.Is(err, expression.ErrBudget) {
-		rs.mu.Lock()
-		if rs.term == nil {
-			rs.term = &termination{status: store.RunFailed, message: fmt.Sprintf("step %q failed: %s", a.ID, serr.Message)}
-		}
-		rs.mu.Unlock()
+	if errors.Is(err, expression.ErrBudget) || errors.Is(err, expression.ErrRunWork) {
+		rs.failRun(a, serr)
 	}
 	return nil, serr, nil
 }
@@ -191,7 +188,7 @@ func (rs *runState) execLeaf(ctx context.Context, a *flow.Action, key string, re
 		step.Status, step.FinishedAt = status, &fin
 		step.Attempts = max(step.Attempts, 1)
 		var err error
-		if step.Output, err = rs.encode(output); err != nil {
+		if step.Output, err = rs.encodeOutput(a, output); err != nil {
 			status, output, serr = flow.StatusFailed, nil, &StepError{Kind: KindPayload, Message: err.Error()}
 			step.Status = status
 		}

@@ -94,6 +94,33 @@ type Config struct {
 	// Secrets opens connections' sealed secrets. Defaults to none: actions
 	// that use a connection fail with a configuration error.
 	Secrets *secret.Box
+	// MaxRunSteps caps the steps one run may record, counting every step
+	// of every foreach iteration, scope and condition, skipped ones
+	// included (a retried step is one step). A foreach that is sure to
+	// need more than what is left is refused before its first item;
+	// otherwise the step that passes the cap is refused. Either way the
+	// run fails with a flow diagnosis. Defaults to 250,000: a foreach
+	// over the most items (100,000) with a body of two steps, where a
+	// nested foreach of 100,000 × 100,000 would be 10^10.
+	MaxRunSteps int
+	// MaxRunExpressionSteps caps the budget steps all the expression
+	// evaluations of one run may do together (each evaluation is also
+	// capped on its own; see package expression). Defaults to
+	// 1,000,000,000: a hundred evaluations at the full 10,000,000 steps
+	// of one, and about 10,000 steps for each item of a 100,000-item
+	// foreach.
+	MaxRunExpressionSteps int64
+	// MaxRunExpressionTime caps the time all the expression evaluations
+	// of one run may take together. Defaults to 5 minutes: 150
+	// evaluations at the full 2 s of one, where a 100,000-item foreach
+	// whose every item takes 2 s would otherwise burn 55 CPU-hours.
+	MaxRunExpressionTime time.Duration
+	// MaxRunMemory caps the encoded size of the step outputs one run
+	// holds in memory (a run keeps every output a later expression may
+	// read, and a foreach every iteration's for its own output).
+	// Defaults to 256 MiB, about 1 GiB once decoded in the worst case;
+	// each output is also capped by MaxPayload.
+	MaxRunMemory int64
 }
 
 func (c *Config) validate() error {
@@ -126,6 +153,18 @@ func (c *Config) validate() error {
 	}
 	if c.RespondTimeout <= 0 {
 		c.RespondTimeout = 30 * time.Second
+	}
+	if c.MaxRunSteps <= 0 {
+		c.MaxRunSteps = 250_000
+	}
+	if c.MaxRunExpressionSteps <= 0 {
+		c.MaxRunExpressionSteps = 1_000_000_000
+	}
+	if c.MaxRunExpressionTime <= 0 {
+		c.MaxRunExpressionTime = 5 * time.Minute
+	}
+	if c.MaxRunMemory <= 0 {
+		c.MaxRunMemory = 256 << 20
 	}
 	return nil
 }

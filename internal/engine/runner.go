@@ -47,6 +47,19 @@ type runState struct {
 	current  string
 	term     *termination
 	response bool
+
+	// meter is the run's account of expression work
+	// (Config.MaxRunExpressionSteps and MaxRunExpressionTime), carried to
+	// every evaluation by the run's context, and saved when the run parks.
+	meter *expression.Meter
+	// steps counts the steps the run has recorded, or is about to
+	// (Config.MaxRunSteps); unfinished is how many of those loaded were
+	// not finished. Guarded by mu.
+	steps      int
+	unfinished int
+	// held is the encoded size of the step outputs the run holds
+	// (Config.MaxRunMemory). Guarded by mu.
+	held int64
 }
 
 // termination is what a terminate action asked for.
@@ -92,6 +105,7 @@ func (e *Engine) work(ctx context.Context, r store.Run, resp *responder, fresh b
 		e.fail(r, fmt.Sprintf("cannot load the run: %v", err))
 		return
 	}
+	ctx = expression.WithMeter(ctx, rs.meter)
 	env := map[string]any{"trigger": rs.trigger, "run": rs.runObj}
 	steps := rs.recordedSteps("")
 	res, err := rs.execList(ctx, rs.plan.def.Actions, "", steps, env)
@@ -100,7 +114,10 @@ func (e *Engine) work(ctx context.Context, r store.Run, resp *responder, fresh b
 		return
 	}
 	if res.blocked {
-		err := e.st.ParkRun(context.WithoutCancel(ctx), e.owner, r.ID, res.wake, rs.takePending())
+		err := rs.saveUsage(context.WithoutCancel(ctx))
+		if err == nil {
+			err = e.st.ParkRun(context.WithoutCancel(ctx), e.owner, r.ID, res.wake, rs.takePending())
+		}
 		if err != nil && !errors.Is(err, store.ErrLeaseLost) {
 			log.Error("park run", "err", err)
 		}
@@ -145,6 +162,9 @@ func (rs *runState) stop(ctx context.Context, log interface{ Error(string, ...an
 	}
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
+	if err := rs.saveUsage(wctx); err != nil && !errors.Is(err, store.ErrLeaseLost) {
+		log.Error("save run usage at shutdown", "err", err)
+	}
 	if err := e.st.ParkRun(wctx, e.owner, rs.run.ID, time.Now(), rs.takePending()); err != nil && !errors.Is(err, store.ErrLeaseLost) {
 		log.Error("park run at shutdown", "err", err)
 	}
@@ -157,6 +177,7 @@ func (e *Engine) load(ctx context.Context, r store.Run, resp *responder, fresh b
 		return nil, err
 	}
 	rs := &runState{e: e, run: r, plan: pl, resp: resp, recorded: map[string]store.Step{}}
+	rs.meter = expression.NewMeter(e.cfg.MaxRunExpressionSteps, e.cfg.MaxRunExpressionTime, r.Usage.ExprSteps, r.Usage.ExprTime)
 	if err := json.Unmarshal(r.Input, &rs.trigger); err != nil {
 		return nil, fmt.Errorf("decode trigger input: %w", err)
 	}
@@ -173,7 +194,12 @@ func (e *Engine) load(ctx context.Context, r store.Run, resp *responder, fresh b
 		}
 		for _, st := range steps {
 			rs.recorded[st.Key] = st
+			rs.held += int64(len(st.Output))
+			if !finished(st.Status) {
+				rs.unfinished++
+			}
 		}
+		rs.steps = len(steps)
 		rs.byPrefix = indexByPrefix(steps)
 	}
 	return rs, nil
@@ -327,6 +353,8 @@ func (rs *runState) execList(ctx context.Context, actions []*flow.Action, prefix
 			if out.blocked {
 				return listResult{blocked: true, wake: out.wake}, nil
 			}
+		} else if !rs.chargeStep(key) {
+			out = rs.refuse(ctx, a, key, rs.stepLimitMessage())
 		} else {
 			out = outcome{status: flow.StatusSkipped}
 			if rec, ok := rs.recorded[key]; !ok || rec.Status != flow.StatusSkipped {
@@ -408,6 +436,9 @@ func (rs *runState) execAction(ctx context.Context, a *flow.Action, key string, 
 	if seen && finished(rec.Status) {
 		return outcome{status: rec.Status, output: decodeJSON(rec.Output), err: decodeStepError(rec.Error)}, nil
 	}
+	if !rs.chargeStep(key) {
+		return rs.refuse(ctx, a, key, rs.stepLimitMessage()), nil
+	}
 	scope := make(map[string]any, len(env)+1)
 	maps.Copy(scope, env)
 	scope["steps"] = steps
@@ -461,9 +492,14 @@ func (rs *runState) runContainer(ctx context.Context, a *flow.Action, key string
 		now := time.Now().UTC()
 		st := store.Step{Key: key, ActionID: a.ID, Type: a.Type, Status: out.status, Attempts: 1, StartedAt: &started, FinishedAt: &now}
 		var err error
-		if st.Output, err = rs.encode(out.output); err != nil {
+		if st.Output, err = rs.encodeOutput(a, out.output); err != nil {
 			out = outcome{status: flow.StatusFailed, err: &StepError{Kind: KindPayload, Message: err.Error()}}
 			st.Status, st.Output = out.status, nil
+		}
+		if a.Type == flow.ActionForeach && st.Output != nil {
+			// The iterations' outputs were kept encoded: later steps read
+			// the foreach's output as recorded, as a resumed run does.
+			out.output = decodeJSON(st.Output)
 		}
 		st.Error = out.err.encode()
 		rs.record(st)
@@ -506,7 +542,7 @@ func (rs *runState) runContainer(ctx context.Context, a *flow.Action, key string
 		}
 		return fromList(res, nil)
 	default:
-		v, serr, err := rs.eval(ctx, a, "foreach", c.foreach, scope)
+		v, serr, err := rs.eval(ctx, a, "foreach", listOf{c.foreach}, scope)
 		if err != nil {
 			return outcome{}, err
 		}
@@ -514,15 +550,12 @@ func (rs *runState) runContainer(ctx context.Context, a *flow.Action, key string
 			rs.diagnose(ctx, a, serr)
 			return finish(outcome{status: flow.StatusFailed, err: serr})
 		}
-		items, ok := v.([]any)
-		if v == nil {
-			items, ok = []any{}, true
-		}
-		if !ok {
-			return finish(outcome{status: flow.StatusFailed, err: &StepError{Kind: KindExpression, Message: fmt.Sprintf("foreach: expected a list, got %s", expression.TypeName(v))}})
-		}
-		if len(items) > maxIterations {
-			return finish(outcome{status: flow.StatusFailed, err: &StepError{Kind: KindPayload, Message: fmt.Sprintf("foreach: %d items, more than the %d allowed", len(items), maxIterations)}})
+		items := v.([]any)
+		if ok, msg := rs.foreachFits(key, len(items), len(a.Actions)); !ok {
+			serr := &StepError{Kind: KindFlow, Message: msg}
+			rs.diagnose(ctx, a, serr)
+			rs.failRun(a, serr)
+			return finish(outcome{status: flow.StatusFailed, err: serr})
 		}
 		res, outputs, err := rs.execForeach(ctx, a, key, items, steps, env)
 		if err != nil {
@@ -530,6 +563,15 @@ func (rs *runState) runContainer(ctx context.Context, a *flow.Action, key string
 		}
 		return fromList(res, outputs)
 	}
+}
+
+// listOf evaluates a foreach's items: any list the expression returns, as
+// []any, of at most maxIterations items.
+type listOf struct{ t *expression.Template }
+
+// Eval returns the items as []any.
+func (l listOf) Eval(ctx context.Context, env map[string]any) (any, error) {
+	return l.t.EvalList(ctx, env, maxIterations)
 }
 
 // prefixOf returns the key prefix of a container's inner actions: inside a
@@ -559,7 +601,10 @@ func (rs *runState) execForeach(ctx context.Context, a *flow.Action, key string,
 		// so that no single write holds the store's writer for long and
 		// a resumed run finds most of them done.
 		if rs.pendingFull() {
-			if flushErr = rs.flush(ctx); flushErr != nil {
+			if flushErr = rs.flush(ctx); flushErr == nil {
+				flushErr = rs.saveUsage(ctx)
+			}
+			if flushErr != nil {
 				<-sem
 				break
 			}
@@ -581,7 +626,9 @@ func (rs *runState) execForeach(ctx context.Context, a *flow.Action, key string,
 					iter[inner.ID] = map[string]any{"status": v["status"], "output": v["output"]}
 				}
 			}
-			outputs[i] = iter
+			// Kept encoded until the foreach's own output is built:
+			// a few dozen bytes per item instead of the maps.
+			outputs[i], errs[i] = compact(iter, errs[i])
 		}()
 	}
 	wg.Wait()
@@ -606,6 +653,19 @@ func (rs *runState) execForeach(ctx context.Context, a *flow.Action, key string,
 	return out, outputs, nil
 }
 
+// compact encodes one foreach iteration's output, unless the iteration
+// failed to run.
+func compact(iter map[string]any, err error) (any, error) {
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(iter)
+	if err != nil {
+		return nil, fmt.Errorf("encode iteration output: %w", err)
+	}
+	return json.RawMessage(b), nil
+}
+
 // encode marshals a step payload, enforcing the payload cap.
 func (rs *runState) encode(v any) (json.RawMessage, error) {
 	if v == nil {
@@ -619,6 +679,20 @@ func (rs *runState) encode(v any) (json.RawMessage, error) {
 		return nil, fmt.Errorf("output is %s, more than the %s cap per step", byteSize(int64(len(b))), byteSize(rs.e.cfg.MaxPayload))
 	}
 	return rs.redact.Bytes(b), nil
+}
+
+// encodeOutput encodes a step's output (see encode) and counts it
+// against the run's memory cap; past the cap the run ends failed.
+func (rs *runState) encodeOutput(a *flow.Action, v any) (json.RawMessage, error) {
+	b, err := rs.encode(v)
+	if err != nil {
+		return nil, err
+	}
+	if err := rs.hold(len(b)); err != nil {
+		rs.failRun(a, &StepError{Kind: KindPayload, Message: err.Error()})
+		return nil, err
+	}
+	return b, nil
 }
 
 // byteSize formats a byte count for people.

@@ -57,6 +57,11 @@ func (w *chunkWatch) FinishRun(ctx context.Context, owner string, runID int64, f
 // trigger.input.items whose body is a compose step c (item + 1), then
 // more (YAML list entries indented for the body).
 func foreachFlow(name, more string) string {
+	return foreachCompose(name, "{{ item + 1 }}", more)
+}
+
+// foreachCompose is foreachFlow with value as the compose step's value.
+func foreachCompose(name, value, more string) string {
 	return `name: ` + name + `
 trigger: { type: manual }
 actions:
@@ -66,7 +71,7 @@ actions:
     actions:
       - id: c
         type: compose
-        with: { value: "{{ item + 1 }}" }` + more + "\n"
+        with: { value: "` + value + `" }` + more + "\n"
 }
 
 // items returns the list 0..n-1.

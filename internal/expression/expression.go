@@ -47,7 +47,14 @@
 //   - a matches pattern is at most MaxExprBytes long and MaxRegexInsts
 //     compiled instructions;
 //   - every 4,096 steps, Eval checks its context and its EvalTimeout (2 s)
-//     deadline, so that a cancelled run stops evaluating at once.
+//     deadline, so that a cancelled run stops evaluating at once;
+//   - when the context carries a run's Meter (WithMeter), every Eval also
+//     adds its steps and time to the run's total, and fails with an error
+//     wrapping ErrRunWork once that total passes the run's limits.
+//
+// EvalList evaluates the list a foreach iterates: any list, converted to
+// []any, with its item count checked first and MaxListBytes (32 MiB) in
+// place of MaxResultBytes.
 //
 // Expressions have no access to files, the environment or the network.
 package expression
@@ -247,16 +254,24 @@ func (t *Template) Eval(ctx context.Context, env map[string]any) (_ any, err err
 		}
 		return t.parts[0].text, nil
 	}
-	return t.eval(env, newBudget(ctx))
+	b := newBudget(ctx)
+	return b.run(func() (any, error) { return t.eval(env, b) })
 }
 
-// eval evaluates t charging budget b, shared by all strings of a Value.
-func (t *Template) eval(env map[string]any, b *budget) (any, error) {
+// env returns the environment an expression runs in: the Roots of env and
+// the budget.
+func (t *Template) env(env map[string]any, b *budget) map[string]any {
 	runEnv := make(map[string]any, len(Roots)+1)
 	for _, r := range Roots {
 		runEnv[r] = env[r]
 	}
 	runEnv[budgetName] = b
+	return runEnv
+}
+
+// eval evaluates t charging budget b, shared by all strings of a Value.
+func (t *Template) eval(env map[string]any, b *budget) (any, error) {
+	runEnv := t.env(env, b)
 	if t.single {
 		v, err := t.parts[0].run(runEnv)
 		if err != nil {

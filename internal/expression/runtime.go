@@ -54,13 +54,33 @@ type budget struct {
 	ticks    int
 	// next is the step count at which the deadline is checked again.
 	next int
+	// meter is the run's account, if the context carries one; reported
+	// and since are the steps and the time already charged to it.
+	meter    *Meter
+	reported int
+	since    time.Time
 }
 
 // checkHook, when set by a test, is called at every deadline check.
 var checkHook func(steps int)
 
 func newBudget(ctx context.Context) *budget {
-	return &budget{ctx: ctx, deadline: time.Now().Add(EvalTimeout), next: checkEvery}
+	now := time.Now()
+	return &budget{ctx: ctx, deadline: now.Add(EvalTimeout), next: checkEvery, meter: meterOf(ctx), since: now}
+}
+
+// run runs an evaluation charged to b: refused at once when the run's
+// Meter is already spent, and its work charged to the Meter at the end
+// (and at every check on the way).
+func (b *budget) run(eval func() (any, error)) (any, error) {
+	if err := b.start(); err != nil {
+		return nil, err
+	}
+	v, err := eval()
+	if rerr := b.report(); rerr != nil && err == nil {
+		return nil, rerr
+	}
+	return v, err
 }
 
 // work charges n steps of work about to be done, refusing them when they
@@ -125,7 +145,7 @@ func (b *budget) check() error {
 	if time.Now().After(b.deadline) {
 		return errTimeout
 	}
-	return nil
+	return b.report()
 }
 
 // functions are exposed to expressions; see the package documentation and

@@ -103,7 +103,8 @@ func (v *Value) Eval(ctx context.Context, env map[string]any) (_ any, err error)
 			err = fmt.Errorf("evaluate value: internal error: %v", r)
 		}
 	}()
-	out, err := v.root.eval(env, newBudget(ctx), "")
+	b := newBudget(ctx)
+	out, err := b.run(func() (any, error) { return v.root.eval(env, b, "") })
 	if err != nil {
 		return nil, err
 	}

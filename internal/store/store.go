@@ -169,6 +169,19 @@ type Run struct {
 	NextAttemptAt time.Time  `json:"next_attempt_at"`
 	LeaseOwner    string     `json:"-"`
 	LeaseUntil    *time.Time `json:"-"`
+	// Usage is what the run spent, as last saved by SaveRunUsage.
+	Usage RunUsage `json:"-"`
+}
+
+// RunUsage is what a run has spent of the per-run limits that its
+// recorded steps do not show: the work of all its expression
+// evaluations. It is kept so that a parked and resumed run goes on
+// counting from where it was.
+type RunUsage struct {
+	// ExprSteps is the sum of the budget steps its evaluations did.
+	ExprSteps int64
+	// ExprTime is the sum of the time its evaluations ran.
+	ExprTime time.Duration
 }
 
 // NewRun is what CreateRun needs.
@@ -506,6 +519,10 @@ type Store interface {
 	// writing steps first (see StepChunk); ErrLeaseLost if it does not
 	// hold it.
 	ParkRun(ctx context.Context, owner string, runID int64, at time.Time, steps []Step) error
+	// SaveRunUsage records what a run the owner holds has spent
+	// (replacing the recorded usage); ErrLeaseLost if it does not hold
+	// it.
+	SaveRunUsage(ctx context.Context, owner string, runID int64, u RunUsage) error
 	// FinishRun records a run's final status, writing fin.Steps first
 	// (see StepChunk); ErrLeaseLost if the owner does not hold it.
 	FinishRun(ctx context.Context, owner string, runID int64, fin RunFinish) error

@@ -16,7 +16,7 @@ import (
 // runCols are a run's columns with its flow's name and owner; the run
 // table (or a CTE standing for it) is aliased r and joined to flows f.
 const runCols = `r.id, r.flow_id, f.name, r.flow_version, f.owner_id, r.status, r.trigger_type, r.input, r.output, r.error, r.current_step, ` +
-	`r.resubmitted_from, r.created_at, r.started_at, r.finished_at, r.next_attempt_at, r.lease_owner, r.lease_until`
+	`r.resubmitted_from, r.created_at, r.started_at, r.finished_at, r.next_attempt_at, r.lease_owner, r.lease_until, r.expr_steps, r.expr_nanos`
 
 // runFrom joins runs to their flows.
 const runFrom = ` FROM runs r JOIN flows f ON f.id = r.flow_id`
@@ -25,8 +25,9 @@ func scanRun(row rowScanner) (store.Run, error) {
 	var r store.Run
 	var input string
 	var output, leaseOwner *string
+	var exprNanos int64
 	err := row.Scan(&r.ID, &r.FlowID, &r.FlowName, &r.FlowVersion, &r.OwnerID, &r.Status, &r.TriggerType, &input, &output, &r.Error, &r.CurrentStep,
-		&r.ResubmittedFrom, &r.CreatedAt, &r.StartedAt, &r.FinishedAt, &r.NextAttemptAt, &leaseOwner, &r.LeaseUntil)
+		&r.ResubmittedFrom, &r.CreatedAt, &r.StartedAt, &r.FinishedAt, &r.NextAttemptAt, &leaseOwner, &r.LeaseUntil, &r.Usage.ExprSteps, &exprNanos)
 	if err != nil {
 		return store.Run{}, err
 	}
@@ -36,6 +37,7 @@ func scanRun(row rowScanner) (store.Run, error) {
 	}
 	r.CreatedAt, r.NextAttemptAt = utc(r.CreatedAt), utc(r.NextAttemptAt)
 	r.StartedAt, r.FinishedAt, r.LeaseUntil = utcPtr(r.StartedAt), utcPtr(r.FinishedAt), utcPtr(r.LeaseUntil)
+	r.Usage.ExprTime = time.Duration(exprNanos)
 	return r, nil
 }
 
@@ -439,6 +441,19 @@ func (s *Store) ParkRun(ctx context.Context, owner string, runID int64, at time.
 		})
 	})
 	return wrap(err, fmt.Sprintf("park run %d", runID))
+}
+
+// SaveRunUsage records what a run the owner holds has spent.
+func (s *Store) SaveRunUsage(ctx context.Context, owner string, runID int64, u store.RunUsage) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE runs SET expr_steps = $1, expr_nanos = $2 WHERE id = $3 AND status = 'running' AND lease_owner = $4`,
+			u.ExprSteps, int64(u.ExprTime), runID, owner)
+		if err != nil {
+			return err
+		}
+		return leaseLost(tag)
+	})
+	return wrap(err, fmt.Sprintf("save usage of run %d", runID))
 }
 
 // FinishRun records a run's final status and its last steps; ErrLeaseLost

@@ -11,7 +11,7 @@ import (
 )
 
 const runCols = `r.id, r.flow_id, f.name, r.flow_version, f.owner_id, r.status, r.trigger_type, r.input, r.output, r.error, r.current_step, ` +
-	`r.resubmitted_from, r.created_at, r.started_at, r.finished_at, r.next_attempt_at, r.lease_owner, r.lease_until ` +
+	`r.resubmitted_from, r.created_at, r.started_at, r.finished_at, r.next_attempt_at, r.lease_owner, r.lease_until, r.expr_steps, r.expr_nanos ` +
 	`FROM runs r JOIN flows f ON f.id = r.flow_id`
 
 func scanRun(row interface{ Scan(...any) error }) (store.Run, error) {
@@ -19,9 +19,9 @@ func scanRun(row interface{ Scan(...any) error }) (store.Run, error) {
 	var input string
 	var output, leaseOwner sql.NullString
 	var resub, started, finished, leaseUntil sql.NullInt64
-	var created, next int64
+	var created, next, exprNanos int64
 	err := row.Scan(&r.ID, &r.FlowID, &r.FlowName, &r.FlowVersion, &r.OwnerID, &r.Status, &r.TriggerType, &input, &output, &r.Error, &r.CurrentStep,
-		&resub, &created, &started, &finished, &next, &leaseOwner, &leaseUntil)
+		&resub, &created, &started, &finished, &next, &leaseOwner, &leaseUntil, &r.Usage.ExprSteps, &exprNanos)
 	if err != nil {
 		return store.Run{}, err
 	}
@@ -36,6 +36,7 @@ func scanRun(row interface{ Scan(...any) error }) (store.Run, error) {
 	r.CreatedAt, r.NextAttemptAt = fromNanos(created), fromNanos(next)
 	r.StartedAt, r.FinishedAt, r.LeaseUntil = fromNull(started), fromNull(finished), fromNull(leaseUntil)
 	r.LeaseOwner = leaseOwner.String
+	r.Usage.ExprTime = time.Duration(exprNanos)
 	return r, nil
 }
 
@@ -503,6 +504,22 @@ func (s *Store) ParkRun(ctx context.Context, owner string, runID int64, at time.
 	})
 	if err != nil {
 		return fmt.Errorf("park run %d: %w", runID, err)
+	}
+	return nil
+}
+
+// SaveRunUsage records what a run the owner holds has spent.
+func (s *Store) SaveRunUsage(ctx context.Context, owner string, runID int64, u store.RunUsage) error {
+	err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE runs SET expr_steps = ?, expr_nanos = ? WHERE id = ? AND status = 'running' AND lease_owner = ?`,
+			u.ExprSteps, int64(u.ExprTime), runID, owner)
+		if err != nil {
+			return err
+		}
+		return changed(res, store.ErrLeaseLost)
+	})
+	if err != nil {
+		return fmt.Errorf("save usage of run %d: %w", runID, err)
 	}
 	return nil
 }

@@ -64,6 +64,27 @@ var runTests = []test{
 		// The node that created it may write to it at once.
 		requireNoError(t, b.st.SaveSteps(b.ctx, "node-a", r.ID, "a", nil), "SaveSteps(leased)")
 	}},
+	{"RunUsage", func(t *testing.T, open opener) {
+		b := setup(t, open)
+		r := createLeasedRun(t, b.st, b.flow.ID, "node-a", time.Now().Add(time.Minute))
+		if r.Usage != (store.RunUsage{}) {
+			t.Fatalf("new run: usage %+v, want zero", r.Usage)
+		}
+		u := store.RunUsage{ExprSteps: 5_000_000_000, ExprTime: 90*time.Second + 7}
+		requireNoError(t, b.st.SaveRunUsage(b.ctx, "node-a", r.ID, u), "SaveRunUsage")
+		if got := getRun(t, b.st, r.ID).Usage; got != u {
+			t.Fatalf("GetRun: usage %+v, want %+v", got, u)
+		}
+		requireErrorIs(t, b.st.SaveRunUsage(b.ctx, "node-b", r.ID, store.RunUsage{}), store.ErrLeaseLost, "SaveRunUsage(other owner)")
+		// Parked and claimed again, the run keeps what it spent.
+		requireNoError(t, b.st.ParkRun(b.ctx, "node-a", r.ID, time.Now(), nil), "ParkRun")
+		requireErrorIs(t, b.st.SaveRunUsage(b.ctx, "node-a", r.ID, store.RunUsage{}), store.ErrLeaseLost, "SaveRunUsage(parked)")
+		claimed, err := b.st.ClaimRuns(b.ctx, "node-b", time.Now().Add(time.Second), time.Now().Add(time.Minute), 10)
+		requireNoError(t, err, "ClaimRuns")
+		if len(claimed) != 1 || claimed[0].Usage != u {
+			t.Fatalf("ClaimRuns: %d runs, usage %+v, want %+v", len(claimed), claimed, u)
+		}
+	}},
 	{"GetRunNotFound", func(t *testing.T, open opener) {
 		st := open(t)
 		_, err := st.GetRun(t.Context(), 99)
