@@ -327,6 +327,9 @@ func buildResponse(with map[string]any) (*Response, *StepError) {
 	}
 	if h, ok := with["headers"].(map[string]any); ok {
 		for k, v := range h {
+			if err := flow.HeaderValue(fmt.Sprint(v)); err != nil {
+				return nil, &StepError{Kind: KindConfig, Message: fmt.Sprintf("with.headers.%s: %v", k, err)}
+			}
 			resp.Headers[k] = fmt.Sprint(v)
 		}
 	}
@@ -424,6 +427,9 @@ func (rs *runState) doHTTP(ctx context.Context, a *flow.Action, key string, with
 	req.Header.Set("User-Agent", "Sluice")
 	if h, ok := with["headers"].(map[string]any); ok {
 		for k, v := range h {
+			if err := flow.HeaderValue(str(v)); err != nil {
+				return nil, &StepError{Kind: KindConfig, Message: fmt.Sprintf("with.headers.%s: %v", k, err)}
+			}
 			req.Header.Set(k, str(v))
 		}
 	}

@@ -178,6 +178,18 @@ func EmailSubject(s string) error {
 	return nil
 }
 
+// HeaderValue checks the value of a header an http action sends: no line
+// break or other control character but tab, which HTTP refuses (Go's
+// client fails the request).
+func HeaderValue(s string) error {
+	for i := 0; i < len(s); i++ {
+		if b := s[i]; b < ' ' && b != '\t' || b == 0x7f {
+			return fmt.Errorf("must be one line without control characters; byte %d is %q", i, b)
+		}
+	}
+	return nil
+}
+
 // TerminateStatus checks a terminate action's status: one of
 // TerminateStatuses.
 func TerminateStatus(v any) (string, error) {

@@ -67,6 +67,14 @@ func TestRules(t *testing.T) {
 	if _, err := flow.EmailAddresses([]any{"a@example.com", 7}); err == nil {
 		t.Error("a number accepted as an address")
 	}
+	if err := flow.HeaderValue("a\tb"); err != nil {
+		t.Errorf("HeaderValue(tab) = %v", err)
+	}
+	for _, v := range []string{"a\r\nX-Injected: 1", "a\x00", "a\x7f"} {
+		if err := flow.HeaderValue(v); err == nil {
+			t.Errorf("HeaderValue(%q) accepted", v)
+		}
+	}
 	if _, err := flow.TerminateStatus("done"); err == nil {
 		t.Error("TerminateStatus(done) accepted")
 	}

@@ -244,7 +244,13 @@ func (c *checker) scalarMap(e entry, path string, headers bool) {
 		}
 		for _, it := range items {
 			switch it.kind {
-			case kindString, kindInt, kindFloat, kindBool:
+			case kindString:
+				if headers && !hasTemplate(it.str) {
+					if err := HeaderValue(it.str); err != nil {
+						c.reportAt(p, it, "%v", err)
+					}
+				}
+			case kindInt, kindFloat, kindBool:
 			default:
 				c.reportAt(p, it, "must be a string, number or boolean, not %s", it.kind.describe())
 			}
