@@ -105,3 +105,66 @@ func TestScrubStoredInputs(t *testing.T) {
 		t.Errorf("sub-path: %s", out)
 	}
 }
+
+// BenchmarkScrubStoredInputs measures one pass over 1,000 webhook runs
+// stored before redaction (32 a transaction), and the pass at the next
+// start, which finds nothing to change.
+func BenchmarkScrubStoredInputs(b *testing.B) {
+	ctx := b.Context()
+	st, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "sluice.db"), slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	u, err := st.CreateUser(ctx, store.User{Email: "maker@example.com", PasswordHash: "x", Role: store.RoleMaker})
+	if err != nil {
+		b.Fatal(err)
+	}
+	f, err := st.CreateFlow(ctx, store.NewFlow{Name: "hook", OwnerID: u.ID, TriggerType: "webhook", WebhookToken: "tok", Definition: json.RawMessage(`{}`), Source: "x"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	const old = `{"method":"POST","path":"/hooks/tok","headers":{"authorization":"Bearer x","content-type":"application/json"},"body":{"order":{"id":1,"lines":[1,2,3]}}}`
+	var ids []int64
+	for range 1000 {
+		r, err := st.CreateRun(ctx, store.NewRun{FlowID: f.ID, FlowVersion: 1, TriggerType: "webhook", Input: json.RawMessage(old)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ids = append(ids, r.ID)
+	}
+	reset := map[int64]json.RawMessage{}
+	for _, id := range ids {
+		reset[id] = json.RawMessage(old)
+	}
+	b.Run("pass=1000-old", func(b *testing.B) {
+		for b.Loop() {
+			b.StopTimer()
+			if err := st.SetRunInputs(ctx, reset); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+			if n, err := engine.ScrubStoredInputs(ctx, st); err != nil || n != 1000 {
+				b.Fatal(n, err)
+			}
+		}
+	})
+	b.Run("pass=1000-done", func(b *testing.B) {
+		for b.Loop() {
+			if n, err := engine.ScrubStoredInputs(ctx, st); err != nil || n != 0 {
+				b.Fatal(n, err)
+			}
+		}
+	})
+	chunk := map[int64]json.RawMessage{}
+	for _, id := range ids[:32] {
+		chunk[id] = json.RawMessage(old)
+	}
+	b.Run("write-one-chunk=32", func(b *testing.B) {
+		for b.Loop() {
+			if err := st.SetRunInputs(ctx, chunk); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
