@@ -630,7 +630,7 @@ func (rs *runState) doEmail(ctx context.Context, a *flow.Action, with map[string
 		dst  *[]string
 	}{{"to", &m.To}, {"cc", &m.Cc}, {"bcc", &m.Bcc}} {
 		v, ok := with[f.name]
-		if !ok || v == nil || (f.name != "to" && v == "") {
+		if !ok || v == nil {
 			continue
 		}
 		list, err := flow.EmailAddresses(v)

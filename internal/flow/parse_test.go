@@ -132,6 +132,8 @@ func TestParseProblems(t *testing.T) {
 			[]wantProblem{{"actions[0].with.duration", "must be more than 0s and at most 30 days (720h)"}}},
 		{"http header line break", webhookFlow + "  - {id: a, type: http, with: {url: 'https://x.example', headers: {X-A: \"one\\ntwo\"}}}\n",
 			[]wantProblem{{"actions[0].with.headers.X-A", `must be one line without control characters; byte 3 is '\n'`}}},
+		{"email empty to", webhookFlow + "  - {id: a, type: email, with: {to: '', subject: s}}\n",
+			[]wantProblem{{"actions[0].with.to", "is empty; write an email address such as ann@example.com"}}},
 		{"http url scheme", webhookFlow + "  - {id: a, type: http, with: {url: 'file:///etc/passwd'}}\n",
 			[]wantProblem{{"actions[0].with.url", "must start with http:// or https://"}}},
 		{"respond headers", webhookFlow + "  - {id: a, type: respond, with: {headers: [x]}}\n",

@@ -111,6 +111,8 @@ var errDelayRange = errors.New("must be more than 0s and at most 30 days (720h)"
 // list such as "a@example.com, Bo <b@example.com>", or a list of such
 // strings. It returns one address a line, as the mailer takes them, so a
 // display name holding a comma ("Doe, Jo" <j@example.com>) stays whole.
+// Blank strings are skipped (a computed optional address may be empty), so
+// the list may be empty.
 func EmailAddresses(v any) ([]string, error) {
 	var texts []any
 	switch x := v.(type) {
@@ -124,6 +126,9 @@ func EmailAddresses(v any) ([]string, error) {
 		s, ok := t.(string)
 		if !ok {
 			return nil, &AddressError{Index: listIndex(v, i), Err: fmt.Errorf("must be an email address, not %s", describeValue(t))}
+		}
+		if strings.TrimSpace(s) == "" {
+			continue
 		}
 		list, err := netmail.ParseAddressList(s)
 		if err != nil {

@@ -64,6 +64,9 @@ func TestRules(t *testing.T) {
 	if err != nil || len(got) != 3 || got[0] != `"Doe, Jo" <jo@example.com>` {
 		t.Errorf("EmailAddresses = %q, %v", got, err)
 	}
+	if got, err := flow.EmailAddresses([]any{"a@example.com", " "}); err != nil || len(got) != 1 {
+		t.Errorf("a blank computed address: %q, %v", got, err)
+	}
 	if _, err := flow.EmailAddresses([]any{"a@example.com", 7}); err == nil {
 		t.Error("a number accepted as an address")
 	}

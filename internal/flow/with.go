@@ -196,8 +196,11 @@ func (c *checker) addresses(n *node, path string) {
 	if hasTemplate(n.str) {
 		return
 	}
-	if _, err := EmailAddresses(n.str); err != nil {
+	switch list, err := EmailAddresses(n.str); {
+	case err != nil:
 		c.reportAt(path, n, "%v", err)
+	case len(list) == 0:
+		c.reportAt(path, n, "is empty; write an email address such as ann@example.com")
 	}
 }
 
