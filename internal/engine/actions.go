@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"mime"
 	"net"
 	"net/http"
@@ -226,7 +225,7 @@ func (rs *runState) execLeaf(ctx context.Context, a *flow.Action, key string, re
 	case flow.ActionCompose:
 		return done(flow.StatusSucceeded, with["value"], nil)
 	case flow.ActionDelay:
-		d, err := durationOf(with["duration"])
+		d, err := flow.DelayDuration(with["duration"])
 		if err != nil {
 			return done(flow.StatusFailed, nil, &StepError{Kind: KindConfig, Message: "with.duration: " + err.Error()})
 		}
@@ -239,9 +238,9 @@ func (rs *runState) execLeaf(ctx context.Context, a *flow.Action, key string, re
 		rs.record(step)
 		return outcome{blocked: true, wake: until}, nil
 	case flow.ActionTerminate:
-		status, _ := with["status"].(string)
-		if status == "" {
-			status = store.RunSucceeded
+		status, err := flow.TerminateStatus(with["status"])
+		if err != nil {
+			return done(flow.StatusFailed, nil, &StepError{Kind: KindConfig, Message: "with.status: " + err.Error()})
 		}
 		msg, _ := with["message"].(string)
 		rs.mu.Lock()
@@ -306,23 +305,6 @@ func (rs *runState) execLeaf(ctx context.Context, a *flow.Action, key string, re
 	return done(flow.StatusFailed, output, serr)
 }
 
-// durationOf reads a delay's duration: a Go duration string or seconds.
-func durationOf(v any) (time.Duration, error) {
-	switch d := v.(type) {
-	case string:
-		p, err := time.ParseDuration(strings.TrimSpace(d))
-		if err != nil {
-			return 0, fmt.Errorf("%q is not a duration such as \"30s\" or \"5m\"", d)
-		}
-		return p, nil
-	case float64:
-		return time.Duration(d * float64(time.Second)), nil
-	case int:
-		return time.Duration(d) * time.Second, nil
-	}
-	return 0, fmt.Errorf("expected a duration such as \"30s\", got %s", expression.TypeName(v))
-}
-
 // Response is what a respond action sends to the webhook caller.
 type Response struct {
 	Status  int
@@ -334,16 +316,17 @@ type Response struct {
 func buildResponse(with map[string]any) (*Response, *StepError) {
 	resp := &Response{Status: http.StatusOK, Headers: map[string]string{}}
 	if s, ok := with["status"]; ok && s != nil {
-		n, ok := toInt(s)
-		// 1xx are not final answers: the server would send them and wait
-		// for a final one the action never gives.
-		if !ok || n < 200 || n > 599 {
-			return nil, &StepError{Kind: KindConfig, Message: fmt.Sprintf("with.status: %v is not a final HTTP status (200 to 599)", s)}
+		n, err := flow.RespondStatus(s)
+		if err != nil {
+			return nil, &StepError{Kind: KindConfig, Message: "with.status: " + err.Error()}
 		}
 		resp.Status = n
 	}
 	if h, ok := with["headers"].(map[string]any); ok {
 		for k, v := range h {
+			if err := flow.HeaderValue(fmt.Sprint(v)); err != nil {
+				return nil, &StepError{Kind: KindConfig, Message: fmt.Sprintf("with.headers.%s: %v", k, err)}
+			}
 			resp.Headers[k] = fmt.Sprint(v)
 		}
 	}
@@ -373,24 +356,6 @@ func setDefault(h map[string]string, name, value string) {
 	h[name] = value
 }
 
-// toInt reads an integer from a decoded value.
-func toInt(v any) (int, bool) {
-	switch n := v.(type) {
-	case int:
-		return n, true
-	case int64:
-		return int(n), true
-	case float64:
-		if n == math.Trunc(n) {
-			return int(n), true
-		}
-	case string:
-		i, err := strconv.Atoi(n)
-		return i, err == nil
-	}
-	return 0, false
-}
-
 // doHTTP makes an http action's request.
 func (rs *runState) doHTTP(ctx context.Context, a *flow.Action, key string, with map[string]any) (any, *StepError) {
 	var conn *usedConnection
@@ -400,13 +365,16 @@ func (rs *runState) doHTTP(ctx context.Context, a *flow.Action, key string, with
 			return nil, serr
 		}
 	}
-	method := strings.ToUpper(str(with["method"]))
-	if method == "" {
-		method = http.MethodGet
+	method := http.MethodGet
+	if m, ok := with["method"]; ok && m != nil && m != "" {
+		var err error
+		if method, err = flow.HTTPMethod(m); err != nil {
+			return nil, &StepError{Kind: KindConfig, Message: "with.method: " + err.Error()}
+		}
 	}
-	u, err := url.Parse(str(with["url"]))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, &StepError{Kind: KindConfig, Message: fmt.Sprintf("with.url: %q is not an http or https URL", str(with["url"]))}
+	u, err := flow.HTTPURL(with["url"])
+	if err != nil {
+		return nil, &StepError{Kind: KindConfig, Message: "with.url: " + err.Error()}
 	}
 	if q, ok := with["query"].(map[string]any); ok {
 		vals := u.Query()
@@ -456,6 +424,9 @@ func (rs *runState) doHTTP(ctx context.Context, a *flow.Action, key string, with
 	req.Header.Set("User-Agent", "Sluice")
 	if h, ok := with["headers"].(map[string]any); ok {
 		for k, v := range h {
+			if err := flow.HeaderValue(str(v)); err != nil {
+				return nil, &StepError{Kind: KindConfig, Message: fmt.Sprintf("with.headers.%s: %v", k, err)}
+			}
 			req.Header.Set(k, str(v))
 		}
 	}
@@ -624,29 +595,6 @@ func str(v any) string {
 	return fmt.Sprint(v)
 }
 
-// strs reads one address or a list of them.
-func strs(v any) []string {
-	switch x := v.(type) {
-	case nil:
-		return nil
-	case []any:
-		out := make([]string, 0, len(x))
-		for _, e := range x {
-			if s := strings.TrimSpace(str(e)); s != "" {
-				out = append(out, s)
-			}
-		}
-		return out
-	}
-	var out []string
-	for _, s := range strings.Split(str(v), ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
 // doEmail sends an email action's message through the server's mailer.
 func (rs *runState) doEmail(ctx context.Context, a *flow.Action, with map[string]any) (any, *StepError) {
 	mailer, from := rs.e.cfg.Mailer, rs.e.cfg.MailFrom
@@ -670,13 +618,33 @@ func (rs *runState) doEmail(ctx context.Context, a *flow.Action, with map[string
 	}
 	m := mail.Message{
 		From:    from,
-		To:      strs(with["to"]),
-		Cc:      strs(with["cc"]),
-		Bcc:     strs(with["bcc"]),
-		ReplyTo: str(with["reply_to"]),
 		Subject: str(with["subject"]),
 		Text:    str(with["body"]),
 		HTML:    str(with["html"]),
+	}
+	for _, f := range []struct {
+		name string
+		dst  *[]string
+	}{{"to", &m.To}, {"cc", &m.Cc}, {"bcc", &m.Bcc}} {
+		v, ok := with[f.name]
+		if !ok || v == nil {
+			continue
+		}
+		list, err := flow.EmailAddresses(v)
+		if err != nil {
+			return nil, &StepError{Kind: KindConfig, Message: fmt.Sprintf("with.%s: %v", f.name, err)}
+		}
+		*f.dst = list
+	}
+	if v, ok := with["reply_to"]; ok && v != nil && v != "" {
+		a, err := flow.EmailReplyTo(v)
+		if err != nil {
+			return nil, &StepError{Kind: KindConfig, Message: "with.reply_to: " + err.Error()}
+		}
+		m.ReplyTo = a
+	}
+	if err := flow.EmailSubject(m.Subject); err != nil {
+		return nil, &StepError{Kind: KindConfig, Message: "with.subject: " + err.Error()}
 	}
 	if len(m.To) == 0 {
 		return nil, &StepError{Kind: KindConfig, Message: "with.to: no recipient"}

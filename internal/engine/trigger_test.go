@@ -73,7 +73,9 @@ func TestWebhookTriggerRedacts(t *testing.T) {
 }
 
 // TestRespondInformationalStatus checks that a respond action may not
-// answer with a 1xx status, which is not a final answer.
+// answer with a 1xx status, which is not a final answer. A written 101 is
+// refused when the flow is saved (flow.RespondStatus); a computed one by
+// the same rule when the action runs.
 func TestRespondInformationalStatus(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
@@ -82,18 +84,18 @@ trigger: { type: webhook }
 actions:
   - id: answer
     type: respond
-    with: { status: 101 }
+    with: { status: "{{ trigger.query.s }}" }
 `)
 	mux := http.NewServeMux()
 	mux.Handle("/hooks/{token}", api.NewWebhooks(api.Config{Store: b.st, Runner: b.eng}))
 	rec := httptest.NewRecorder()
-	mux.ServeHTTP(rec, httptest.NewRequest("POST", "/hooks/"+f.WebhookToken, nil))
+	mux.ServeHTTP(rec, httptest.NewRequest("POST", "/hooks/"+f.WebhookToken+"?s=101", nil))
 	if rec.Code != http.StatusAccepted {
 		t.Fatalf("webhook answered %d %s, want 202 (the respond step failed)", rec.Code, rec.Body)
 	}
 	id, _ := strconv.ParseInt(rec.Header().Get("X-Sluice-Run"), 10, 64)
 	got, steps := b.wait(t, id)
-	if got.Status != "failed" || !strings.Contains(string(steps["answer"].Error), "not a final HTTP status") {
+	if got.Status != "failed" || !strings.Contains(string(steps["answer"].Error), "with.status: must be an HTTP status between 200 and 599 (a final answer), not 101") {
 		t.Errorf("run %s, respond step error %q", got.Status, steps["answer"].Error)
 	}
 }

@@ -1,9 +1,6 @@
 package flow
 
 import (
-	"net/mail"
-	"net/url"
-	"slices"
 	"strings"
 	"time"
 )
@@ -66,8 +63,10 @@ func (c *checker) with(info *actionInfo, n *node, path string) map[string]any {
 		}
 	case ActionTerminate:
 		if e, ok := f["status"]; ok {
-			if s, ok := c.str(e, path+".status"); ok && !slices.Contains(TerminateStatuses, s) {
-				c.reportAt(path+".status", e.val, "unknown status %q%s; use %s", s, c.didYouMean(s, TerminateStatuses), oneOf(TerminateStatuses))
+			if s, ok := c.str(e, path+".status"); ok && !hasTemplate(s) {
+				if _, err := TerminateStatus(s); err != nil {
+					c.reportAt(path+".status", e.val, "unknown status %q%s; use %s", s, c.didYouMean(s, TerminateStatuses), oneOf(TerminateStatuses))
+				}
 			}
 		}
 		if e, ok := f["message"]; ok {
@@ -109,20 +108,16 @@ func isTemplate(n *node) bool {
 func (c *checker) httpWith(f map[string]entry, path string) {
 	if e, ok := f["url"]; ok {
 		if s, ok := c.str(e, path+".url"); ok && !hasTemplate(s) {
-			u, err := url.Parse(s)
-			switch {
-			case err != nil:
-				c.reportAt(path+".url", e.val, "not a valid URL: %s", strings.TrimPrefix(err.Error(), "parse "))
-			case u.Scheme != "http" && u.Scheme != "https":
-				c.reportAt(path+".url", e.val, "must start with http:// or https://")
-			case u.Host == "":
-				c.reportAt(path+".url", e.val, "has no host")
+			if _, err := HTTPURL(s); err != nil {
+				c.reportAt(path+".url", e.val, "%v", err)
 			}
 		}
 	}
 	if e, ok := f["method"]; ok {
-		if s, ok := c.str(e, path+".method"); ok && !hasTemplate(s) && !slices.Contains(HTTPMethods, s) {
-			c.reportAt(path+".method", e.val, "unknown method %q%s; use %s", s, c.didYouMean(s, HTTPMethods), oneOf(HTTPMethods))
+		if s, ok := c.str(e, path+".method"); ok && !hasTemplate(s) {
+			if _, err := HTTPMethod(s); err != nil {
+				c.reportAt(path+".method", e.val, "%v", err)
+			}
 		}
 	}
 	if e, ok := f["headers"]; ok {
@@ -159,8 +154,14 @@ func (c *checker) emailWith(f map[string]entry, path string) {
 		}
 		p := path + "." + name
 		switch {
+		case name == "reply_to" && e.val.kind == kindString:
+			if !hasTemplate(e.val.str) {
+				if _, err := EmailReplyTo(e.val.str); err != nil {
+					c.reportAt(p, e.val, "%v", err)
+				}
+			}
 		case e.val.kind == kindString:
-			c.address(e.val, p)
+			c.addresses(e.val, p)
 		case e.val.kind == kindList && name != "reply_to":
 			if len(e.val.items) == 0 {
 				c.reportAt(p, e.val, "must list at least one address")
@@ -170,7 +171,7 @@ func (c *checker) emailWith(f map[string]entry, path string) {
 					c.reportAt(at(p, i), it, "must be an email address, not %s", it.kind.describe())
 					continue
 				}
-				c.address(it, at(p, i))
+				c.addresses(it, at(p, i))
 			}
 		case name == "reply_to":
 			c.reportAt(p, e.val, "must be an email address, not %s", e.val.kind.describe())
@@ -180,41 +181,51 @@ func (c *checker) emailWith(f map[string]entry, path string) {
 	}
 	for _, name := range []string{"subject", "body", "html"} {
 		if e, ok := f[name]; ok {
-			c.str(e, path+"."+name)
+			if s, ok := c.str(e, path+"."+name); ok && name == "subject" && !hasTemplate(s) {
+				if err := EmailSubject(s); err != nil {
+					c.reportAt(path+"."+name, e.val, "%v", err)
+				}
+			}
 		}
 	}
 }
 
-// address checks a literal address list such as "a@example.com, Bo <b@example.com>".
-func (c *checker) address(n *node, path string) {
+// addresses checks a written address list such as "a@example.com, Bo
+// <b@example.com>".
+func (c *checker) addresses(n *node, path string) {
 	if hasTemplate(n.str) {
 		return
 	}
-	if _, err := mail.ParseAddressList(n.str); err != nil {
-		c.reportAt(path, n, "%q is not an email address", n.str)
+	switch list, err := EmailAddresses(n.str); {
+	case err != nil:
+		c.reportAt(path, n, "%v", err)
+	case len(list) == 0:
+		c.reportAt(path, n, "is empty; write an email address such as ann@example.com")
 	}
 }
 
+// delayDuration checks a written duration with the engine's rule, and
+// refuses one of 0s or less, which would not wait.
 func (c *checker) delayDuration(e entry, path string) {
 	if isTemplate(e.val) {
 		return
 	}
-	d, ok := c.duration(e, path)
-	if !ok {
-		return
-	}
-	if d <= 0 || d > MaxDelay {
-		c.reportAt(path, e.val, "must be more than 0s and at most 30 days (720h)")
+	d, err := DelayDuration(e.val.value())
+	switch {
+	case err != nil:
+		c.reportAt(path, e.val, "%v", err)
+	case d <= 0:
+		c.reportAt(path, e.val, "%v", errDelayRange)
 	}
 }
 
+// respondStatus checks a written status with the engine's rule.
 func (c *checker) respondStatus(e entry, path string) {
 	if isTemplate(e.val) {
 		return
 	}
-	v, ok := c.integer(e, path)
-	if ok && (v < 100 || v > 599) {
-		c.reportAt(path, e.val, "must be an HTTP status between 100 and 599, not %d", v)
+	if _, err := RespondStatus(e.val.value()); err != nil {
+		c.reportAt(path, e.val, "%v", err)
 	}
 }
 
@@ -236,7 +247,13 @@ func (c *checker) scalarMap(e entry, path string, headers bool) {
 		}
 		for _, it := range items {
 			switch it.kind {
-			case kindString, kindInt, kindFloat, kindBool:
+			case kindString:
+				if headers && !hasTemplate(it.str) {
+					if err := HeaderValue(it.str); err != nil {
+						c.reportAt(p, it, "%v", err)
+					}
+				}
+			case kindInt, kindFloat, kindBool:
 			default:
 				c.reportAt(p, it, "must be a string, number or boolean, not %s", it.kind.describe())
 			}

@@ -77,7 +77,9 @@ func (n *Notifier) SendAlerts(ctx context.Context) error {
 			errs = append(errs, err)
 			continue
 		}
-		if !fs.RepairEmails || us.RepairEmails == repairNever {
+		// A disabled owner is treated as opted out: the failures are
+		// not saved up to arrive in a burst if they are enabled again.
+		if !fs.RepairEmails || us.RepairEmails == repairNever || !told(owner) {
 			if err := n.st.AlertSent(ctx, a.FlowID, a.Step, a.Code, a.Pending, now); err != nil {
 				errs = append(errs, err)
 			}

@@ -14,7 +14,8 @@ import (
 const recentRuns = 20
 
 // DisableFailing turns off the enabled flows that have failed continuously
-// for DisableAfter, and tells their owners in the feed and by email. A flow
+// for DisableAfter, and tells their owners in the feed and by email (an
+// owner an admin disabled is not told, but the flow is turned off). A flow
 // has failed continuously when its newest finished run failed, the first
 // failure after its last success (or, if it was changed or turned on
 // since, after that change) is older than DisableAfter, and nothing
@@ -91,7 +92,8 @@ func (n *Notifier) failingSince(ctx context.Context, f store.Flow) (first, last 
 	return fails[0], last, true, nil
 }
 
-// turnOff turns a flow off and tells its owner.
+// turnOff turns a flow off and tells its owner, unless the owner is
+// disabled.
 func (n *Notifier) turnOff(ctx context.Context, f store.Flow, first, last store.Run, now time.Time) error {
 	owner, err := n.st.GetUser(ctx, f.OwnerID)
 	if err != nil {
@@ -109,7 +111,10 @@ func (n *Notifier) turnOff(ctx context.Context, f store.Flow, first, last store.
 		// Changed since it was read, or another node turned it off.
 		return nil
 	}
-	n.log.Warn("turned off a flow that keeps failing", "flow", f.ID, "name", f.Name, "failing_since", first.CreatedAt, "latest_run", last.ID)
+	n.log.Warn("turned off a flow that keeps failing", "flow", f.ID, "name", f.Name, "failing_since", first.CreatedAt, "latest_run", last.ID, "owner_disabled", !told(owner))
+	if !told(owner) {
+		return nil
+	}
 	if _, err := n.st.EnqueueMail(ctx, m); err != nil {
 		return fmt.Errorf("auto-disable flow %d: %w", f.ID, err)
 	}

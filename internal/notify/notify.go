@@ -296,11 +296,24 @@ func (n *Notifier) runFailed(ctx context.Context, ev store.Event) error {
 			return fmt.Errorf("run %d failed: %w", run.ID, err)
 		}
 	}
+	owner, err := n.st.GetUser(ctx, flow.OwnerID)
+	if err != nil {
+		return fmt.Errorf("run %d failed: %w", run.ID, err)
+	}
+	if !told(owner) {
+		return nil
+	}
 	f := fails[len(fails)-1]
 	title := fmt.Sprintf("%s failed: %s", flow.Name, f.Title)
 	body := fmt.Sprintf("Run %d failed at step %s. %s", run.ID, f.Step, f.WhatHappened)
 	return n.addNote(ctx, store.Notification{UserID: flow.OwnerID, Kind: store.NoteRunFailed, Title: title, Body: body, FlowID: flow.ID, RunID: run.ID, CreatedAt: at}, true)
 }
+
+// told reports whether the notifier tells a user anything. A user an
+// admin disabled gets no email, digest or feed entry: the address may be
+// a departed employee's, and the account can read nothing anyway. Their
+// flows keep running; see docs/security.md, "Disabling a user".
+func told(u store.User) bool { return u.DisabledAt == nil }
 
 // addNote adds a notification to a user's feed. With coalesce, it adds
 // nothing when the user already has an unread notification of the same
@@ -342,6 +355,9 @@ func (n *Notifier) connectionBroken(ctx context.Context, ev store.Event) error {
 	owner, err := n.st.GetUser(ctx, c.OwnerID)
 	if err != nil {
 		return fmt.Errorf("connection %d broken: %w", c.ID, err)
+	}
+	if !told(owner) {
+		return nil
 	}
 	title := fmt.Sprintf("Connection %s needs attention", c.Name)
 	body := fmt.Sprintf("%s Update it with: sluice connections update %s; then resubmit the runs that failed on it with: sluice runs resubmit --connection %s",

@@ -834,3 +834,71 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestDisabledOwnerIsNotTold: of two owners whose flows fail, the one an
+// admin disabled gets no repair email, no feed entry, no connection email
+// and no turned-off email; the enabled one still gets hers. The disabled
+// owner's failures are not saved up for later, and their flow that keeps
+// failing is still turned off.
+func TestDisabledOwnerIsNotTold(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	bob := b.user(t, "bob@example.com", store.RoleMaker)
+	bobs := b.newFlow(t, "Bob's sync", bob.ID)
+	c, err := b.st.CreateConnection(b.ctx, store.Connection{OwnerID: bob.ID, Name: "crm", Type: "bearer", Config: json.RawMessage(`{}`), Secret: []byte(canary)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.st.SetUserDisabled(b.ctx, bob.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	b.fail(t, b.flow.ID, diagnosisError)
+	b.fail(t, bobs.ID, diagnosisError)
+	if _, err := b.st.SetConnectionHealth(b.ctx, c.ID, store.HealthNeedsAttention, "HTTP 401", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	b.clock.Set(time.Now().Add(time.Second))
+	b.pass(t)
+	b.clock.Advance(2 * time.Hour)
+	b.pass(t)
+	msgs, err := b.smtp.WaitMessages(1, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range b.outbox(t) {
+		if m.To[0] != "ann@example.com" {
+			t.Errorf("%s email to %v, a disabled user", m.Kind, m.To)
+		}
+	}
+	if len(msgs) != 1 || !strings.Contains(msgs[0].Text, "Welcome a new hire") {
+		t.Fatalf("%d emails; the enabled owner's repair tip is missing", len(msgs))
+	}
+	if n, err := b.st.CountUnread(b.ctx, bob.ID); err != nil || n != 0 {
+		t.Errorf("disabled user has %d unread notifications, %v", n, err)
+	}
+	if n, err := b.st.CountUnread(b.ctx, b.owner.ID); err != nil || n != 1 {
+		t.Errorf("enabled owner has %d unread notifications, %v", n, err)
+	}
+	due, err := b.st.DueAlerts(b.ctx, b.clock.Now().Add(24*time.Hour), time.Hour)
+	if err != nil || len(due) != 0 {
+		t.Fatalf("alerts kept for later: %+v %v", due, err)
+	}
+
+	// Still failing 15 days on: the flow is turned off, silently for its
+	// disabled owner.
+	b.clock.Advance(15 * 24 * time.Hour)
+	if err := b.n.DisableFailing(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := b.st.GetFlow(b.ctx, bobs.ID); err != nil || f.Enabled {
+		t.Fatalf("disabled owner's failing flow enabled = %v, %v", f.Enabled, err)
+	}
+	for _, m := range b.outbox(t) {
+		if m.To[0] == "bob@example.com" {
+			t.Errorf("%s email to a disabled user", m.Kind)
+		}
+	}
+	if n, err := b.st.CountUnread(b.ctx, bob.ID); err != nil || n != 0 {
+		t.Errorf("disabled user has %d unread notifications, %v", n, err)
+	}
+}

@@ -155,6 +155,19 @@ func Run(ctx context.Context, cfg Config) error {
 			log.Error("notifier stopped", "err", err)
 		}
 	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		// Inputs stored before webhook inputs were redacted; a pass that
+		// finds none reads and writes nothing (docs/security.md).
+		n, err := engine.ScrubStoredInputs(engCtx, st)
+		switch {
+		case err != nil && engCtx.Err() == nil:
+			log.Error("scrub stored webhook inputs", "scrubbed", n, "err", err)
+		case n > 0:
+			log.Info("redacted webhook tokens and credentials in stored run inputs", "runs", n)
+		}
+	}()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("sluice is listening", "addr", ln.Addr().String(), "base_url", cfg.BaseURL, "data", cfg.DataDir, "store", storeName(cfg))

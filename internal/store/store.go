@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -229,8 +230,20 @@ type RunFilter struct {
 	FailedOnConnection string
 	// BeforeID keeps runs with a smaller id, for paging newest first.
 	BeforeID int64
+	// InputPathPrefix keeps runs whose input is a JSON object with a path
+	// (a webhook's request path) that starts with it, and InputPathExcept
+	// drops those whose path starts with that one; used to find webhook
+	// inputs stored before the token was masked. The prefixes are matched
+	// as text (LikePrefix), case-insensitively on SQLite.
+	InputPathPrefix, InputPathExcept string
 	// Limit caps the result. Defaults to 50.
 	Limit int
+}
+
+// LikePrefix returns the SQL LIKE pattern (with ESCAPE '\') of the strings
+// that start with prefix: its %, _ and \ escaped, then %.
+func LikePrefix(prefix string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(prefix) + "%"
 }
 
 // Step is the recorded result of one action in a run. Key is unique in the
@@ -532,4 +545,8 @@ type Store interface {
 	// PruneRuns deletes finished runs created before the time, with their
 	// steps, and returns how many it deleted.
 	PruneRuns(ctx context.Context, before time.Time) (int, error)
+	// SetRunInputs replaces the stored input of runs (by id) in one short
+	// transaction; a run deleted meanwhile is skipped. It is for redacting
+	// inputs in place, a chunk at a time.
+	SetRunInputs(ctx context.Context, inputs map[int64]json.RawMessage) error
 }

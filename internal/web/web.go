@@ -60,7 +60,10 @@ type Config struct {
 	SignIn *signin.Checker
 }
 
-// maxForm caps the retry form's body.
+// maxForm caps the body of every request to these pages; the retry form
+// holds an email and a password, far less. As in the API, the cap is an
+// http.MaxBytesReader set by wrap, and a body over it is an error wrapping
+// *http.MaxBytesError, which wrap answers 413.
 const maxForm = 16 << 10
 
 type handler struct {
@@ -102,9 +105,10 @@ type errorView struct {
 	Title, Message, RequestID, BaseURL string
 }
 
-// wrap turns a handler that returns an error into an http.Handler: a
-// pageError becomes its page; anything else is logged and answered with a
-// 500 page that shows a request id, never the internal text.
+// wrap turns a handler that returns an error into an http.Handler: it caps
+// the body at maxForm; a pageError becomes its page, a body over the cap a
+// 413 page; anything else is logged and answered with a 500 page that
+// shows a request id, never the internal text.
 func (h *handler) wrap(fn func(w http.ResponseWriter, r *http.Request) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hdr := w.Header()
@@ -113,12 +117,20 @@ func (h *handler) wrap(fn func(w http.ResponseWriter, r *http.Request) error) ht
 		hdr.Set("Cache-Control", "no-store")
 		hdr.Set("X-Content-Type-Options", "nosniff")
 		hdr.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 		err := fn(w, r)
 		if err == nil {
 			return
 		}
-		var pe *pageError
-		if !errors.As(err, &pe) {
+		var (
+			pe     *pageError
+			tooBig *http.MaxBytesError
+		)
+		if errors.As(err, &tooBig) {
+			pe = &pageError{status: http.StatusRequestEntityTooLarge, title: "The form is too large",
+				message: fmt.Sprintf("Sluice reads at most %d KB from this page's form, which holds only an email and a password. Open the link from the email again and send the form as it is.", tooBig.Limit>>10)}
+		}
+		if pe == nil && !errors.As(err, &pe) {
 			id := rand.Text()[:12]
 			h.log.Error("email link page failed", "method", r.Method, "request_id", id, "err", err)
 			pe = &pageError{status: http.StatusInternalServerError, title: "Something went wrong",
@@ -313,6 +325,15 @@ func (h *handler) show(w http.ResponseWriter, r *http.Request) error {
 // owner's password in the body. That pair is the CSRF protection; no
 // separate CSRF token is needed.
 func (h *handler) retry(w http.ResponseWriter, r *http.Request) error {
+	// The form is read first, so that an oversized body is refused before
+	// any lookup; wrap has capped it.
+	if err := r.ParseForm(); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return fmt.Errorf("read the retry form: %w", err)
+		}
+		return pageErr(http.StatusBadRequest, "The form could not be read", "Send the form from the retry page again.")
+	}
 	token := r.PathValue("token")
 	t, err := h.open(r.Context(), token)
 	if err != nil {
@@ -321,10 +342,6 @@ func (h *handler) retry(w http.ResponseWriter, r *http.Request) error {
 	if t.link.Purpose != notify.PurposeRetry {
 		return pageErr(http.StatusBadRequest, "This link does not retry runs",
 			"It opens the run page only. Use the retry link of the email to resubmit the run.")
-	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
-	if err := r.ParseForm(); err != nil {
-		return pageErr(http.StatusBadRequest, "The form could not be read", "Send the form from the retry page again.")
 	}
 	email, password := strings.TrimSpace(r.PostFormValue("email")), r.PostFormValue("password")
 	p, err := h.page(r.Context(), t)

@@ -257,3 +257,55 @@ func TestLongRunPage(t *testing.T) {
 		}
 	}
 }
+
+// countingReader counts the bytes read from an endless body.
+type countingReader struct{ n int64 }
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = 'a'
+	}
+	c.n += int64(len(p))
+	return len(p), nil
+}
+
+// TestOversizedForm: a retry form over the cap is answered 413 with an
+// HTML page, after reading no more than the cap (the body is endless), and
+// nothing is signed in or resubmitted. A GET's body is never read.
+func TestOversizedForm(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	retry := notify.SignLink(b.key, notify.PurposeRetry, b.run.ID, b.owner.ID, time.Now().Add(time.Hour))
+	for _, method := range []string{"POST", "GET"} {
+		t.Run(method, func(t *testing.T) {
+			body := &countingReader{}
+			req := httptest.NewRequest(method, "/r/"+retry, io.MultiReader(strings.NewReader("email=ann%40example.com&password="), body))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			rec := httptest.NewRecorder()
+			b.h.ServeHTTP(rec, req)
+			if method == "GET" {
+				if rec.Code != http.StatusOK || body.n != 0 {
+					t.Fatalf("GET: status %d, %d body bytes read", rec.Code, body.n)
+				}
+				return
+			}
+			if rec.Code != http.StatusRequestEntityTooLarge {
+				t.Fatalf("status %d, want 413\n%s", rec.Code, rec.Body)
+			}
+			if ct := rec.Header().Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
+				t.Errorf("Content-Type %q", ct)
+			}
+			for _, w := range []string{"The form is too large", "at most 16 KB"} {
+				if !strings.Contains(rec.Body.String(), w) {
+					t.Errorf("page lacks %q:\n%s", w, rec.Body)
+				}
+			}
+			if body.n > 64<<10 {
+				t.Errorf("read %d bytes of an endless body; the cap is 16 KB", body.n)
+			}
+		})
+	}
+	if b.resubmits != 0 {
+		t.Fatal("resubmitted")
+	}
+}

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -220,6 +221,12 @@ func runWhere(rf store.RunFilter) (string, []any) {
 	if rf.FailedOnConnection != "" {
 		add(`r.status = 'failed' AND EXISTS (SELECT 1 FROM steps s WHERE s.run_id = r.id AND s.status IN ('failed', 'timed_out') `+
 			`AND sluice_try_jsonb(s.error) ->> 'connection' = $? AND sluice_try_jsonb(s.error) ->> 'class' = 'auth')`, rf.FailedOnConnection)
+	}
+	if rf.InputPathPrefix != "" {
+		add(`COALESCE(sluice_try_jsonb(r.input) ->> 'path', '') LIKE $? ESCAPE '\'`, store.LikePrefix(rf.InputPathPrefix))
+	}
+	if rf.InputPathExcept != "" {
+		add(`COALESCE(sluice_try_jsonb(r.input) ->> 'path', '') NOT LIKE $? ESCAPE '\'`, store.LikePrefix(rf.InputPathExcept))
 	}
 	if len(where) == 0 {
 		return "", nil
@@ -500,6 +507,25 @@ func (s *Store) CancelRun(ctx context.Context, id int64) (store.Run, error) {
 		return store.Run{}, wrap(err, fmt.Sprintf("cancel run %d", id))
 	}
 	return r, nil
+}
+
+// SetRunInputs replaces the input of runs in one transaction.
+func (s *Store) SetRunInputs(ctx context.Context, inputs map[int64]json.RawMessage) error {
+	if len(inputs) == 0 {
+		return nil
+	}
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		for id, in := range inputs {
+			if _, err := tx.Exec(ctx, `UPDATE runs SET input = $1 WHERE id = $2`, string(in), id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return wrap(err, fmt.Sprintf("set the input of %d runs", len(inputs)))
+	}
+	return nil
 }
 
 // PruneRuns deletes finished runs created before the time, with their

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -221,6 +222,12 @@ func runWhere(rf store.RunFilter) (string, []any) {
 	if rf.FailedOnConnection != "" {
 		add(`r.status = 'failed' AND EXISTS (SELECT 1 FROM steps s WHERE s.run_id = r.id AND s.status IN ('failed', 'timed_out') `+
 			`AND json_valid(s.error) AND json_extract(s.error, '$.connection') = ? AND json_extract(s.error, '$.class') = 'auth')`, rf.FailedOnConnection)
+	}
+	if rf.InputPathPrefix != "" {
+		add(`json_valid(r.input) AND json_type(r.input, '$.path') = 'text' AND json_extract(r.input, '$.path') LIKE ? ESCAPE '\'`, store.LikePrefix(rf.InputPathPrefix))
+	}
+	if rf.InputPathExcept != "" {
+		add(`NOT (json_valid(r.input) AND json_type(r.input, '$.path') = 'text' AND json_extract(r.input, '$.path') LIKE ? ESCAPE '\')`, store.LikePrefix(rf.InputPathExcept))
 	}
 	if len(where) == 0 {
 		return "", nil
@@ -569,6 +576,25 @@ func (s *Store) CancelRun(ctx context.Context, id int64) (store.Run, error) {
 		return store.Run{}, notFound(err, fmt.Sprintf("cancel run %d", id))
 	}
 	return r, nil
+}
+
+// SetRunInputs replaces the input of runs in one write transaction.
+func (s *Store) SetRunInputs(ctx context.Context, inputs map[int64]json.RawMessage) error {
+	if len(inputs) == 0 {
+		return nil
+	}
+	err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
+		for id, in := range inputs {
+			if _, err := tx.ExecContext(ctx, `UPDATE runs SET input = ? WHERE id = ?`, string(in), id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("set the input of %d runs: %w", len(inputs), err)
+	}
+	return nil
 }
 
 // PruneRuns deletes finished runs created before the time, a thousand at a

@@ -46,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Steps", stepTests},
 		{"StepChunks", chunkTests},
 		{"Resubmit", resubmitTests},
+		{"Inputs", inputTests},
 		{"Connections", connectionTests},
 		{"Jobs", jobTests},
 		{"Events", eventTests},
