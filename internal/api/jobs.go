@@ -21,7 +21,9 @@ import (
 // an id given as a number or a string.
 type refValue string
 
-// UnmarshalJSON accepts a string or an integer.
+// UnmarshalJSON accepts a string or an integer. A null leaves v empty for
+// decodeJSON to refuse; a number that is not an int64 is a type error that
+// says so.
 func (v *refValue) UnmarshalJSON(b []byte) error {
 	b = bytes.TrimSpace(b)
 	if string(b) == "null" {
@@ -38,6 +40,10 @@ func (v *refValue) UnmarshalJSON(b []byte) error {
 	}
 	var n int64
 	if err := json.Unmarshal(b, &n); err != nil {
+		var typ *json.UnmarshalTypeError
+		if errors.As(err, &typ) && typ.Value == "number "+string(b) {
+			return err
+		}
 		return &json.UnmarshalTypeError{Value: string(b), Type: reflect.TypeFor[string]()}
 	}
 	*v = refValue(strconv.FormatInt(n, 10))
