@@ -114,9 +114,9 @@ func exchange(t *testing.T, h http.Handler, req *http.Request) *httptest.Respons
 	if !strings.HasPrefix(req.URL.Path, Prefix+"/") {
 		return rec // a webhook: its body and answer are the flow's
 	}
-	// What the handler left unread of a body of known length is part of
-	// the request all the same.
-	if !body.eof && !body.over && req.ContentLength >= 0 {
+	// What the handler left unread of a body of known, small length is
+	// part of the request all the same.
+	if !body.eof && !body.over && req.ContentLength >= 0 && req.ContentLength <= maxCapture {
 		_, _ = io.Copy(io.Discard, io.LimitReader(body, maxCapture+1))
 	}
 	c, err := loadContract()
