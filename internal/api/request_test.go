@@ -21,7 +21,7 @@ func TestNullRefused(t *testing.T) {
 	cb := setupConnections(t)
 	b := cb.bundle
 	ctx := t.Context()
-	note, err := b.store.AddNotification(ctx, store.Notification{UserID: b.users["a"].ID, Kind: "repair", Title: "t", Body: "b"})
+	note, err := b.store.AddNotification(ctx, store.Notification{UserID: b.users["a"].ID, Kind: "run_failed", Title: "t", Body: "b"})
 	if err != nil {
 		t.Fatal(err)
 	}
