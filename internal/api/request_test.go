@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -270,6 +272,66 @@ func TestContractCatchesDrift(t *testing.T) {
 				t.Errorf("drift reported: %v", err)
 			case tc.drift != "" && (err == nil || !strings.Contains(err.Error(), tc.drift)):
 				t.Errorf("error %v, want one with %q", err, tc.drift)
+			}
+		})
+	}
+}
+
+// nullHeavyInput is a trigger body whose input, which takes any value,
+// holds n nulls.
+func nullHeavyInput(n int) []byte {
+	return []byte(`{"input": [` + strings.Repeat(`null,`, n) + `null]}`)
+}
+
+// TestNullWalkBounded checks that the null walk of a large body costs a
+// small multiple of the body: the nulls inside a field that takes any
+// value are skipped in one piece, and a refused null stops the walk.
+//
+// It is not parallel: the allocation count is the process's.
+func TestNullWalkBounded(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		body []byte
+		dst  any
+		ok   bool
+	}{
+		{"allowed nulls", nullHeavyInput(200_000), &triggerRequest{}, true},
+		{"refused at the first", []byte(`{"ids": [null` + strings.Repeat(`, 1`, 200_000) + `]}`), &markReadRequest{}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			err := refuseNulls(tc.body, reflect.TypeOf(tc.dst))
+			runtime.ReadMemStats(&after)
+			if (err == nil) != tc.ok {
+				t.Fatalf("refuseNulls = %v", err)
+			}
+			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 4*uint64(len(tc.body)) {
+				t.Errorf("allocated %d bytes walking a %d-byte body", alloc, len(tc.body))
+			}
+		})
+	}
+}
+
+// BenchmarkDecodeJSONNulls measures decoding a 1 MB trigger body whose
+// input holds nulls (walked) against one without (not walked).
+func BenchmarkDecodeJSONNulls(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		body []byte
+	}{
+		{"nulls", nullHeavyInput(200_000)},
+		{"no nulls", []byte(`{"input": [` + strings.Repeat(`true,`, 200_000) + `true]}`)},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(tc.body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				req := httptest.NewRequest("POST", "/", bytes.NewReader(tc.body))
+				req.Header.Set("Content-Type", "application/json")
+				if err := decodeJSON(req, &triggerRequest{}, false); err != nil {
+					b.Fatal(err)
+				}
 			}
 		})
 	}
