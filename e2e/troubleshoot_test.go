@@ -431,6 +431,7 @@ actions:
 	token := s.token()
 	for i := range 100 {
 		req, _ := http.NewRequest("POST", s.url+"/api/v1/flows/burst/trigger", strings.NewReader(`{}`))
+		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Authorization", "Bearer "+token)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {

@@ -283,8 +283,15 @@ func (s *server) wrap(rt route) http.Handler {
 	})
 }
 
-// serve authenticates and authorizes the caller, then runs the handler.
+// serve checks the query, authenticates and authorizes the caller, then
+// runs the handler.
 func (s *server) serve(rt route, w http.ResponseWriter, r *http.Request) error {
+	if rt.path != "" {
+		// An API route; a webhook's query is the flow's to read.
+		if err := checkQuery(r); err != nil {
+			return err
+		}
+	}
 	if rt.access == public {
 		return rt.handle(s, w, r)
 	}

@@ -191,8 +191,7 @@ func (b *bundle) do(t *testing.T, method, path, who, body string) *httptest.Resp
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	rec := httptest.NewRecorder()
-	b.handler.ServeHTTP(rec, req)
+	rec := exchange(t, b.handler, req)
 	b.checkSecrets(t, who, rec.Body.String())
 	return rec
 }

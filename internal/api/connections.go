@@ -10,8 +10,8 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -213,11 +213,16 @@ func checkConnectionName(name string) error {
 	case strings.ContainsAny(name, "/\r\n\t"):
 		return badRequest("name %q must not contain a slash, a tab or a line break", name)
 	}
-	if _, err := strconv.ParseInt(name, 10, 64); err == nil {
+	if numericRE.MatchString(name) {
 		return badRequest("name %q must not be a number: numbers name connections by id", name)
 	}
 	return nil
 }
+
+// numericRE matches a name that reads as a number, in or out of the
+// int64 range. openapi.json states the same rule in the pattern of
+// NewConnection.name.
+var numericRE = regexp.MustCompile(`^[+-]?[0-9]+$`)
 
 // lookupConnection resolves a {conn} path value: a number is a connection
 // id, anything else the caller's connection with that name. A connection

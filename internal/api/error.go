@@ -29,6 +29,7 @@ const (
 	CodeConflict           = "conflict"
 	CodeFlowDisabled       = "flow_disabled"
 	CodeTooLarge           = "too_large"
+	CodeUnsupportedMedia   = "unsupported_media_type"
 	CodeInvalidFlow        = "invalid_flow"
 	CodeInternal           = "internal"
 )

@@ -249,7 +249,8 @@ func (s *server) showVersion(w http.ResponseWriter, r *http.Request) error {
 
 // triggerRequest is POST /flows/{flow}/trigger's optional body.
 type triggerRequest struct {
-	Input json.RawMessage `json:"input"`
+	// Input is any JSON value, null included.
+	Input json.RawMessage `json:"input" nullable:"true"`
 }
 
 // flowDisabled is the 409 answer to running a flow that is off.

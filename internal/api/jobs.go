@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,7 +22,9 @@ import (
 // an id given as a number or a string.
 type refValue string
 
-// UnmarshalJSON accepts a string or an integer.
+// UnmarshalJSON accepts a string or an integer. A null leaves v empty for
+// decodeJSON to refuse; a number that is not an int64 is a type error that
+// says so.
 func (v *refValue) UnmarshalJSON(b []byte) error {
 	b = bytes.TrimSpace(b)
 	if string(b) == "null" {
@@ -38,6 +41,10 @@ func (v *refValue) UnmarshalJSON(b []byte) error {
 	}
 	var n int64
 	if err := json.Unmarshal(b, &n); err != nil {
+		var typ *json.UnmarshalTypeError
+		if errors.As(err, &typ) && typ.Value == "number "+string(b) {
+			return err
+		}
 		return &json.UnmarshalTypeError{Value: string(b), Type: reflect.TypeFor[string]()}
 	}
 	*v = refValue(strconv.FormatInt(n, 10))
@@ -219,11 +226,20 @@ func (s *server) connectionForJob(ctx context.Context, u store.User, ref string)
 	}
 }
 
+// sincePattern is the form of a since value, as openapi.json states it:
+// days ("7d"), a Go duration of units ("90m", "1h30m"), or an RFC 3339
+// time.
+const sincePattern = `^(?:[0-9]+d|(?:[0-9]+(?:\.[0-9]*)?(?:ns|us|µs|ms|s|m|h))+|[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:[Zz]|[+-][0-9]{2}:[0-9]{2}))$`
+
+var sinceRE = regexp.MustCompile(sincePattern)
+
 // parseSince reads a point in time: a duration back from now such as
 // "90m", "24h" or "7d", or an RFC 3339 time. It must fall between 1970 and
 // 2200, which every store can hold.
 func parseSince(v string, now time.Time) (time.Time, error) {
-	v = strings.TrimSpace(v)
+	if !sinceRE.MatchString(v) {
+		return time.Time{}, fmt.Errorf("%q must be a duration such as 24h or 7d, or an RFC 3339 time such as 2026-01-02T15:04:05Z", v)
+	}
 	var t time.Time
 	if days, ok := strings.CutSuffix(v, "d"); ok {
 		if n, err := strconv.Atoi(days); err == nil && n > 0 && n <= 100*366 {

@@ -42,8 +42,7 @@ func TestWebhookStoresNoCredentials(t *testing.T) {
 	req.Header.Set("X-Gitlab-Token", "gitlab-secret-5")
 	req.Header.Set("X-Session-Id", "session-secret-7")
 	req.Header.Set("X-Hub-Signature-256", "sha256=kept-signature")
-	rec := httptest.NewRecorder()
-	b.hooks(0).ServeHTTP(rec, req)
+	rec := exchange(t, b.hooks(0), req)
 	if rec.Code != http.StatusAccepted {
 		t.Fatalf("webhook: %d %s", rec.Code, rec.Body)
 	}
@@ -120,8 +119,7 @@ func TestWebhookAnswers(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			req := httptest.NewRequest("POST", "/hooks/"+tc.token, strings.NewReader(tc.body))
 			req.Header.Set("Content-Type", "application/json")
-			rec := httptest.NewRecorder()
-			hooks.ServeHTTP(rec, req)
+			rec := exchange(t, hooks, req)
 			if rec.Code != tc.status {
 				t.Fatalf("status %d, want %d: %s", rec.Code, tc.status, rec.Body)
 			}
