@@ -80,7 +80,7 @@ func (s *server) listProblems(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if v := q.Get("since"); v != "" {
-		if pf.Since, err = parseSince(v, time.Now()); err != nil {
+		if pf.Since, err = store.ParseSince(v, time.Now()); err != nil {
 			return badRequest("since: %v", err)
 		}
 	}

@@ -196,19 +196,19 @@ func TestDocumentRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	since := c.doc.Components.Schemas["RunFilter"].Value.Properties["since"].Value.Pattern
-	if since != sincePattern {
-		t.Errorf("RunFilter.since pattern %q, want the server's %q", since, sincePattern)
+	if since != store.SincePattern {
+		t.Errorf("RunFilter.since pattern %q, want the server's %q", since, store.SincePattern)
 	}
-	if p := c.doc.Paths.Value("/problems").Get.Parameters.GetByInAndName("query", "since").Schema.Value.Pattern; p != sincePattern {
-		t.Errorf("/problems since pattern %q, want the server's %q", p, sincePattern)
+	if p := c.doc.Paths.Value("/problems").Get.Parameters.GetByInAndName("query", "since").Schema.Value.Pattern; p != store.SincePattern {
+		t.Errorf("/problems since pattern %q, want the server's %q", p, store.SincePattern)
 	}
 	for _, v := range []string{"24h", "7d", "1h30m", "90m", "2026-01-02T15:04:05Z", "2026-01-02T15:04:05.5+02:00"} {
-		if !sinceRE.MatchString(v) {
+		if !regexp.MustCompile(store.SincePattern).MatchString(v) {
 			t.Errorf("since %q refused", v)
 		}
 	}
 	for _, v := range []string{"", " 24h", "-1h", "+1h", "yesterday", "7 d", "2026-01-02"} {
-		if sinceRE.MatchString(v) {
+		if regexp.MustCompile(store.SincePattern).MatchString(v) {
 			t.Errorf("since %q taken", v)
 		}
 	}

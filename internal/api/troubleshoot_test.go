@@ -303,15 +303,15 @@ func TestParseSince(t *testing.T) {
 		{in: "2999-01-01T00:00:00Z", err: "out of range"},
 		{in: "1000000000d", err: "must be a duration"},
 	} {
-		got, err := parseSince(tt.in, now)
+		got, err := store.ParseSince(tt.in, now)
 		if tt.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.err) {
-				t.Errorf("parseSince(%q) error = %v, want %q", tt.in, err, tt.err)
+				t.Errorf("ParseSince(%q) error = %v, want %q", tt.in, err, tt.err)
 			}
 			continue
 		}
 		if err != nil || !got.Equal(tt.want) {
-			t.Errorf("parseSince(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+			t.Errorf("ParseSince(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
 		}
 	}
 }

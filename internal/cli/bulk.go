@@ -9,9 +9,10 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sluice/sluice/internal/store"
 )
 
 // apiJob is a bulk job of the API (GET /jobs/{id}).
@@ -43,21 +44,8 @@ func pastTense(action string) string {
 // checkSince checks a --since value the way the server reads it: a
 // duration back from now such as 90m, 24h or 7d, or an RFC 3339 time.
 func checkSince(v string) error {
-	if days, ok := strings.CutSuffix(v, "d"); ok {
-		if n, err := strconv.Atoi(days); err == nil && n > 0 {
-			return nil
-		}
-	}
-	if d, err := time.ParseDuration(v); err == nil {
-		if d <= 0 {
-			return fmt.Errorf("%q must be a positive duration", v)
-		}
-		return nil
-	}
-	if _, err := time.Parse(time.RFC3339, v); err == nil {
-		return nil
-	}
-	return fmt.Errorf("%q must be a duration such as 24h or 7d, or an RFC 3339 time such as 2026-01-02T15:04:05Z", v)
+	_, err := store.ParseSince(v, time.Now())
+	return err
 }
 
 // runsBulk queues a bulk resubmit or cancel for the runs the filter
