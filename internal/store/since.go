@@ -1,6 +1,3 @@
-// Since values: how a filter names a point in time, read the same way by the
-// API and the CLI.
-
 package store
 
 import (
