@@ -394,7 +394,32 @@ func (e *Engine) Cancel(ctx context.Context, runID int64) (store.Run, error) {
 	return r, nil
 }
 
-// pollLoop claims due runs while workers are free.
+// pollFallback is the longest the poller sleeps without a wake-up: the
+// runs another node queues, or that fall due on a timer this node did not
+// set, are found within it.
+const pollFallback = time.Second
+
+// pollRetry is the shortest the poller waits after a pass that claimed
+// nothing although a run looked due (another node took it, or it is being
+// written), so that such a run never makes it spin.
+const pollRetry = 10 * time.Millisecond
+
+// claimResult is what one claim pass found.
+type claimResult int
+
+const (
+	// claimedAll filled every free worker: more runs may be due.
+	claimedAll claimResult = iota
+	// claimedSome left workers free: no more runs were due.
+	claimedSome
+	// noWorker found every worker busy and did not ask the store.
+	noWorker
+)
+
+// pollLoop claims due runs while workers are free. With every worker
+// busy it asks the store nothing and waits for a run to finish (launch
+// wakes it) or for the fallback timer; with workers free and nothing due
+// it sleeps until the next run falls due.
 func (e *Engine) pollLoop(ctx context.Context) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -405,12 +430,14 @@ func (e *Engine) pollLoop(ctx context.Context) {
 		case <-timer.C:
 		case <-e.wake:
 		}
-		claimed := e.claim(ctx)
-		wait := time.Second
-		if claimed {
+		wait := pollFallback
+		switch e.claim(ctx) {
+		case claimedAll:
 			wait = 0
-		} else if at, err := e.st.NextDueAt(ctx); err == nil {
-			wait = min(wait, max(0, time.Until(at)))
+		case claimedSome:
+			if at, err := e.st.NextDueAt(ctx); err == nil {
+				wait = min(wait, max(pollRetry, time.Until(at)))
+			}
 		}
 		if !timer.Stop() {
 			select {
@@ -422,15 +449,15 @@ func (e *Engine) pollLoop(ctx context.Context) {
 	}
 }
 
-// claim takes as many due runs as there are free workers. It reports
-// whether it filled every free worker, in which case more may be due.
-func (e *Engine) claim(ctx context.Context) bool {
+// claim takes as many due runs as there are free workers, and says what
+// it found.
+func (e *Engine) claim(ctx context.Context) claimResult {
 	free := 0
 	for free < 128 && e.acquire() {
 		free++
 	}
 	if free == 0 {
-		return false
+		return noWorker
 	}
 	now := time.Now()
 	runs, err := e.st.ClaimRuns(ctx, e.owner, now, now.Add(e.cfg.Lease), free)
@@ -443,7 +470,10 @@ func (e *Engine) claim(ctx context.Context) bool {
 	for range free - len(runs) {
 		<-e.slots
 	}
-	return len(runs) == free
+	if len(runs) == free {
+		return claimedAll
+	}
+	return claimedSome
 }
 
 // leaseLoop renews the leases of the runs this node works.
