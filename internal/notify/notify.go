@@ -41,12 +41,17 @@ const (
 	repairHourly          = "hourly"
 	repairDaily           = "daily"
 	eventBatch            = 100
-	mailBatch             = 20
 	maxEventTries         = 5
 	eventLease            = time.Minute
 	disableCheckEvery     = time.Hour
 	sendTimeout           = 2 * time.Minute
 	shutdownGrace         = 10 * time.Second
+	recordTimeout         = 10 * time.Second
+	// mailLease is how long a claimed outbox message stays this sender's:
+	// its send, the grace a shutdown gives it and the recording of its
+	// outcome fit in it, with room to spare. A sender that dies mid-send
+	// leaves the message to be sent again once the lease ends.
+	mailLease = sendTimeout + shutdownGrace + recordTimeout + 2*time.Minute
 	firstRetry            = 30 * time.Second
 	maxRetry              = time.Hour
 	giveUpAfter           = 3 * 24 * time.Hour
@@ -388,29 +393,30 @@ func backoff(attempts int) time.Duration {
 // DeliverDue sends the outbox messages that are due through the Mailer
 // and records each delivery; a failed attempt is retried after 30s,
 // doubling up to 1 hour, and given up (status failed) after 3 days or at
-// once when the message itself is invalid. Without a Mailer it does
-// nothing.
+// once when the message itself is invalid. Each message is claimed with a
+// lease before it is sent, so that several nodes sharing the store never
+// send the same one; a message whose sender died is sent again once its
+// lease ends. Without a Mailer it does nothing.
 func (n *Notifier) DeliverDue(ctx context.Context) error {
 	if n.cfg.Mailer == nil {
 		return nil
 	}
-	for {
-		due, err := n.st.DueMail(ctx, n.cfg.Now(), mailBatch)
+	for ctx.Err() == nil {
+		// One at a time: a message waits in no sender's hands while
+		// another is sent, and the lease covers one send.
+		now := n.cfg.Now()
+		due, err := n.st.ClaimMail(ctx, now, now.Add(mailLease), 1)
 		if err != nil {
 			return fmt.Errorf("deliver mail: %w", err)
 		}
-		for _, m := range due {
-			if ctx.Err() != nil {
-				return nil
-			}
-			if err := n.deliver(ctx, m); err != nil {
-				return err
-			}
-		}
-		if len(due) < mailBatch {
+		if len(due) == 0 {
 			return nil
 		}
+		if err := n.deliver(ctx, due[0]); err != nil {
+			return err
+		}
 	}
+	return nil
 }
 
 // deliver sends one message. It returns an error only when the outbox
@@ -438,7 +444,7 @@ func (n *Notifier) deliver(ctx context.Context, m store.Mail) error {
 	cancel()
 	// Record the outcome even when ctx ends now, so that a message the
 	// server took is not sent again after a restart.
-	rec, stop := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	rec, stop := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer stop()
 	now := n.cfg.Now()
 	if err == nil {
@@ -448,12 +454,14 @@ func (n *Notifier) deliver(ctx context.Context, m store.Mail) error {
 		n.log.Info("mail sent", "mail", m.ID, "kind", m.Kind, "message_id", id)
 		return nil
 	}
-	if ctx.Err() != nil && cutShort {
-		return nil // cut short by the shutdown: it stays queued as it was
-	}
 	attempts := m.Attempts + 1
 	next := now.Add(backoff(attempts))
-	if errors.Is(err, mail.ErrInvalidMessage) || now.Sub(m.CreatedAt) >= giveUpAfter {
+	switch {
+	case ctx.Err() != nil && cutShort:
+		// Cut short by the shutdown: due again at once rather than when
+		// its lease ends, for the next process or another node.
+		next = now
+	case errors.Is(err, mail.ErrInvalidMessage) || now.Sub(m.CreatedAt) >= giveUpAfter:
 		next = time.Time{}
 	}
 	if rerr := n.st.MarkMailRetry(rec, m.ID, err.Error(), next); rerr != nil {

@@ -146,8 +146,14 @@ type NotifyStore interface {
 
 	// EnqueueMail puts a message in the outbox.
 	EnqueueMail(ctx context.Context, m Mail) (Mail, error)
-	// DueMail returns up to limit queued messages due at now.
-	DueMail(ctx context.Context, now time.Time, limit int) ([]Mail, error)
+	// ClaimMail leases up to limit queued messages due at now to the
+	// caller until leaseUntil, those due longest first: their next attempt
+	// moves to leaseUntil, so that no other sender (another node) takes
+	// them meanwhile, and a sender that dies mid-send leaves them to be
+	// sent again once the lease ends. The messages are returned as
+	// claimed, their NextAttemptAt being leaseUntil. Concurrent claimers
+	// never get the same message.
+	ClaimMail(ctx context.Context, now, leaseUntil time.Time, limit int) ([]Mail, error)
 	// MarkMailSent records a delivery.
 	MarkMailSent(ctx context.Context, id int64, messageID string, at time.Time) error
 	// MarkMailRetry records a failed attempt and when to try again; with

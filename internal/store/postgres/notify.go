@@ -160,13 +160,18 @@ func (s *Store) EnqueueMail(ctx context.Context, m store.Mail) (store.Mail, erro
 	return out, nil
 }
 
-// DueMail returns up to limit queued messages due at now, those due
-// longest first.
-func (s *Store) DueMail(ctx context.Context, now time.Time, limit int) ([]store.Mail, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+mailCols+` FROM outbox WHERE status = 'queued' AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2`, now, limit)
+// ClaimMail leases up to limit queued messages due at now until
+// leaseUntil, those due longest first. Rows locked by another claimer are
+// skipped, so concurrent senders never share one.
+func (s *Store) ClaimMail(ctx context.Context, now, leaseUntil time.Time, limit int) ([]store.Mail, error) {
+	rows, err := s.pool.Query(ctx, `WITH due AS (`+
+		`SELECT id, next_attempt_at AS due_at FROM outbox WHERE status = 'queued' AND next_attempt_at <= $1 `+
+		`ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED), `+
+		`claimed AS (UPDATE outbox SET next_attempt_at = $3 FROM due WHERE outbox.id = due.id RETURNING outbox.*, due.due_at) `+
+		`SELECT `+mailCols+` FROM claimed ORDER BY due_at, id`, now.UTC(), limit, leaseUntil.UTC())
 	out, err := collect(rows, err, scanMail)
 	if err != nil {
-		return nil, wrap(err, "due mail")
+		return nil, wrap(err, "claim mail")
 	}
 	return out, nil
 }

@@ -238,11 +238,40 @@ func (s *Store) listMail(ctx context.Context, q string, args ...any) ([]store.Ma
 	return out, rows.Err()
 }
 
-// DueMail returns up to limit queued messages due at now.
-func (s *Store) DueMail(ctx context.Context, now time.Time, limit int) ([]store.Mail, error) {
-	out, err := s.listMail(ctx, `SELECT `+mailCols+` FROM outbox WHERE status = 'queued' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?`, nanos(now), limit)
+// ClaimMail leases up to limit queued messages due at now until
+// leaseUntil, those due longest first, in one write transaction: the one
+// writer makes concurrent claimers take turns, so they never share one.
+func (s *Store) ClaimMail(ctx context.Context, now, leaseUntil time.Time, limit int) ([]store.Mail, error) {
+	var out []store.Mail
+	err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
+		out = out[:0]
+		rows, err := tx.QueryContext(ctx, `SELECT id FROM outbox WHERE status = 'queued' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?`, nanos(now), limit)
+		if err != nil {
+			return err
+		}
+		var ids []int64
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			ids = append(ids, id)
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		for _, id := range ids {
+			m, err := scanMail(tx.QueryRowContext(ctx, `UPDATE outbox SET next_attempt_at = ? WHERE id = ? RETURNING `+mailCols, nanos(leaseUntil), id))
+			if err != nil {
+				return err
+			}
+			out = append(out, m)
+		}
+		return nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("due mail: %w", err)
+		return nil, fmt.Errorf("claim mail: %w", err)
 	}
 	return out, nil
 }

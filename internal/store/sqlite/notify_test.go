@@ -3,7 +3,6 @@ package sqlite
 import (
 	"encoding/json"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -36,51 +35,6 @@ func failRuns(t *testing.T, s *Store, n int) []int64 {
 	return ids
 }
 
-// TestClaimEventsOnce claims from several goroutines at once: every event
-// goes to exactly one claimer, so two notifiers never report a failure
-// twice.
-func TestClaimEventsOnce(t *testing.T) {
-	t.Parallel()
-	s := openTemp(t)
-	want := failRuns(t, s, 200)
-	var mu sync.Mutex
-	got := map[int64]int{}
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Go(func() {
-			for {
-				evs, err := s.ClaimEvents(t.Context(), time.Now(), time.Now().Add(time.Hour), 7)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				if len(evs) == 0 {
-					return
-				}
-				for i, e := range evs {
-					if i > 0 && e.ID <= evs[i-1].ID {
-						t.Errorf("events out of order: %+v", evs)
-					}
-				}
-				mu.Lock()
-				for _, e := range evs {
-					got[e.RunID]++
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	if len(got) != len(want) {
-		t.Fatalf("claimed events for %d runs, want %d", len(got), len(want))
-	}
-	for _, id := range want {
-		if got[id] != 1 {
-			t.Errorf("run %d claimed %d times", id, got[id])
-		}
-	}
-}
-
 // TestEventsSurviveReopen checks that an event written with a failed run
 // is still there after the store is closed and opened again, as after a
 // crash before the notifier claimed it.
@@ -107,31 +61,5 @@ func TestEventsSurviveReopen(t *testing.T) {
 		if e.Kind != store.EventRunFailed || e.RunID != ids[i] {
 			t.Errorf("event %d: %+v, want run_failed of run %d", i, e, ids[i])
 		}
-	}
-}
-
-// TestMailNotSentTwice checks that a message marked sent cannot be marked
-// sent or retried again: a second delivery of the same outbox row is
-// refused by the store.
-func TestMailNotSentTwice(t *testing.T) {
-	t.Parallel()
-	s := openTemp(t)
-	ctx := t.Context()
-	m, err := s.EnqueueMail(ctx, store.Mail{To: []string{"ann@example.com"}, Subject: "s", Text: "t", Kind: "repair_tip"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.MarkMailSent(ctx, m.ID, "id@example.com", time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.MarkMailSent(ctx, m.ID, "id2@example.com", time.Now()); err == nil {
-		t.Error("marked sent twice")
-	}
-	if err := s.MarkMailRetry(ctx, m.ID, "boom", time.Now().Add(time.Minute)); err == nil {
-		t.Error("a sent message was put back in the queue")
-	}
-	due, err := s.DueMail(ctx, time.Now().Add(time.Hour), 10)
-	if err != nil || len(due) != 0 {
-		t.Fatalf("due after sent: %+v %v", due, err)
 	}
 }

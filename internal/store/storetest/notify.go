@@ -154,6 +154,54 @@ var eventTests = []test{
 			t.Fatalf("ClaimEvents after all were claimed: got %+v", none)
 		}
 	}},
+	{"ClaimOnceConcurrent", func(t *testing.T, open opener) {
+		// Several notifiers (nodes) claim at once: every event goes to
+		// exactly one of them, so no failure is reported twice.
+		b := setup(t, open)
+		want := map[int64]bool{}
+		for range 60 {
+			want[finishRun(t, b.st, b.flow.ID, store.RunFailed).ID] = true
+		}
+		var mu sync.Mutex
+		got := map[int64]int{}
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for range 6 {
+			wg.Go(func() {
+				<-start
+				for {
+					evs, err := b.st.ClaimEvents(b.ctx, time.Now(), time.Now().Add(time.Hour), 4)
+					if err != nil {
+						t.Errorf("ClaimEvents: %v", err)
+						return
+					}
+					if len(evs) == 0 {
+						return
+					}
+					for i, e := range evs {
+						if i > 0 && e.ID <= evs[i-1].ID {
+							t.Errorf("ClaimEvents: events out of order: %+v", evs)
+						}
+					}
+					mu.Lock()
+					for _, e := range evs {
+						got[e.RunID]++
+					}
+					mu.Unlock()
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		if len(got) != len(want) {
+			t.Fatalf("claimed events for %d runs, want %d", len(got), len(want))
+		}
+		for id, n := range got {
+			if n != 1 || !want[id] {
+				t.Errorf("event of run %d claimed %d times, want once", id, n)
+			}
+		}
+	}},
 	{"QueueAlertMailOnce", func(t *testing.T, open opener) {
 		b := setup(t, open)
 		now := time.Now()
@@ -452,7 +500,7 @@ func getMail(t *testing.T, st store.Store, id int64) store.Mail {
 
 // outboxTests check the mail outbox.
 var outboxTests = []test{
-	{"EnqueueAndDue", func(t *testing.T, open opener) {
+	{"EnqueueAndClaim", func(t *testing.T, open opener) {
 		b := setup(t, open)
 		before := time.Now()
 		m1 := enqueue(t, b.st, "one")
@@ -469,22 +517,79 @@ var outboxTests = []test{
 			t.Fatal("EnqueueMail without a recipient succeeded")
 		}
 
-		due, err := b.st.DueMail(b.ctx, after.Add(time.Second), 10)
-		requireNoError(t, err, "DueMail")
-		requireMailIDs(t, due, []int64{m1.ID, m2.ID}, "DueMail")
-		got := due[0]
+		early, err := b.st.ClaimMail(b.ctx, before.Add(-time.Second), after.Add(time.Minute), 10)
+		requireNoError(t, err, "ClaimMail(before)")
+		requireMailIDs(t, early, []int64{}, "ClaimMail(before enqueued)")
+		lease := after.Add(time.Minute).UTC()
+		one, err := b.st.ClaimMail(b.ctx, after.Add(time.Second), lease, 1)
+		requireNoError(t, err, "ClaimMail(limit 1)")
+		requireMailIDs(t, one, []int64{m1.ID}, "ClaimMail(limit 1)")
+		got := one[0]
 		if !slices.Equal(got.To, m1.To) || got.Subject != "one" || got.Text != "text of one" || got.HTML != "<p>one</p>" || got.Kind != "repair_tip" ||
 			got.Status != store.MailQueued || got.Attempts != 0 || got.LastError != "" || got.MessageID != "" || got.SentAt != nil {
-			t.Fatalf("DueMail[0]: got %+v, want %+v", got, m1)
+			t.Fatalf("ClaimMail[0]: got %+v, want %+v", got, m1)
 		}
-		requireTime(t, got.CreatedAt, m1.CreatedAt, "DueMail created_at")
-		requireTime(t, got.NextAttemptAt, m1.NextAttemptAt, "DueMail next_attempt_at")
-		one, err := b.st.DueMail(b.ctx, after.Add(time.Second), 1)
-		requireNoError(t, err, "DueMail(limit 1)")
-		requireMailIDs(t, one, []int64{m1.ID}, "DueMail(limit 1)")
-		early, err := b.st.DueMail(b.ctx, before.Add(-time.Second), 10)
-		requireNoError(t, err, "DueMail(before)")
-		requireMailIDs(t, early, []int64{}, "DueMail(before enqueued)")
+		requireTime(t, got.CreatedAt, m1.CreatedAt, "ClaimMail created_at")
+		requireTime(t, got.NextAttemptAt, lease, "ClaimMail next_attempt_at (the lease)")
+		rest, err := b.st.ClaimMail(b.ctx, after.Add(time.Second), lease, 10)
+		requireNoError(t, err, "ClaimMail(rest)")
+		requireMailIDs(t, rest, []int64{m2.ID}, "ClaimMail while the first is leased")
+		none, err := b.st.ClaimMail(b.ctx, lease.Add(-time.Second), lease.Add(time.Minute), 10)
+		requireNoError(t, err, "ClaimMail(leased)")
+		requireMailIDs(t, none, []int64{}, "ClaimMail before the leases end")
+		// A sender that died mid-send: its messages come back after the
+		// lease, unchanged but for the new lease.
+		again, err := b.st.ClaimMail(b.ctx, lease.Add(time.Second), lease.Add(time.Minute), 10)
+		requireNoError(t, err, "ClaimMail(after the lease)")
+		requireMailIDs(t, again, []int64{m1.ID, m2.ID}, "ClaimMail after the leases end")
+		if again[0].Attempts != 0 || again[0].Status != store.MailQueued {
+			t.Fatalf("mail claimed again after its lease: got %+v", again[0])
+		}
+		// The sender holding a lease records its delivery as usual.
+		requireNoError(t, b.st.MarkMailSent(b.ctx, m1.ID, "<one@sluice>", time.Now()), "MarkMailSent(leased)")
+	}},
+	{"ClaimOnceConcurrent", func(t *testing.T, open opener) {
+		b := setup(t, open)
+		const messages, senders = 60, 6
+		want := map[int64]bool{}
+		for i := range messages {
+			want[enqueue(t, b.st, fmt.Sprintf("m%d", i)).ID] = true
+		}
+		var mu sync.Mutex
+		got := map[int64]int{}
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for range senders {
+			wg.Go(func() {
+				<-start
+				for {
+					now := time.Now()
+					ms, err := b.st.ClaimMail(b.ctx, now, now.Add(time.Hour), 3)
+					if err != nil {
+						t.Errorf("ClaimMail: %v", err)
+						return
+					}
+					if len(ms) == 0 {
+						return
+					}
+					mu.Lock()
+					for _, m := range ms {
+						got[m.ID]++
+					}
+					mu.Unlock()
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		if len(got) != len(want) {
+			t.Fatalf("%d senders claimed %d messages, want %d", senders, len(got), len(want))
+		}
+		for id, n := range got {
+			if n != 1 || !want[id] {
+				t.Errorf("mail %d claimed %d times, want once", id, n)
+			}
+		}
 	}},
 	{"RetryLater", func(t *testing.T, open opener) {
 		b := setup(t, open)
@@ -494,17 +599,17 @@ var outboxTests = []test{
 		next := now.Add(time.Hour)
 		requireNoError(t, b.st.MarkMailRetry(b.ctx, m1.ID, "421 try later", next), "MarkMailRetry")
 
-		due, err := b.st.DueMail(b.ctx, now.Add(time.Second), 10)
-		requireNoError(t, err, "DueMail")
-		requireMailIDs(t, due, []int64{m2.ID}, "DueMail (retry not due)")
-		due, err = b.st.DueMail(b.ctx, next.Add(time.Second), 10)
-		requireNoError(t, err, "DueMail(later)")
-		requireMailIDs(t, due, []int64{m2.ID, m1.ID}, "DueMail(later), by next attempt")
-		got := due[1]
-		if got.Status != store.MailQueued || got.Attempts != 1 || got.LastError != "421 try later" {
+		if got := getMail(t, b.st, m1.ID); got.Status != store.MailQueued || got.Attempts != 1 || got.LastError != "421 try later" {
 			t.Fatalf("mail after MarkMailRetry: got %+v", got)
+		} else {
+			requireTime(t, got.NextAttemptAt, next, "next_attempt_at after MarkMailRetry")
 		}
-		requireTime(t, got.NextAttemptAt, next, "next_attempt_at after MarkMailRetry")
+		due, err := b.st.ClaimMail(b.ctx, now.Add(time.Second), now.Add(time.Minute), 10)
+		requireNoError(t, err, "ClaimMail")
+		requireMailIDs(t, due, []int64{m2.ID}, "ClaimMail (retry not due)")
+		due, err = b.st.ClaimMail(b.ctx, next.Add(time.Second), next.Add(time.Minute), 10)
+		requireNoError(t, err, "ClaimMail(later)")
+		requireMailIDs(t, due, []int64{m2.ID, m1.ID}, "ClaimMail(later), by next attempt")
 
 		requireNoError(t, b.st.MarkMailRetry(b.ctx, m1.ID, "421 again", now.Add(2*time.Hour)), "MarkMailRetry(again)")
 		if got := getMail(t, b.st, m1.ID); got.Attempts != 2 || got.LastError != "421 again" {
@@ -534,9 +639,9 @@ var outboxTests = []test{
 		if got := getMail(t, b.st, m.ID); got.Status != store.MailSent || got.MessageID != "<abc@sluice>" || got.Attempts != 2 {
 			t.Fatalf("sent mail changed by later calls: got %+v", got)
 		}
-		due, err := b.st.DueMail(b.ctx, time.Now().Add(time.Hour), 10)
-		requireNoError(t, err, "DueMail")
-		requireMailIDs(t, due, []int64{}, "DueMail (sent)")
+		due, err := b.st.ClaimMail(b.ctx, time.Now().Add(time.Hour), time.Now().Add(2*time.Hour), 10)
+		requireNoError(t, err, "ClaimMail")
+		requireMailIDs(t, due, []int64{}, "ClaimMail (sent)")
 		err = b.st.MarkMailSent(b.ctx, m.ID+1000, "<x@sluice>", time.Now())
 		requireErrorIs(t, err, store.ErrNotFound, "MarkMailSent(missing)")
 	}},
@@ -579,9 +684,9 @@ var outboxTests = []test{
 		if got.Status != store.MailFailed || got.Attempts != 1 || got.LastError != "550 no such user" || got.SentAt != nil {
 			t.Fatalf("mail after giving up: got %+v", got)
 		}
-		due, err := b.st.DueMail(b.ctx, time.Now().Add(time.Hour), 10)
-		requireNoError(t, err, "DueMail")
-		requireMailIDs(t, due, []int64{}, "DueMail (failed)")
+		due, err := b.st.ClaimMail(b.ctx, time.Now().Add(time.Hour), time.Now().Add(2*time.Hour), 10)
+		requireNoError(t, err, "ClaimMail")
+		requireMailIDs(t, due, []int64{}, "ClaimMail (failed)")
 		err = b.st.MarkMailRetry(b.ctx, m.ID, "again", time.Now())
 		requireErrorIs(t, err, store.ErrNotFound, "MarkMailRetry(failed)")
 		err = b.st.MarkMailSent(b.ctx, m.ID, "<x@sluice>", time.Now())

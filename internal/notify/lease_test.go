@@ -1,0 +1,93 @@
+package notify_test
+
+import (
+	"fmt"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sluice/sluice/internal/notify"
+	"github.com/sluice/sluice/internal/store"
+)
+
+// TestDeadSenderMailRetriedAfterLease claims a message as a sender that
+// dies mid-send would: no other sender takes it while the lease runs, and
+// one sends it, once, after the lease ends.
+func TestDeadSenderMailRetriedAfterLease(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	m, err := b.st.EnqueueMail(b.ctx, store.Mail{To: []string{"ann@example.com"}, Subject: "tip", Text: "t", Kind: notify.MailRepairTip})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	lease := now.Add(5 * time.Minute)
+	if got, err := b.st.ClaimMail(b.ctx, now, lease, 10); err != nil || len(got) != 1 {
+		t.Fatalf("the dying sender's claim: %+v %v", got, err)
+	}
+	// The dying sender's node stops here. Another node passes during the
+	// lease: it must not send the message the first may be sending.
+	b.clock.Set(lease.Add(-time.Second))
+	if err := b.n.DeliverDue(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.smtp.Messages(); len(got) != 0 {
+		t.Fatalf("a leased message was sent by another node: %d messages", len(got))
+	}
+	b.clock.Set(lease.Add(time.Second))
+	if err := b.n.DeliverDue(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.smtp.WaitMessages(1, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.n.DeliverDue(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.smtp.Messages(); len(got) != 1 {
+		t.Fatalf("the message was sent %d times after its lease, want once", len(got))
+	}
+	if got := b.outbox(t)[0]; got.ID != m.ID || got.Status != store.MailSent {
+		t.Fatalf("outbox after the retry: %+v", got)
+	}
+}
+
+// TestTwoNodesSendMailOnce delivers one outbox from two notifiers at once,
+// as two nodes on one store do: every message reaches the SMTP server
+// once.
+func TestTwoNodesSendMailOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	const messages = 12
+	for i := range messages {
+		if _, err := b.st.EnqueueMail(b.ctx, store.Mail{To: []string{"ann@example.com"}, Subject: fmt.Sprintf("m%d", i), Text: "t", Kind: notify.MailRepairTip}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.clock.Set(time.Now())
+	other, err := notify.New(notify.Config{Store: b.st, Mailer: b.sender, From: "sluice@example.com", BaseURL: b.web.URL, Key: b.key, Logger: slog.New(slog.DiscardHandler), Now: b.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, n := range []*notify.Notifier{b.n, other} {
+		wg.Go(func() {
+			<-start
+			if err := n.DeliverDue(b.ctx); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	got := b.smtp.Messages()
+	seen := map[string]int{}
+	for _, m := range got {
+		seen[m.Subject]++
+	}
+	if len(got) != messages || len(seen) != messages {
+		t.Fatalf("two nodes sent %d messages (%d distinct), want %d once each: %v", len(got), len(seen), messages, seen)
+	}
+}
