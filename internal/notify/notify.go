@@ -37,21 +37,21 @@ const (
 )
 
 const (
-	repairNever           = "never"
-	repairHourly          = "hourly"
-	repairDaily           = "daily"
-	eventBatch            = 100
-	maxEventTries         = 5
-	eventLease            = time.Minute
-	disableCheckEvery     = time.Hour
-	sendTimeout           = 2 * time.Minute
-	shutdownGrace         = 10 * time.Second
-	recordTimeout         = 10 * time.Second
+	repairNever       = "never"
+	repairHourly      = "hourly"
+	repairDaily       = "daily"
+	eventBatch        = 100
+	maxEventTries     = 5
+	eventLease        = time.Minute
+	disableCheckEvery = time.Hour
+	sendTimeout       = 2 * time.Minute
+	shutdownGrace     = 10 * time.Second
+	recordTimeout     = 10 * time.Second
 	// mailLease is how long a claimed outbox message stays this sender's:
 	// its send, the grace a shutdown gives it and the recording of its
 	// outcome fit in it, with room to spare. A sender that dies mid-send
 	// leaves the message to be sent again once the lease ends.
-	mailLease = sendTimeout + shutdownGrace + recordTimeout + 2*time.Minute
+	mailLease             = sendTimeout + shutdownGrace + recordTimeout + 2*time.Minute
 	firstRetry            = 30 * time.Second
 	maxRetry              = time.Hour
 	giveUpAfter           = 3 * 24 * time.Hour
