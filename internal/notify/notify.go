@@ -51,12 +51,11 @@ const (
 	// its send, the grace a shutdown gives it and the recording of its
 	// outcome fit in it, with room to spare. A sender that dies mid-send
 	// leaves the message to be sent again once the lease ends.
-	mailLease             = sendTimeout + shutdownGrace + recordTimeout + 2*time.Minute
-	firstRetry            = 30 * time.Second
-	maxRetry              = time.Hour
-	giveUpAfter           = 3 * 24 * time.Hour
-	digestBootstrapWindow = 1000
-	holdAtMost            = 5 * time.Minute
+	mailLease   = sendTimeout + shutdownGrace + recordTimeout + 2*time.Minute
+	firstRetry  = 30 * time.Second
+	maxRetry    = time.Hour
+	giveUpAfter = 3 * 24 * time.Hour
+	holdAtMost  = 5 * time.Minute
 )
 
 // Config configures a Notifier.
@@ -142,11 +141,6 @@ type Notifier struct {
 	log *slog.Logger
 
 	mu sync.Mutex
-	// lastDigest is when each address (lower case) last got a digest;
-	// loaded from the outbox on first use so that a restart does not send
-	// a second digest early.
-	lastDigest   map[string]time.Time
-	digestLoaded bool
 	// hold is when to look again at a flow's alerts that wait for their
 	// owner's next digest, so that every pass does not reload them.
 	hold             map[int64]time.Time
@@ -161,7 +155,7 @@ func New(cfg Config) (*Notifier, error) {
 	}
 	return &Notifier{
 		cfg: cfg, st: cfg.Store, log: cfg.Logger,
-		lastDigest: map[string]time.Time{}, hold: map[int64]time.Time{},
+		hold: map[int64]time.Time{},
 	}, nil
 }
 

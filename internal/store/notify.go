@@ -176,6 +176,18 @@ type NotifyStore interface {
 	// that an email goes out once however many nodes notify.
 	QueueAlertMail(ctx context.Context, m Mail, alerts []Alert, at time.Time) (bool, error)
 
+	// LastDigest returns when a user was last sent a repair digest;
+	// ErrNotFound when never.
+	LastDigest(ctx context.Context, userID int64) (time.Time, error)
+	// QueueDigestMail queues a repair digest to a user as QueueAlertMail
+	// queues a repair-tip email, and in the same transaction records at
+	// as the user's last digest, only if the user's last digest is at
+	// least period older than at (or there is none). It reports false,
+	// and queues nothing, when another node sent the user a digest within
+	// the period or marked one of the alerts sent first, so that however
+	// many nodes notify, a user gets one digest per period.
+	QueueDigestMail(ctx context.Context, userID int64, period time.Duration, m Mail, alerts []Alert, at time.Time) (bool, error)
+
 	// ListProblems groups failed steps by flow, step and diagnosis code.
 	ListProblems(ctx context.Context, f ProblemFilter) ([]Problem, error)
 

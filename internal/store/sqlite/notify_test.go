@@ -63,3 +63,46 @@ func TestEventsSurviveReopen(t *testing.T) {
 		}
 	}
 }
+
+// TestDigestsSeededFromOutbox upgrades a store whose notifier kept the
+// last digest in memory: migration 0010 takes each user's last digest
+// from the outbox, so that the first pass after the upgrade does not send
+// a second digest early.
+func TestDigestsSeededFromOutbox(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "sluice.db")
+	s, err := Open(t.Context(), path, quietLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	u, err := s.CreateUser(ctx, store.User{Email: "Ann@Example.com", PasswordHash: "x", Role: store.RoleMaker})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last store.Mail
+	for _, kind := range []string{"repair_digest", "repair_digest", "repair_tip"} {
+		m, err := s.EnqueueMail(ctx, store.Mail{To: []string{"ann@example.com"}, Subject: kind, Text: "t", Kind: kind})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if kind == "repair_digest" {
+			last = m
+		}
+	}
+	// Back to the schema before 0010, as a store of the previous version.
+	if _, err := s.write.ExecContext(ctx, `DROP TABLE digests; DELETE FROM schema_migrations WHERE version = 10`); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openAt(t, path)
+	got, err := s.LastDigest(ctx, u.ID)
+	if err != nil {
+		t.Fatalf("LastDigest after the upgrade: %v", err)
+	}
+	if !got.Equal(last.CreatedAt) {
+		t.Fatalf("LastDigest after the upgrade: %s, want the last digest's %s", got, last.CreatedAt)
+	}
+}

@@ -91,3 +91,67 @@ func TestTwoNodesSendMailOnce(t *testing.T) {
 		t.Fatalf("two nodes sent %d messages (%d distinct), want %d once each: %v", len(got), len(seen), messages, seen)
 	}
 }
+
+// TestTwoNodesOneDigestPerPeriod runs two notifiers on one store, as two
+// nodes do: once one has sent an owner's hourly digest, the other sends
+// none within the hour, although it never saw that digest go out.
+func TestTwoNodesOneDigestPerPeriod(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	if err := b.st.SetUserSettings(b.ctx, b.owner.ID, store.UserSettings{RepairEmails: "hourly"}); err != nil {
+		t.Fatal(err)
+	}
+	other, err := notify.New(notify.Config{Store: b.st, Mailer: b.sender, From: "sluice@example.com", BaseURL: b.web.URL, Key: b.key,
+		Logger: slog.New(slog.DiscardHandler), Now: b.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := b.newFlow(t, "Nightly report", b.owner.ID)
+	b.fail(t, b.flow.ID, diagnosisError)
+	if err := b.n.HandleEvents(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The other node looks first, inside the grace: nothing to send yet.
+	if err := other.SendAlerts(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	b.clock.Advance(time.Minute)
+	if err := b.n.SendAlerts(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := countKind(t, b, notify.MailRepairDigest); got != 1 {
+		t.Fatalf("%d digests after the first node's pass, want 1", got)
+	}
+	// A new problem; the other node's pass comes within the hour.
+	b.fail(t, second.ID, diagnosisError)
+	if err := b.n.HandleEvents(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	b.clock.Advance(time.Minute)
+	if err := other.SendAlerts(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := countKind(t, b, notify.MailRepairDigest); got != 1 {
+		t.Fatalf("the second node sent another digest within the hour: %d digests, want 1", got)
+	}
+	// An hour after the first, either node sends the next one.
+	b.clock.Advance(time.Hour)
+	if err := other.SendAlerts(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := countKind(t, b, notify.MailRepairDigest); got != 2 {
+		t.Fatalf("%d digests an hour later, want 2", got)
+	}
+}
+
+// countKind counts the outbox messages of a kind.
+func countKind(t *testing.T, b *bundle, kind string) int {
+	t.Helper()
+	n := 0
+	for _, m := range b.outbox(t) {
+		if m.Kind == kind {
+			n++
+		}
+	}
+	return n
+}
