@@ -12,9 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
-	"time"
 
 	"github.com/sluice/sluice/internal/api"
 	"github.com/sluice/sluice/internal/auth"
@@ -33,7 +31,9 @@ import (
 
 // Run starts a server and serves until ctx ends, then shuts down: it stops
 // taking requests, stops the runs in flight (they resume on the next
-// start) and closes the store.
+// start) and closes the store. The HTTP server, the engine and the
+// notifier run as one: when one of them stops, Run stops the others and
+// returns its error.
 func Run(ctx context.Context, cfg Config) error {
 	if err := cfg.validate(); err != nil {
 		return err
@@ -139,41 +139,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	srv := newHTTPServer(cfg, originHandler(cfg, mux, hooks))
 
-	engCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := eng.Run(engCtx); err != nil {
-			log.Error("engine stopped", "err", err)
-		}
-	}()
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := notifier.Run(engCtx); err != nil {
-			log.Error("notifier stopped", "err", err)
-		}
-	}()
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("sluice is listening", "addr", ln.Addr().String(), "base_url", cfg.BaseURL, "data", cfg.DataDir, "store", storeName(cfg))
-
-	select {
-	case <-ctx.Done():
-	case err = <-serveErr:
-	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if serr := srv.Shutdown(shutdownCtx); serr != nil {
-		log.Warn("http shutdown", "err", serr)
-	}
-	stopEngine()
-	wg.Wait()
+	err = supervise(ctx, log, srv, ln, part{"engine", eng.Run}, part{"notifier", notifier.Run})
 	log.Info("sluice stopped")
-	if errors.Is(err, http.ErrServerClosed) {
-		return nil
-	}
 	return err
 }
 
