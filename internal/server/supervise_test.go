@@ -75,7 +75,9 @@ func TestEngineFailureStopsServer(t *testing.T) {
 	}
 	st.Close() // the database goes away: the engine cannot re-queue runs
 	done := make(chan error, 1)
-	go func() { done <- supervise(context.Background(), b.log, b.srv, b.ln, part{"engine", eng.Run}, part{"notifier", n.Run}) }()
+	go func() {
+		done <- supervise(context.Background(), b.log, b.srv, b.ln, part{"engine", eng.Run}, part{"notifier", n.Run})
+	}()
 	err = b.waitStopped(t, done)
 	if err == nil || !strings.Contains(err.Error(), "engine stopped") || !strings.Contains(err.Error(), "re-queue runs") {
 		t.Fatalf("supervise: got %v, want the engine's error", err)
@@ -114,7 +116,9 @@ func TestPartEndingStopsServer(t *testing.T) {
 				return nil
 			}
 			done := make(chan error, 1)
-			go func() { done <- supervise(context.Background(), b.log, b.srv, b.ln, part{"engine", eng}, part{"notifier", notifier}) }()
+			go func() {
+				done <- supervise(context.Background(), b.log, b.srv, b.ln, part{"engine", eng}, part{"notifier", notifier})
+			}()
 			waitHealthy(t, b.ln.Addr().String())
 			close(fail)
 			err := b.waitStopped(t, done)
