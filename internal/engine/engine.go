@@ -55,6 +55,26 @@ type StartRequest struct {
 	ResubmittedFrom *int64
 }
 
+// Defaults of Config, each in this one place: the server's configuration,
+// the flag help and the README refer to them.
+const (
+	// DefaultMailFrom is the default sender address of email actions.
+	DefaultMailFrom = "sluice@localhost"
+	// DefaultWorkers is how many runs a node works at once by default.
+	DefaultWorkers = 256
+	// DefaultLease is how long a claimed run stays a node's without
+	// renewal by default.
+	DefaultLease = 30 * time.Second
+	// DefaultMaxPayload is the default cap of a step's input or output,
+	// in bytes: 10 MiB.
+	DefaultMaxPayload = 10 << 20
+	// DefaultRetention is how long finished runs are kept by default.
+	DefaultRetention = 28 * 24 * time.Hour
+	// DefaultRespondTimeout is how long a webhook waits for a respond
+	// action by default before answering 202.
+	DefaultRespondTimeout = 30 * time.Second
+)
+
 // Config configures an Engine.
 type Config struct {
 	// Store keeps runs and steps. Required.
@@ -68,22 +88,25 @@ type Config struct {
 	// fail with a configuration error.
 	Mailer mail.Sender
 	// MailFrom is the default sender address of email actions.
-	// Defaults to sluice@localhost.
+	// Defaults to DefaultMailFrom.
 	MailFrom string
-	// Workers caps how many runs this node works at once. Defaults to 256.
+	// Workers caps how many runs this node works at once. Defaults to
+	// DefaultWorkers.
 	Workers int
 	// Lease is how long a claimed run stays this node's without renewal.
-	// Defaults to 30s.
+	// Defaults to DefaultLease.
 	Lease time.Duration
-	// MaxPayload caps a step's input or output in bytes. Defaults to 10 MiB.
+	// MaxPayload caps a step's input or output in bytes. Defaults to
+	// DefaultMaxPayload.
 	MaxPayload int64
-	// Retention is how long finished runs are kept. Defaults to 28 days.
+	// Retention is how long finished runs are kept. Defaults to
+	// DefaultRetention.
 	Retention time.Duration
 	// SingleNode says no other node shares the store (SQLite), so every
 	// run left running by a previous process is re-queued at start.
 	SingleNode bool
 	// RespondTimeout is how long a webhook waits for a respond action
-	// before answering 202. Defaults to 30s.
+	// before answering 202. Defaults to DefaultRespondTimeout.
 	RespondTimeout time.Duration
 	// SMTPDial connects email actions to the SMTP servers of makers' smtp
 	// connections; it should be the netguard dialer. Defaults to a plain
@@ -110,22 +133,22 @@ func (c *Config) validate() error {
 		c.Catalog = diagnose.Default()
 	}
 	if c.MailFrom == "" {
-		c.MailFrom = "sluice@localhost"
+		c.MailFrom = DefaultMailFrom
 	}
 	if c.Workers <= 0 {
-		c.Workers = 256
+		c.Workers = DefaultWorkers
 	}
 	if c.Lease <= 0 {
-		c.Lease = 30 * time.Second
+		c.Lease = DefaultLease
 	}
 	if c.MaxPayload <= 0 {
-		c.MaxPayload = 10 << 20
+		c.MaxPayload = DefaultMaxPayload
 	}
 	if c.Retention <= 0 {
-		c.Retention = 28 * 24 * time.Hour
+		c.Retention = DefaultRetention
 	}
 	if c.RespondTimeout <= 0 {
-		c.RespondTimeout = 30 * time.Second
+		c.RespondTimeout = DefaultRespondTimeout
 	}
 	return nil
 }

@@ -50,7 +50,7 @@ func (n *Notifier) SendAlerts(ctx context.Context) error {
 	// digest (the zero time for never).
 	lastDigest := map[int64]time.Time{}
 	for _, a := range alerts {
-		if now.Sub(a.FirstFailedAt) < n.cfg.Grace || now.Before(n.hold[a.FlowID]) {
+		if (n.cfg.Grace > 0 && now.Sub(a.FirstFailedAt) < n.cfg.Grace) || now.Before(n.hold[a.FlowID]) {
 			continue
 		}
 		flow, err := n.st.GetFlow(ctx, a.FlowID)

@@ -58,6 +58,29 @@ const (
 	holdAtMost  = 5 * time.Minute
 )
 
+// Off, set as a duration of Config that allows it (Grace, DisableAfter),
+// turns that setting off. It is negative, so that the zero value keeps
+// meaning the default.
+const Off time.Duration = -1
+
+// Defaults of Config, each in this one place: the server's configuration,
+// the flag help and the README refer to them.
+const (
+	// DefaultWindow is the least time between two repair-tip emails about
+	// one flow and problem by default.
+	DefaultWindow = time.Hour
+	// DefaultGrace is how long the first repair-tip email about a problem
+	// waits after its first failure by default.
+	DefaultGrace = 30 * time.Second
+	// DefaultDisableAfter is how long a flow's runs must all have failed
+	// for it to be turned off, by default.
+	DefaultDisableAfter = 14 * 24 * time.Hour
+	// DefaultLinkTTL is how long links in emails work by default.
+	DefaultLinkTTL = 7 * 24 * time.Hour
+	// DefaultPoll is how often the notifier looks for work by default.
+	DefaultPoll = time.Second
+)
+
 // Config configures a Notifier.
 type Config struct {
 	// Store keeps events, the feed, the outbox and alerts. Required.
@@ -78,20 +101,23 @@ type Config struct {
 	Logger *slog.Logger
 	// Window is the least time between two repair-tip emails about the
 	// same flow and problem; failures in between are counted into the
-	// next. Defaults to 1 hour.
+	// next. Defaults to DefaultWindow.
 	Window time.Duration
 	// Grace is how long the first email about a problem waits after its
 	// first failure, so that a burst of failures is reported in one email
 	// with its full count instead of one email saying 1 and another an
-	// hour later. Defaults to 30 seconds.
+	// hour later. Defaults to DefaultGrace; Off (any negative value)
+	// sends it at once.
 	Grace time.Duration
 	// DisableAfter turns off a flow whose runs have all failed for that
-	// long. Defaults to 14 days; negative never turns flows off.
+	// long. Defaults to DefaultDisableAfter; Off (any negative value)
+	// never turns flows off.
 	DisableAfter time.Duration
-	// LinkTTL is how long links in emails work. Defaults to 7 days.
+	// LinkTTL is how long links in emails work. Defaults to
+	// DefaultLinkTTL.
 	LinkTTL time.Duration
 	// Poll is how often the notifier looks for events, due alerts and due
-	// mail. Defaults to 1 second.
+	// mail. Defaults to DefaultPoll.
 	Poll time.Duration
 	// Now tells the time; tests set it. Defaults to time.Now.
 	Now func() time.Time
@@ -112,19 +138,19 @@ func (c *Config) validate() error {
 		c.Logger = slog.Default()
 	}
 	if c.Window <= 0 {
-		c.Window = time.Hour
+		c.Window = DefaultWindow
 	}
 	if c.Grace == 0 {
-		c.Grace = 30 * time.Second
+		c.Grace = DefaultGrace
 	}
 	if c.DisableAfter == 0 {
-		c.DisableAfter = 14 * 24 * time.Hour
+		c.DisableAfter = DefaultDisableAfter
 	}
 	if c.LinkTTL <= 0 {
-		c.LinkTTL = 7 * 24 * time.Hour
+		c.LinkTTL = DefaultLinkTTL
 	}
 	if c.Poll <= 0 {
-		c.Poll = time.Second
+		c.Poll = DefaultPoll
 	}
 	if c.Now == nil {
 		c.Now = time.Now
