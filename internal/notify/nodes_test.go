@@ -11,6 +11,18 @@ import (
 	"github.com/sluice/sluice/internal/store"
 )
 
+// otherNode returns a second notifier on the bundle's store, mailer and
+// clock, as another node sharing the database runs.
+func (b *bundle) otherNode(t *testing.T) *notify.Notifier {
+	t.Helper()
+	n, err := notify.New(notify.Config{Store: b.st, Mailer: b.sender, From: "sluice@example.com", BaseURL: b.web.URL, Key: b.key,
+		Logger: slog.New(slog.DiscardHandler), Now: b.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 // TestDeadSenderMailRetriedAfterLease claims a message as a sender that
 // dies mid-send would: no other sender takes it while the lease runs, and
 // one sends it, once, after the lease ends.
@@ -66,10 +78,7 @@ func TestTwoNodesSendMailOnce(t *testing.T) {
 		}
 	}
 	b.clock.Set(time.Now())
-	other, err := notify.New(notify.Config{Store: b.st, Mailer: b.sender, From: "sluice@example.com", BaseURL: b.web.URL, Key: b.key, Logger: slog.New(slog.DiscardHandler), Now: b.clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
+	other := b.otherNode(t)
 	start := make(chan struct{})
 	var wg sync.WaitGroup
 	for _, n := range []*notify.Notifier{b.n, other} {
@@ -101,11 +110,7 @@ func TestTwoNodesOneDigestPerPeriod(t *testing.T) {
 	if err := b.st.SetUserSettings(b.ctx, b.owner.ID, store.UserSettings{RepairEmails: "hourly"}); err != nil {
 		t.Fatal(err)
 	}
-	other, err := notify.New(notify.Config{Store: b.st, Mailer: b.sender, From: "sluice@example.com", BaseURL: b.web.URL, Key: b.key,
-		Logger: slog.New(slog.DiscardHandler), Now: b.clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
+	other := b.otherNode(t)
 	second := b.newFlow(t, "Nightly report", b.owner.ID)
 	b.fail(t, b.flow.ID, diagnosisError)
 	if err := b.n.HandleEvents(b.ctx); err != nil {

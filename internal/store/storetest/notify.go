@@ -154,54 +154,6 @@ var eventTests = []test{
 			t.Fatalf("ClaimEvents after all were claimed: got %+v", none)
 		}
 	}},
-	{"ClaimOnceConcurrent", func(t *testing.T, open opener) {
-		// Several notifiers (nodes) claim at once: every event goes to
-		// exactly one of them, so no failure is reported twice.
-		b := setup(t, open)
-		want := map[int64]bool{}
-		for range 60 {
-			want[finishRun(t, b.st, b.flow.ID, store.RunFailed).ID] = true
-		}
-		var mu sync.Mutex
-		got := map[int64]int{}
-		start := make(chan struct{})
-		var wg sync.WaitGroup
-		for range 6 {
-			wg.Go(func() {
-				<-start
-				for {
-					evs, err := b.st.ClaimEvents(b.ctx, time.Now(), time.Now().Add(time.Hour), 4)
-					if err != nil {
-						t.Errorf("ClaimEvents: %v", err)
-						return
-					}
-					if len(evs) == 0 {
-						return
-					}
-					for i, e := range evs {
-						if i > 0 && e.ID <= evs[i-1].ID {
-							t.Errorf("ClaimEvents: events out of order: %+v", evs)
-						}
-					}
-					mu.Lock()
-					for _, e := range evs {
-						got[e.RunID]++
-					}
-					mu.Unlock()
-				}
-			})
-		}
-		close(start)
-		wg.Wait()
-		if len(got) != len(want) {
-			t.Fatalf("claimed events for %d runs, want %d", len(got), len(want))
-		}
-		for id, n := range got {
-			if n != 1 || !want[id] {
-				t.Errorf("event of run %d claimed %d times, want once", id, n)
-			}
-		}
-	}},
 	{"QueueAlertMailOnce", func(t *testing.T, open opener) {
 		b := setup(t, open)
 		now := time.Now()
@@ -299,39 +251,24 @@ var eventTests = []test{
 		for range events {
 			want[finishRun(t, b.st, b.flow.ID, store.RunFailed).ID] = true
 		}
+		// Several notifiers (nodes) claim at once: every event goes to
+		// exactly one of them, so no failure is reported twice.
 		var mu sync.Mutex
-		seen := map[int64]int{}
 		runs := map[int64]int{}
-		errs := make(chan error, claimers)
-		start := make(chan struct{})
-		var wg sync.WaitGroup
-		for range claimers {
-			wg.Go(func() {
-				<-start
-				for {
-					got, err := b.st.ClaimEvents(b.ctx, time.Now(), time.Now().Add(time.Hour), 3)
-					if err != nil {
-						errs <- err
-						return
-					}
-					if len(got) == 0 {
-						return
-					}
-					mu.Lock()
-					for _, e := range got {
-						seen[e.ID]++
-						runs[e.RunID]++
-					}
-					mu.Unlock()
+		seen := claimConcurrently(t, claimers, func() ([]int64, error) {
+			got, err := b.st.ClaimEvents(b.ctx, time.Now(), time.Now().Add(time.Hour), 3)
+			ids := make([]int64, len(got))
+			mu.Lock()
+			defer mu.Unlock()
+			for i, e := range got {
+				if i > 0 && e.ID <= got[i-1].ID {
+					t.Errorf("ClaimEvents: events out of order: %+v", got)
 				}
-			})
-		}
-		close(start)
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			t.Fatalf("ClaimEvents: %v", err)
-		}
+				ids[i] = e.ID
+				runs[e.RunID]++
+			}
+			return ids, err
+		})
 		for id, n := range seen {
 			if n != 1 {
 				t.Fatalf("event %d claimed %d times", id, n)
@@ -461,6 +398,39 @@ var notificationTests = []test{
 	}},
 }
 
+// claimConcurrently runs claim from several claimers at once until it
+// returns nothing, and counts how often each id was claimed.
+func claimConcurrently(t *testing.T, claimers int, claim func() ([]int64, error)) map[int64]int {
+	t.Helper()
+	var mu sync.Mutex
+	got := map[int64]int{}
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for range claimers {
+		wg.Go(func() {
+			<-start
+			for {
+				ids, err := claim()
+				if err != nil {
+					t.Errorf("claim: %v", err)
+					return
+				}
+				if len(ids) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, id := range ids {
+					got[id]++
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	return got
+}
+
 // enqueue puts a message for ann@example.com in the outbox.
 func enqueue(t *testing.T, st store.Store, subject string) store.Mail {
 	t.Helper()
@@ -555,33 +525,15 @@ var outboxTests = []test{
 		for i := range messages {
 			want[enqueue(t, b.st, fmt.Sprintf("m%d", i)).ID] = true
 		}
-		var mu sync.Mutex
-		got := map[int64]int{}
-		start := make(chan struct{})
-		var wg sync.WaitGroup
-		for range senders {
-			wg.Go(func() {
-				<-start
-				for {
-					now := time.Now()
-					ms, err := b.st.ClaimMail(b.ctx, now, now.Add(time.Hour), 3)
-					if err != nil {
-						t.Errorf("ClaimMail: %v", err)
-						return
-					}
-					if len(ms) == 0 {
-						return
-					}
-					mu.Lock()
-					for _, m := range ms {
-						got[m.ID]++
-					}
-					mu.Unlock()
-				}
-			})
-		}
-		close(start)
-		wg.Wait()
+		got := claimConcurrently(t, senders, func() ([]int64, error) {
+			now := time.Now()
+			ms, err := b.st.ClaimMail(b.ctx, now, now.Add(time.Hour), 3)
+			ids := make([]int64, len(ms))
+			for i, m := range ms {
+				ids[i] = m.ID
+			}
+			return ids, err
+		})
 		if len(got) != len(want) {
 			t.Fatalf("%d senders claimed %d messages, want %d", senders, len(got), len(want))
 		}
