@@ -26,8 +26,9 @@ import (
 // so the server mounts it with mux.Handle(api.Prefix+"/", handler).
 const Prefix = "/api/v1"
 
-// DefaultMaxBody is the request body cap when Config.MaxBody is zero.
-const DefaultMaxBody = 10 << 20
+// DefaultMaxBody is the request body cap when Config.MaxBody is zero: the
+// engine's payload cap, since a body becomes a run's trigger input.
+const DefaultMaxBody = engine.DefaultMaxPayload
 
 // Runner starts, cancels and resubmits runs, and queues bulk jobs. The
 // engine implements it; the API only decides who may ask.
@@ -72,7 +73,7 @@ type Config struct {
 	// BaseURL).
 	WebhookBaseURL string
 	// MaxBody caps a request body in bytes; a larger body answers 413.
-	// Defaults to DefaultMaxBody (10 MiB).
+	// Defaults to DefaultMaxBody.
 	MaxBody int64
 	// WriteTimeout is the HTTP server's write timeout. Once a webhook's
 	// body is read, its connection's read deadline is lifted and its write

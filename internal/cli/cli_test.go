@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/sluice/sluice/internal/notify"
 	"github.com/sluice/sluice/internal/server"
 )
 
@@ -663,6 +664,18 @@ func TestServe(t *testing.T) {
 			"SLUICE_WRITE_TIMEOUT": "45s", "SLUICE_IDLE_TIMEOUT": "1m", "SLUICE_MAX_CONNS": "500", "SLUICE_MAX_CONNS_PER_CLIENT": "500",
 		}, want: server.Config{WebhookBaseURL: "https://hooks.example.com", ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
 			WriteTimeout: 45 * time.Second, IdleTimeout: time.Minute, MaxConns: 500, MaxConnsPerClient: 500}},
+		{name: "repair grace", env: map[string]string{"SLUICE_REPAIR_GRACE": "45s", "SLUICE_DISABLE_AFTER": "30d"},
+			want: server.Config{RepairGrace: 45 * time.Second, DisableAfter: 30 * 24 * time.Hour}},
+		// Off is a value of its own: a zero would mean the default.
+		{name: "repair grace 0 is off", env: map[string]string{"SLUICE_REPAIR_GRACE": "0"}, want: server.Config{RepairGrace: notify.Off}},
+		{name: "repair grace off", env: map[string]string{"SLUICE_REPAIR_GRACE": "off"}, want: server.Config{RepairGrace: notify.Off}},
+		{name: "disable after off", env: map[string]string{"SLUICE_DISABLE_AFTER": "off"}, want: server.Config{DisableAfter: notify.Off}},
+		{name: "disable after never", env: map[string]string{"SLUICE_DISABLE_AFTER": "Never"}, want: server.Config{DisableAfter: notify.Off}},
+		{name: "disable after 0", env: map[string]string{"SLUICE_DISABLE_AFTER": "0"}, code: ExitUsage},
+		{name: "disable after negative", env: map[string]string{"SLUICE_DISABLE_AFTER": "-1h"}, code: ExitUsage},
+		{name: "repair grace negative", env: map[string]string{"SLUICE_REPAIR_GRACE": "-5s"}, code: ExitUsage},
+		{name: "retention off refused", args: []string{"--retention", "off"}, code: ExitUsage},
+		{name: "retention 0 refused", env: map[string]string{"SLUICE_RETENTION": "0d"}, code: ExitUsage},
 		{name: "bad env read timeout", env: map[string]string{"SLUICE_READ_TIMEOUT": "soon"}, code: ExitUsage},
 		{name: "bad env max conns", env: map[string]string{"SLUICE_MAX_CONNS_PER_CLIENT": "0"}, code: ExitUsage},
 		{name: "bad env workers", env: map[string]string{"SLUICE_WORKERS": "many"}, code: ExitUsage},

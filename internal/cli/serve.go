@@ -8,12 +8,15 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/sluice/sluice/internal/engine"
+	"github.com/sluice/sluice/internal/notify"
 	"github.com/sluice/sluice/internal/server"
 )
 
@@ -88,19 +91,74 @@ func (o *serveOptions) validate() error {
 	return nil
 }
 
-// parseRetention reads a Go duration, or a number of days such as 28d.
-func parseRetention(s string) (time.Duration, error) {
-	if days, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.Atoi(days)
-		if err == nil && n >= 0 {
-			return time.Duration(n) * 24 * time.Hour, nil
-		}
+// offWords turn a setting off where that is allowed.
+var offWords = []string{"off", "never"}
+
+// parseDuration reads a setting's duration, for flags and environment
+// variables alike: Go's form (90s, 36h) or a whole number of days (28d).
+// With offOK, the words off and never give notify.Off. It refuses a
+// negative duration: off is said in words. name and want go into the
+// error, which says what was wrong.
+func parseDuration(name, v string, offOK bool, want string) (time.Duration, error) {
+	if offOK && slices.Contains(offWords, strings.ToLower(strings.TrimSpace(v))) {
+		return notify.Off, nil
 	}
-	d, err := time.ParseDuration(s)
+	d, err := time.ParseDuration(v)
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		n, nerr := strconv.Atoi(days)
+		d, err = time.Duration(n)*24*time.Hour, nerr
+	}
 	if err != nil || d < 0 {
-		return 0, fmt.Errorf("--retention %q must be a duration such as 28d or 72h", s)
+		return 0, fmt.Errorf("%s %q must be %s", name, v, want)
 	}
 	return d, nil
+}
+
+// parseRetention reads --retention: a positive duration.
+func parseRetention(s string) (time.Duration, error) {
+	d, err := parseDuration("--retention", s, false, "a positive duration such as 28d or 72h")
+	if err == nil && d == 0 {
+		err = fmt.Errorf("--retention %q must be a positive duration such as 28d or 72h", s)
+	}
+	return d, err
+}
+
+// parseRepairGrace reads SLUICE_REPAIR_GRACE: a duration, where 0, off
+// and never send the first repair-tip email at once (notify.Off; a zero
+// Config value would mean the default).
+func parseRepairGrace(v string) (time.Duration, error) {
+	d, err := parseDuration("SLUICE_REPAIR_GRACE", v, true, "a duration such as 30s, or 0 or off to send the first email at once")
+	if err == nil && d == 0 {
+		d = notify.Off
+	}
+	return d, err
+}
+
+// parseDisableAfter reads SLUICE_DISABLE_AFTER: a positive duration, or
+// off or never to never turn flows off (notify.Off).
+func parseDisableAfter(v string) (time.Duration, error) {
+	const want = "a positive duration such as 14d or 336h, or off to never turn flows off"
+	d, err := parseDuration("SLUICE_DISABLE_AFTER", v, true, want)
+	if err == nil && d == 0 {
+		err = fmt.Errorf("SLUICE_DISABLE_AFTER %q must be %s", v, want)
+	}
+	return d, err
+}
+
+// settingDuration writes a default the way settings are written: whole
+// days as 14d, else Go's form without its zero units (2m, not 2m0s).
+func settingDuration(d time.Duration) string {
+	if d >= 24*time.Hour && d%(24*time.Hour) == 0 {
+		return strconv.Itoa(int(d/(24*time.Hour))) + "d"
+	}
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // config turns the options into the server's configuration; the server
@@ -180,30 +238,8 @@ func (a *app) serveCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve [--data DIR] [--addr HOST:PORT] [--db URL] [--base-url URL] [--workers N] [--retention DUR]",
 		Short: "Run a Sluice server",
-		Long: `Run a Sluice server until interrupted.
-
-Every flag can also be set with an environment variable; a flag wins:
-  --data SLUICE_DATA, --addr SLUICE_ADDR, --db SLUICE_DB,
-  --base-url SLUICE_BASE_URL, --workers SLUICE_WORKERS,
-  --retention SLUICE_RETENTION, --log-format SLUICE_LOG_FORMAT,
-  --log-level SLUICE_LOG_LEVEL.
-Set only in the environment:
-  SLUICE_ADMIN_EMAIL, SLUICE_ADMIN_PASSWORD, SLUICE_ALLOW_NET, SLUICE_SMTP_URL,
-  SLUICE_SECRET_KEY (seals connections' secrets; default: DATA/secret.key),
-  SLUICE_CATALOG (a file of your own diagnosis entries; see sluice diagnose),
-  SLUICE_REPAIR_GRACE (how long the first repair-tip email about a problem
-  waits to count a burst of failures; default 30s),
-  SLUICE_DISABLE_AFTER (turn off a flow that has failed continuously that
-  long; default 14d),
-  SLUICE_WEBHOOK_BASE_URL (a separate public origin for webhooks, such as
-  https://hooks.example.com; default: webhooks on the base URL),
-  SLUICE_READ_HEADER_TIMEOUT (10s), SLUICE_READ_TIMEOUT (headers and body,
-  60s), SLUICE_WRITE_TIMEOUT (60s; a webhook waiting for its respond action
-  gets 30s more), SLUICE_IDLE_TIMEOUT (2m), SLUICE_MAX_CONNS (1024) and
-  SLUICE_MAX_CONNS_PER_CLIENT (64; raise it behind a reverse proxy).
-SLUICE_ADMIN_PASSWORD_FILE, SLUICE_SMTP_URL_FILE and SLUICE_SECRET_KEY_FILE
-read those secrets from a file instead.`,
-		Args: argsRange(0, 0, "no arguments"),
+		Long:  serveHelp(),
+		Args:  argsRange(0, 0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := a.serveFromEnv(cmd, &o); err != nil {
 				return err
@@ -212,15 +248,47 @@ read those secrets from a file instead.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.DataDir, "data", "", "data directory (SQLite database and secret key) (default ./sluice-data)")
-	f.StringVar(&o.Addr, "addr", "", "HOST:PORT to listen on (default 127.0.0.1:8080)")
+	f.StringVar(&o.DataDir, "data", "", "data directory (SQLite database and secret key) (default ./"+server.DefaultDataDir+")")
+	f.StringVar(&o.Addr, "addr", "", "HOST:PORT to listen on (default "+server.DefaultAddr+")")
 	f.StringVar(&o.DBURL, "db", "", "database URL: sqlite:PATH or postgres://... (default SQLite in the data directory)")
 	f.StringVar(&o.BaseURL, "base-url", "", "URL the server is reached at, for webhook URLs and links (default http://ADDR)")
-	f.IntVar(&o.Workers, "workers", 0, "runs this node works at once (default 256)")
-	f.StringVar(&o.Retention, "retention", "", "how long finished runs are kept, such as 28d or 72h (default 28d)")
+	f.IntVar(&o.Workers, "workers", 0, fmt.Sprintf("runs this node works at once (default %d)", engine.DefaultWorkers))
+	f.StringVar(&o.Retention, "retention", "", "how long finished runs are kept, such as 28d or 72h (default "+settingDuration(engine.DefaultRetention)+")")
 	f.StringVar(&o.LogFormat, "log-format", "", "log format: text or json (default text)")
 	f.StringVar(&o.LogLevel, "log-level", "", "log level: debug, info, warn or error (default info)")
 	return cmd
+}
+
+// serveHelp is the long help of serve, with the defaults of the server,
+// the engine and the notifier filled in from their constants.
+func serveHelp() string {
+	return fmt.Sprintf(`Run a Sluice server until interrupted.
+
+Every flag can also be set with an environment variable; a flag wins:
+  --data SLUICE_DATA, --addr SLUICE_ADDR, --db SLUICE_DB,
+  --base-url SLUICE_BASE_URL, --workers SLUICE_WORKERS,
+  --retention SLUICE_RETENTION, --log-format SLUICE_LOG_FORMAT,
+  --log-level SLUICE_LOG_LEVEL.
+Set only in the environment:
+  SLUICE_ADMIN_EMAIL (default %s), SLUICE_ADMIN_PASSWORD,
+  SLUICE_ALLOW_NET, SLUICE_SMTP_URL,
+  SLUICE_SECRET_KEY (seals connections' secrets; default: DATA/secret.key),
+  SLUICE_CATALOG (a file of your own diagnosis entries; see sluice diagnose),
+  SLUICE_REPAIR_GRACE (how long the first repair-tip email about a problem
+  waits to count a burst of failures; default %s; 0 or off: at once),
+  SLUICE_DISABLE_AFTER (turn off a flow that has failed continuously that
+  long; default %s; off or never: never),
+  SLUICE_WEBHOOK_BASE_URL (a separate public origin for webhooks, such as
+  https://hooks.example.com; default: webhooks on the base URL),
+  SLUICE_READ_HEADER_TIMEOUT (%s), SLUICE_READ_TIMEOUT (headers and body,
+  %s), SLUICE_WRITE_TIMEOUT (%s; a webhook waiting for its respond action
+  gets %s more), SLUICE_IDLE_TIMEOUT (%s), SLUICE_MAX_CONNS (%d) and
+  SLUICE_MAX_CONNS_PER_CLIENT (%d; raise it behind a reverse proxy).
+SLUICE_ADMIN_PASSWORD_FILE, SLUICE_SMTP_URL_FILE and SLUICE_SECRET_KEY_FILE
+read those secrets from a file instead.`,
+		server.DefaultAdminEmail, settingDuration(notify.DefaultGrace), settingDuration(notify.DefaultDisableAfter),
+		settingDuration(server.DefaultReadHeaderTimeout), settingDuration(server.DefaultReadTimeout), settingDuration(server.DefaultWriteTimeout),
+		settingDuration(engine.DefaultRespondTimeout), settingDuration(server.DefaultIdleTimeout), server.DefaultMaxConns, server.DefaultMaxConnsPerClient)
 }
 
 // serveFromEnv fills every option whose flag was not given from its
@@ -258,19 +326,21 @@ func (a *app) serveFromEnv(cmd *cobra.Command, o *serveOptions) error {
 	if err := o.http.fromEnv(a.getenv); err != nil {
 		return err
 	}
-	if v := a.getenv("SLUICE_REPAIR_GRACE"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < 0 {
-			return usagef("SLUICE_REPAIR_GRACE %q must be a duration such as 30s", v)
+	for _, d := range []struct {
+		env   string
+		dst   *time.Duration
+		parse func(string) (time.Duration, error)
+	}{
+		{"SLUICE_REPAIR_GRACE", &o.repairGrace, parseRepairGrace},
+		{"SLUICE_DISABLE_AFTER", &o.disableAfter, parseDisableAfter},
+	} {
+		if v := a.getenv(d.env); v != "" {
+			x, err := d.parse(v)
+			if err != nil {
+				return usagef("%v", err)
+			}
+			*d.dst = x
 		}
-		o.repairGrace = d
-	}
-	if v := a.getenv("SLUICE_DISABLE_AFTER"); v != "" {
-		d, err := parseRetention(v)
-		if err != nil {
-			return usagef("SLUICE_DISABLE_AFTER %q must be a duration such as 14d or 336h", v)
-		}
-		o.disableAfter = d
 	}
 	var err error
 	if o.AdminPassword, err = a.secretFromEnv("SLUICE_ADMIN_PASSWORD"); err != nil {

@@ -55,6 +55,26 @@ type StartRequest struct {
 	ResubmittedFrom *int64
 }
 
+// Defaults of Config, each in this one place: the server's configuration,
+// the flag help and the README refer to them.
+const (
+	// DefaultMailFrom is the default sender address of email actions.
+	DefaultMailFrom = "sluice@localhost"
+	// DefaultWorkers is how many runs a node works at once by default.
+	DefaultWorkers = 256
+	// DefaultLease is how long a claimed run stays a node's without
+	// renewal by default.
+	DefaultLease = 30 * time.Second
+	// DefaultMaxPayload is the default cap of a step's input or output,
+	// in bytes: 10 MiB.
+	DefaultMaxPayload = 10 << 20
+	// DefaultRetention is how long finished runs are kept by default.
+	DefaultRetention = 28 * 24 * time.Hour
+	// DefaultRespondTimeout is how long a webhook waits for a respond
+	// action by default before answering 202.
+	DefaultRespondTimeout = 30 * time.Second
+)
+
 // Config configures an Engine.
 type Config struct {
 	// Store keeps runs and steps. Required.
@@ -68,22 +88,25 @@ type Config struct {
 	// fail with a configuration error.
 	Mailer mail.Sender
 	// MailFrom is the default sender address of email actions.
-	// Defaults to sluice@localhost.
+	// Defaults to DefaultMailFrom.
 	MailFrom string
-	// Workers caps how many runs this node works at once. Defaults to 256.
+	// Workers caps how many runs this node works at once. Defaults to
+	// DefaultWorkers.
 	Workers int
 	// Lease is how long a claimed run stays this node's without renewal.
-	// Defaults to 30s.
+	// Defaults to DefaultLease.
 	Lease time.Duration
-	// MaxPayload caps a step's input or output in bytes. Defaults to 10 MiB.
+	// MaxPayload caps a step's input or output in bytes. Defaults to
+	// DefaultMaxPayload.
 	MaxPayload int64
-	// Retention is how long finished runs are kept. Defaults to 28 days.
+	// Retention is how long finished runs are kept. Defaults to
+	// DefaultRetention.
 	Retention time.Duration
 	// SingleNode says no other node shares the store (SQLite), so every
 	// run left running by a previous process is re-queued at start.
 	SingleNode bool
 	// RespondTimeout is how long a webhook waits for a respond action
-	// before answering 202. Defaults to 30s.
+	// before answering 202. Defaults to DefaultRespondTimeout.
 	RespondTimeout time.Duration
 	// SMTPDial connects email actions to the SMTP servers of makers' smtp
 	// connections; it should be the netguard dialer. Defaults to a plain
@@ -137,22 +160,22 @@ func (c *Config) validate() error {
 		c.Catalog = diagnose.Default()
 	}
 	if c.MailFrom == "" {
-		c.MailFrom = "sluice@localhost"
+		c.MailFrom = DefaultMailFrom
 	}
 	if c.Workers <= 0 {
-		c.Workers = 256
+		c.Workers = DefaultWorkers
 	}
 	if c.Lease <= 0 {
-		c.Lease = 30 * time.Second
+		c.Lease = DefaultLease
 	}
 	if c.MaxPayload <= 0 {
-		c.MaxPayload = 10 << 20
+		c.MaxPayload = DefaultMaxPayload
 	}
 	if c.Retention <= 0 {
-		c.Retention = 28 * 24 * time.Hour
+		c.Retention = DefaultRetention
 	}
 	if c.RespondTimeout <= 0 {
-		c.RespondTimeout = 30 * time.Second
+		c.RespondTimeout = DefaultRespondTimeout
 	}
 	if c.MaxRunSteps <= 0 {
 		c.MaxRunSteps = 250_000
@@ -433,7 +456,32 @@ func (e *Engine) Cancel(ctx context.Context, runID int64) (store.Run, error) {
 	return r, nil
 }
 
-// pollLoop claims due runs while workers are free.
+// pollFallback is the longest the poller sleeps without a wake-up: the
+// runs another node queues, or that fall due on a timer this node did not
+// set, are found within it.
+const pollFallback = time.Second
+
+// pollRetry is the shortest the poller waits after a pass that claimed
+// nothing although a run looked due (another node took it, or it is being
+// written), so that such a run never makes it spin.
+const pollRetry = 10 * time.Millisecond
+
+// claimResult is what one claim pass found.
+type claimResult int
+
+const (
+	// claimedAll filled every free worker: more runs may be due.
+	claimedAll claimResult = iota
+	// claimedSome left workers free: no more runs were due.
+	claimedSome
+	// noWorker found every worker busy and did not ask the store.
+	noWorker
+)
+
+// pollLoop claims due runs while workers are free. With every worker
+// busy it asks the store nothing and waits for a run to finish (launch
+// wakes it) or for the fallback timer; with workers free and nothing due
+// it sleeps until the next run falls due.
 func (e *Engine) pollLoop(ctx context.Context) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -444,12 +492,14 @@ func (e *Engine) pollLoop(ctx context.Context) {
 		case <-timer.C:
 		case <-e.wake:
 		}
-		claimed := e.claim(ctx)
-		wait := time.Second
-		if claimed {
+		wait := pollFallback
+		switch e.claim(ctx) {
+		case claimedAll:
 			wait = 0
-		} else if at, err := e.st.NextDueAt(ctx); err == nil {
-			wait = min(wait, max(0, time.Until(at)))
+		case claimedSome:
+			if at, err := e.st.NextDueAt(ctx); err == nil {
+				wait = min(wait, max(pollRetry, time.Until(at)))
+			}
 		}
 		if !timer.Stop() {
 			select {
@@ -461,15 +511,15 @@ func (e *Engine) pollLoop(ctx context.Context) {
 	}
 }
 
-// claim takes as many due runs as there are free workers. It reports
-// whether it filled every free worker, in which case more may be due.
-func (e *Engine) claim(ctx context.Context) bool {
+// claim takes as many due runs as there are free workers, and says what
+// it found.
+func (e *Engine) claim(ctx context.Context) claimResult {
 	free := 0
 	for free < 128 && e.acquire() {
 		free++
 	}
 	if free == 0 {
-		return false
+		return noWorker
 	}
 	now := time.Now()
 	runs, err := e.st.ClaimRuns(ctx, e.owner, now, now.Add(e.cfg.Lease), free)
@@ -482,7 +532,10 @@ func (e *Engine) claim(ctx context.Context) bool {
 	for range free - len(runs) {
 		<-e.slots
 	}
-	return len(runs) == free
+	if len(runs) == free {
+		return claimedAll
+	}
+	return claimedSome
 }
 
 // leaseLoop renews the leases of the runs this node works.

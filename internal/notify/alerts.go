@@ -28,7 +28,8 @@ type problem struct {
 // flow and problem; hourly and daily owners get one digest listing every
 // problem at most once an hour or a day. Each email goes to the outbox in
 // the transaction that marks its alerts sent, and only if no other node
-// sent them first.
+// sent them first; a digest also only if no other node sent the owner one
+// within its period, as the store records.
 func (n *Notifier) SendAlerts(ctx context.Context) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -45,13 +46,11 @@ func (n *Notifier) SendAlerts(ctx context.Context) error {
 	digests := map[int64]*digest{}
 	var order []int64
 	var errs []error
-	if len(alerts) > 0 {
-		if err := n.loadDigests(ctx); err != nil {
-			return err
-		}
-	}
+	// lastDigest caches, for this pass, when each owner last got a
+	// digest (the zero time for never).
+	lastDigest := map[int64]time.Time{}
 	for _, a := range alerts {
-		if now.Sub(a.FirstFailedAt) < n.cfg.Grace || now.Before(n.hold[a.FlowID]) {
+		if (n.cfg.Grace > 0 && now.Sub(a.FirstFailedAt) < n.cfg.Grace) || now.Before(n.hold[a.FlowID]) {
 			continue
 		}
 		flow, err := n.st.GetFlow(ctx, a.FlowID)
@@ -92,11 +91,21 @@ func (n *Notifier) SendAlerts(ctx context.Context) error {
 		case repairDaily:
 			period = 24 * time.Hour
 		}
-		if last, ok := n.lastDigest[strings.ToLower(owner.Email)]; period > 0 && ok && now.Sub(last) < period {
-			// Not due: look again when it is, or in a few minutes in
-			// case the owner changes the setting.
-			n.hold[a.FlowID] = now.Add(min(last.Add(period).Sub(now), holdAtMost))
-			continue
+		if period > 0 {
+			last, ok := lastDigest[owner.ID]
+			if !ok {
+				if last, err = n.st.LastDigest(ctx, owner.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+					errs = append(errs, fmt.Errorf("repair digest for user %d: %w", owner.ID, err))
+					continue
+				}
+				lastDigest[owner.ID] = last
+			}
+			if !last.IsZero() && now.Sub(last) < period {
+				// Not due: look again when it is, or in a few minutes in
+				// case the owner changes the setting.
+				n.hold[a.FlowID] = now.Add(min(last.Add(period).Sub(now), holdAtMost))
+				continue
+			}
 		}
 		p, err := n.problem(ctx, flow, a)
 		if err != nil {
@@ -113,46 +122,18 @@ func (n *Notifier) SendAlerts(ctx context.Context) error {
 			}
 			d.problems = append(d.problems, p)
 		default: // immediately, and any value this version does not know
-			if err := n.sendRepair(ctx, owner, []problem{p}, MailRepairTip, now); err != nil {
+			if err := n.sendRepair(ctx, owner, []problem{p}, MailRepairTip, 0, now); err != nil {
 				errs = append(errs, err)
 			}
 		}
 	}
 	for _, id := range order {
 		d := digests[id]
-		addr := strings.ToLower(d.owner.Email)
-		if err := n.sendRepair(ctx, d.owner, d.problems, MailRepairDigest, now); err != nil {
+		if err := n.sendRepair(ctx, d.owner, d.problems, MailRepairDigest, d.period, now); err != nil {
 			errs = append(errs, err)
-			continue
 		}
-		n.lastDigest[addr] = now
 	}
 	return errors.Join(errs...)
-}
-
-// loadDigests reads when each address last got a digest from the newest
-// messages of the outbox, once.
-func (n *Notifier) loadDigests(ctx context.Context) error {
-	if n.digestLoaded {
-		return nil
-	}
-	mails, err := n.st.ListMail(ctx, "", digestBootstrapWindow)
-	if err != nil {
-		return fmt.Errorf("repair digests: %w", err)
-	}
-	for _, m := range mails {
-		if m.Kind != MailRepairDigest {
-			continue
-		}
-		for _, to := range m.To {
-			addr := strings.ToLower(to)
-			if m.CreatedAt.After(n.lastDigest[addr]) {
-				n.lastDigest[addr] = m.CreatedAt
-			}
-		}
-	}
-	n.digestLoaded = true
-	return nil
 }
 
 // problem loads what an email says about an alert: the diagnosis of its
@@ -186,9 +167,11 @@ func (n *Notifier) problem(ctx context.Context, flow store.Flow, a store.Alert) 
 	return p, nil
 }
 
-// sendRepair puts one repair-tip email (or digest) in the outbox and
-// marks its alerts sent.
-func (n *Notifier) sendRepair(ctx context.Context, owner store.User, problems []problem, kind string, now time.Time) error {
+// sendRepair puts one repair-tip email in the outbox and marks its
+// alerts sent; with a period it is a digest, which the store also records
+// as the owner's last and queues only if no other node sent the owner one
+// within the period.
+func (n *Notifier) sendRepair(ctx context.Context, owner store.User, problems []problem, kind string, period time.Duration, now time.Time) error {
 	m, err := n.repairMail(owner, problems, kind, now)
 	if err != nil {
 		return err
@@ -197,7 +180,12 @@ func (n *Notifier) sendRepair(ctx context.Context, owner store.User, problems []
 	for i, p := range problems {
 		alerts[i] = p.alert
 	}
-	queued, err := n.st.QueueAlertMail(ctx, m, alerts, now)
+	var queued bool
+	if period > 0 {
+		queued, err = n.st.QueueDigestMail(ctx, owner.ID, period, m, alerts, now)
+	} else {
+		queued, err = n.st.QueueAlertMail(ctx, m, alerts, now)
+	}
 	if err != nil {
 		return fmt.Errorf("repair email to user %d: %w", owner.ID, err)
 	}

@@ -37,21 +37,48 @@ const (
 )
 
 const (
-	repairNever           = "never"
-	repairHourly          = "hourly"
-	repairDaily           = "daily"
-	eventBatch            = 100
-	mailBatch             = 20
-	maxEventTries         = 5
-	eventLease            = time.Minute
-	disableCheckEvery     = time.Hour
-	sendTimeout           = 2 * time.Minute
-	shutdownGrace         = 10 * time.Second
-	firstRetry            = 30 * time.Second
-	maxRetry              = time.Hour
-	giveUpAfter           = 3 * 24 * time.Hour
-	digestBootstrapWindow = 1000
-	holdAtMost            = 5 * time.Minute
+	repairNever       = "never"
+	repairHourly      = "hourly"
+	repairDaily       = "daily"
+	eventBatch        = 100
+	maxEventTries     = 5
+	eventLease        = time.Minute
+	disableCheckEvery = time.Hour
+	sendTimeout       = 2 * time.Minute
+	shutdownGrace     = 10 * time.Second
+	recordTimeout     = 10 * time.Second
+	// mailLease is how long a claimed outbox message stays this sender's:
+	// its send, the grace a shutdown gives it and the recording of its
+	// outcome fit in it, with room to spare. A sender that dies mid-send
+	// leaves the message to be sent again once the lease ends.
+	mailLease   = sendTimeout + shutdownGrace + recordTimeout + 2*time.Minute
+	firstRetry  = 30 * time.Second
+	maxRetry    = time.Hour
+	giveUpAfter = 3 * 24 * time.Hour
+	holdAtMost  = 5 * time.Minute
+)
+
+// Off, set as a duration of Config that allows it (Grace, DisableAfter),
+// turns that setting off. It is negative, so that the zero value keeps
+// meaning the default.
+const Off time.Duration = -1
+
+// Defaults of Config, each in this one place: the server's configuration,
+// the flag help and the README refer to them.
+const (
+	// DefaultWindow is the least time between two repair-tip emails about
+	// one flow and problem by default.
+	DefaultWindow = time.Hour
+	// DefaultGrace is how long the first repair-tip email about a problem
+	// waits after its first failure by default.
+	DefaultGrace = 30 * time.Second
+	// DefaultDisableAfter is how long a flow's runs must all have failed
+	// for it to be turned off, by default.
+	DefaultDisableAfter = 14 * 24 * time.Hour
+	// DefaultLinkTTL is how long links in emails work by default.
+	DefaultLinkTTL = 7 * 24 * time.Hour
+	// DefaultPoll is how often the notifier looks for work by default.
+	DefaultPoll = time.Second
 )
 
 // Config configures a Notifier.
@@ -74,20 +101,23 @@ type Config struct {
 	Logger *slog.Logger
 	// Window is the least time between two repair-tip emails about the
 	// same flow and problem; failures in between are counted into the
-	// next. Defaults to 1 hour.
+	// next. Defaults to DefaultWindow.
 	Window time.Duration
 	// Grace is how long the first email about a problem waits after its
 	// first failure, so that a burst of failures is reported in one email
 	// with its full count instead of one email saying 1 and another an
-	// hour later. Defaults to 30 seconds.
+	// hour later. Defaults to DefaultGrace; Off (any negative value)
+	// sends it at once.
 	Grace time.Duration
 	// DisableAfter turns off a flow whose runs have all failed for that
-	// long. Defaults to 14 days; negative never turns flows off.
+	// long. Defaults to DefaultDisableAfter; Off (any negative value)
+	// never turns flows off.
 	DisableAfter time.Duration
-	// LinkTTL is how long links in emails work. Defaults to 7 days.
+	// LinkTTL is how long links in emails work. Defaults to
+	// DefaultLinkTTL.
 	LinkTTL time.Duration
 	// Poll is how often the notifier looks for events, due alerts and due
-	// mail. Defaults to 1 second.
+	// mail. Defaults to DefaultPoll.
 	Poll time.Duration
 	// Now tells the time; tests set it. Defaults to time.Now.
 	Now func() time.Time
@@ -108,19 +138,19 @@ func (c *Config) validate() error {
 		c.Logger = slog.Default()
 	}
 	if c.Window <= 0 {
-		c.Window = time.Hour
+		c.Window = DefaultWindow
 	}
 	if c.Grace == 0 {
-		c.Grace = 30 * time.Second
+		c.Grace = DefaultGrace
 	}
 	if c.DisableAfter == 0 {
-		c.DisableAfter = 14 * 24 * time.Hour
+		c.DisableAfter = DefaultDisableAfter
 	}
 	if c.LinkTTL <= 0 {
-		c.LinkTTL = 7 * 24 * time.Hour
+		c.LinkTTL = DefaultLinkTTL
 	}
 	if c.Poll <= 0 {
-		c.Poll = time.Second
+		c.Poll = DefaultPoll
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -137,11 +167,6 @@ type Notifier struct {
 	log *slog.Logger
 
 	mu sync.Mutex
-	// lastDigest is when each address (lower case) last got a digest;
-	// loaded from the outbox on first use so that a restart does not send
-	// a second digest early.
-	lastDigest   map[string]time.Time
-	digestLoaded bool
 	// hold is when to look again at a flow's alerts that wait for their
 	// owner's next digest, so that every pass does not reload them.
 	hold             map[int64]time.Time
@@ -156,7 +181,7 @@ func New(cfg Config) (*Notifier, error) {
 	}
 	return &Notifier{
 		cfg: cfg, st: cfg.Store, log: cfg.Logger,
-		lastDigest: map[string]time.Time{}, hold: map[int64]time.Time{},
+		hold: map[int64]time.Time{},
 	}, nil
 }
 
@@ -404,29 +429,30 @@ func backoff(attempts int) time.Duration {
 // DeliverDue sends the outbox messages that are due through the Mailer
 // and records each delivery; a failed attempt is retried after 30s,
 // doubling up to 1 hour, and given up (status failed) after 3 days or at
-// once when the message itself is invalid. Without a Mailer it does
-// nothing.
+// once when the message itself is invalid. Each message is claimed with a
+// lease before it is sent, so that several nodes sharing the store never
+// send the same one; a message whose sender died is sent again once its
+// lease ends. Without a Mailer it does nothing.
 func (n *Notifier) DeliverDue(ctx context.Context) error {
 	if n.cfg.Mailer == nil {
 		return nil
 	}
-	for {
-		due, err := n.st.DueMail(ctx, n.cfg.Now(), mailBatch)
+	for ctx.Err() == nil {
+		// One at a time: a message waits in no sender's hands while
+		// another is sent, and the lease covers one send.
+		now := n.cfg.Now()
+		due, err := n.st.ClaimMail(ctx, now, now.Add(mailLease), 1)
 		if err != nil {
 			return fmt.Errorf("deliver mail: %w", err)
 		}
-		for _, m := range due {
-			if ctx.Err() != nil {
-				return nil
-			}
-			if err := n.deliver(ctx, m); err != nil {
-				return err
-			}
-		}
-		if len(due) < mailBatch {
+		if len(due) == 0 {
 			return nil
 		}
+		if err := n.deliver(ctx, due[0]); err != nil {
+			return err
+		}
 	}
+	return nil
 }
 
 // deliver sends one message. It returns an error only when the outbox
@@ -454,7 +480,7 @@ func (n *Notifier) deliver(ctx context.Context, m store.Mail) error {
 	cancel()
 	// Record the outcome even when ctx ends now, so that a message the
 	// server took is not sent again after a restart.
-	rec, stop := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	rec, stop := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer stop()
 	now := n.cfg.Now()
 	if err == nil {
@@ -464,12 +490,14 @@ func (n *Notifier) deliver(ctx context.Context, m store.Mail) error {
 		n.log.Info("mail sent", "mail", m.ID, "kind", m.Kind, "message_id", id)
 		return nil
 	}
-	if ctx.Err() != nil && cutShort {
-		return nil // cut short by the shutdown: it stays queued as it was
-	}
 	attempts := m.Attempts + 1
 	next := now.Add(backoff(attempts))
-	if errors.Is(err, mail.ErrInvalidMessage) || now.Sub(m.CreatedAt) >= giveUpAfter {
+	switch {
+	case ctx.Err() != nil && cutShort:
+		// Cut short by the shutdown: due again at once rather than when
+		// its lease ends, for the next process or another node.
+		next = now
+	case errors.Is(err, mail.ErrInvalidMessage) || now.Sub(m.CreatedAt) >= giveUpAfter:
 		next = time.Time{}
 	}
 	if rerr := n.st.MarkMailRetry(rec, m.ID, err.Error(), next); rerr != nil {

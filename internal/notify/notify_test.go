@@ -650,7 +650,7 @@ func TestDigest(t *testing.T) {
 		t.Error("second digest repeats a problem already reported")
 	}
 
-	// A restarted notifier remembers the last digest from the outbox.
+	// A restarted notifier finds the last digest in the store.
 	n2, err := notify.New(notify.Config{Store: b.st, Mailer: b.sender, BaseURL: b.web.URL, Key: b.key, Now: b.clock.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)

@@ -11,15 +11,42 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/sluice/sluice/internal/engine"
+)
+
+// Defaults of Config that the server fills in itself, each in this one
+// place: the flag help and the README refer to them. The engine's and the
+// notifier's settings default to engine.Default* and notify.Default*.
+const (
+	// DefaultDataDir is the data folder, relative to the working folder.
+	DefaultDataDir = "sluice-data"
+	// DefaultAddr is the address the server listens on.
+	DefaultAddr = "127.0.0.1:8080"
+	// DefaultAdminEmail is the first admin's email.
+	DefaultAdminEmail = "admin@localhost"
+	// DefaultReadHeaderTimeout bounds reading a request's headers.
+	DefaultReadHeaderTimeout = 10 * time.Second
+	// DefaultReadTimeout bounds reading a whole request.
+	DefaultReadTimeout = time.Minute
+	// DefaultWriteTimeout bounds handling a request and writing its answer.
+	DefaultWriteTimeout = time.Minute
+	// DefaultIdleTimeout is how long a kept-alive connection may idle.
+	DefaultIdleTimeout = 2 * time.Minute
+	// DefaultMaxConns caps the connections open at once.
+	DefaultMaxConns = 1024
+	// DefaultMaxConnsPerClient caps the connections open at once from one
+	// client address.
+	DefaultMaxConnsPerClient = 64
 )
 
 // Config is everything `sluice serve` can be told. Fields are set from
 // flags and SLUICE_* environment variables by the CLI, then validated once.
 type Config struct {
 	// DataDir holds the SQLite database and the secret key.
-	// Defaults to ./sluice-data.
+	// Defaults to DefaultDataDir.
 	DataDir string
-	// Addr is the HOST:PORT to listen on. Defaults to 127.0.0.1:8080.
+	// Addr is the HOST:PORT to listen on. Defaults to DefaultAddr.
 	Addr string
 	// DBURL selects the store: empty or sqlite:PATH for SQLite (the default,
 	// in DataDir), postgres://... for PostgreSQL.
@@ -28,7 +55,7 @@ type Config struct {
 	// URLs and links. Defaults to http://Addr.
 	BaseURL string
 	// AdminEmail is the first admin's email (SLUICE_ADMIN_EMAIL).
-	// Defaults to admin@localhost.
+	// Defaults to DefaultAdminEmail.
 	AdminEmail string
 	// AdminPassword is the first admin's password (SLUICE_ADMIN_PASSWORD).
 	// Defaults to a random one, printed once.
@@ -50,16 +77,21 @@ type Config struct {
 	CatalogFile string
 	// RepairGrace is how long the first repair-tip email about a problem
 	// waits after its first failure, so that a burst is reported in one
-	// email with its full count (SLUICE_REPAIR_GRACE). Defaults to 30s.
+	// email with its full count (SLUICE_REPAIR_GRACE). Defaults to
+	// notify.DefaultGrace; notify.Off sends it at once.
 	RepairGrace time.Duration
 	// DisableAfter turns off a flow whose runs have all failed for that
-	// long (SLUICE_DISABLE_AFTER); negative never does. Defaults to 14 days.
+	// long (SLUICE_DISABLE_AFTER). Defaults to notify.DefaultDisableAfter;
+	// notify.Off never turns flows off.
 	DisableAfter time.Duration
-	// Workers caps how many runs this node works at once. Defaults to 256.
+	// Workers caps how many runs this node works at once. Defaults to
+	// engine.DefaultWorkers.
 	Workers int
-	// Retention is how long finished runs are kept. Defaults to 28 days.
+	// Retention is how long finished runs are kept. Defaults to
+	// engine.DefaultRetention.
 	Retention time.Duration
-	// MaxPayload caps a step's input or output in bytes. Defaults to 10 MiB.
+	// MaxPayload caps a step's input or output in bytes. Defaults to
+	// engine.DefaultMaxPayload.
 	MaxPayload int64
 	// WebhookBaseURL is a separate public origin for webhooks
 	// (SLUICE_WEBHOOK_BASE_URL), such as https://hooks.example.com, so
@@ -70,29 +102,30 @@ type Config struct {
 	// are served on BaseURL.
 	WebhookBaseURL string
 	// ReadHeaderTimeout bounds reading a request's headers
-	// (SLUICE_READ_HEADER_TIMEOUT). Defaults to 10s.
+	// (SLUICE_READ_HEADER_TIMEOUT). Defaults to DefaultReadHeaderTimeout.
 	ReadHeaderTimeout time.Duration
 	// ReadTimeout bounds reading a whole request, headers and body, so that
 	// a client sending its body slowly is cut off (SLUICE_READ_TIMEOUT).
-	// Defaults to 60s.
+	// Defaults to DefaultReadTimeout.
 	ReadTimeout time.Duration
 	// WriteTimeout bounds handling a request and writing its answer, from
 	// the end of its headers (SLUICE_WRITE_TIMEOUT); a webhook that waits
-	// for its flow's respond action gets the respond timeout (30s) more,
-	// on its own connection only. Defaults to 60s.
+	// for its flow's respond action gets the respond timeout
+	// (engine.DefaultRespondTimeout) more, on its own connection only.
+	// Defaults to DefaultWriteTimeout.
 	WriteTimeout time.Duration
 	// IdleTimeout is how long a kept-alive connection may wait for its
-	// next request (SLUICE_IDLE_TIMEOUT). Defaults to 2m.
+	// next request (SLUICE_IDLE_TIMEOUT). Defaults to DefaultIdleTimeout.
 	IdleTimeout time.Duration
 	// MaxConns caps the connections open at once; the ones over it are
 	// answered 503 and closed before anything is read (SLUICE_MAX_CONNS).
-	// Defaults to 1024.
+	// Defaults to DefaultMaxConns.
 	MaxConns int
 	// MaxConnsPerClient caps the connections open at once from one client
 	// address (an IPv4 address or an IPv6 /64), as MaxConns does
 	// (SLUICE_MAX_CONNS_PER_CLIENT). Behind a reverse proxy every
 	// connection comes from the proxy: raise it to MaxConns there.
-	// Defaults to 64.
+	// Defaults to DefaultMaxConnsPerClient.
 	MaxConnsPerClient int
 	// Logger receives the server's logs. Defaults to slog.Default().
 	Logger *slog.Logger
@@ -142,10 +175,10 @@ func redactURL(s string) string {
 // validate fills defaults and checks the configuration.
 func (c *Config) validate() error {
 	if c.DataDir == "" {
-		c.DataDir = "sluice-data"
+		c.DataDir = DefaultDataDir
 	}
 	if c.Addr == "" {
-		c.Addr = "127.0.0.1:8080"
+		c.Addr = DefaultAddr
 	}
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		return fmt.Errorf("address %q must be HOST:PORT: %w", c.Addr, err)
@@ -155,16 +188,16 @@ func (c *Config) validate() error {
 	}
 	c.BaseURL = strings.TrimSuffix(c.BaseURL, "/")
 	if c.AdminEmail == "" {
-		c.AdminEmail = "admin@localhost"
+		c.AdminEmail = DefaultAdminEmail
 	}
 	if c.Workers <= 0 {
-		c.Workers = 256
+		c.Workers = engine.DefaultWorkers
 	}
 	if c.Retention <= 0 {
-		c.Retention = 28 * 24 * time.Hour
+		c.Retention = engine.DefaultRetention
 	}
 	if c.MaxPayload <= 0 {
-		c.MaxPayload = 10 << 20
+		c.MaxPayload = engine.DefaultMaxPayload
 	}
 	if c.WebhookBaseURL != "" {
 		c.WebhookBaseURL = strings.TrimSuffix(c.WebhookBaseURL, "/")
@@ -179,20 +212,20 @@ func (c *Config) validate() error {
 		v   *time.Duration
 		def time.Duration
 	}{
-		{&c.ReadHeaderTimeout, 10 * time.Second},
-		{&c.ReadTimeout, 60 * time.Second},
-		{&c.WriteTimeout, 60 * time.Second},
-		{&c.IdleTimeout, 2 * time.Minute},
+		{&c.ReadHeaderTimeout, DefaultReadHeaderTimeout},
+		{&c.ReadTimeout, DefaultReadTimeout},
+		{&c.WriteTimeout, DefaultWriteTimeout},
+		{&c.IdleTimeout, DefaultIdleTimeout},
 	} {
 		if *d.v <= 0 {
 			*d.v = d.def
 		}
 	}
 	if c.MaxConns <= 0 {
-		c.MaxConns = 1024
+		c.MaxConns = DefaultMaxConns
 	}
 	if c.MaxConnsPerClient <= 0 {
-		c.MaxConnsPerClient = 64
+		c.MaxConnsPerClient = DefaultMaxConnsPerClient
 	}
 	if c.MaxConnsPerClient > c.MaxConns {
 		c.MaxConnsPerClient = c.MaxConns

@@ -12,9 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
-	"time"
 
 	"github.com/sluice/sluice/internal/api"
 	"github.com/sluice/sluice/internal/auth"
@@ -33,7 +31,9 @@ import (
 
 // Run starts a server and serves until ctx ends, then shuts down: it stops
 // taking requests, stops the runs in flight (they resume on the next
-// start) and closes the store.
+// start) and closes the store. The HTTP server, the engine and the
+// notifier run as one: when one of them stops, Run stops the others and
+// returns its error.
 func Run(ctx context.Context, cfg Config) error {
 	if err := cfg.validate(); err != nil {
 		return err
@@ -139,54 +139,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	srv := newHTTPServer(cfg, originHandler(cfg, mux, hooks))
 
-	engCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := eng.Run(engCtx); err != nil {
-			log.Error("engine stopped", "err", err)
-		}
-	}()
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := notifier.Run(engCtx); err != nil {
-			log.Error("notifier stopped", "err", err)
-		}
-	}()
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		// Inputs stored before webhook inputs were redacted; a pass that
-		// finds none reads and writes nothing (docs/security.md).
-		n, err := engine.ScrubStoredInputs(engCtx, st)
-		switch {
-		case err != nil && engCtx.Err() == nil:
-			log.Error("scrub stored webhook inputs", "scrubbed", n, "err", err)
-		case n > 0:
-			log.Info("redacted webhook tokens and credentials in stored run inputs", "runs", n)
-		}
-	}()
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("sluice is listening", "addr", ln.Addr().String(), "base_url", cfg.BaseURL, "data", cfg.DataDir, "store", storeName(cfg))
-
-	select {
-	case <-ctx.Done():
-	case err = <-serveErr:
-	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if serr := srv.Shutdown(shutdownCtx); serr != nil {
-		log.Warn("http shutdown", "err", serr)
-	}
-	stopEngine()
-	wg.Wait()
+	err = supervise(ctx, log, srv, ln, part{"engine", eng.Run}, part{"notifier", notifier.Run}, part{"input scrubber", scrubber(st, log)})
 	log.Info("sluice stopped")
-	if errors.Is(err, http.ErrServerClosed) {
-		return nil
-	}
 	return err
 }
 
@@ -347,4 +302,23 @@ func bootstrapAdmin(ctx context.Context, st store.Store, cfg Config) error {
 		fmt.Fprintf(cfg.Out, "\nCreated the admin account %s with the password:\n\n    %s\n\nIt is shown only this once. Sign in with: sluice login --server %s --email %s --password-stdin\n\n", cfg.AdminEmail, pw, cfg.BaseURL, cfg.AdminEmail)
 	}
 	return nil
+}
+
+// scrubber returns a part that redacts, once, the webhook tokens and
+// credentials in run inputs stored before webhook inputs were redacted
+// (docs/security.md), then idles until the server stops: a failure is
+// logged and does not stop the server, since the runs it would redact are
+// as they were before.
+func scrubber(st store.Store, log *slog.Logger) func(context.Context) error {
+	return func(ctx context.Context) error {
+		n, err := engine.ScrubStoredInputs(ctx, st)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Error("scrub stored webhook inputs", "scrubbed", n, "err", err)
+		case n > 0:
+			log.Info("redacted webhook tokens and credentials in stored run inputs", "runs", n)
+		}
+		<-ctx.Done()
+		return nil
+	}
 }

@@ -146,8 +146,14 @@ type NotifyStore interface {
 
 	// EnqueueMail puts a message in the outbox.
 	EnqueueMail(ctx context.Context, m Mail) (Mail, error)
-	// DueMail returns up to limit queued messages due at now.
-	DueMail(ctx context.Context, now time.Time, limit int) ([]Mail, error)
+	// ClaimMail leases up to limit queued messages due at now to the
+	// caller until leaseUntil, those due longest first: their next attempt
+	// moves to leaseUntil, so that no other sender (another node) takes
+	// them meanwhile, and a sender that dies mid-send leaves them to be
+	// sent again once the lease ends. The messages are returned as
+	// claimed, their NextAttemptAt being leaseUntil. Concurrent claimers
+	// never get the same message.
+	ClaimMail(ctx context.Context, now, leaseUntil time.Time, limit int) ([]Mail, error)
 	// MarkMailSent records a delivery.
 	MarkMailSent(ctx context.Context, id int64, messageID string, at time.Time) error
 	// MarkMailRetry records a failed attempt and when to try again; with
@@ -169,6 +175,18 @@ type NotifyStore interface {
 	// reports false, and queues nothing, when another node was first, so
 	// that an email goes out once however many nodes notify.
 	QueueAlertMail(ctx context.Context, m Mail, alerts []Alert, at time.Time) (bool, error)
+
+	// LastDigest returns when a user was last sent a repair digest;
+	// ErrNotFound when never.
+	LastDigest(ctx context.Context, userID int64) (time.Time, error)
+	// QueueDigestMail queues a repair digest to a user as QueueAlertMail
+	// queues a repair-tip email, and in the same transaction records at
+	// as the user's last digest, only if the user's last digest is at
+	// least period older than at (or there is none). It reports false,
+	// and queues nothing, when another node sent the user a digest within
+	// the period or marked one of the alerts sent first, so that however
+	// many nodes notify, a user gets one digest per period.
+	QueueDigestMail(ctx context.Context, userID int64, period time.Duration, m Mail, alerts []Alert, at time.Time) (bool, error)
 
 	// ListProblems groups failed steps by flow, step and diagnosis code.
 	ListProblems(ctx context.Context, f ProblemFilter) ([]Problem, error)

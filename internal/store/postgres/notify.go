@@ -160,13 +160,18 @@ func (s *Store) EnqueueMail(ctx context.Context, m store.Mail) (store.Mail, erro
 	return out, nil
 }
 
-// DueMail returns up to limit queued messages due at now, those due
-// longest first.
-func (s *Store) DueMail(ctx context.Context, now time.Time, limit int) ([]store.Mail, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+mailCols+` FROM outbox WHERE status = 'queued' AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2`, now, limit)
+// ClaimMail leases up to limit queued messages due at now until
+// leaseUntil, those due longest first. Rows locked by another claimer are
+// skipped, so concurrent senders never share one.
+func (s *Store) ClaimMail(ctx context.Context, now, leaseUntil time.Time, limit int) ([]store.Mail, error) {
+	rows, err := s.pool.Query(ctx, `WITH due AS (`+
+		`SELECT id, next_attempt_at AS due_at FROM outbox WHERE status = 'queued' AND next_attempt_at <= $1 `+
+		`ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED), `+
+		`claimed AS (UPDATE outbox SET next_attempt_at = $3 FROM due WHERE outbox.id = due.id RETURNING outbox.*, due.due_at) `+
+		`SELECT `+mailCols+` FROM claimed ORDER BY due_at, id`, now.UTC(), limit, leaseUntil.UTC())
 	out, err := collect(rows, err, scanMail)
 	if err != nil {
-		return nil, wrap(err, "due mail")
+		return nil, wrap(err, "claim mail")
 	}
 	return out, nil
 }
@@ -261,11 +266,51 @@ func (s *Store) AlertSent(ctx context.Context, flowID int64, step, code string, 
 // QueueAlertMail queues a repair-tip email and marks its alerts sent,
 // once: the alerts' last_sent_at must still be what was read.
 func (s *Store) QueueAlertMail(ctx context.Context, m store.Mail, alerts []store.Alert, at time.Time) (bool, error) {
+	return s.queueAlertMail(ctx, m, alerts, at, nil)
+}
+
+// LastDigest returns when a user was last sent a repair digest.
+func (s *Store) LastDigest(ctx context.Context, userID int64) (time.Time, error) {
+	var at time.Time
+	err := s.pool.QueryRow(ctx, `SELECT last_sent_at FROM digests WHERE user_id = $1`, userID).Scan(&at)
+	if err != nil {
+		return time.Time{}, wrap(err, fmt.Sprintf("last digest of user %d", userID))
+	}
+	return utc(at), nil
+}
+
+// QueueDigestMail queues a repair digest and records it as the user's
+// last, once per period: the upsert locks the user's row, so a second
+// node waits for the first and then finds the period taken.
+func (s *Store) QueueDigestMail(ctx context.Context, userID int64, period time.Duration, m store.Mail, alerts []store.Alert, at time.Time) (bool, error) {
+	return s.queueAlertMail(ctx, m, alerts, at, func(tx pgx.Tx, taken error) error {
+		tag, err := tx.Exec(ctx, `INSERT INTO digests (user_id, last_sent_at) VALUES ($1, $2) `+
+			`ON CONFLICT (user_id) DO UPDATE SET last_sent_at = excluded.last_sent_at WHERE digests.last_sent_at <= $3`,
+			userID, at.UTC(), at.Add(-period).UTC())
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return taken
+		}
+		return nil
+	})
+}
+
+// queueAlertMail queues a repair email and marks its alerts sent, in one
+// transaction that claim, when set, runs first; claim or an alert marked
+// sent since it was read returns taken, and nothing is queued.
+func (s *Store) queueAlertMail(ctx context.Context, m store.Mail, alerts []store.Alert, at time.Time, claim func(tx pgx.Tx, taken error) error) (bool, error) {
 	if len(m.To) == 0 {
 		return false, fmt.Errorf("queue alert mail %q: no recipient", m.Subject)
 	}
 	errTaken := errors.New("alert already sent")
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if claim != nil {
+			if err := claim(tx, errTaken); err != nil {
+				return err
+			}
+		}
 		for _, a := range alerts {
 			tag, err := tx.Exec(ctx, `UPDATE alerts SET pending = GREATEST(pending - $1, 0), last_sent_at = $2 `+
 				`WHERE flow_id = $3 AND step = $4 AND code = $5 AND last_sent_at IS NOT DISTINCT FROM $6`, a.Pending, at.UTC(), a.FlowID, a.Step, a.Code, a.LastSentAt)

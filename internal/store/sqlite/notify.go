@@ -238,11 +238,28 @@ func (s *Store) listMail(ctx context.Context, q string, args ...any) ([]store.Ma
 	return out, rows.Err()
 }
 
-// DueMail returns up to limit queued messages due at now.
-func (s *Store) DueMail(ctx context.Context, now time.Time, limit int) ([]store.Mail, error) {
-	out, err := s.listMail(ctx, `SELECT `+mailCols+` FROM outbox WHERE status = 'queued' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?`, nanos(now), limit)
+// ClaimMail leases up to limit queued messages due at now until
+// leaseUntil, those due longest first, in one write transaction: the one
+// writer makes concurrent claimers take turns, so they never share one.
+func (s *Store) ClaimMail(ctx context.Context, now, leaseUntil time.Time, limit int) ([]store.Mail, error) {
+	var out []store.Mail
+	err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
+		out = out[:0]
+		ids, err := queryIDs(ctx, tx, `SELECT id FROM outbox WHERE status = 'queued' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?`, nanos(now), limit)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			m, err := scanMail(tx.QueryRowContext(ctx, `UPDATE outbox SET next_attempt_at = ? WHERE id = ? RETURNING `+mailCols, nanos(leaseUntil), id))
+			if err != nil {
+				return err
+			}
+			out = append(out, m)
+		}
+		return nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("due mail: %w", err)
+		return nil, fmt.Errorf("claim mail: %w", err)
 	}
 	return out, nil
 }
@@ -305,6 +322,40 @@ func (s *Store) CountAlert(ctx context.Context, flowID int64, step, code string,
 // QueueAlertMail queues a repair-tip email and marks its alerts sent,
 // once.
 func (s *Store) QueueAlertMail(ctx context.Context, m store.Mail, alerts []store.Alert, at time.Time) (bool, error) {
+	return s.queueAlertMail(ctx, m, alerts, at, nil)
+}
+
+// LastDigest returns when a user was last sent a repair digest.
+func (s *Store) LastDigest(ctx context.Context, userID int64) (time.Time, error) {
+	var at int64
+	err := s.queryRow(ctx, `SELECT last_sent_at FROM digests WHERE user_id = ?`, userID).Scan(&at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, fmt.Errorf("last digest of user %d: %w", userID, store.ErrNotFound)
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("last digest of user %d: %w", userID, err)
+	}
+	return fromNanos(at), nil
+}
+
+// QueueDigestMail queues a repair digest and records it as the user's
+// last, once per period.
+func (s *Store) QueueDigestMail(ctx context.Context, userID int64, period time.Duration, m store.Mail, alerts []store.Alert, at time.Time) (bool, error) {
+	return s.queueAlertMail(ctx, m, alerts, at, func(ctx context.Context, tx *wtx, taken error) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO digests (user_id, last_sent_at) VALUES (?, ?) `+
+			`ON CONFLICT (user_id) DO UPDATE SET last_sent_at = excluded.last_sent_at WHERE digests.last_sent_at <= ?`,
+			userID, nanos(at), nanos(at.Add(-period)))
+		if err != nil {
+			return err
+		}
+		return changed(res, taken)
+	})
+}
+
+// queueAlertMail queues a repair email and marks its alerts sent, in one
+// transaction that claim, when set, runs first; claim or an alert marked
+// sent since it was read returns taken, and nothing is queued.
+func (s *Store) queueAlertMail(ctx context.Context, m store.Mail, alerts []store.Alert, at time.Time, claim func(ctx context.Context, tx *wtx, taken error) error) (bool, error) {
 	if len(m.To) == 0 {
 		return false, errors.New("queue alert mail: no recipient")
 	}
@@ -314,6 +365,11 @@ func (s *Store) QueueAlertMail(ctx context.Context, m store.Mail, alerts []store
 	}
 	errTaken := errors.New("alert already sent")
 	err = s.exec(ctx, func(ctx context.Context, tx *wtx) error {
+		if claim != nil {
+			if err := claim(ctx, tx, errTaken); err != nil {
+				return err
+			}
+		}
 		for _, a := range alerts {
 			res, err := tx.ExecContext(ctx, `UPDATE alerts SET pending = MAX(pending - ?, 0), last_sent_at = ? `+
 				`WHERE flow_id = ? AND step = ? AND code = ? AND last_sent_at IS ?`, a.Pending, nanos(at), a.FlowID, a.Step, a.Code, nullNanos(a.LastSentAt))

