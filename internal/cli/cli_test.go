@@ -664,6 +664,12 @@ func TestServe(t *testing.T) {
 			"SLUICE_WRITE_TIMEOUT": "45s", "SLUICE_IDLE_TIMEOUT": "1m", "SLUICE_MAX_CONNS": "500", "SLUICE_MAX_CONNS_PER_CLIENT": "500",
 		}, want: server.Config{WebhookBaseURL: "https://hooks.example.com", ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
 			WriteTimeout: 45 * time.Second, IdleTimeout: time.Minute, MaxConns: 500, MaxConnsPerClient: 500}},
+		{name: "run limits", env: map[string]string{
+			"SLUICE_MAX_RUN_STEPS": "1000", "SLUICE_MAX_RUN_EXPRESSION_STEPS": "5000000",
+			"SLUICE_MAX_RUN_EXPRESSION_TIME": "30s", "SLUICE_MAX_RUN_MEMORY": "1GiB",
+		}, want: server.Config{RunLimits: server.RunLimits{Steps: 1000, ExpressionSteps: 5_000_000, ExpressionTime: 30 * time.Second, Memory: 1 << 30}}},
+		{name: "bad env run memory", env: map[string]string{"SLUICE_MAX_RUN_MEMORY": "256"}, code: ExitUsage},
+		{name: "bad env run steps", env: map[string]string{"SLUICE_MAX_RUN_STEPS": "-1"}, code: ExitUsage},
 		{name: "repair grace", env: map[string]string{"SLUICE_REPAIR_GRACE": "45s", "SLUICE_DISABLE_AFTER": "30d"},
 			want: server.Config{RepairGrace: 45 * time.Second, DisableAfter: 30 * 24 * time.Hour}},
 		// Off is a value of its own: a zero would mean the default.

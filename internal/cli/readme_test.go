@@ -17,19 +17,23 @@ import (
 // in the code cannot leave the README stale.
 func TestReadmeDefaults(t *testing.T) {
 	want := map[string]string{
-		"SLUICE_DATA":                 "./" + server.DefaultDataDir,
-		"SLUICE_ADDR":                 server.DefaultAddr,
-		"SLUICE_WORKERS":              strconv.Itoa(engine.DefaultWorkers),
-		"SLUICE_RETENTION":            settingDuration(engine.DefaultRetention),
-		"SLUICE_ADMIN_EMAIL":          server.DefaultAdminEmail,
-		"SLUICE_REPAIR_GRACE":         settingDuration(notify.DefaultGrace),
-		"SLUICE_DISABLE_AFTER":        settingDuration(notify.DefaultDisableAfter),
-		"SLUICE_READ_HEADER_TIMEOUT":  settingDuration(server.DefaultReadHeaderTimeout),
-		"SLUICE_READ_TIMEOUT":         settingDuration(server.DefaultReadTimeout),
-		"SLUICE_WRITE_TIMEOUT":        settingDuration(server.DefaultWriteTimeout),
-		"SLUICE_IDLE_TIMEOUT":         settingDuration(server.DefaultIdleTimeout),
-		"SLUICE_MAX_CONNS":            strconv.Itoa(server.DefaultMaxConns),
-		"SLUICE_MAX_CONNS_PER_CLIENT": strconv.Itoa(server.DefaultMaxConnsPerClient),
+		"SLUICE_DATA":                     "./" + server.DefaultDataDir,
+		"SLUICE_ADDR":                     server.DefaultAddr,
+		"SLUICE_WORKERS":                  strconv.Itoa(engine.DefaultWorkers),
+		"SLUICE_RETENTION":                settingDuration(engine.DefaultRetention),
+		"SLUICE_ADMIN_EMAIL":              server.DefaultAdminEmail,
+		"SLUICE_REPAIR_GRACE":             settingDuration(notify.DefaultGrace),
+		"SLUICE_DISABLE_AFTER":            settingDuration(notify.DefaultDisableAfter),
+		"SLUICE_READ_HEADER_TIMEOUT":      settingDuration(server.DefaultReadHeaderTimeout),
+		"SLUICE_READ_TIMEOUT":             settingDuration(server.DefaultReadTimeout),
+		"SLUICE_WRITE_TIMEOUT":            settingDuration(server.DefaultWriteTimeout),
+		"SLUICE_IDLE_TIMEOUT":             settingDuration(server.DefaultIdleTimeout),
+		"SLUICE_MAX_CONNS":                strconv.Itoa(server.DefaultMaxConns),
+		"SLUICE_MAX_CONNS_PER_CLIENT":     strconv.Itoa(server.DefaultMaxConnsPerClient),
+		"SLUICE_MAX_RUN_STEPS":            strconv.Itoa(engine.DefaultMaxRunSteps),
+		"SLUICE_MAX_RUN_EXPRESSION_STEPS": strconv.Itoa(engine.DefaultMaxRunExpressionSteps),
+		"SLUICE_MAX_RUN_EXPRESSION_TIME":  settingDuration(engine.DefaultMaxRunExpressionTime),
+		"SLUICE_MAX_RUN_MEMORY":           strconv.Itoa(engine.DefaultMaxRunMemory>>20) + "MiB",
 	}
 	readme, err := os.ReadFile("../../README.md")
 	if err != nil {

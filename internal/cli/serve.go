@@ -49,6 +49,7 @@ type serveOptions struct {
 	// only, as the other settings an operator rarely changes do.
 	WebhookBaseURL string
 	http           httpLimits
+	runLimits      server.RunLimits
 
 	retention    time.Duration
 	repairGrace  time.Duration
@@ -188,6 +189,7 @@ func (o *serveOptions) config(logger *slog.Logger) server.Config {
 		IdleTimeout:       o.http.idle,
 		MaxConns:          o.http.maxConns,
 		MaxConnsPerClient: o.http.maxConnsPerClient,
+		RunLimits:         o.runLimits,
 	}
 }
 
@@ -216,6 +218,46 @@ func (l *httpLimits) fromEnv(getenv func(string) string) error {
 		envValue(getenv, "SLUICE_MAX_CONNS", &l.maxConns, positiveInt, "a positive number"),
 		envValue(getenv, "SLUICE_MAX_CONNS_PER_CLIENT", &l.maxConnsPerClient, positiveInt, "a positive number"),
 	)
+}
+
+// runLimitsFromEnv reads the per-run caps from their SLUICE_* variables.
+func runLimitsFromEnv(getenv func(string) string, l *server.RunLimits) error {
+	positiveInt64 := func(v string) (int64, bool) {
+		i, err := strconv.ParseInt(v, 10, 64)
+		return i, err == nil && i > 0
+	}
+	positiveInt := func(v string) (int, bool) {
+		i, err := strconv.Atoi(v)
+		return i, err == nil && i > 0
+	}
+	positiveDuration := func(v string) (time.Duration, bool) {
+		d, err := time.ParseDuration(v)
+		return d, err == nil && d > 0
+	}
+	return errors.Join(
+		envValue(getenv, "SLUICE_MAX_RUN_STEPS", &l.Steps, positiveInt, "a positive number"),
+		envValue(getenv, "SLUICE_MAX_RUN_EXPRESSION_STEPS", &l.ExpressionSteps, positiveInt64, "a positive number"),
+		envValue(getenv, "SLUICE_MAX_RUN_EXPRESSION_TIME", &l.ExpressionTime, positiveDuration, "a positive duration such as 5m"),
+		envValue(getenv, "SLUICE_MAX_RUN_MEMORY", &l.Memory, parseMiB, "a size in MiB or GiB such as 256MiB"),
+	)
+}
+
+// parseMiB reads a positive size written in MiB or GiB ("256MiB",
+// "1GiB") as bytes.
+func parseMiB(v string) (int64, bool) {
+	for _, u := range []struct {
+		suffix string
+		shift  uint
+	}{{"MiB", 20}, {"GiB", 30}} {
+		if n, ok := strings.CutSuffix(v, u.suffix); ok {
+			i, err := strconv.ParseInt(n, 10, 64)
+			if err != nil || i <= 0 || i > 1<<(62-u.shift) {
+				return 0, false
+			}
+			return i << u.shift, true
+		}
+	}
+	return 0, false
 }
 
 // envValue sets *dst from the environment variable env when it is set;
@@ -283,12 +325,16 @@ Set only in the environment:
   SLUICE_READ_HEADER_TIMEOUT (%s), SLUICE_READ_TIMEOUT (headers and body,
   %s), SLUICE_WRITE_TIMEOUT (%s; a webhook waiting for its respond action
   gets %s more), SLUICE_IDLE_TIMEOUT (%s), SLUICE_MAX_CONNS (%d) and
-  SLUICE_MAX_CONNS_PER_CLIENT (%d; raise it behind a reverse proxy).
+  SLUICE_MAX_CONNS_PER_CLIENT (%d; raise it behind a reverse proxy),
+  SLUICE_MAX_RUN_STEPS (%d), SLUICE_MAX_RUN_EXPRESSION_STEPS (%d),
+  SLUICE_MAX_RUN_EXPRESSION_TIME (%s) and SLUICE_MAX_RUN_MEMORY (%dMiB):
+  what one run may record, compute and hold.
 SLUICE_ADMIN_PASSWORD_FILE, SLUICE_SMTP_URL_FILE and SLUICE_SECRET_KEY_FILE
 read those secrets from a file instead.`,
 		server.DefaultAdminEmail, settingDuration(notify.DefaultGrace), settingDuration(notify.DefaultDisableAfter),
 		settingDuration(server.DefaultReadHeaderTimeout), settingDuration(server.DefaultReadTimeout), settingDuration(server.DefaultWriteTimeout),
-		settingDuration(engine.DefaultRespondTimeout), settingDuration(server.DefaultIdleTimeout), server.DefaultMaxConns, server.DefaultMaxConnsPerClient)
+		settingDuration(engine.DefaultRespondTimeout), settingDuration(server.DefaultIdleTimeout), server.DefaultMaxConns, server.DefaultMaxConnsPerClient,
+		engine.DefaultMaxRunSteps, engine.DefaultMaxRunExpressionSteps, settingDuration(engine.DefaultMaxRunExpressionTime), engine.DefaultMaxRunMemory>>20)
 }
 
 // serveFromEnv fills every option whose flag was not given from its
@@ -324,6 +370,9 @@ func (a *app) serveFromEnv(cmd *cobra.Command, o *serveOptions) error {
 	o.CatalogFile = a.getenv("SLUICE_CATALOG")
 	o.WebhookBaseURL = a.getenv("SLUICE_WEBHOOK_BASE_URL")
 	if err := o.http.fromEnv(a.getenv); err != nil {
+		return err
+	}
+	if err := runLimitsFromEnv(a.getenv, &o.runLimits); err != nil {
 		return err
 	}
 	for _, d := range []struct {

@@ -70,6 +70,23 @@ const (
 	DefaultMaxPayload = 10 << 20
 	// DefaultRetention is how long finished runs are kept by default.
 	DefaultRetention = 28 * 24 * time.Hour
+	// DefaultMaxRunSteps caps the steps one run may record: a foreach over
+	// the most items (100,000) with a body of two steps, where a nested
+	// foreach of 100,000 × 100,000 would be 10^10.
+	DefaultMaxRunSteps = 250_000
+	// DefaultMaxRunExpressionSteps caps the budget steps of all the
+	// expression evaluations of one run: a hundred evaluations at the
+	// full 10,000,000 steps of one, about 10,000 for each item of a
+	// 100,000-item foreach.
+	DefaultMaxRunExpressionSteps = 1_000_000_000
+	// DefaultMaxRunExpressionTime caps the time of all the expression
+	// evaluations of one run: 150 evaluations at the full 2 s of one,
+	// where a 100,000-item foreach whose every item takes 2 s would
+	// otherwise burn 55 CPU-hours.
+	DefaultMaxRunExpressionTime = 5 * time.Minute
+	// DefaultMaxRunMemory caps the encoded size of the step outputs one
+	// run holds in memory: about 1 GiB once decoded in the worst case.
+	DefaultMaxRunMemory = 256 << 20
 	// DefaultRespondTimeout is how long a webhook waits for a respond
 	// action by default before answering 202.
 	DefaultRespondTimeout = 30 * time.Second
@@ -122,27 +139,22 @@ type Config struct {
 	// included (a retried step is one step). A foreach that is sure to
 	// need more than what is left is refused before its first item;
 	// otherwise the step that passes the cap is refused. Either way the
-	// run fails with a flow diagnosis. Defaults to 250,000: a foreach
-	// over the most items (100,000) with a body of two steps, where a
-	// nested foreach of 100,000 × 100,000 would be 10^10.
+	// run fails with a flow diagnosis. Defaults to DefaultMaxRunSteps.
 	MaxRunSteps int
 	// MaxRunExpressionSteps caps the budget steps all the expression
 	// evaluations of one run may do together (each evaluation is also
 	// capped on its own; see package expression). Defaults to
-	// 1,000,000,000: a hundred evaluations at the full 10,000,000 steps
-	// of one, and about 10,000 steps for each item of a 100,000-item
-	// foreach.
+	// DefaultMaxRunExpressionSteps.
 	MaxRunExpressionSteps int64
 	// MaxRunExpressionTime caps the time all the expression evaluations
-	// of one run may take together. Defaults to 5 minutes: 150
-	// evaluations at the full 2 s of one, where a 100,000-item foreach
-	// whose every item takes 2 s would otherwise burn 55 CPU-hours.
+	// of one run may take together. Defaults to
+	// DefaultMaxRunExpressionTime.
 	MaxRunExpressionTime time.Duration
 	// MaxRunMemory caps the encoded size of the step outputs one run
 	// holds in memory (a run keeps every output a later expression may
 	// read, and a foreach every iteration's for its own output).
-	// Defaults to 256 MiB, about 1 GiB once decoded in the worst case;
-	// each output is also capped by MaxPayload.
+	// Each output is also capped by MaxPayload. Defaults to
+	// DefaultMaxRunMemory.
 	MaxRunMemory int64
 }
 
@@ -178,16 +190,16 @@ func (c *Config) validate() error {
 		c.RespondTimeout = DefaultRespondTimeout
 	}
 	if c.MaxRunSteps <= 0 {
-		c.MaxRunSteps = 250_000
+		c.MaxRunSteps = DefaultMaxRunSteps
 	}
 	if c.MaxRunExpressionSteps <= 0 {
-		c.MaxRunExpressionSteps = 1_000_000_000
+		c.MaxRunExpressionSteps = DefaultMaxRunExpressionSteps
 	}
 	if c.MaxRunExpressionTime <= 0 {
-		c.MaxRunExpressionTime = 5 * time.Minute
+		c.MaxRunExpressionTime = DefaultMaxRunExpressionTime
 	}
 	if c.MaxRunMemory <= 0 {
-		c.MaxRunMemory = 256 << 20
+		c.MaxRunMemory = DefaultMaxRunMemory
 	}
 	return nil
 }

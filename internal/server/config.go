@@ -93,6 +93,12 @@ type Config struct {
 	// MaxPayload caps a step's input or output in bytes. Defaults to
 	// engine.DefaultMaxPayload.
 	MaxPayload int64
+	// RunLimits caps what one run may cost: its recorded steps
+	// (SLUICE_MAX_RUN_STEPS), its expression work (SLUICE_MAX_RUN_EXPRESSION_STEPS,
+	// SLUICE_MAX_RUN_EXPRESSION_TIME) and the step outputs it holds in
+	// memory (SLUICE_MAX_RUN_MEMORY). A zero field defaults to the engine's
+	// (engine.DefaultMaxRunSteps and the others).
+	RunLimits RunLimits
 	// WebhookBaseURL is a separate public origin for webhooks
 	// (SLUICE_WEBHOOK_BASE_URL), such as https://hooks.example.com, so
 	// that what a respond action answers is never served from the
@@ -237,4 +243,23 @@ func (c *Config) validate() error {
 		c.Out = os.Stderr
 	}
 	return nil
+}
+
+// RunLimits are the engine's per-run caps (docs/security.md, "Large
+// runs"); an operator raises them for heavy flows, or lowers them to keep
+// one maker's run from taking a small machine.
+type RunLimits struct {
+	// Steps caps the steps one run may record. Defaults to
+	// engine.DefaultMaxRunSteps.
+	Steps int
+	// ExpressionSteps caps the budget steps of all the expression
+	// evaluations of one run. Defaults to
+	// engine.DefaultMaxRunExpressionSteps.
+	ExpressionSteps int64
+	// ExpressionTime caps the time of all the expression evaluations of
+	// one run. Defaults to engine.DefaultMaxRunExpressionTime.
+	ExpressionTime time.Duration
+	// Memory caps the encoded size of the step outputs one run holds, in
+	// bytes. Defaults to engine.DefaultMaxRunMemory.
+	Memory int64
 }

@@ -94,6 +94,11 @@ func Run(ctx context.Context, cfg Config) error {
 		Workers:    cfg.Workers,
 		MaxPayload: cfg.MaxPayload,
 		Retention:  cfg.Retention,
+
+		MaxRunSteps:           cfg.RunLimits.Steps,
+		MaxRunExpressionSteps: cfg.RunLimits.ExpressionSteps,
+		MaxRunExpressionTime:  cfg.RunLimits.ExpressionTime,
+		MaxRunMemory:          cfg.RunLimits.Memory,
 		SingleNode: single,
 		Secrets:    box,
 		Catalog:    catalog,
