@@ -99,10 +99,10 @@ func Run(ctx context.Context, cfg Config) error {
 		MaxRunExpressionSteps: cfg.RunLimits.ExpressionSteps,
 		MaxRunExpressionTime:  cfg.RunLimits.ExpressionTime,
 		MaxRunMemory:          cfg.RunLimits.Memory,
-		SingleNode: single,
-		Secrets:    box,
-		Catalog:    catalog,
-		SMTPDial:   smtpDial,
+		SingleNode:            single,
+		Secrets:               box,
+		Catalog:               catalog,
+		SMTPDial:              smtpDial,
 	})
 	if err != nil {
 		return err
