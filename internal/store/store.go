@@ -403,6 +403,13 @@ type Store interface {
 	JobStore
 	NotifyStore
 	AccountStore
+	SessionStore
+
+	// FlowsHealth returns, for each of the flows (by id, in no order),
+	// its newest run and how many of its runs created at or after since
+	// failed. It costs one indexed lookup per flow (runs by flow and id,
+	// runs by flow, status and creation time), never a scan of the runs.
+	FlowsHealth(ctx context.Context, flowIDs []int64, since time.Time) ([]FlowHealth, error)
 
 	// Close releases the database.
 	Close() error
