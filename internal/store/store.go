@@ -214,6 +214,9 @@ type RunFilter struct {
 	// named connection and failed on authentication (an HTTP 401, or an
 	// error of kind auth), the runs a fixed connection can rescue.
 	FailedOnConnection string
+	// ResubmittedFrom keeps the runs resubmitted from that run (an index
+	// range of runs_resubmitted_from).
+	ResubmittedFrom int64
 	// BeforeID keeps runs with a smaller id, for paging newest first.
 	BeforeID int64
 	// Limit caps the result. Defaults to 50.

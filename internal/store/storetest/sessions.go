@@ -143,3 +143,28 @@ var sessionTests = []test{
 		}
 	}},
 }
+
+// resubmittedFromTests check RunFilter.ResubmittedFrom, which the run
+// page uses to say a run was resubmitted and link the newer run.
+var resubmittedFromTests = []test{
+	{"ListsTheResubmits", func(t *testing.T, open opener) {
+		st := open(t)
+		ctx := t.Context()
+		u := createUser(t, st, "")
+		f := createFlow(t, st, u.ID, randomName("f"), nil)
+		orig := finishRun(t, st, f.ID, store.RunFailed)
+		other := finishRun(t, st, f.ID, store.RunFailed)
+		var want []int64
+		for range 2 {
+			r, _, err := st.ResubmitRun(ctx, store.NewRun{FlowID: f.ID, FlowVersion: 1, TriggerType: "resubmit", ResubmittedFrom: &orig.ID})
+			requireNoError(t, err, "ResubmitRun")
+			want = append([]int64{r.ID}, want...)
+		}
+		if _, _, err := st.ResubmitRun(ctx, store.NewRun{FlowID: f.ID, FlowVersion: 1, TriggerType: "resubmit", ResubmittedFrom: &other.ID}); err != nil {
+			t.Fatal(err)
+		}
+		runs, err := st.ListRuns(ctx, store.RunFilter{ResubmittedFrom: orig.ID})
+		requireNoError(t, err, "ListRuns(ResubmittedFrom)")
+		requireIDs(t, runs, want, "runs resubmitted from the original, newest first")
+	}},
+}

@@ -40,6 +40,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Tokens", tokenTests},
 		{"Accounts", accountTests},
 		{"Sessions", sessionTests},
+		{"ResubmittedFrom", resubmittedFromTests},
 		{"Flows", flowTests},
 		{"Schedules", scheduleTests},
 		{"Runs", runTests},
