@@ -48,9 +48,11 @@ type serveOptions struct {
 	http           httpLimits
 
 	retention    time.Duration
-	repairGrace  time.Duration
-	disableAfter time.Duration
-	level        slog.Level
+	repairGrace     time.Duration
+	disableAfter    time.Duration
+	sessionIdle     time.Duration
+	sessionLifetime time.Duration
+	level           slog.Level
 }
 
 func (o *serveOptions) validate() error {
@@ -119,6 +121,9 @@ func (o *serveOptions) config(logger *slog.Logger) server.Config {
 		CatalogFile:   o.CatalogFile,
 		RepairGrace:   o.repairGrace,
 		DisableAfter:  o.disableAfter,
+
+		SessionIdle:     o.sessionIdle,
+		SessionLifetime: o.sessionLifetime,
 		Workers:       o.Workers,
 		Retention:     o.retention,
 		Logger:        logger,
@@ -195,6 +200,8 @@ Set only in the environment:
   waits to count a burst of failures; default 30s),
   SLUICE_DISABLE_AFTER (turn off a flow that has failed continuously that
   long; default 14d),
+  SLUICE_SESSION_IDLE (sign a portal session out after it is unused that
+  long; default 8h), SLUICE_SESSION_LIFETIME (however active; default 7d),
   SLUICE_WEBHOOK_BASE_URL (a separate public origin for webhooks, such as
   https://hooks.example.com; default: webhooks on the base URL),
   SLUICE_READ_HEADER_TIMEOUT (10s), SLUICE_READ_TIMEOUT (headers and body,
@@ -271,6 +278,18 @@ func (a *app) serveFromEnv(cmd *cobra.Command, o *serveOptions) error {
 			return usagef("SLUICE_DISABLE_AFTER %q must be a duration such as 14d or 336h", v)
 		}
 		o.disableAfter = d
+	}
+	for _, e := range []struct {
+		name string
+		v    *time.Duration
+	}{{"SLUICE_SESSION_IDLE", &o.sessionIdle}, {"SLUICE_SESSION_LIFETIME", &o.sessionLifetime}} {
+		if v := a.getenv(e.name); v != "" {
+			d, err := parseRetention(v)
+			if err != nil || d <= 0 {
+				return usagef("%s %q must be a positive duration such as 8h or 7d", e.name, v)
+			}
+			*e.v = d
+		}
 	}
 	var err error
 	if o.AdminPassword, err = a.secretFromEnv("SLUICE_ADMIN_PASSWORD"); err != nil {

@@ -55,6 +55,12 @@ type Config struct {
 	// DisableAfter turns off a flow whose runs have all failed for that
 	// long (SLUICE_DISABLE_AFTER); negative never does. Defaults to 14 days.
 	DisableAfter time.Duration
+	// SessionIdle signs a portal session out once it has not been used
+	// for that long (SLUICE_SESSION_IDLE). Defaults to 8 hours.
+	SessionIdle time.Duration
+	// SessionLifetime signs a portal session out that long after sign-in,
+	// however active (SLUICE_SESSION_LIFETIME). Defaults to 7 days.
+	SessionLifetime time.Duration
 	// Workers caps how many runs this node works at once. Defaults to 256.
 	Workers int
 	// Retention is how long finished runs are kept. Defaults to 28 days.
@@ -187,6 +193,15 @@ func (c *Config) validate() error {
 		if *d.v <= 0 {
 			*d.v = d.def
 		}
+	}
+	if c.SessionIdle <= 0 {
+		c.SessionIdle = 8 * time.Hour
+	}
+	if c.SessionLifetime <= 0 {
+		c.SessionLifetime = 7 * 24 * time.Hour
+	}
+	if c.SessionIdle > c.SessionLifetime {
+		c.SessionIdle = c.SessionLifetime
 	}
 	if c.MaxConns <= 0 {
 		c.MaxConns = 1024
