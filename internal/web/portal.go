@@ -312,6 +312,7 @@ var funcs = template.FuncMap{
 	"mark":     statusMark,
 	"duration": duration,
 	"json":     prettyJSON,
+	"kind":     noteBadge,
 	"plural": func(n int, one, many string) string {
 		if n == 1 {
 			return one
@@ -381,6 +382,22 @@ func statusWord(status string) string {
 		return "No runs yet"
 	}
 	return strings.ToUpper(status[:1]) + strings.ReplaceAll(status[1:], "_", " ")
+}
+
+// badge is a mark and its word, for what is not a run status.
+type badge struct{ Mark, Word string }
+
+// noteBadge is the mark of a notification's kind.
+func noteBadge(kind string) badge {
+	switch kind {
+	case store.NoteRunFailed:
+		return badge{"failed", "Run failed"}
+	case store.NoteConnectionBroken:
+		return badge{"failed", "Connection needs attention"}
+	case store.NoteFlowTurnedOff:
+		return badge{"off", "Flow turned off"}
+	}
+	return badge{"off", statusWord(kind)}
 }
 
 // prettyJSON indents a JSON value for a <pre>; html/template escapes it.

@@ -191,7 +191,7 @@ func TestPortalRunPage(t *testing.T) {
 	ann.signIn("ann@example.com", "/")
 	p := ann.get(fmt.Sprintf("/runs/%d", rec.run.ID))
 	for _, want := range []string{
-		`<li id="step-call" class="step st-failed root">`, "<details open>", "What happened", "How do I fix",
+		`<li id="step-call" class="step step-failed root">`, "<details open>", "What happened", "How do I fix",
 		`>Resubmit</button>`, fmt.Sprintf(`href="/connections/%d">Fix connection</a>`, rec.conn.ID),
 		fmt.Sprintf(`href="/flows/%d#step-call">Edit flow</a>`, rec.flow.ID), "HTTP 502",
 	} {
