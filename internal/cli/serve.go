@@ -47,7 +47,7 @@ type serveOptions struct {
 	WebhookBaseURL string
 	http           httpLimits
 
-	retention    time.Duration
+	retention       time.Duration
 	repairGrace     time.Duration
 	disableAfter    time.Duration
 	sessionIdle     time.Duration
@@ -124,9 +124,9 @@ func (o *serveOptions) config(logger *slog.Logger) server.Config {
 
 		SessionIdle:     o.sessionIdle,
 		SessionLifetime: o.sessionLifetime,
-		Workers:       o.Workers,
-		Retention:     o.retention,
-		Logger:        logger,
+		Workers:         o.Workers,
+		Retention:       o.retention,
+		Logger:          logger,
 
 		WebhookBaseURL:    o.WebhookBaseURL,
 		ReadHeaderTimeout: o.http.readHeader,

@@ -65,4 +65,3 @@ func (p *portal) verify(w http.ResponseWriter, r *http.Request, c *call) error {
 	http.Redirect(w, r, fmt.Sprintf("/connections/%d", cn.ID), http.StatusSeeOther)
 	return nil
 }
-

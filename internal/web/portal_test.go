@@ -265,8 +265,11 @@ func TestPortalSessionEnds(t *testing.T) {
 	t.Parallel()
 	s := newSite(t)
 	for name, end := range map[string]func(u store.User) error{
-		"password reset": func(u store.User) error { _, err := s.st.SetUserPassword(t.Context(), u.ID, u.PasswordHash); return err },
-		"disable":        func(u store.User) error { _, err := s.st.SetUserDisabled(t.Context(), u.ID, true); return err },
+		"password reset": func(u store.User) error {
+			_, err := s.st.SetUserPassword(t.Context(), u.ID, u.PasswordHash)
+			return err
+		},
+		"disable": func(u store.User) error { _, err := s.st.SetUserDisabled(t.Context(), u.ID, true); return err },
 	} {
 		ann := s.browser(t)
 		ann.signIn("ann@example.com", "/")

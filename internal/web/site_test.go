@@ -89,7 +89,7 @@ func newSite(t *testing.T) *site {
 		t.Fatal(err)
 	}
 	for _, u := range []struct {
-		to         *store.User
+		to          *store.User
 		email, role string
 	}{{&s.admin, "admin@example.com", store.RoleAdmin}, {&s.ann, "ann@example.com", store.RoleMaker}, {&s.bob, "bob@example.com", store.RoleMaker}} {
 		if *u.to, err = st.CreateUser(ctx, store.User{Email: u.email, Name: u.email, PasswordHash: hash, Role: u.role}); err != nil {
