@@ -279,17 +279,15 @@ func (a *app) serveFromEnv(cmd *cobra.Command, o *serveOptions) error {
 		}
 		o.disableAfter = d
 	}
-	for _, e := range []struct {
-		name string
-		v    *time.Duration
-	}{{"SLUICE_SESSION_IDLE", &o.sessionIdle}, {"SLUICE_SESSION_LIFETIME", &o.sessionLifetime}} {
-		if v := a.getenv(e.name); v != "" {
-			d, err := parseRetention(v)
-			if err != nil || d <= 0 {
-				return usagef("%s %q must be a positive duration such as 8h or 7d", e.name, v)
-			}
-			*e.v = d
-		}
+	days := func(v string) (time.Duration, bool) {
+		d, err := parseRetention(v)
+		return d, err == nil && d > 0
+	}
+	if err := errors.Join(
+		envValue(a.getenv, "SLUICE_SESSION_IDLE", &o.sessionIdle, days, "a positive duration such as 8h or 7d"),
+		envValue(a.getenv, "SLUICE_SESSION_LIFETIME", &o.sessionLifetime, days, "a positive duration such as 8h or 7d"),
+	); err != nil {
+		return err
 	}
 	var err error
 	if o.AdminPassword, err = a.secretFromEnv("SLUICE_ADMIN_PASSWORD"); err != nil {

@@ -457,3 +457,19 @@ func TestPortalUnknownErrorHidesItsText(t *testing.T) {
 		t.Fatalf("500 page shows internals or no request id:\n%s", p.body)
 	}
 }
+
+func TestPortalRefusesLargeForms(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	ann := s.browser(t)
+	ann.signIn("ann@example.com", "/")
+	big := url.Values{"csrf": {ann.get("/").csrf(t)}, "pad": {strings.Repeat("x", 65<<10)}}
+	p := ann.do("POST", "/activity/read", big)
+	requireStatus(t, p, http.StatusRequestEntityTooLarge, "a 65 KiB form")
+	if !strings.Contains(p.body, "at most 64 KiB") {
+		t.Fatalf("413 page:\n%s", p.body)
+	}
+	fresh := s.browser(t)
+	big.Set("csrf", fresh.get("/signin").csrf(t))
+	requireStatus(t, fresh.do("POST", "/signin", big), http.StatusRequestEntityTooLarge, "a 65 KiB sign-in form")
+}
