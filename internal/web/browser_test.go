@@ -300,7 +300,7 @@ func TestBrowserActivityOnAPhone(t *testing.T) {
 	}
 	for _, p := range []struct{ path, name string }{
 		{"/activity", "activity"}, {"/", "home"}, {"/flows", "flows"}, {fmt.Sprintf("/runs/%d", rec.run.ID), "run"},
-		{fmt.Sprintf("/flows/%d", f.ID), "flow"}, {fmt.Sprintf("/connections/%d", rec.conn.ID), "connection"},
+		{fmt.Sprintf("/flows/%d", f.ID), "flow"}, {"/connections", "connections"}, {fmt.Sprintf("/connections/%d", rec.conn.ID), "connection"},
 	} {
 		do(t, ctx, "open "+p.path, chromedp.Navigate(s.srv.URL+p.path))
 		width := must[int](t, "scroll width")(chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`)))

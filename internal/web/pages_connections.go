@@ -13,6 +13,24 @@ import (
 // urlPath escapes a name for a path segment.
 func urlPath(s string) string { return url.PathEscape(s) }
 
+// connectionsPage is the connection list (this slice: each with its
+// status; the flows using it come later).
+type connectionsPage struct {
+	base
+	Conns []store.Connection
+}
+
+// connections answers GET /connections: the caller's connections (all
+// for an admin), by name, from ListConnections (by owner).
+func (p *portal) connections(w http.ResponseWriter, r *http.Request, c *call) error {
+	conns, err := p.st.ListConnections(r.Context(), scope(c.user))
+	if err != nil {
+		return fmt.Errorf("connection list: %w", err)
+	}
+	p.render(w, http.StatusOK, "connections", connectionsPage{base: c.base("Connections", "connections"), Conns: conns})
+	return nil
+}
+
 // connectionPage is a connection's page (this slice: its status and
 // Verify; fixing it comes later).
 type connectionPage struct {
@@ -41,7 +59,7 @@ func (p *portal) connection(w http.ResponseWriter, r *http.Request, c *call) err
 	if err != nil {
 		return err
 	}
-	p.render(w, http.StatusOK, "connection", connectionPage{base: c.base("Connection "+cn.Name, "flows"), Conn: cn, CanVerify: p.cfg.Verify != nil})
+	p.render(w, http.StatusOK, "connection", connectionPage{base: c.base("Connection "+cn.Name, "connections"), Conn: cn, CanVerify: p.cfg.Verify != nil})
 	return nil
 }
 

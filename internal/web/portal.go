@@ -29,7 +29,7 @@ var staticFS embed.FS
 // layout once at start-up.
 var portalPages = func() map[string]*template.Template {
 	out := map[string]*template.Template{}
-	for _, name := range []string{"signin", "home", "flows", "flow", "runs", "run", "confirm", "connection", "activity", "error"} {
+	for _, name := range []string{"signin", "home", "flows", "flow", "runs", "run", "confirm", "connections", "connection", "activity", "error"} {
 		out[name] = template.Must(template.New("").Funcs(funcs).ParseFS(templateFS,
 			"templates/portal/layout.html", "templates/portal/parts.html", "templates/portal/"+name+".html"))
 	}
@@ -120,6 +120,7 @@ func NewPortal(cfg PortalConfig) http.Handler {
 	mux.Handle("GET /runs", p.page(p.runs))
 	mux.Handle("GET /runs/{id}", p.page(p.run))
 	mux.Handle("POST /runs/{id}/resubmit", p.page(p.resubmit))
+	mux.Handle("GET /connections", p.page(p.connections))
 	mux.Handle("GET /connections/{ref}", p.page(p.connection))
 	mux.Handle("POST /connections/{ref}/verify", p.page(p.verify))
 	mux.Handle("GET /activity", p.page(p.activity))

@@ -75,7 +75,7 @@ func TestPortalRefusesAnonymous(t *testing.T) {
 	rec := annRecords(t, s)
 	b := s.browser(t)
 	for _, path := range []string{"/", "/flows", fmt.Sprintf("/flows/%d", rec.flow.ID), "/runs", fmt.Sprintf("/runs/%d", rec.run.ID),
-		fmt.Sprintf("/connections/%d", rec.conn.ID), "/connections/crm", "/activity", "/no/such/page"} {
+		"/connections", fmt.Sprintf("/connections/%d", rec.conn.ID), "/connections/crm", "/activity", "/no/such/page"} {
 		p := b.get(path)
 		if want := "/signin?next=" + url.QueryEscape(path); p.status != http.StatusSeeOther || p.header.Get("Location") != want {
 			t.Errorf("anonymous GET %s: %d to %q, want 303 to %q", path, p.status, p.header.Get("Location"), want)
@@ -113,8 +113,9 @@ func TestPortalOtherMakerGets404(t *testing.T) {
 		requireStatus(t, bob.post("/", path, url.Values{"version": {"latest"}, "from": {"trigger"}}), http.StatusNotFound, "bob POST "+path)
 	}
 	// Bob's lists do not show ann's records.
-	for _, path := range []string{"/", "/flows", "/runs", "/activity"} {
-		if p := bob.get(path); strings.Contains(p.body, "alert(1)") || strings.Contains(p.body, fmt.Sprintf("/runs/%d", rec.run.ID)) {
+	for _, path := range []string{"/", "/flows", "/runs", "/activity", "/connections"} {
+		if p := bob.get(path); strings.Contains(p.body, "alert(1)") || strings.Contains(p.body, fmt.Sprintf("/runs/%d", rec.run.ID)) ||
+			strings.Contains(p.body, fmt.Sprintf("/connections/%d", rec.conn.ID)) {
 			t.Errorf("bob's %s shows ann's records:\n%s", path, p.body)
 		}
 	}
@@ -168,7 +169,8 @@ func TestPortalShowsHostileTextAsText(t *testing.T) {
 	rec := annRecords(t, s)
 	ann := s.browser(t)
 	ann.signIn("ann@example.com", "/")
-	for _, path := range []string{"/", "/flows", fmt.Sprintf("/flows/%d", rec.flow.ID), "/runs", fmt.Sprintf("/runs/%d", rec.run.ID), "/activity"} {
+	for _, path := range []string{"/", "/flows", fmt.Sprintf("/flows/%d", rec.flow.ID), "/runs", fmt.Sprintf("/runs/%d", rec.run.ID), "/activity",
+		fmt.Sprintf("/connections/%d", rec.conn.ID)} {
 		p := ann.get(path)
 		requireStatus(t, p, http.StatusOK, path)
 		if strings.Contains(p.body, "<script>alert") || strings.Contains(p.body, "<img src=x") {
