@@ -514,6 +514,20 @@ func (s *server) verifyConnection(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
+	out, err := s.verify(r.Context(), c)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// errNoTestURL is a verify of an http connection without a test URL.
+var errNoTestURL = badRequest("set config.test_url to verify: a URL that answers 2xx with these credentials, such as the API's \"current user\" endpoint")
+
+// verify makes c's test request and records its health (see
+// verifyConnection); errNoTestURL when there is nothing to test with.
+func (s *server) verify(ctx context.Context, c store.Connection) (verifyView, error) {
 	spec, err := connection.Open(s.secrets, c.Type, c.Config, c.Secret)
 	// redact learns the stored secrets now and what the test request
 	// produces (a fetched OAuth2 token) while it runs.
@@ -522,13 +536,13 @@ func (s *server) verifyConnection(w http.ResponseWriter, r *http.Request) error 
 	var res verifyResult
 	switch {
 	case err != nil:
-		s.log.WarnContext(r.Context(), "connection secret does not open", "connection_id", c.ID, "err", err)
+		s.log.WarnContext(ctx, "connection secret does not open", "connection_id", c.ID, "err", err)
 		res = verifyResult{reason: "the secret cannot be opened with the server's key (was the key changed?): give it again with sluice connections update " + c.Name}
 	case spec.Type != connection.TypeSMTP && spec.Type != connection.TypeOAuth2 && spec.Config.TestURL == "":
-		return badRequest("set config.test_url to verify: a URL that answers 2xx with these credentials, such as the API's \"current user\" endpoint")
+		return verifyView{}, errNoTestURL
 	default:
-		ctx, cancel := context.WithTimeout(r.Context(), verifyTimeout)
-		res = s.testConnection(ctx, spec, &redact)
+		tctx, cancel := context.WithTimeout(ctx, verifyTimeout)
+		res = s.testConnection(tctx, spec, &redact)
 		cancel()
 	}
 	out := verifyView{Health: store.HealthOK, HealthAt: time.Now().UTC(), Status: res.status}
@@ -541,11 +555,28 @@ func (s *server) verifyConnection(w http.ResponseWriter, r *http.Request) error 
 		})
 		out.Diagnosis = &d
 	}
-	if _, err := s.store.SetConnectionHealth(context.WithoutCancel(r.Context()), c.ID, out.Health, out.HealthError, out.HealthAt); err != nil {
-		return fmt.Errorf("record health of connection %d: %w", c.ID, err)
+	if _, err := s.store.SetConnectionHealth(context.WithoutCancel(ctx), c.ID, out.Health, out.HealthError, out.HealthAt); err != nil {
+		return verifyView{}, fmt.Errorf("record health of connection %d: %w", c.ID, err)
 	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return out, nil
+}
+
+// NewVerifier returns what the portal's Verify button does: the API's
+// verify of a connection (its test request, the health recorded). It
+// returns a reason the check cannot be made (no test URL), or "" once the
+// health is recorded.
+func NewVerifier(c Config) func(ctx context.Context, conn store.Connection) (string, error) {
+	s := newServer(c)
+	return func(ctx context.Context, conn store.Connection) (string, error) {
+		if s.secrets == nil {
+			return "", errNoSecretBox
+		}
+		_, err := s.verify(ctx, conn)
+		if errors.Is(err, errNoTestURL) {
+			return "This connection has no test URL, so Sluice cannot check it: set config.test_url, a URL that answers 2xx with these credentials, with sluice connections update " + conn.Name + ".", nil
+		}
+		return "", err
+	}
 }
 
 // verifyResult is what a connection's test request found.

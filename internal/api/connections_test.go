@@ -624,3 +624,41 @@ func TestShortReason(t *testing.T) {
 		})
 	}
 }
+
+// TestNewVerifier checks the portal's Verify: the same check and the
+// same recorded health as POST /connections/{conn}/verify, and a reason,
+// not an error, when there is nothing to test with.
+func TestNewVerifier(t *testing.T) {
+	t.Parallel()
+	cb := setupConnections(t)
+	api := testAPI(t)
+	allow, err := netguard.ParseAllow("127.0.0.1/32")
+	if err != nil {
+		t.Fatal(err)
+	}
+	verify := NewVerifier(Config{Store: cb.store, Runner: cb.runner, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Secrets: cb.box, HTTPClient: netguard.NewClient(netguard.Options{Allow: allow})})
+	for _, tc := range []struct {
+		name, body, health, reason string
+	}{
+		{"ok", `{"name":"v-ok","type":"bearer","config":{"test_url":"` + api.URL + `/user"},"secret":{"token":"GOOD"}}`, store.HealthOK, ""},
+		{"401", `{"name":"v-bad","type":"bearer","config":{"test_url":"` + api.URL + `/user"},"secret":{"token":"` + canaryToken + `"}}`, store.HealthNeedsAttention, ""},
+		{"no test url", `{"name":"v-none","type":"bearer","secret":{"token":"GOOD"}}`, store.HealthUnverified, "has no test URL"},
+	} {
+		v := cb.create(t, "a", tc.body)
+		c, err := cb.store.GetConnection(t.Context(), v.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reason, err := verify(t.Context(), c)
+		if err != nil || !strings.Contains(reason, tc.reason) || (tc.reason == "") != (reason == "") {
+			t.Fatalf("%s: verify = %q, %v; want a reason containing %q", tc.name, reason, err, tc.reason)
+		}
+		if c, err = cb.store.GetConnection(t.Context(), v.ID); err != nil || c.Health != tc.health {
+			t.Fatalf("%s: health after verify %q (%v), want %q", tc.name, c.Health, err, tc.health)
+		}
+		if strings.Contains(c.HealthError, canaryToken) {
+			t.Fatalf("%s: health error shows the token: %s", tc.name, c.HealthError)
+		}
+	}
+}

@@ -364,7 +364,7 @@ func lookupOwned[T any](ctx context.Context, u store.User, ref, what string,
 	)
 	if id, perr := strconv.ParseInt(ref, 10, 64); perr == nil {
 		v, err = byID(ctx, id)
-		if err == nil && !isAdmin(u) && owner(v) != u.ID {
+		if err == nil && !u.Owns(owner(v)) {
 			err = store.ErrNotFound
 		}
 	} else {
@@ -388,7 +388,7 @@ func (s *server) lookupRun(r *http.Request) (store.Run, error) {
 	}
 	u := caller(r)
 	run, err := s.store.GetRun(r.Context(), id)
-	if err == nil && !isAdmin(u) && run.OwnerID != u.ID {
+	if err == nil && !u.Owns(run.OwnerID) {
 		err = store.ErrNotFound
 	}
 	if errors.Is(err, store.ErrNotFound) {

@@ -30,6 +30,8 @@ func TestReadmeDefaults(t *testing.T) {
 		"SLUICE_IDLE_TIMEOUT":             settingDuration(server.DefaultIdleTimeout),
 		"SLUICE_MAX_CONNS":                strconv.Itoa(server.DefaultMaxConns),
 		"SLUICE_MAX_CONNS_PER_CLIENT":     strconv.Itoa(server.DefaultMaxConnsPerClient),
+		"SLUICE_SESSION_IDLE":             settingDuration(server.DefaultSessionIdle),
+		"SLUICE_SESSION_LIFETIME":         settingDuration(server.DefaultSessionLifetime),
 		"SLUICE_MAX_RUN_STEPS":            strconv.Itoa(engine.DefaultMaxRunSteps),
 		"SLUICE_MAX_RUN_EXPRESSION_STEPS": strconv.Itoa(engine.DefaultMaxRunExpressionSteps),
 		"SLUICE_MAX_RUN_EXPRESSION_TIME":  settingDuration(engine.DefaultMaxRunExpressionTime),

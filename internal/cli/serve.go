@@ -51,10 +51,12 @@ type serveOptions struct {
 	http           httpLimits
 	runLimits      server.RunLimits
 
-	retention    time.Duration
-	repairGrace  time.Duration
-	disableAfter time.Duration
-	level        slog.Level
+	retention       time.Duration
+	repairGrace     time.Duration
+	disableAfter    time.Duration
+	sessionIdle     time.Duration
+	sessionLifetime time.Duration
+	level           slog.Level
 }
 
 func (o *serveOptions) validate() error {
@@ -178,9 +180,12 @@ func (o *serveOptions) config(logger *slog.Logger) server.Config {
 		CatalogFile:   o.CatalogFile,
 		RepairGrace:   o.repairGrace,
 		DisableAfter:  o.disableAfter,
-		Workers:       o.Workers,
-		Retention:     o.retention,
-		Logger:        logger,
+
+		SessionIdle:     o.sessionIdle,
+		SessionLifetime: o.sessionLifetime,
+		Workers:         o.Workers,
+		Retention:       o.retention,
+		Logger:          logger,
 
 		WebhookBaseURL:    o.WebhookBaseURL,
 		ReadHeaderTimeout: o.http.readHeader,
@@ -320,6 +325,8 @@ Set only in the environment:
   waits to count a burst of failures; default %s; 0 or off: at once),
   SLUICE_DISABLE_AFTER (turn off a flow that has failed continuously that
   long; default %s; off or never: never),
+  SLUICE_SESSION_IDLE (sign a portal session out after it is unused that
+  long; default %s), SLUICE_SESSION_LIFETIME (however active; default %s),
   SLUICE_WEBHOOK_BASE_URL (a separate public origin for webhooks, such as
   https://hooks.example.com; default: webhooks on the base URL),
   SLUICE_READ_HEADER_TIMEOUT (%s), SLUICE_READ_TIMEOUT (headers and body,
@@ -332,6 +339,7 @@ Set only in the environment:
 SLUICE_ADMIN_PASSWORD_FILE, SLUICE_SMTP_URL_FILE and SLUICE_SECRET_KEY_FILE
 read those secrets from a file instead.`,
 		server.DefaultAdminEmail, settingDuration(notify.DefaultGrace), settingDuration(notify.DefaultDisableAfter),
+		settingDuration(server.DefaultSessionIdle), settingDuration(server.DefaultSessionLifetime),
 		settingDuration(server.DefaultReadHeaderTimeout), settingDuration(server.DefaultReadTimeout), settingDuration(server.DefaultWriteTimeout),
 		settingDuration(engine.DefaultRespondTimeout), settingDuration(server.DefaultIdleTimeout), server.DefaultMaxConns, server.DefaultMaxConnsPerClient,
 		engine.DefaultMaxRunSteps, engine.DefaultMaxRunExpressionSteps, settingDuration(engine.DefaultMaxRunExpressionTime), engine.DefaultMaxRunMemory>>20)
@@ -390,6 +398,16 @@ func (a *app) serveFromEnv(cmd *cobra.Command, o *serveOptions) error {
 			}
 			*d.dst = x
 		}
+	}
+	days := func(v string) (time.Duration, bool) {
+		d, err := parseRetention(v)
+		return d, err == nil && d > 0
+	}
+	if err := errors.Join(
+		envValue(a.getenv, "SLUICE_SESSION_IDLE", &o.sessionIdle, days, "a positive duration such as 8h or 7d"),
+		envValue(a.getenv, "SLUICE_SESSION_LIFETIME", &o.sessionLifetime, days, "a positive duration such as 8h or 7d"),
+	); err != nil {
+		return err
 	}
 	var err error
 	if o.AdminPassword, err = a.secretFromEnv("SLUICE_ADMIN_PASSWORD"); err != nil {

@@ -33,6 +33,12 @@ const (
 	DefaultWriteTimeout = time.Minute
 	// DefaultIdleTimeout is how long a kept-alive connection may idle.
 	DefaultIdleTimeout = 2 * time.Minute
+	// DefaultSessionIdle signs a portal session out once it has not been
+	// used for that long.
+	DefaultSessionIdle = 8 * time.Hour
+	// DefaultSessionLifetime signs a portal session out that long after
+	// sign-in, however active.
+	DefaultSessionLifetime = 7 * 24 * time.Hour
 	// DefaultMaxConns caps the connections open at once.
 	DefaultMaxConns = 1024
 	// DefaultMaxConnsPerClient caps the connections open at once from one
@@ -84,6 +90,14 @@ type Config struct {
 	// long (SLUICE_DISABLE_AFTER). Defaults to notify.DefaultDisableAfter;
 	// notify.Off never turns flows off.
 	DisableAfter time.Duration
+	// SessionIdle signs a portal session out once it has not been used
+	// for that long (SLUICE_SESSION_IDLE). Defaults to
+	// DefaultSessionIdle.
+	SessionIdle time.Duration
+	// SessionLifetime signs a portal session out that long after sign-in,
+	// however active (SLUICE_SESSION_LIFETIME). Defaults to
+	// DefaultSessionLifetime.
+	SessionLifetime time.Duration
 	// Workers caps how many runs this node works at once. Defaults to
 	// engine.DefaultWorkers.
 	Workers int
@@ -226,6 +240,15 @@ func (c *Config) validate() error {
 		if *d.v <= 0 {
 			*d.v = d.def
 		}
+	}
+	if c.SessionIdle <= 0 {
+		c.SessionIdle = DefaultSessionIdle
+	}
+	if c.SessionLifetime <= 0 {
+		c.SessionLifetime = DefaultSessionLifetime
+	}
+	if c.SessionIdle > c.SessionLifetime {
+		c.SessionIdle = c.SessionLifetime
 	}
 	if c.MaxConns <= 0 {
 		c.MaxConns = DefaultMaxConns

@@ -120,9 +120,11 @@ func Run(ctx context.Context, cfg Config) error {
 	// One password check for the API and the link pages, so that they
 	// count a client address together.
 	signIn := signin.New(signin.Config{Store: st, Logger: log.With("component", "signin")})
+	sessions := web.NewSessions(web.SessionConfig{Store: st, Idle: cfg.SessionIdle, Lifetime: cfg.SessionLifetime,
+		Secure: strings.HasPrefix(cfg.BaseURL, "https://")})
 	mux := http.NewServeMux()
 	mux.Handle("/r/", web.New(web.Config{
-		Store: st, Key: linkKey, BaseURL: cfg.BaseURL, Logger: log.With("component", "web"), SignIn: signIn,
+		Store: st, Key: linkKey, BaseURL: cfg.BaseURL, Logger: log.With("component", "web"), SignIn: signIn, Sessions: sessions,
 		Resubmit: func(ctx context.Context, r store.Run) (store.Run, error) {
 			// No Force: a double POST of one link gives one run.
 			nr, _, err := eng.Resubmit(ctx, r, engine.ResubmitOptions{})
@@ -134,10 +136,10 @@ func Run(ctx context.Context, cfg Config) error {
 	mux.Handle("/api/", api.New(apiCfg))
 	hooks := api.NewWebhooks(apiCfg)
 	mux.HandleFunc("GET /healthz", healthz)
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintln(w, "Sluice is running. The API is described at /api/v1/openapi.json.")
-	})
+	mux.Handle("/", web.NewPortal(web.PortalConfig{
+		Store: st, Sessions: sessions, Runner: eng, Verify: api.NewVerifier(apiCfg), SignIn: signIn,
+		BaseURL: cfg.BaseURL, WebhookBaseURL: cfg.WebhookBaseURL, Logger: log.With("component", "portal"),
+	}))
 	ln, err := listen(cfg)
 	if err != nil {
 		return err

@@ -38,7 +38,8 @@ func TestValidate(t *testing.T) {
 	if err := c.validate(); err != nil {
 		t.Fatal(err)
 	}
-	if c.DataDir != "sluice-data" || c.Addr != "127.0.0.1:8080" || c.BaseURL != "http://127.0.0.1:8080" || c.Workers != 256 || c.Retention != 28*24*time.Hour {
+	if c.DataDir != "sluice-data" || c.Addr != "127.0.0.1:8080" || c.BaseURL != "http://127.0.0.1:8080" || c.Workers != 256 || c.Retention != 28*24*time.Hour ||
+		c.SessionIdle != 8*time.Hour || c.SessionLifetime != 7*24*time.Hour {
 		t.Errorf("defaults: %+v", c)
 	}
 	bad := Config{Addr: "8080"}
@@ -74,6 +75,25 @@ func TestRunOnce(t *testing.T) {
 	info, err := os.Stat(filepath.Join(dir, "secret.key"))
 	if err != nil || info.Mode().Perm() != 0o600 || info.Size() != 32 {
 		t.Errorf("secret.key: %v %v", info, err)
+	}
+	// The portal is at /: an anonymous visitor is sent to sign in.
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noFollow.Get("http://" + cfg.Addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/signin?next=%2F" {
+		t.Errorf("GET /: %d to %q, want 303 to the sign-in form", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	resp, err = http.Get("http://" + cfg.Addr + "/signin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "Sign in to Sluice") {
+		t.Errorf("GET /signin: %d\n%s", resp.StatusCode, body)
 	}
 	// A second server on the same data folder refuses to start.
 	second := cfg

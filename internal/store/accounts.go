@@ -10,11 +10,12 @@ import (
 type AccountStore interface {
 	// SetUserDisabled disables (records the time) or re-enables a user
 	// and returns the user after the call. Disabling a disabled user
-	// keeps its first time. ErrNotFound if there is no such user.
+	// keeps its first time. A disable deletes the user's sessions in the
+	// same transaction. ErrNotFound if there is no such user.
 	SetUserDisabled(ctx context.Context, id int64, disabled bool) (User, error)
 	// SetUserPassword replaces a user's password hash and, in the same
-	// transaction, deletes every token of the user, so that a reset
-	// password also ends whatever signed in with the old one. It returns
+	// transaction, deletes every token and session of the user, so that a
+	// reset password also ends whatever signed in with the old one. It returns
 	// how many tokens it deleted; ErrNotFound if there is no such user.
 	SetUserPassword(ctx context.Context, id int64, hash string) (revoked int, err error)
 	// ReserveAttempt counts one sign-in attempt against key, atomically

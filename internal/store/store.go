@@ -228,6 +228,9 @@ type RunFilter struct {
 	// named connection and failed on authentication (an HTTP 401, or an
 	// error of kind auth), the runs a fixed connection can rescue.
 	FailedOnConnection string
+	// ResubmittedFrom keeps the runs resubmitted from that run (an index
+	// range of runs_resubmitted_from).
+	ResubmittedFrom int64
 	// BeforeID keeps runs with a smaller id, for paging newest first.
 	BeforeID int64
 	// InputPathPrefix keeps runs whose input is a JSON object with a path
@@ -429,6 +432,13 @@ type Store interface {
 	JobStore
 	NotifyStore
 	AccountStore
+	SessionStore
+
+	// FlowsHealth returns, for each of the flows (by id, in no order),
+	// its newest run and how many of its runs created at or after since
+	// failed. It costs one indexed lookup per flow (runs by flow and id,
+	// runs by flow, status and creation time), never a scan of the runs.
+	FlowsHealth(ctx context.Context, flowIDs []int64, since time.Time) ([]FlowHealth, error)
 
 	// Close releases the database.
 	Close() error

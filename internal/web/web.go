@@ -8,13 +8,13 @@ package web
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"embed"
 	"errors"
 	"fmt"
 	"html/template"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -52,6 +52,10 @@ type Config struct {
 	BaseURL string
 	// Logger receives errors. Defaults to slog.Default().
 	Logger *slog.Logger
+	// Sessions, when set, sends a signed-in owner (or admin) straight to
+	// the portal's run page, without asking a password again; the pages
+	// offer the others to sign in first and come back. Defaults to nil.
+	Sessions *Sessions
 	// SignIn checks the retry form's password, throttled per link (so
 	// that a leaked link is not a password-guessing oracle), per account
 	// and per client address; pass the API's Checker so that both count
@@ -122,23 +126,8 @@ func (h *handler) wrap(fn func(w http.ResponseWriter, r *http.Request) error) ht
 		if err == nil {
 			return
 		}
-		var (
-			pe     *pageError
-			tooBig *http.MaxBytesError
-		)
-		if errors.As(err, &tooBig) {
-			pe = &pageError{status: http.StatusRequestEntityTooLarge, title: "The form is too large",
-				message: fmt.Sprintf("Sluice reads at most %d KB from this page's form, which holds only an email and a password. Open the link from the email again and send the form as it is.", tooBig.Limit>>10)}
-		}
-		if pe == nil && !errors.As(err, &pe) {
-			id := rand.Text()[:12]
-			h.log.Error("email link page failed", "method", r.Method, "request_id", id, "err", err)
-			pe = &pageError{status: http.StatusInternalServerError, title: "Something went wrong",
-				message: "Sluice could not show this page. Try again in a moment; if it keeps failing, give your administrator the request id below."}
-			h.render(w, pe.status, "error", errorView{Title: pe.title, Message: pe.message, RequestID: id, BaseURL: h.cfg.BaseURL})
-			return
-		}
-		h.render(w, pe.status, "error", errorView{Title: pe.title, Message: pe.message, BaseURL: h.cfg.BaseURL})
+		status, title, msg, id := mapError(h.log, "email link", r, err)
+		h.render(w, status, "error", errorView{Title: title, Message: msg, RequestID: id, BaseURL: h.cfg.BaseURL})
 	})
 }
 
@@ -194,6 +183,9 @@ type runPage struct {
 	Email     string
 	FormError string
 	BaseURL   string
+	// SignIn is the portal's sign-in address that comes back to this
+	// page, "" without a portal.
+	SignIn string
 }
 
 type resultPage struct {
@@ -259,14 +251,10 @@ func (h *handler) open(ctx context.Context, token string) (target, error) {
 		return target{}, err
 	}
 	// A disabled user's links stop working with their tokens.
-	if t.user.DisabledAt != nil || !mayTouch(t.user, t.flow) {
+	if t.user.DisabledAt != nil || !t.user.Owns(t.flow.OwnerID) {
 		return target{}, gone
 	}
 	return t, nil
-}
-
-func mayTouch(u store.User, f store.Flow) bool {
-	return u.ID == f.OwnerID || u.Role == store.RoleAdmin
 }
 
 // page builds the run page of a target.
@@ -303,15 +291,29 @@ func (h *handler) page(ctx context.Context, t target) (runPage, error) {
 	return p, nil
 }
 
-// show answers GET /r/{token}: it only reads.
+// show answers GET /r/{token}: it only reads. A signed-in user who may
+// see the run goes on to its portal page.
 func (h *handler) show(w http.ResponseWriter, r *http.Request) error {
 	t, err := h.open(r.Context(), r.PathValue("token"))
 	if err != nil {
 		return err
 	}
+	if h.cfg.Sessions != nil {
+		u, ok, err := h.cfg.Sessions.User(r)
+		if err != nil {
+			return err
+		}
+		if ok && u.Owns(t.flow.OwnerID) {
+			http.Redirect(w, r, fmt.Sprintf("/runs/%d", t.run.ID), http.StatusSeeOther)
+			return nil
+		}
+	}
 	p, err := h.page(r.Context(), t)
 	if err != nil {
 		return err
+	}
+	if h.cfg.Sessions != nil {
+		p.SignIn = "/signin?next=" + url.QueryEscape(r.URL.Path)
 	}
 	h.render(w, http.StatusOK, "run", p)
 	return nil
@@ -355,7 +357,7 @@ func (h *handler) retry(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Retry-After", throttled.RetryAfterHeader())
 		return pageErr(http.StatusTooManyRequests, "Too many attempts",
 			fmt.Sprintf("Too many sign-in attempts. Wait %s, or resubmit from the command line: sluice runs resubmit %d", throttled.RetryAfter, t.run.ID))
-	case errors.Is(err, signin.ErrInvalid), errors.Is(err, signin.ErrDisabled), err == nil && !mayTouch(u, t.flow):
+	case errors.Is(err, signin.ErrInvalid), errors.Is(err, signin.ErrDisabled), err == nil && !u.Owns(t.flow.OwnerID):
 		p.Email, p.FormError = email, "The email or password is wrong, or this account may not retry this run."
 		h.render(w, http.StatusForbidden, "run", p)
 		return nil

@@ -10,7 +10,8 @@ import (
 	"github.com/sluice/sluice/internal/store"
 )
 
-// SetUserDisabled disables or re-enables a user and returns it.
+// SetUserDisabled disables or re-enables a user and returns it; a
+// disable also deletes the user's sessions in the same transaction.
 func (s *Store) SetUserDisabled(ctx context.Context, id int64, disabled bool) (store.User, error) {
 	q := `UPDATE users SET disabled_at = NULL WHERE id = $1 RETURNING ` + userCols
 	args := []any{id}
@@ -18,7 +19,15 @@ func (s *Store) SetUserDisabled(ctx context.Context, id int64, disabled bool) (s
 		q = `UPDATE users SET disabled_at = COALESCE(disabled_at, $2) WHERE id = $1 RETURNING ` + userCols
 		args = append(args, time.Now().UTC())
 	}
-	u, err := scanUser(s.pool.QueryRow(ctx, q, args...))
+	var u store.User
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		if u, err = scanUser(tx.QueryRow(ctx, q, args...)); err != nil || !disabled {
+			return err
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM sessions WHERE user_id = $1`, id)
+		return err
+	})
 	if err != nil {
 		return store.User{}, wrap(err, fmt.Sprintf("set user %d disabled=%t", id, disabled))
 	}
@@ -26,7 +35,7 @@ func (s *Store) SetUserDisabled(ctx context.Context, id int64, disabled bool) (s
 }
 
 // SetUserPassword replaces a user's password hash and deletes the user's
-// tokens in the same transaction.
+// tokens and sessions in the same transaction.
 func (s *Store) SetUserPassword(ctx context.Context, id int64, hash string) (int, error) {
 	var revoked int64
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
@@ -36,6 +45,9 @@ func (s *Store) SetUserPassword(ctx context.Context, id int64, hash string) (int
 		}
 		if tag.RowsAffected() == 0 {
 			return pgx.ErrNoRows
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM sessions WHERE user_id = $1`, id); err != nil {
+			return err
 		}
 		tag, err = tx.Exec(ctx, `DELETE FROM tokens WHERE user_id = $1`, id)
 		revoked = tag.RowsAffected()

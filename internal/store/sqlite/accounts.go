@@ -10,7 +10,8 @@ import (
 	"github.com/sluice/sluice/internal/store"
 )
 
-// SetUserDisabled disables or re-enables a user and returns it.
+// SetUserDisabled disables or re-enables a user and returns it; a
+// disable also deletes the user's sessions in the same transaction.
 func (s *Store) SetUserDisabled(ctx context.Context, id int64, disabled bool) (store.User, error) {
 	q := `UPDATE users SET disabled_at = NULL WHERE id = ?`
 	args := []any{id}
@@ -20,7 +21,11 @@ func (s *Store) SetUserDisabled(ctx context.Context, id int64, disabled bool) (s
 	}
 	what := fmt.Sprintf("set user %d disabled=%t", id, disabled)
 	err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
-		return execOne(ctx, tx, q, args...)
+		if err := execOne(ctx, tx, q, args...); err != nil || !disabled {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = ?`, id)
+		return err
 	})
 	if err != nil {
 		return store.User{}, fmt.Errorf("%s: %w", what, err)
@@ -29,11 +34,14 @@ func (s *Store) SetUserDisabled(ctx context.Context, id int64, disabled bool) (s
 }
 
 // SetUserPassword replaces a user's password hash and deletes the user's
-// tokens in the same transaction.
+// tokens and sessions in the same transaction.
 func (s *Store) SetUserPassword(ctx context.Context, id int64, hash string) (int, error) {
 	var revoked int64
 	err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
 		if err := execOne(ctx, tx, `UPDATE users SET password_hash = ? WHERE id = ?`, hash, id); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = ?`, id); err != nil {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM tokens WHERE user_id = ?`, id)

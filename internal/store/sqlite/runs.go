@@ -206,6 +206,9 @@ func runWhere(rf store.RunFilter) (string, []any) {
 	if !rf.Until.IsZero() {
 		add(`r.created_at < ?`, nanos(rf.Until))
 	}
+	if rf.ResubmittedFrom != 0 {
+		add(`r.resubmitted_from = ?`, rf.ResubmittedFrom)
+	}
 	if rf.BeforeID != 0 {
 		add(`r.id < ?`, rf.BeforeID)
 	}

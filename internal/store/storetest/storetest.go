@@ -39,6 +39,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Users", userTests},
 		{"Tokens", tokenTests},
 		{"Accounts", accountTests},
+		{"Sessions", sessionTests},
+		{"ResubmittedFrom", resubmittedFromTests},
 		{"Flows", flowTests},
 		{"Schedules", scheduleTests},
 		{"Runs", runTests},

@@ -1,0 +1,2 @@
+DROP INDEX runs_flow_failed;
+DROP TABLE sessions;

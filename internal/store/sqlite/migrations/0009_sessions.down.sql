@@ -1,0 +1,3 @@
+DROP INDEX notifications_unread;
+DROP INDEX runs_flow_failed;
+DROP TABLE sessions;

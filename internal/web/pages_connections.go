@@ -1,0 +1,85 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/sluice/sluice/internal/store"
+)
+
+// urlPath escapes a name for a path segment.
+func urlPath(s string) string { return url.PathEscape(s) }
+
+// connectionsPage is the connection list (this slice: each with its
+// status; the flows using it come later).
+type connectionsPage struct {
+	base
+	Conns []store.Connection
+}
+
+// connections answers GET /connections: the caller's connections (all
+// for an admin), by name, from ListConnections (by owner).
+func (p *portal) connections(w http.ResponseWriter, r *http.Request, c *call) error {
+	conns, err := p.st.ListConnections(r.Context(), scope(c.user))
+	if err != nil {
+		return fmt.Errorf("connection list: %w", err)
+	}
+	p.render(w, http.StatusOK, "connections", connectionsPage{base: c.base("Connections", "connections"), Conns: conns})
+	return nil
+}
+
+// connectionPage is a connection's page (this slice: its status and
+// Verify; fixing it comes later).
+type connectionPage struct {
+	base
+	Conn      store.Connection
+	CanVerify bool
+}
+
+// lookupConnection returns the caller's connection named by the path: a
+// number is its id, anything else the name of one of the caller's.
+func (p *portal) lookupConnection(r *http.Request, c *call) (store.Connection, error) {
+	ref := r.PathValue("ref")
+	if id, err := strconv.ParseInt(ref, 10, 64); err == nil {
+		return owned(r.Context(), c.user, id, p.st.GetConnection, func(cn store.Connection) int64 { return cn.OwnerID })
+	}
+	cn, err := p.st.GetConnectionByName(r.Context(), c.user.ID, ref)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Connection{}, errNotFound
+	}
+	return cn, err
+}
+
+// connection answers GET /connections/{ref}.
+func (p *portal) connection(w http.ResponseWriter, r *http.Request, c *call) error {
+	cn, err := p.lookupConnection(r, c)
+	if err != nil {
+		return err
+	}
+	p.render(w, http.StatusOK, "connection", connectionPage{base: c.base("Connection "+cn.Name, "connections"), Conn: cn, CanVerify: p.cfg.Verify != nil})
+	return nil
+}
+
+// verify answers POST /connections/{ref}/verify: it runs the connection's
+// test request and shows the page with the health it recorded.
+func (p *portal) verify(w http.ResponseWriter, r *http.Request, c *call) error {
+	cn, err := p.lookupConnection(r, c)
+	if err != nil {
+		return err
+	}
+	if p.cfg.Verify == nil {
+		return errNotFound
+	}
+	reason, err := p.cfg.Verify(r.Context(), cn)
+	if err != nil {
+		return fmt.Errorf("verify connection %d: %w", cn.ID, err)
+	}
+	if reason != "" {
+		return pageErr(http.StatusConflict, "This connection cannot be checked", reason)
+	}
+	http.Redirect(w, r, fmt.Sprintf("/connections/%d", cn.ID), http.StatusSeeOther)
+	return nil
+}

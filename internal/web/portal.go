@@ -1,0 +1,419 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sluice/sluice/internal/engine"
+	"github.com/sluice/sluice/internal/signin"
+	"github.com/sluice/sluice/internal/store"
+)
+
+//go:embed static
+var staticFS embed.FS
+
+// portalPages are the portal's templates, each parsed with the portal
+// layout once at start-up.
+var portalPages = func() map[string]*template.Template {
+	out := map[string]*template.Template{}
+	for _, name := range []string{"signin", "home", "flows", "flow", "runs", "run", "confirm", "connections", "connection", "activity", "error"} {
+		out[name] = template.Must(template.New("").Funcs(funcs).ParseFS(templateFS,
+			"templates/portal/layout.html", "templates/portal/parts.html", "templates/portal/"+name+".html"))
+	}
+	return out
+}()
+
+// Runner is what the portal asks of the engine: the resubmit path the API
+// uses.
+type Runner interface {
+	// Resubmit starts a run of orig's flow with the same trigger input
+	// (see engine.Engine.Resubmit).
+	Resubmit(ctx context.Context, orig store.Run, opt engine.ResubmitOptions) (store.Run, bool, error)
+}
+
+// PortalConfig configures the portal.
+type PortalConfig struct {
+	// Store reads and writes users, flows, runs and connections. Required.
+	Store store.Store
+	// Sessions signs browsers in. Required.
+	Sessions *Sessions
+	// Runner resubmits runs. Required.
+	Runner Runner
+	// Verify checks a connection's credentials with its test request and
+	// records its health, as POST /api/v1/connections/{conn}/verify does
+	// (api.NewVerifier); it returns a reason the check cannot be made, or
+	// "" once the health is recorded. Defaults to nil: the connection page
+	// offers no Verify.
+	Verify func(ctx context.Context, c store.Connection) (string, error)
+	// SignIn checks passwords, throttled; pass the API's Checker so that
+	// both count one client address together. Defaults to a
+	// signin.Checker on Store with the default limits.
+	SignIn *signin.Checker
+	// BaseURL is the server's public URL. Defaults to "".
+	BaseURL string
+	// WebhookBaseURL starts webhook URLs when webhooks have their own
+	// origin. Defaults to BaseURL.
+	WebhookBaseURL string
+	// Logger receives errors. Defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// maxPortalForm caps a portal form's body.
+const maxPortalForm = 64 << 10
+
+// portal serves the pages.
+type portal struct {
+	cfg PortalConfig
+	st  store.Store
+	log *slog.Logger
+	now func() time.Time
+}
+
+// call is what a signed-in page handler gets beyond the request.
+type call struct {
+	signedIn
+	// unread is the bell's count.
+	unread int
+}
+
+// pageFunc is a signed-in page handler: it writes a page or returns an
+// error for the one mapper.
+type pageFunc func(w http.ResponseWriter, r *http.Request, c *call) error
+
+// NewPortal returns the portal's handler; the server mounts it at "/".
+// Every page but the sign-in form needs a session, and every POST a
+// valid CSRF token.
+func NewPortal(cfg PortalConfig) http.Handler {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.SignIn == nil {
+		cfg.SignIn = signin.New(signin.Config{Store: cfg.Store, Logger: cfg.Logger})
+	}
+	if cfg.WebhookBaseURL == "" {
+		cfg.WebhookBaseURL = cfg.BaseURL
+	}
+	p := &portal{cfg: cfg, st: cfg.Store, log: cfg.Logger, now: time.Now}
+	mux := http.NewServeMux()
+	static, _ := fs.Sub(staticFS, "static")
+	mux.Handle("GET /static/", http.StripPrefix("/static/", staticHandler(http.FileServerFS(static))))
+	mux.Handle("GET /signin", p.public(p.signinForm))
+	mux.Handle("POST /signin", p.public(p.signin))
+	mux.Handle("POST /signout", p.page(p.signout))
+	mux.Handle("GET /{$}", p.page(p.home))
+	mux.Handle("GET /flows", p.page(p.flows))
+	mux.Handle("GET /flows/{id}", p.page(p.flow))
+	mux.Handle("POST /flows/{id}/enabled", p.page(p.setFlowEnabled))
+	mux.Handle("GET /runs", p.page(p.runs))
+	mux.Handle("GET /runs/{id}", p.page(p.run))
+	mux.Handle("POST /runs/{id}/resubmit", p.page(p.resubmit))
+	mux.Handle("GET /connections", p.page(p.connections))
+	mux.Handle("GET /connections/{ref}", p.page(p.connection))
+	mux.Handle("POST /connections/{ref}/verify", p.page(p.verify))
+	mux.Handle("GET /activity", p.page(p.activity))
+	mux.Handle("POST /activity/read", p.page(p.markRead))
+	mux.Handle("/", p.page(func(w http.ResponseWriter, r *http.Request, c *call) error { return errNotFound }))
+	return mux
+}
+
+// staticHandler lets browsers keep the stylesheet and script a while.
+func staticHandler(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// errNotFound is the one not-found page: the same for a record that does
+// not exist and one that is not the caller's.
+var errNotFound = pageErr(http.StatusNotFound, "Page not found",
+	"There is nothing here, or it is not yours to see. Check the address, or start again from Home.")
+
+// setHeaders sets the headers of every portal answer.
+func setHeaders(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "same-origin")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+}
+
+// public wraps a handler that needs no session (the sign-in form).
+func (p *portal) public(fn func(w http.ResponseWriter, r *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		setHeaders(w)
+		r.Body = http.MaxBytesReader(w, r.Body, maxPortalForm)
+		if err := fn(w, r); err != nil {
+			p.fail(w, r, nil, err)
+		}
+	})
+}
+
+// page wraps a signed-in handler: an anonymous request is sent to the
+// sign-in form (and back afterwards), a POST needs the session's CSRF
+// token, and the handler's error goes to the one mapper.
+func (p *portal) page(fn pageFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		setHeaders(w)
+		r.Body = http.MaxBytesReader(w, r.Body, maxPortalForm)
+		si, ok, err := p.cfg.Sessions.lookup(r)
+		if err != nil {
+			p.fail(w, r, nil, err)
+			return
+		}
+		if !ok {
+			next := r.URL.RequestURI()
+			if r.Method != http.MethodGet {
+				next = "/"
+			}
+			http.Redirect(w, r, "/signin?next="+url.QueryEscape(next), http.StatusSeeOther)
+			return
+		}
+		c := &call{signedIn: si}
+		if r.Method == http.MethodPost {
+			if err := r.ParseForm(); err != nil {
+				p.fail(w, r, c, formError(err))
+				return
+			}
+			if !csrfValid(si.id, r.PostFormValue("csrf")) {
+				p.fail(w, r, c, errCSRF)
+				return
+			}
+		}
+		if c.unread, err = p.st.CountUnread(r.Context(), si.user.ID); err != nil {
+			p.fail(w, r, c, fmt.Errorf("count unread: %w", err))
+			return
+		}
+		if err := fn(w, r, c); err != nil {
+			p.fail(w, r, c, err)
+		}
+	})
+}
+
+// errCSRF refuses a POST without the session's CSRF token.
+var errCSRF = pageErr(http.StatusForbidden, "This form has expired",
+	"The form was not sent from this session (you may have signed in again since it was opened). Go back, reload the page and try again.")
+
+// formError turns a form that cannot be read into its page.
+func formError(err error) error {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return err // mapError answers it with the cap it hit
+	}
+	return pageErr(http.StatusBadRequest, "The form could not be read", "Send the form again from its page.")
+}
+
+// base is what every portal page shows around its content.
+type base struct {
+	Title string
+	// Nav is the header's current section.
+	Nav string
+	// User is nil on pages for people not signed in.
+	User   *store.User
+	Unread int
+	CSRF   string
+}
+
+// base returns the frame of a signed-in page.
+func (c *call) base(title, nav string) base {
+	if c == nil {
+		return base{Title: title}
+	}
+	u := c.user
+	return base{Title: title, Nav: nav, User: &u, Unread: c.unread, CSRF: csrfToken(c.id)}
+}
+
+// errorPage is the error page's view.
+type errorPage struct {
+	base
+	Message, RequestID string
+}
+
+// mapError is the one error mapper of the HTML pages: a pageError is
+// shown as it is, a body over its cap (http.MaxBytesError) is a 413 page
+// naming the cap; anything else is logged with a new request id and
+// answered 500 with that id, never the internal text. where names the
+// page in the log (never a link's token).
+func mapError(log *slog.Logger, where string, r *http.Request, err error) (status int, title, message, requestID string) {
+	var (
+		pe     *pageError
+		tooBig *http.MaxBytesError
+	)
+	if errors.As(err, &pe) {
+		return pe.status, pe.title, pe.message, ""
+	}
+	if errors.As(err, &tooBig) {
+		return http.StatusRequestEntityTooLarge, "The form is too large",
+			fmt.Sprintf("A form on this page may send at most %d KiB. Go back and send it again with less in it.", tooBig.Limit>>10), ""
+	}
+	id := rand.Text()[:12]
+	log.Error("page failed", "page", where, "method", r.Method, "request_id", id, "err", err)
+	return http.StatusInternalServerError, "Something went wrong",
+		"Sluice could not show this page. Try again in a moment; if it keeps failing, give your administrator the request id below.", id
+}
+
+// fail renders err's page in the portal's frame.
+func (p *portal) fail(w http.ResponseWriter, r *http.Request, c *call, err error) {
+	status, title, msg, id := mapError(p.log, r.URL.Path, r, err)
+	p.render(w, status, "error", errorPage{base: c.base(title, ""), Message: msg, RequestID: id})
+}
+
+// render executes a page into a buffer first, so that a template error
+// gives a clean 500 instead of half a page.
+func (p *portal) render(w http.ResponseWriter, status int, name string, view any) {
+	var buf bytes.Buffer
+	if err := portalPages[name].ExecuteTemplate(&buf, "layout", view); err != nil {
+		p.log.Error("render page", "page", name, "err", err)
+		http.Error(w, "Sluice could not render this page.", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// pathID reads a numeric path value; anything else is the 404 page.
+func pathID(r *http.Request, name string) (int64, error) {
+	id, err := strconv.ParseInt(r.PathValue(name), 10, 64)
+	if err != nil || id < 1 {
+		return 0, errNotFound
+	}
+	return id, nil
+}
+
+// owned returns a record the caller may see (store.User.Owns), or the
+// 404 page: another maker's record is not found, never forbidden.
+func owned[T any](ctx context.Context, u store.User, id int64, get func(context.Context, int64) (T, error), owner func(T) int64) (T, error) {
+	v, err := get(ctx, id)
+	if err == nil && !u.Owns(owner(v)) {
+		err = store.ErrNotFound
+	}
+	var zero T
+	if errors.Is(err, store.ErrNotFound) {
+		return zero, errNotFound
+	}
+	if err != nil {
+		return zero, err
+	}
+	return v, nil
+}
+
+// funcs are the templates' helpers.
+var funcs = template.FuncMap{
+	"ago":      ago,
+	"exact":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 MST") },
+	"iso":      func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+	"word":     statusWord,
+	"mark":     statusMark,
+	"duration": duration,
+	"json":     prettyJSON,
+	"kind":     noteBadge,
+	"plural": func(n int, one, many string) string {
+		if n == 1 {
+			return one
+		}
+		return many
+	},
+}
+
+// ago says how long ago t was, in the words people use.
+func ago(t time.Time) string {
+	d := time.Since(t)
+	switch {
+	case t.IsZero():
+		return "never"
+	case d < time.Minute:
+		return "just now"
+	case d < time.Hour:
+		return fmt.Sprintf("%d min ago", int(d/time.Minute))
+	case d < 24*time.Hour:
+		return fmt.Sprintf("%d h ago", int(d/time.Hour))
+	default:
+		return fmt.Sprintf("%d days ago", int(d/(24*time.Hour)))
+	}
+}
+
+// duration formats how long something took.
+func duration(from, to *time.Time) string {
+	if from == nil || to == nil {
+		return ""
+	}
+	d := to.Sub(*from)
+	switch {
+	case d < time.Second:
+		return fmt.Sprintf("%d ms", d.Milliseconds())
+	case d < time.Minute:
+		return fmt.Sprintf("%.1f s", d.Seconds())
+	default:
+		return d.Round(time.Second).String()
+	}
+}
+
+// statusMark is a status's kind of mark: ok, failed, running, waiting or
+// off, which the stylesheet colours and the icon template draws.
+func statusMark(status string) string {
+	switch status {
+	case store.RunSucceeded, store.HealthOK:
+		return "ok"
+	case store.RunFailed, "timed_out", store.HealthNeedsAttention:
+		return "failed"
+	case store.RunRunning, store.RunQueued:
+		return "running"
+	case store.RunWaiting:
+		return "waiting"
+	default:
+		return "off"
+	}
+}
+
+// statusWord is a status in words.
+func statusWord(status string) string {
+	switch status {
+	case "timed_out":
+		return "Timed out"
+	case store.HealthNeedsAttention:
+		return "Needs attention"
+	case "":
+		return "No runs yet"
+	}
+	return strings.ToUpper(status[:1]) + strings.ReplaceAll(status[1:], "_", " ")
+}
+
+// badge is a mark and its word, for what is not a run status.
+type badge struct{ Mark, Word string }
+
+// noteBadge is the mark of a notification's kind.
+func noteBadge(kind string) badge {
+	switch kind {
+	case store.NoteRunFailed:
+		return badge{"failed", "Run failed"}
+	case store.NoteConnectionBroken:
+		return badge{"failed", "Connection needs attention"}
+	case store.NoteFlowTurnedOff:
+		return badge{"off", "Flow turned off"}
+	}
+	return badge{"off", statusWord(kind)}
+}
+
+// prettyJSON indents a JSON value for a <pre>; html/template escapes it.
+func prettyJSON(raw json.RawMessage) string {
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, raw, "", "  "); err != nil {
+		return string(raw)
+	}
+	return buf.String()
+}
