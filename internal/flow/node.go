@@ -353,24 +353,6 @@ func scalarText(n ast.Node) string {
 	return ""
 }
 
-// flowDepth returns the deepest nesting of [ and { in src, a cheap guard run
-// before the YAML parser so that "[[[[..." cannot recurse without bound.
-func flowDepth(src []byte) int {
-	depth, deepest := 0, 0
-	for _, b := range src {
-		switch b {
-		case '[', '{':
-			depth++
-			deepest = max(deepest, depth)
-		case ']', '}':
-			if depth > 0 {
-				depth--
-			}
-		}
-	}
-	return deepest
-}
-
 // countKeys counts the colons in src that can end a mapping key: those
 // followed by a space, a tab, a line end or the end of the text.
 func countKeys(src []byte) int {

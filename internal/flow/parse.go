@@ -31,8 +31,14 @@ func Parse(src []byte) (def *Definition, problems []Problem) {
 	if len(src) > MaxSize {
 		return nil, []Problem{{Message: fmt.Sprintf("the definition is %d bytes; the limit is %d bytes (1 MiB)", len(src), MaxSize)}}
 	}
-	if flowDepth(src) > MaxNesting {
-		return nil, []Problem{{Message: fmt.Sprintf("brackets are nested deeper than %d levels", MaxNesting)}}
+	// The parser's memory grows with the square of the depth: refuse deep
+	// text before it is parsed.
+	if err := CheckDepth(src, MaxNesting); err != nil {
+		var de *DepthError
+		if errors.As(err, &de) {
+			return nil, []Problem{de.problem()}
+		}
+		return nil, []Problem{{Message: err.Error()}}
 	}
 	if n := countKeys(src); n > MaxKeys {
 		return nil, []Problem{{Message: fmt.Sprintf("the definition has %d keys; the limit is %d", n, MaxKeys)}}

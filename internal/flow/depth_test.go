@@ -1,0 +1,228 @@
+package flow
+
+import (
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+)
+
+// estimateDepth is the depth CheckDepth sees in src.
+func estimateDepth(src []byte) int {
+	s := depthScanner{src: src, limit: math.MaxInt, line: 1, col: 1, firstChar: true, realLine: true}
+	_ = s.scan()
+	return s.deepest
+}
+
+// parsedDepth is the nesting of mappings and lists the YAML parser builds
+// from src, and false when it does not parse.
+func parsedDepth(src []byte) (int, bool) {
+	file, err := parser.ParseBytes(src, 0, parser.AllowDuplicateMapKey())
+	if err != nil {
+		return 0, false
+	}
+	d := 0
+	for _, doc := range file.Docs {
+		d = max(d, astDepth(doc))
+	}
+	return d, true
+}
+
+func astDepth(n ast.Node) int {
+	switch v := n.(type) {
+	case nil:
+		return 0
+	case *ast.DocumentNode:
+		return astDepth(v.Body)
+	case *ast.MappingNode:
+		d := 0
+		for _, mv := range v.Values {
+			d = max(d, astDepth(mv.Key), astDepth(mv.Value))
+		}
+		return 1 + d
+	case *ast.MappingValueNode:
+		return 1 + max(astDepth(v.Key), astDepth(v.Value))
+	case *ast.SequenceNode:
+		d := 0
+		for _, it := range v.Values {
+			d = max(d, astDepth(it))
+		}
+		return 1 + d
+	case *ast.TagNode:
+		return astDepth(v.Value)
+	case *ast.AnchorNode:
+		return astDepth(v.Value)
+	case *ast.MappingKeyNode:
+		return astDepth(v.Value)
+	}
+	return 0
+}
+
+// legitimateSources are every example and test definition.
+func legitimateSources(t *testing.T) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	for _, pattern := range []string{"../../examples/*", "testdata/*.yaml", "../../e2e/testdata/*", "../../bench/*.yaml"} {
+		files, err := filepath.Glob(pattern)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range files {
+			if st, err := os.Stat(f); err != nil || st.IsDir() {
+				continue
+			}
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[f] = b
+		}
+	}
+	return out
+}
+
+func TestCheckDepthLegitimate(t *testing.T) {
+	t.Parallel()
+	for name, src := range legitimateSources(t) {
+		t.Run(name, func(t *testing.T) {
+			if err := CheckDepth(src, MaxNesting); err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			est := estimateDepth(src)
+			real, ok := parsedDepth(src)
+			t.Logf("estimated %d, parsed %d (%v)", est, real, ok)
+			if ok && est < real {
+				t.Errorf("estimated depth %d is under the parsed depth %d", est, real)
+			}
+		})
+	}
+}
+
+func TestCheckDepthCases(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		src  string
+		want int // the estimated depth
+	}{
+		{"dashes on one line", "- - - x", 3},
+		{"dashes indented", "-\n  -\n    - x", 3},
+		{"sibling items", "- a\n- b\n- - c\n  - d\n", 2},
+		{"mapping", "a:\n  b:\n    c: 1\n  d: 2\ne: 3\n", 3},
+		{"indentless sequences", "a:\n- 1\nb:\n- 2\nc:\n- 3\nd:\n- 4\n", 2},
+		{"flow", "a: [1, {b: [2]}]", 4},
+		{"json", `{"a": [1, {"b": [2, 3]}], "c": {"d": null}}`, 4},
+		{"brackets in quotes", `a: "[[[[{{{{"` + "\nb: '[[[['", 1},
+		{"brackets in plain text", "a: x [[[[ {{{{\nb: c", 1},
+		{"dashes in a comment", "a: 1 # - - - - [[[[\n# - - - -\nb: 2", 1},
+		{"block scalar", "a: |\n  - - - - [[[[\n  {{{{\nb: c\n", 1},
+		{"folded scalar", "a: >-\n  - - - -\n    [[[[\nb: c\n", 1},
+		{"hash in plain text", "a: x#[[[[\n", 1},
+		{"quote inside plain text", "a: don't [[[\nb: c\n", 1},
+		{"escaped quote", `a: "x\" [[[[ "` + "\nb: c\n", 1},
+		{"doubled single quote", "a: 'it''s [[[['\nb: c\n", 1},
+		{"multi-line quote", "a: \"x\n  - - - [[[\"\nb: c\n", 1},
+		{"flow in block sequence", "- [a, [b]]\n- {c: d}\n", 3},
+		{"key with flow value on the next line", "a:\n  [1, [2]]\n", 3},
+		{"block in flow", "[- - - x]", 4},
+		{"implicit maps in flow", "[a: b, c: d]", 2},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got := estimateDepth([]byte(tc.src))
+			if got != tc.want {
+				t.Errorf("estimated depth = %d, want %d", got, tc.want)
+			}
+			if real, ok := parsedDepth([]byte(tc.src)); ok && got < real {
+				t.Errorf("estimated depth %d is under the parsed depth %d", got, real)
+			}
+		})
+	}
+}
+
+func TestCheckDepthRefuses(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name      string
+		src       string
+		line, col int
+	}{
+		{"dashes", strings.Repeat("- ", 100), 1, 2*MaxNesting + 1},
+		{"brackets", "a: " + strings.Repeat("[", 100), 1, 3 + MaxNesting},
+		{"braces in JSON", strings.Repeat(`{"a":`, 100), 1, 5*MaxNesting + 1},
+		{"indentation", "a:\n" + deepMapping(100), MaxNesting + 1, 2*MaxNesting + 1},
+		{"flow after quotes", `a: "]]]]]]" ` + "\nb: " + strings.Repeat("[", 70), 2, 3 + MaxNesting},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			err := CheckDepth([]byte(tc.src), MaxNesting)
+			var de *DepthError
+			if !errors.As(err, &de) {
+				t.Fatalf("CheckDepth = %v, want a *DepthError", err)
+			}
+			if de.Line != tc.line || de.Column != tc.col {
+				t.Errorf("position = %d:%d, want %d:%d (%v)", de.Line, de.Column, tc.line, tc.col, err)
+			}
+		})
+	}
+}
+
+// allocated returns the bytes fn allocates. Tests that call it do not run
+// in parallel, so that other tests' allocations do not count.
+func allocated(fn func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	fn()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// hostileDeep are definitions of nearly 1 MiB nested far past MaxNesting.
+func hostileDeep() map[string][]byte {
+	var indented strings.Builder
+	for i := 0; indented.Len() < MaxSize-2000; i++ {
+		indented.WriteString(strings.Repeat(" ", i%1000) + "a:\n")
+	}
+	var emptyDashes strings.Builder
+	for emptyDashes.Len() < MaxSize-10 {
+		emptyDashes.WriteString("-\na:\n")
+	}
+	return map[string][]byte{
+		"500,000 dashes":              []byte(strings.Repeat("- ", 500_000)),
+		"500,000 indented dashes":     []byte(strings.Repeat("-\n ", 1) + strings.Repeat("- ", 499_000)),
+		"1,000,000 brackets":          []byte(strings.Repeat("[", MaxSize)),
+		"JSON objects":                []byte(strings.Repeat(`{"a":`, MaxSize/5)),
+		"indented mappings":           []byte(indented.String()),
+		"keys after empty dashes":     []byte(emptyDashes.String()),
+		"tabs in double-quoted text":  []byte(`a: "` + strings.Repeat("\tx", MaxSize/2-4) + `"`),
+		"brackets after a block text": []byte("a: |\n  [[[[\nb: " + strings.Repeat("[", MaxSize-20)),
+	}
+}
+
+// TestParseRefusesDeepTextEarly proves that deep text is refused before
+// the YAML parser runs: the whole check allocates a few kilobytes where
+// the parser took gigabytes.
+func TestParseRefusesDeepTextEarly(t *testing.T) {
+	for name, src := range hostileDeep() {
+		t.Run(name, func(t *testing.T) {
+			var problems []Problem
+			n := allocated(func() { _, problems = Parse(src) })
+			if len(problems) != 1 || problems[0].Line == 0 {
+				t.Fatalf("problems = %v, want one with a position", problems)
+			}
+			t.Logf("%d bytes: %s at %d:%d, %d bytes allocated", len(src), problems[0].Message, problems[0].Line, problems[0].Column, n)
+			if n > 64<<10 {
+				t.Errorf("Parse allocated %d bytes, want at most 64 KiB", n)
+			}
+		})
+	}
+}
