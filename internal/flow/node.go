@@ -31,6 +31,18 @@ const (
 	MaxProblems = 200
 	// maxNodes bounds the values a definition expands to, aliases included.
 	maxNodes = 200_000
+	// MaxExpandedSize bounds the size of a definition once its aliases are
+	// expanded, measured as its canonical JSON (the form that is stored):
+	// strings and keys as JSON escapes them, plus the punctuation around
+	// them. A few hundred bytes of aliases could otherwise expand to
+	// hundreds of megabytes.
+	MaxExpandedSize = 4 << 20
+	// MaxTemplates bounds the {{ }} templates a definition may hold,
+	// aliases included, so that checking it and compiling it for a run
+	// stay cheap.
+	MaxTemplates = 10_000
+	// MaxTemplateBytes bounds the total length of those templates.
+	MaxTemplateBytes = 512 << 10
 )
 
 // kind is the type of a value in the generic tree Parse decodes into before
@@ -119,8 +131,10 @@ func (n *node) value() any {
 // converter turns the YAML syntax tree into nodes, resolving anchors,
 // aliases and merge keys within the limits above.
 type converter struct {
-	anchors  map[string]ast.Node
-	nodes    int
+	anchors map[string]ast.Node
+	nodes   int
+	// size is the expanded size so far, as MaxExpandedSize measures it.
+	size     int
 	problems []Problem
 	// stopped is set once a limit is hit; conversion then stops adding
 	// values so that one problem is reported, not thousands.
@@ -162,6 +176,9 @@ func (c *converter) convert(n ast.Node, depth int) *node {
 	if c.nodes > maxNodes {
 		c.stopped = true
 		c.fail(line, col, "definition has more than %d values (aliases included)", maxNodes)
+		return nil
+	}
+	if !c.charge(n, line, col) {
 		return nil
 	}
 	out := &node{line: line, col: col}
@@ -259,6 +276,48 @@ func (c *converter) convert(n ast.Node, depth int) *node {
 		out.kind = kindNull
 	}
 	return out
+}
+
+// charge adds the size of scalar n to the expanded size, and reports false
+// (with a problem) once the size passes MaxExpandedSize. Charging each value
+// as it is converted refuses an alias bomb after at most MaxExpandedSize
+// bytes of work.
+func (c *converter) charge(n ast.Node, line, col int) bool {
+	size := 1 // the comma or bracket after the value
+	switch v := n.(type) {
+	case *ast.StringNode:
+		size += jsonSize(v.Value)
+	case *ast.LiteralNode:
+		if v.Value != nil {
+			size += jsonSize(v.Value.Value)
+		}
+	case *ast.MappingNode, *ast.MappingValueNode, *ast.SequenceNode:
+		size++ // the closing bracket
+	default:
+		size += len(scalarText(n))
+	}
+	c.size += size
+	if c.size > MaxExpandedSize {
+		c.stopped = true
+		c.fail(line, col, "the definition expands to more than %d bytes (aliases included); the limit is %d MiB", MaxExpandedSize, MaxExpandedSize>>20)
+		return false
+	}
+	return true
+}
+
+// jsonSize is the length of s as a JSON string, quotes included, the way
+// encoding/json escapes it.
+func jsonSize(s string) int {
+	n := 2 + len(s)
+	for i := 0; i < len(s); i++ {
+		switch b := s[i]; {
+		case b == '"' || b == '\\' || b == '\n' || b == '\r' || b == '\t':
+			n++
+		case b < 0x20 || b == '<' || b == '>' || b == '&':
+			n += 5
+		}
+	}
+	return n
 }
 
 // mapping fills out with the entries of a mapping. Explicit keys win over
