@@ -141,7 +141,7 @@ type checker struct {
 	// included, against MaxTemplates and MaxTemplateBytes; overBudget is
 	// set once either is spent.
 	templateCount, templateBytes int
-	overBudget               bool
+	overBudget                   bool
 	// compiled remembers each distinct template's result, so that a
 	// template repeated by aliases is compiled once.
 	compiled map[string]compiledTemplate
