@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/sluice/sluice/internal/auth"
+	"github.com/sluice/sluice/internal/flow"
 	"github.com/sluice/sluice/internal/store"
 )
 
@@ -48,8 +49,9 @@ func (s *server) authenticate(r *http.Request) (store.User, error) {
 }
 
 // decodeJSON reads the request body, which must hold exactly one JSON
-// object, into dst. Unknown fields, bad JSON and wrong types are 400s that
-// name the field or the offset; an oversized body is left for the mapper
+// object, into dst. Unknown fields, bad JSON, wrong types and nesting
+// deeper than flow.MaxInputNesting are 400s that name the field, the offset
+// or the line and column; an oversized body is left for the mapper
 // (413). When optional is true an empty body leaves dst as it is.
 func decodeJSON(r *http.Request, dst any, optional bool) error {
 	body, err := io.ReadAll(r.Body)
@@ -61,6 +63,9 @@ func decodeJSON(r *http.Request, dst any, optional bool) error {
 			return nil
 		}
 		return badRequest("request body is empty: send a JSON object")
+	}
+	if err := flow.CheckDepth(body, flow.MaxInputNesting); err != nil {
+		return badRequest("request body: %v", err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()

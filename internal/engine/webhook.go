@@ -136,6 +136,9 @@ func (e *Engine) readTrigger(w http.ResponseWriter, r *http.Request) (Trigger, i
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	switch {
 	case mt == "application/json" || strings.HasSuffix(mt, "+json"):
+		if err := flow.CheckDepth(raw, flow.MaxInputNesting); err != nil {
+			return t, http.StatusBadRequest, "request body: " + err.Error()
+		}
 		var v any
 		if err := json.Unmarshal(raw, &v); err != nil {
 			return t, http.StatusBadRequest, "request body is not valid JSON: " + jsonErrorText(raw, err)

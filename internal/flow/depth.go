@@ -35,6 +35,10 @@ func (e *DepthError) problem() Problem {
 	return Problem{Message: e.what(), Line: e.Line, Column: e.Column}
 }
 
+// MaxInputNesting is the deepest nesting of the JSON a run starts with (a
+// webhook body, a manual run's input) and of any JSON request body.
+const MaxInputNesting = 64
+
 // maxTabCost bounds the work the YAML tokenizer does for tabs inside
 // double-quoted strings: for each one it reads on to the end of the line, so
 // a line of 500,000 tabs would cost 10^11 steps; 64 MiB of steps take
