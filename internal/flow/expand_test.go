@@ -1,6 +1,7 @@
 package flow
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -61,7 +62,7 @@ func TestParseRefusesAliasBombsEarly(t *testing.T) {
 // definition is accepted.
 func TestStoredDefinitionBounded(t *testing.T) {
 	t.Parallel()
-	for _, value := range []string{strings.Repeat("x", 10<<10), strings.Repeat("<\"\n", 3<<10), strings.Repeat("é", 5<<10)} {
+	for _, value := range []string{strings.Repeat("x", 10<<10), strings.Repeat("<\"\n", 3<<10), strings.Repeat("é", 5<<10), strings.Repeat("\u2028", 4<<10)} {
 		// The largest alias count the cap allows, and one more alias.
 		accepted := 0
 		for n := 1; n < 10_000; n *= 2 {
@@ -83,6 +84,19 @@ func TestStoredDefinitionBounded(t *testing.T) {
 		}
 		if accepted == 0 || accepted >= 8192 {
 			t.Errorf("aliases of %d bytes: %d accepted, want the cap to refuse some", len(value), accepted)
+		}
+	}
+}
+
+func TestJSONSize(t *testing.T) {
+	t.Parallel()
+	for _, s := range []string{"", "plain", "<a href=\"x\">&amp;</a>", "tab\tnew\nline\r\x01\x1f", "é\u2028\u2029", "bad \xff\xfe utf-8", strings.Repeat("\\", 10)} {
+		b, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := jsonSize(s); got != len(b) {
+			t.Errorf("jsonSize(%q) = %d, want %d (%s)", s, got, len(b), b)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/token"
@@ -306,16 +307,30 @@ func (c *converter) charge(n ast.Node, line, col int) bool {
 }
 
 // jsonSize is the length of s as a JSON string, quotes included, the way
-// encoding/json escapes it.
+// encoding/json escapes it: \" \\ \n \r \t in two bytes, other control
+// characters, < > &, U+2028, U+2029 and invalid UTF-8 in six.
 func jsonSize(s string) int {
 	n := 2 + len(s)
-	for i := 0; i < len(s); i++ {
-		switch b := s[i]; {
-		case b == '"' || b == '\\' || b == '\n' || b == '\r' || b == '\t':
-			n++
-		case b < 0x20 || b == '<' || b == '>' || b == '&':
-			n += 5
+	for i := 0; i < len(s); {
+		b := s[i]
+		if b < utf8.RuneSelf {
+			switch {
+			case b == '"' || b == '\\' || b == '\n' || b == '\r' || b == '\t':
+				n++
+			case b < 0x20 || b == '<' || b == '>' || b == '&':
+				n += 5
+			}
+			i++
+			continue
 		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			n += 5
+		case r == '\u2028' || r == '\u2029':
+			n += 3
+		}
+		i += size
 	}
 	return n
 }
