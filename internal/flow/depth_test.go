@@ -226,3 +226,41 @@ func TestParseRefusesDeepTextEarly(t *testing.T) {
 		})
 	}
 }
+
+// TestParseNotFooledByText checks that brackets and dashes in strings,
+// comments and block text never count as nesting: this definition holds
+// hundreds of them and is accepted.
+func TestParseNotFooledByText(t *testing.T) {
+	t.Parallel()
+	deepJSON := strings.Repeat(`{"a":[`, 100) + strings.Repeat(`]}`, 100)
+	src := webhookFlow + `  # [[[[ {{{{ - - - - - - - ` + strings.Repeat("[", 100) + `
+  - id: post
+    type: http
+    with:
+      url: https://x.example/[[[[
+      method: POST
+      body: '` + deepJSON + `'
+      headers:
+        X-Json: "` + strings.ReplaceAll(deepJSON, `"`, `\"`) + `"
+        X-Plain: a - - - - [[[[ { { { ` + strings.Repeat("- ", 100) + `
+  - id: mail
+    type: email
+    with:
+      to: a@example.com
+      subject: "- - - [[[ ]]] }}} ''' \" # not a comment"
+      body: |
+        ` + strings.Repeat("- ", 100) + `
+          [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[
+            {[{[{[{[{[{[{[{[{[{[{[{[{[{[{[{[{[{[{[{[{[{[{[{[{[{[{[{[{[{[{[{[{[{[{[{[{[{[{[{[
+        # - - - this is text, not a comment
+      html: >-
+        <ul><li><ul><li>` + strings.Repeat("- ", 100) + `</li></ul></li></ul>
+        ` + strings.Repeat("[", 100) + `
+`
+	if est := estimateDepth([]byte(src)); est > 8 {
+		t.Errorf("estimated depth %d, want at most 8", est)
+	}
+	if _, problems := Parse([]byte(src)); len(problems) > 0 {
+		t.Fatalf("problems:\n%s", formatProblems(problems))
+	}
+}
