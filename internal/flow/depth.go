@@ -289,6 +289,11 @@ func (s *depthScanner) lineFirst(c byte) {
 		s.property, s.nested = false, true
 		return
 	}
+	if c == ':' {
+		// A ": " starting a line makes the token before it a key, within
+		// whatever held that token, whatever the column.
+		return
+	}
 	for len(s.blocks) > 0 && s.blocks[len(s.blocks)-1].col > s.col {
 		s.blocks = s.blocks[:len(s.blocks)-1]
 	}
