@@ -264,3 +264,25 @@ func TestParseNotFooledByText(t *testing.T) {
 		t.Fatalf("problems:\n%s", formatProblems(problems))
 	}
 }
+
+// BenchmarkCheckDepth measures the pre-scan on a 1 MiB definition made of
+// the examples repeated, and on 500,000 levels of "- ".
+func BenchmarkCheckDepth(b *testing.B) {
+	example, err := os.ReadFile("../../examples/try-catch-finally.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var big []byte
+	for len(big)+len(example) < MaxSize {
+		big = append(big, example...)
+	}
+	for name, src := range map[string][]byte{"1MiB-of-examples": big, "500k-dashes": []byte(strings.Repeat("- ", 500_000))} {
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(len(src)))
+			b.ReportAllocs()
+			for b.Loop() {
+				_ = CheckDepth(src, MaxNesting)
+			}
+		})
+	}
+}
