@@ -254,9 +254,11 @@ func (s *depthScanner) scan() error {
 		if done {
 			continue
 		}
-		// Plain text.
+		// Plain text, or the name of an anchor, alias or directive.
 		if c != ' ' && c != '\t' && !s.buffer {
-			s.nodeStart()
+			if !s.name {
+				s.nodeStart()
+			}
 			s.buffer, s.bufCol = true, s.col
 		}
 		if c == '\t' && s.tabSkipsColumn() {
