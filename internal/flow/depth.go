@@ -13,9 +13,9 @@ type DepthError struct {
 	// Line and Column locate the opening of the first level over the limit
 	// (1-based; the column counts characters, as the YAML parser does).
 	Line, Column int
-	// Tabs is set when the text was refused for its tabs in double-quoted
-	// strings rather than for its depth.
-	Tabs bool
+	// Slow, when set, says what the text was refused for instead of its
+	// depth: something the YAML tokenizer rereads again and again.
+	Slow string
 }
 
 // Error says what is wrong and where.
@@ -24,8 +24,8 @@ func (e *DepthError) Error() string {
 }
 
 func (e *DepthError) what() string {
-	if e.Tabs {
-		return "too many tabs in double-quoted text: the YAML reader rereads the rest of the line for each one; write \\t instead"
+	if e.Slow != "" {
+		return e.Slow
 	}
 	return fmt.Sprintf("mappings and lists are nested deeper than %d levels", e.Limit)
 }
@@ -39,11 +39,12 @@ func (e *DepthError) problem() Problem {
 // webhook body, a manual run's input) and of any JSON request body.
 const MaxInputNesting = 64
 
-// maxTabCost bounds the work the YAML tokenizer does for tabs inside
-// double-quoted strings: for each one it reads on to the end of the line, so
-// a line of 500,000 tabs would cost 10^11 steps; 64 MiB of steps take
+// maxRescan bounds the work the YAML tokenizer spends rereading text: for
+// each tab inside a double-quoted string it reads on to the end of the line,
+// and for each "<" outside quotes to the end of the run of "<", so a line of
+// 500,000 tabs or "<" would cost 10^11 steps (minutes). 64 Mi steps take
 // about 70 ms.
-const maxTabCost = 64 * MaxSize
+const maxRescan = 64 * MaxSize
 
 // CheckDepth reads YAML or JSON text once, without parsing it and without
 // allocating more than the limit needs, and returns a *DepthError when its
@@ -140,9 +141,9 @@ type depthScanner struct {
 	scalar    bool
 	scalarCol int
 
-	// tabCost is the work the tokenizer spends on tabs in double quotes;
-	// lineEnd caches the end of the line it measures to.
-	tabCost, lineEnd int
+	// rescan is the work the tokenizer spends rereading text (see
+	// maxRescan); lineEnd caches the end of the line it measures to.
+	rescan, lineEnd int
 
 	blocks []blockLevel
 	flows  []flowLevel
@@ -254,20 +255,38 @@ func (s *depthScanner) scan() error {
 		if done {
 			continue
 		}
-		// Plain text, or the name of an anchor, alias or directive.
-		if c != ' ' && c != '\t' && !s.buffer {
-			if !s.name {
-				s.nodeStart()
-			}
-			s.buffer, s.bufCol = true, s.col
-		}
-		if c == '\t' && s.tabSkipsColumn() {
-			s.i++
-			continue
-		}
-		s.advance()
+		s.plain(c)
 	}
 	return nil
+}
+
+// plain reads c as plain text, or as the name of an anchor, alias or
+// directive.
+func (s *depthScanner) plain(c byte) {
+	if c != ' ' && c != '\t' && !s.buffer {
+		if !s.name {
+			s.nodeStart()
+		}
+		s.buffer, s.bufCol = true, s.col
+	}
+	if c == '\t' && s.tabSkipsColumn() {
+		s.i++
+		return
+	}
+	s.advance()
+}
+
+// isMergeKey reports whether a merge key "<<" starts at s.i: "<<", blanks,
+// then a ":" followed by a blank or a line break.
+func (s *depthScanner) isMergeKey() bool {
+	if s.repeat('<') != 2 {
+		return false
+	}
+	j := s.i + 2
+	for j < len(s.src) && s.src[j] == ' ' {
+		j++
+	}
+	return j+1 < len(s.src) && s.src[j] == ':' && (s.src[j+1] == ' ' || isBreak(s.src[j+1]))
 }
 
 // lineFirst handles the first non-blank character of a line: a line left
@@ -405,6 +424,30 @@ func (s *depthScanner) structure(c byte) (done bool, err error) {
 			s.advance()
 			return true, nil
 		}
+	case '<':
+		// The tokenizer reads on to the end of a run of "<" at each one,
+		// looking for a merge key "<<".
+		run := s.repeat('<')
+		if err := s.charge(run*(run+1)/2, "a run of \"<\" outside quotes: the YAML reader rereads the rest of the run for each one; put the text in quotes"); err != nil {
+			return true, err
+		}
+		for ; run > 2; run-- {
+			s.plain(c)
+		}
+		if run == 2 && s.isMergeKey() {
+			// The tokenizer drops plain text before a merge key, which is
+			// then the key, at its own column.
+			s.token()
+			s.keyCol, s.lastDelim = s.col, s.col
+			s.dashCol, s.property = 0, false
+			s.advance()
+			s.advance()
+			return true, nil
+		}
+		for ; run > 0; run-- {
+			s.plain(c)
+		}
+		return true, nil
 	case '.':
 		if s.col == 1 && s.indent == 0 && s.repeat('.') == 3 {
 			s.token()
@@ -624,9 +667,15 @@ func (s *depthScanner) chargeTab() error {
 			s.lineEnd++
 		}
 	}
-	s.tabCost += s.lineEnd - s.i
-	if s.tabCost > maxTabCost {
-		return &DepthError{Limit: s.limit, Line: s.line, Column: s.col, Tabs: true}
+	return s.charge(s.lineEnd-s.i, "too many tabs in double-quoted text: the YAML reader rereads the rest of the line for each one; write \\t instead")
+}
+
+// charge adds n steps of rereading and refuses the text, for the reason
+// given, once they pass maxRescan.
+func (s *depthScanner) charge(n int, reason string) error {
+	s.rescan += n
+	if s.rescan > maxRescan {
+		return &DepthError{Limit: s.limit, Line: s.line, Column: s.col, Slow: reason}
 	}
 	return nil
 }
@@ -745,7 +794,7 @@ func (s *depthScanner) mapValue() error {
 			s.flowDepth++
 		}
 	} else {
-		if kc == s.lineCol && kc != s.afterDash && !s.nested {
+		if kc == s.lineCol && kc != s.afterDash && !s.nested && !keyless {
 			// A key at the column of a block sequence ends the sequence.
 			for n := len(s.blocks); n > 0 && s.blocks[n-1].col == kc && s.blocks[n-1].seq; n-- {
 				s.blocks = s.blocks[:n-1]

@@ -204,6 +204,7 @@ func hostileDeep() map[string][]byte {
 		"indented mappings":           []byte(indented.String()),
 		"keys after empty dashes":     []byte(emptyDashes.String()),
 		"tabs in double-quoted text":  []byte(`a: "` + strings.Repeat("\tx", MaxSize/2-4) + `"`),
+		"a run of <":                  []byte("a: " + strings.Repeat("<", MaxSize-3)),
 		"brackets after a block text": []byte("a: |\n  [[[[\nb: " + strings.Repeat("[", MaxSize-20)),
 	}
 }
