@@ -48,10 +48,11 @@ const maxRescan = 64 * MaxSize
 
 // CheckDepth reads YAML or JSON text once, without parsing it and without
 // allocating more than the limit needs, and returns a *DepthError when its
-// mappings and lists may nest deeper than limit. It runs before the YAML
-// parser, whose memory grows with the square of the depth ("- " repeated
-// 40,000 times took 2.5 GB), so that deep text is refused before it costs
-// anything.
+// mappings and lists may nest deeper than limit, or when the YAML tokenizer
+// would reread parts of it without bound (see maxRescan). It runs before the
+// YAML parser, whose memory grows with the square of the depth ("- "
+// repeated 40,000 times took 2.5 GB), so that such text is refused before it
+// costs anything.
 //
 // The scan follows the tokenizer of github.com/goccy/go-yaml: block
 // sequences ("- - x" on one line or indented), block mappings, explicit keys,
