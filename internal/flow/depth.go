@@ -62,7 +62,13 @@ const maxRescan = 64 * MaxSize
 // counts more levels, never fewer: it may over-estimate the depth but never
 // under-estimate it (FuzzCheckDepth compares it with the parser).
 func CheckDepth(src []byte, limit int) error {
-	s := depthScanner{src: src, limit: limit, line: 1, col: 1, firstChar: true, realLine: true}
+	return prescan(src, limit, 0)
+}
+
+// prescan is CheckDepth that also refuses text with more than maxValues
+// values (when positive), before the parser spends about a kilobyte on each.
+func prescan(src []byte, limit, maxValues int) error {
+	s := depthScanner{src: src, limit: limit, maxValues: maxValues, line: 1, col: 1, firstChar: true, realLine: true}
 	return s.scan()
 }
 
@@ -152,6 +158,10 @@ type depthScanner struct {
 	flowDepth int
 	// deepest is the deepest depth seen.
 	deepest int
+	// values counts the values read (scalars, aliases, flow collections),
+	// never more than the converter will make: block collections, tags and
+	// empty values do not count. maxValues, when positive, caps them.
+	values, maxValues int
 }
 
 func (s *depthScanner) flowMode() bool { return s.seqs > 0 || s.maps > 0 }
@@ -213,6 +223,7 @@ func (s *depthScanner) propertyStart() {
 
 // nodeStart notes the column where a token of the current node starts.
 func (s *depthScanner) nodeStart() {
+	s.values++
 	s.dashCol, s.property = 0, false
 	if s.keyCol == 0 {
 		s.keyCol = s.col
@@ -234,6 +245,10 @@ func (s *depthScanner) repeat(c byte) int {
 
 func (s *depthScanner) scan() error {
 	for s.i < len(s.src) {
+		if s.maxValues > 0 && s.values > s.maxValues {
+			return &DepthError{Limit: s.limit, Line: s.line, Column: s.col,
+				Slow: fmt.Sprintf("the definition has more than %d values; the limit is %d", s.maxValues, s.maxValues)}
+		}
 		c := s.src[s.i]
 		s.atFirst = false
 		if s.firstChar {
@@ -438,6 +453,9 @@ func (s *depthScanner) structure(c byte) (done bool, err error) {
 		if run == 2 && s.isMergeKey() {
 			// The tokenizer drops plain text before a merge key, which is
 			// then the key, at its own column.
+			if s.buffer {
+				s.values--
+			}
 			s.token()
 			s.keyCol, s.lastDelim = s.col, s.col
 			s.dashCol, s.property = 0, false
@@ -828,6 +846,7 @@ func (s *depthScanner) blockScalarHeader() {
 		s.lastDelim = 1
 	}
 	s.token()
+	s.values++
 	s.keyCol = 0
 	s.scalar, s.scalarCol = true, 0
 	s.advance()

@@ -15,9 +15,31 @@ import (
 
 // estimateDepth is the depth CheckDepth sees in src.
 func estimateDepth(src []byte) int {
+	d, _ := estimate(src)
+	return d
+}
+
+// estimate is the depth and the number of values the pre-scan sees in src.
+func estimate(src []byte) (depth, values int) {
 	s := depthScanner{src: src, limit: math.MaxInt, line: 1, col: 1, firstChar: true, realLine: true}
 	_ = s.scan()
-	return s.deepest
+	return s.deepest, s.values
+}
+
+// convertedValues is the number of values the converter makes of src,
+// and false when src does not parse or a limit stops the converter.
+func convertedValues(src []byte) (int, bool) {
+	file, err := parser.ParseBytes(src, 0, parser.AllowDuplicateMapKey())
+	if err != nil {
+		return 0, false
+	}
+	conv := &converter{anchors: map[string]ast.Node{}}
+	for _, doc := range file.Docs {
+		if doc != nil && doc.Body != nil {
+			conv.convert(doc.Body, 0)
+		}
+	}
+	return conv.nodes, !conv.stopped
 }
 
 // parsedDepth is the nesting of mappings and lists the YAML parser builds
@@ -94,11 +116,15 @@ func TestCheckDepthLegitimate(t *testing.T) {
 			if err := CheckDepth(src, MaxNesting); err != nil {
 				t.Fatalf("refused: %v", err)
 			}
-			est := estimateDepth(src)
+			est, values := estimate(src)
 			real, ok := parsedDepth(src)
-			t.Logf("estimated %d, parsed %d (%v)", est, real, ok)
+			nodes, _ := convertedValues(src)
+			t.Logf("estimated depth %d, parsed %d (%v); %d values, converted %d", est, real, ok, values, nodes)
 			if ok && est < real {
 				t.Errorf("estimated depth %d is under the parsed depth %d", est, real)
+			}
+			if ok && values > nodes {
+				t.Errorf("counted %d values, over the %d the converter makes", values, nodes)
 			}
 		})
 	}
@@ -186,8 +212,10 @@ func allocated(fn func()) uint64 {
 	return after.TotalAlloc - before.TotalAlloc
 }
 
-// hostileDeep are definitions of nearly 1 MiB nested far past MaxNesting.
-func hostileDeep() map[string][]byte {
+// hostileText are definitions of nearly 1 MiB that the YAML parser would
+// pay for dearly: nested far past MaxNesting, reread again and again, or
+// crowded with values.
+func hostileText() map[string][]byte {
 	var indented strings.Builder
 	for i := 0; indented.Len() < MaxSize-2000; i++ {
 		indented.WriteString(strings.Repeat(" ", i%1000) + "a:\n")
@@ -205,15 +233,19 @@ func hostileDeep() map[string][]byte {
 		"keys after empty dashes":     []byte(emptyDashes.String()),
 		"tabs in double-quoted text":  []byte(`a: "` + strings.Repeat("\tx", MaxSize/2-4) + `"`),
 		"a run of <":                  []byte("a: " + strings.Repeat("<", MaxSize-3)),
+		"500,000 values in a list":    []byte("a: [" + strings.Repeat("1,", 500_000) + "1]"),
+		"300,000 aliases":             []byte("a: &x 1\nb: [" + strings.Repeat("*x,", 300_000) + "1]"),
+		"250,000 block items":         []byte(strings.Repeat("- 1\n", 250_000)),
 		"brackets after a block text": []byte("a: |\n  [[[[\nb: " + strings.Repeat("[", MaxSize-20)),
 	}
 }
 
-// TestParseRefusesDeepTextEarly proves that deep text is refused before
-// the YAML parser runs: the whole check allocates a few kilobytes where
-// the parser took gigabytes.
-func TestParseRefusesDeepTextEarly(t *testing.T) {
-	for name, src := range hostileDeep() {
+// TestParseRefusesHostileTextEarly proves that such text is refused before
+// the YAML parser runs: the whole check allocates a few kilobytes where the
+// parser took gigabytes (depth), minutes (rereading) or hundreds of
+// megabytes (values).
+func TestParseRefusesHostileTextEarly(t *testing.T) {
+	for name, src := range hostileText() {
 		t.Run(name, func(t *testing.T) {
 			var problems []Problem
 			n := allocated(func() { _, problems = Parse(src) })

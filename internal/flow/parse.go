@@ -31,9 +31,9 @@ func Parse(src []byte) (def *Definition, problems []Problem) {
 	if len(src) > MaxSize {
 		return nil, []Problem{{Message: fmt.Sprintf("the definition is %d bytes; the limit is %d bytes (1 MiB)", len(src), MaxSize)}}
 	}
-	// The parser's memory grows with the square of the depth: refuse deep
-	// text before it is parsed.
-	if err := CheckDepth(src, MaxNesting); err != nil {
+	// The parser's memory grows with the square of the depth, and by about
+	// a kilobyte a value: refuse deep or crowded text before it is parsed.
+	if err := prescan(src, MaxNesting, maxNodes); err != nil {
 		var de *DepthError
 		if errors.As(err, &de) {
 			return nil, []Problem{de.problem()}
