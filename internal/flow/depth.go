@@ -159,8 +159,9 @@ type depthScanner struct {
 	// deepest is the deepest depth seen.
 	deepest int
 	// values counts the values read (scalars, aliases, flow collections),
-	// never more than the converter will make: block collections, tags and
-	// empty values do not count. maxValues, when positive, caps them.
+	// never more than the converter will make: block collections, tags,
+	// empty values and whatever stands in an alias's name do not count.
+	// maxValues, when positive, caps them.
 	values, maxValues int
 }
 
@@ -223,7 +224,9 @@ func (s *depthScanner) propertyStart() {
 
 // nodeStart notes the column where a token of the current node starts.
 func (s *depthScanner) nodeStart() {
-	s.values++
+	if !s.name {
+		s.values++
+	}
 	s.dashCol, s.property = 0, false
 	if s.keyCol == 0 {
 		s.keyCol = s.col
@@ -232,7 +235,11 @@ func (s *depthScanner) nodeStart() {
 
 func isBreak(c byte) bool { return c == '\n' || c == '\r' }
 
-func isBlankOrEnd(c byte) bool { return c == 0 || c == ' ' || c == '\t' || isBreak(c) }
+func isBlank(c byte) bool { return c == ' ' || c == '\t' || isBreak(c) }
+
+// isBlankOrEnd is for what follows "-": the tokenizer reads the end of the
+// text, and a NUL character, as 0.
+func isBlankOrEnd(c byte) bool { return c == 0 || isBlank(c) }
 
 // repeat counts the copies of c from s.i on.
 func (s *depthScanner) repeat(c byte) int {
@@ -358,7 +365,7 @@ func (s *depthScanner) structure(c byte) (done bool, err error) {
 			s.name = false
 		}
 	case '#':
-		if !s.buffer || s.i == 0 || isBlankOrEnd(s.src[s.i-1]) {
+		if !s.buffer || s.i == 0 || isBlank(s.src[s.i-1]) {
 			s.comment()
 			return true, nil
 		}
@@ -389,7 +396,7 @@ func (s *depthScanner) structure(c byte) (done bool, err error) {
 			return true, nil
 		}
 	case '-':
-		if s.col == 1 && s.indent == 0 && s.repeat('-') == 3 && isBlankOrEnd(s.peek(3)) {
+		if s.col == 1 && s.indent == 0 && s.repeat('-') == 3 && (s.i+3 >= len(s.src) || isBlank(s.src[s.i+3])) {
 			s.document()
 			return true, nil
 		}
@@ -426,6 +433,7 @@ func (s *depthScanner) structure(c byte) (done bool, err error) {
 			if c == '&' {
 				s.propertyStart()
 			} else {
+				s.name = false // an alias ends the name before it
 				s.nodeStart()
 			}
 			s.token()
@@ -508,7 +516,7 @@ func (s *depthScanner) separator() bool {
 	if len(rest) < 3 || string(rest[:3]) != "---" && string(rest[:3]) != "..." {
 		return false
 	}
-	return len(rest) == 3 || isBlankOrEnd(rest[3])
+	return len(rest) == 3 || isBlank(rest[3])
 }
 
 // comment skips a comment and the line break that ends it.
@@ -781,7 +789,7 @@ func (s *depthScanner) isMapValue() bool {
 		return false
 	}
 	next := s.peek(1)
-	if s.maps <= 0 && !isBlankOrEnd(next) {
+	if s.maps <= 0 && s.i+1 < len(s.src) && !isBlank(next) {
 		return false
 	}
 	if s.maps > 0 && (next == '/' || s.lastColon) {
@@ -845,8 +853,10 @@ func (s *depthScanner) blockScalarHeader() {
 	if s.col == 1 {
 		s.lastDelim = 1
 	}
+	if !s.name {
+		s.values++
+	}
 	s.token()
-	s.values++
 	s.keyCol = 0
 	s.scalar, s.scalarCol = true, 0
 	s.advance()
