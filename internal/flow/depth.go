@@ -163,6 +163,8 @@ type depthScanner struct {
 	// empty values and whatever stands in an alias's name do not count.
 	// maxValues, when positive, caps them.
 	values, maxValues int
+	// pendingName is set after a "&" or "*" until its name is read.
+	pendingName bool
 }
 
 func (s *depthScanner) flowMode() bool { return s.seqs > 0 || s.maps > 0 }
@@ -224,6 +226,12 @@ func (s *depthScanner) propertyStart() {
 
 // nodeStart notes the column where a token of the current node starts.
 func (s *depthScanner) nodeStart() {
+	if s.pendingName {
+		// The parser takes this token as the name of the anchor or alias
+		// before it, whose name was empty.
+		s.pendingName = false
+		return
+	}
 	if !s.name {
 		s.values++
 	}
@@ -287,7 +295,9 @@ func (s *depthScanner) scan() error {
 // directive.
 func (s *depthScanner) plain(c byte) {
 	if c != ' ' && c != '\t' && !s.buffer {
-		if !s.name {
+		if s.name {
+			s.pendingName = false // the anchor or alias has its name
+		} else {
 			s.nodeStart()
 		}
 		s.buffer, s.bufCol = true, s.col
@@ -433,11 +443,11 @@ func (s *depthScanner) structure(c byte) (done bool, err error) {
 			if c == '&' {
 				s.propertyStart()
 			} else {
-				s.name = false // an alias ends the name before it
+				s.name, s.pendingName = false, false // an alias ends the name before it
 				s.nodeStart()
 			}
 			s.token()
-			s.name = true
+			s.name, s.pendingName = true, true
 			s.advance()
 			return true, nil
 		}
