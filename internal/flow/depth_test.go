@@ -27,10 +27,11 @@ func estimate(src []byte) (depth, values int) {
 }
 
 // convertedValues is the number of values the converter makes of src,
-// and false when src does not parse or a limit stops the converter.
+// and false when Parse refuses src whatever its values: it does not parse,
+// is not one document, or a limit stops the converter.
 func convertedValues(src []byte) (int, bool) {
 	file, err := parser.ParseBytes(src, 0, parser.AllowDuplicateMapKey())
-	if err != nil {
+	if err != nil || len(file.Docs) != 1 || file.Docs[0] == nil || file.Docs[0].Body == nil {
 		return 0, false
 	}
 	conv := &converter{anchors: map[string]ast.Node{}}
