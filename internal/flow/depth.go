@@ -158,10 +158,9 @@ type depthScanner struct {
 	flowDepth int
 	// deepest is the deepest depth seen.
 	deepest int
-	// values counts the values read (scalars, aliases, flow collections),
-	// never more than the converter will make: block collections, tags,
-	// empty values and whatever stands in an alias's name do not count.
-	// maxValues, when positive, caps them.
+	// values counts the "- ", "? ", ": " and flow "," read: each stands
+	// for at least one value the converter will make, so the count never
+	// exceeds the converter's. maxValues, when positive, caps it.
 	values, maxValues int
 	// pendingName is set after a "&" or "*" until its name is read.
 	pendingName bool
@@ -231,9 +230,6 @@ func (s *depthScanner) nodeStart() {
 		// before it, whose name was empty.
 		s.pendingName = false
 		return
-	}
-	if !s.name {
-		s.values++
 	}
 	s.dashCol, s.property = 0, false
 	if s.keyCol == 0 {
@@ -471,9 +467,6 @@ func (s *depthScanner) structure(c byte) (done bool, err error) {
 		if run == 2 && s.isMergeKey() {
 			// The tokenizer drops plain text before a merge key, which is
 			// then the key, at its own column.
-			if s.buffer {
-				s.values--
-			}
 			s.token()
 			s.keyCol, s.lastDelim = s.col, s.col
 			s.dashCol, s.property = 0, false
@@ -748,6 +741,7 @@ func (s *depthScanner) closeFlow() {
 // entry reads the , between flow entries: the mappings its ": " opened end.
 func (s *depthScanner) entry() {
 	s.token()
+	s.values++
 	if n := len(s.flows); n > 0 {
 		f := &s.flows[n-1]
 		extra := f.colons
@@ -773,6 +767,7 @@ func (s *depthScanner) document() {
 // indicator reads "- " (seq) or "? " (explicit key).
 func (s *depthScanner) indicator(seq bool) error {
 	s.token()
+	s.values++
 	s.lastDelim = s.col
 	s.keyCol, s.dashCol = 0, s.col
 	if s.flowMode() && len(s.flows) > 0 {
@@ -821,6 +816,7 @@ func (s *depthScanner) mapValue() error {
 		s.lastDelim = s.quoteCol
 	}
 	s.token()
+	s.values++
 	s.lastColon = true
 	s.keyCol, s.dashCol = 0, 0
 	if s.flowMode() && len(s.flows) > 0 {
@@ -862,9 +858,6 @@ func (s *depthScanner) mapValue() error {
 func (s *depthScanner) blockScalarHeader() {
 	if s.col == 1 {
 		s.lastDelim = 1
-	}
-	if !s.name {
-		s.values++
 	}
 	s.token()
 	s.keyCol = 0
