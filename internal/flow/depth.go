@@ -118,6 +118,9 @@ type depthScanner struct {
 	firstChar, realLine bool
 	// lineCol is the column of the first token of the line.
 	lineCol int
+	// popTo is the column of the first token of the line while the block
+	// collections right of it are still to be closed; 0 when none.
+	popTo int
 	// dashCol is the column of the last "- " or "? " while no node has
 	// started after it; afterDash is its value when the line began. The
 	// parser nests a key on the next line at that column inside the entry.
@@ -344,9 +347,21 @@ func (s *depthScanner) lineFirst(c byte) {
 		// whatever held that token, whatever the column.
 		return
 	}
-	for len(s.blocks) > 0 && s.blocks[len(s.blocks)-1].col > s.col {
+	// The block collections right of the line's first token end. The
+	// closing waits for the token: plain text before a merge key is
+	// dropped, and the merge key is then the first token.
+	if s.popTo == 0 || s.col < s.popTo {
+		s.popTo = s.col
+	}
+}
+
+// closeBlocks ends the block collections right of the first token of the
+// line, once that token is known.
+func (s *depthScanner) closeBlocks() {
+	for s.popTo > 0 && len(s.blocks) > 0 && s.blocks[len(s.blocks)-1].col > s.popTo {
 		s.blocks = s.blocks[:len(s.blocks)-1]
 	}
+	s.popTo = 0
 }
 
 // tabSkipsColumn reports whether the tokenizer counts a tab outside quotes
@@ -467,6 +482,9 @@ func (s *depthScanner) structure(c byte) (done bool, err error) {
 		if run == 2 && s.isMergeKey() {
 			// The tokenizer drops plain text before a merge key, which is
 			// then the key, at its own column.
+			if s.buffer && s.popTo == s.bufCol {
+				s.popTo, s.lineCol = s.col, s.col
+			}
 			s.token()
 			s.keyCol, s.lastDelim = s.col, s.col
 			s.dashCol, s.property = 0, false
@@ -712,6 +730,9 @@ func (s *depthScanner) charge(n int, reason string) error {
 
 // openFlow reads [ or {.
 func (s *depthScanner) openFlow(isMap bool) error {
+	if !s.flowMode() {
+		s.closeBlocks()
+	}
 	s.nodeStart()
 	s.token()
 	if isMap {
@@ -774,6 +795,7 @@ func (s *depthScanner) indicator(seq bool) error {
 		s.flows[len(s.flows)-1].added++
 		s.flowDepth++
 	} else {
+		s.closeBlocks()
 		if n := len(s.blocks); s.nested || n == 0 || s.blocks[n-1].col != s.col || s.blocks[n-1].seq != seq {
 			s.blocks = append(s.blocks, blockLevel{col: s.col, seq: seq})
 		}
@@ -827,6 +849,7 @@ func (s *depthScanner) mapValue() error {
 			s.flowDepth++
 		}
 	} else {
+		s.closeBlocks()
 		if kc == s.lineCol && kc != s.afterDash && !s.nested && !keyless {
 			// A key at the column of a block sequence ends the sequence.
 			for n := len(s.blocks); n > 0 && s.blocks[n-1].col == kc && s.blocks[n-1].seq; n-- {
