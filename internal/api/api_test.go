@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -354,6 +355,16 @@ func TestReadOnly(t *testing.T) {
 		{name: "unknown trigger field", method: "POST", path: "/api/v1/flows/hook-a/trigger", who: "a", body: `{"inputs": 1}`, status: 400, contains: []string{"inputs"}},
 
 		// Flow checking.
+		{name: "check too deep", method: "POST", path: "/api/v1/flows/check", who: "a", body: fmt.Sprintf(`{"source": %q}`, strings.Repeat("- ", 500_000)), status: 200,
+			contains: []string{`"ok":false`, `"message":"mappings and lists are nested deeper than 64 levels"`, `"line":1,"column":129`}},
+		{name: "save too deep", method: "POST", path: "/api/v1/flows", who: "a", body: fmt.Sprintf(`{"source": %q}`, "name: deep\nactions: "+strings.Repeat("[", 100_000)), status: 422,
+			contains: []string{`"invalid_flow"`, `"message":"mappings and lists are nested deeper than 64 levels"`, `"line":2,"column":73`}},
+		{name: "check alias bomb", method: "POST", path: "/api/v1/flows/check", who: "a", body: fmt.Sprintf(`{"source": %q}`, aliasBomb(200<<10, 2000)), status: 200,
+			contains: []string{`"ok":false`, "the definition expands to more than 4194304 bytes (aliases included)"}},
+		{name: "save alias bomb", method: "POST", path: "/api/v1/flows", who: "a", body: fmt.Sprintf(`{"source": %q}`, aliasBomb(200<<10, 2000)), status: 422,
+			contains: []string{`"invalid_flow"`, "the definition expands to more than 4194304 bytes (aliases included)"}},
+		{name: "trigger with too deep an input", method: "POST", path: fmt.Sprintf("/api/v1/flows/%d/trigger", fa.ID), who: "a", body: `{"input": ` + strings.Repeat("[", 10_000) + strings.Repeat("]", 10_000) + `}`, status: 400,
+			contains: []string{`"bad_request"`, "request body: mappings and lists are nested deeper than 64 levels (line 1, column 74)"}},
 		{name: "check ok", method: "POST", path: "/api/v1/flows/check", who: "a", body: fmt.Sprintf(`{"source": %q}`, flowSource("x", "manual")), status: 200, contains: []string{`"ok":true`, `"problems":[]`}},
 		{name: "check problems", method: "POST", path: "/api/v1/flows/check", who: "a", body: `{"source": "name: x\ntrigger: {type: sometimes}\nactions: []\n"}`, status: 200, contains: []string{`"ok":false`, `"path":"trigger.type"`}},
 
@@ -571,4 +582,42 @@ func TestPanic(t *testing.T) {
 	b.handler = New(Config{Store: b.store, Runner: panicRunner{}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	scenario{name: "panic", method: "POST", path: "/api/v1/flows/hook-a/trigger", who: "a", status: 500,
 		contains: []string{`"internal"`}, absent: []string{"secret", "engine bug"}}.run(t, b)
+}
+
+// aliasBomb is a flow whose compose value holds n aliases of a string of
+// size bytes: small as text, n*size bytes once expanded.
+func aliasBomb(size, n int) string {
+	return "name: bomb\ntrigger: {type: manual}\nactions:\n  - id: a\n    type: compose\n    with:\n      value:\n        t: &big " +
+		strings.Repeat("x", size) + "\n        l: [" + strings.Repeat("*big, ", n) + "x]\n"
+}
+
+// TestHostileFlowsRefusedEarly proves through the API that deep and
+// aliased definitions are refused before they cost memory: the whole
+// request allocates a few megabytes, where the YAML parser took 2.5 GB for
+// 40,000 levels and the alias bomb expanded to 400 MB.
+func TestHostileFlowsRefusedEarly(t *testing.T) {
+	b := setup(t)
+	for name, src := range map[string]string{
+		"500,000 levels": strings.Repeat("- ", 500_000),
+		"alias bomb":     aliasBomb(200<<10, 2000),
+	} {
+		for _, path := range []string{"/api/v1/flows/check", "/api/v1/flows"} {
+			t.Run(name+" "+path, func(t *testing.T) {
+				body := fmt.Sprintf(`{"source": %q}`, src)
+				var before, after runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				rec := b.do(t, "POST", path, "a", body)
+				runtime.ReadMemStats(&after)
+				if rec.Code != http.StatusOK && rec.Code != http.StatusUnprocessableEntity || !strings.Contains(rec.Body.String(), `"line":`) {
+					t.Fatalf("status %d: %.300s", rec.Code, rec.Body)
+				}
+				n := after.TotalAlloc - before.TotalAlloc
+				t.Logf("%d bytes of body: %d bytes allocated", len(body), n)
+				if n > 32<<20 {
+					t.Errorf("request allocated %d bytes, want at most 32 MiB", n)
+				}
+			})
+		}
+	}
 }

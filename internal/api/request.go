@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/sluice/sluice/internal/auth"
+	"github.com/sluice/sluice/internal/flow"
 	"github.com/sluice/sluice/internal/store"
 )
 
@@ -84,8 +85,9 @@ func readBody(r *http.Request) ([]byte, error) {
 // rule of a JSON request body lives here:
 //   - a non-empty body must be sent as application/json (a charset, if
 //     given, must be utf-8), else 415 unsupported_media_type;
-//   - unknown fields, bad JSON and wrong types are 400s that name the field
-//     or the offset, and a number out of an integer field's range says so;
+//   - unknown fields, bad JSON, wrong types and nesting deeper than
+//     flow.MaxInputNesting are 400s that name the field, the offset or the
+//     line and column, and a number out of an integer field's range says so;
 //   - null is refused wherever it appears (a 400 that names the field),
 //     except in a field whose Go field is tagged nullable:"true", which
 //     takes any JSON value; absent is the only way to say "not given";
@@ -110,6 +112,9 @@ func decodeJSON(r *http.Request, dst any, optional bool) error {
 	}
 	if ctErr != nil {
 		return ctErr
+	}
+	if err := flow.CheckDepth(body, flow.MaxInputNesting); err != nil {
+		return badRequest("request body: %v", err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()

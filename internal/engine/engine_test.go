@@ -537,6 +537,7 @@ actions:
 	}{
 		{"unknown token", "nope", "application/json", `{}`, 404, "no webhook flow"},
 		{"bad json", f.WebhookToken, "application/json", "{\n  \"name\": }", 400, "line 2"},
+		{"too deep", f.WebhookToken, "application/json", strings.Repeat(`{"a":`, 10_000), 400, "request body: mappings and lists are nested deeper than 64 levels (line 1, column 321)"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -112,6 +112,9 @@ func WebhookTrigger(r *http.Request, raw []byte) (Trigger, error) {
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	switch {
 	case mt == "application/json" || strings.HasSuffix(mt, "+json"):
+		if err := flow.CheckDepth(raw, flow.MaxInputNesting); err != nil {
+			return t, fmt.Errorf("request body: %w", err)
+		}
 		var v any
 		if err := json.Unmarshal(raw, &v); err != nil {
 			return t, fmt.Errorf("request body is not valid JSON: %s", jsonErrorText(raw, err))

@@ -34,3 +34,29 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCheckDepth checks CheckDepth against the YAML parser: text it accepts
+// at a limit must parse to mappings and lists nested no deeper than that
+// limit. The scan may over-estimate the depth, never under-estimate it; and
+// it never counts more values than the converter makes, so that its value
+// cap refuses nothing the converter would accept. Seeds live in
+// testdata/fuzz/FuzzCheckDepth.
+func FuzzCheckDepth(f *testing.F) {
+	f.Fuzz(func(t *testing.T, src []byte, limit uint8) {
+		if len(src) > 4096 {
+			return
+		}
+		lim := int(limit%12) + 1
+		if CheckDepth(src, lim) != nil {
+			return
+		}
+		if d, ok := parsedDepth(src); ok && d > lim {
+			t.Fatalf("CheckDepth accepted at limit %d text the parser nests %d deep (estimated %d):\n%q", lim, d, estimateDepth(src), src)
+		}
+		if nodes, ok := convertedValues(src); ok {
+			if _, values := estimate(src); values > nodes {
+				t.Fatalf("the pre-scan counted %d values where the converter makes %d:\n%q", values, nodes, src)
+			}
+		}
+	})
+}

@@ -5,6 +5,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/token"
@@ -31,6 +32,18 @@ const (
 	MaxProblems = 200
 	// maxNodes bounds the values a definition expands to, aliases included.
 	maxNodes = 200_000
+	// MaxExpandedSize bounds the size of a definition once its aliases are
+	// expanded, measured as its canonical JSON (the form that is stored):
+	// strings and keys as JSON escapes them, plus the punctuation around
+	// them. A few hundred bytes of aliases could otherwise expand to
+	// hundreds of megabytes.
+	MaxExpandedSize = 4 << 20
+	// MaxTemplates bounds the {{ }} templates a definition may hold,
+	// aliases included, so that checking it and compiling it for a run
+	// stay cheap.
+	MaxTemplates = 10_000
+	// MaxTemplateBytes bounds the total length of those templates.
+	MaxTemplateBytes = 512 << 10
 )
 
 // kind is the type of a value in the generic tree Parse decodes into before
@@ -119,8 +132,10 @@ func (n *node) value() any {
 // converter turns the YAML syntax tree into nodes, resolving anchors,
 // aliases and merge keys within the limits above.
 type converter struct {
-	anchors  map[string]ast.Node
-	nodes    int
+	anchors map[string]ast.Node
+	nodes   int
+	// size is the expanded size so far, as MaxExpandedSize measures it.
+	size     int
 	problems []Problem
 	// stopped is set once a limit is hit; conversion then stops adding
 	// values so that one problem is reported, not thousands.
@@ -162,6 +177,9 @@ func (c *converter) convert(n ast.Node, depth int) *node {
 	if c.nodes > maxNodes {
 		c.stopped = true
 		c.fail(line, col, "definition has more than %d values (aliases included)", maxNodes)
+		return nil
+	}
+	if !c.charge(n, line, col) {
 		return nil
 	}
 	out := &node{line: line, col: col}
@@ -261,6 +279,62 @@ func (c *converter) convert(n ast.Node, depth int) *node {
 	return out
 }
 
+// charge adds the size of scalar n to the expanded size, and reports false
+// (with a problem) once the size passes MaxExpandedSize. Charging each value
+// as it is converted refuses an alias bomb after at most MaxExpandedSize
+// bytes of work.
+func (c *converter) charge(n ast.Node, line, col int) bool {
+	size := 1 // the comma or bracket after the value
+	switch v := n.(type) {
+	case *ast.StringNode:
+		size += jsonSize(v.Value)
+	case *ast.LiteralNode:
+		if v.Value != nil {
+			size += jsonSize(v.Value.Value)
+		}
+	case *ast.MappingNode, *ast.MappingValueNode, *ast.SequenceNode:
+		size++ // the closing bracket
+	default:
+		size += len(scalarText(n))
+	}
+	c.size += size
+	if c.size > MaxExpandedSize {
+		c.stopped = true
+		c.fail(line, col, "the definition expands to more than %d bytes (aliases included); the limit is %d MiB", MaxExpandedSize, MaxExpandedSize>>20)
+		return false
+	}
+	return true
+}
+
+// jsonSize is the length of s as a JSON string, quotes included, the way
+// encoding/json escapes it: \" \\ \n \r \t in two bytes, other control
+// characters, < > &, U+2028, U+2029 and invalid UTF-8 in six.
+func jsonSize(s string) int {
+	n := 2 + len(s)
+	for i := 0; i < len(s); {
+		b := s[i]
+		if b < utf8.RuneSelf {
+			switch {
+			case b == '"' || b == '\\' || b == '\n' || b == '\r' || b == '\t':
+				n++
+			case b < 0x20 || b == '<' || b == '>' || b == '&':
+				n += 5
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			n += 5
+		case r == '\u2028' || r == '\u2029':
+			n += 3
+		}
+		i += size
+	}
+	return n
+}
+
 // mapping fills out with the entries of a mapping. Explicit keys win over
 // keys merged in with "<<".
 func (c *converter) mapping(out *node, values []*ast.MappingValueNode, depth int) bool {
@@ -351,24 +425,6 @@ func scalarText(n ast.Node) string {
 		return tk.Value
 	}
 	return ""
-}
-
-// flowDepth returns the deepest nesting of [ and { in src, a cheap guard run
-// before the YAML parser so that "[[[[..." cannot recurse without bound.
-func flowDepth(src []byte) int {
-	depth, deepest := 0, 0
-	for _, b := range src {
-		switch b {
-		case '[', '{':
-			depth++
-			deepest = max(deepest, depth)
-		case ']', '}':
-			if depth > 0 {
-				depth--
-			}
-		}
-	}
-	return deepest
 }
 
 // countKeys counts the colons in src that can end a mapping key: those

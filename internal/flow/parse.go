@@ -31,8 +31,14 @@ func Parse(src []byte) (def *Definition, problems []Problem) {
 	if len(src) > MaxSize {
 		return nil, []Problem{{Message: fmt.Sprintf("the definition is %d bytes; the limit is %d bytes (1 MiB)", len(src), MaxSize)}}
 	}
-	if flowDepth(src) > MaxNesting {
-		return nil, []Problem{{Message: fmt.Sprintf("brackets are nested deeper than %d levels", MaxNesting)}}
+	// The parser's memory grows with the square of the depth, and by about
+	// a kilobyte a value: refuse deep or crowded text before it is parsed.
+	if err := prescan(src, MaxNesting, maxNodes); err != nil {
+		var de *DepthError
+		if errors.As(err, &de) {
+			return nil, []Problem{de.problem()}
+		}
+		return nil, []Problem{{Message: err.Error()}}
 	}
 	if n := countKeys(src); n > MaxKeys {
 		return nil, []Problem{{Message: fmt.Sprintf("the definition has %d keys; the limit is %d", n, MaxKeys)}}
@@ -62,7 +68,7 @@ func Parse(src []byte) (def *Definition, problems []Problem) {
 	if root == nil {
 		return nil, sortProblems(conv.problems)
 	}
-	ck := &checker{problems: conv.problems, byID: map[string]*actionInfo{}}
+	ck := &checker{problems: conv.problems, byID: map[string]*actionInfo{}, compiled: map[string]compiledTemplate{}}
 	def = ck.definition(root)
 	if def == nil {
 		return nil, sortProblems(ck.problems)
@@ -131,6 +137,20 @@ type checker struct {
 	trigger  string
 	actions  []*actionInfo
 	byID     map[string]*actionInfo
+	// templateCount and templateBytes charge every template compiled, aliases
+	// included, against MaxTemplates and MaxTemplateBytes; overBudget is
+	// set once either is spent.
+	templateCount, templateBytes int
+	overBudget                   bool
+	// compiled remembers each distinct template's result, so that a
+	// template repeated by aliases is compiled once.
+	compiled map[string]compiledTemplate
+}
+
+// compiledTemplate is what compiling one template string gave.
+type compiledTemplate struct {
+	refs []string
+	err  *templateError
 }
 
 // didYouMean is the package didYouMean until MaxProblems are found; after
@@ -644,9 +664,32 @@ func (c *checker) templateField(info *actionInfo, e entry, path string) (string,
 	return s, true
 }
 
-// template compiles one template string and records what it reads.
+// template compiles one template string and records what it reads. Every
+// template is charged to the definition's budget, so that an alias repeated
+// ten thousand times cannot make the check, or the compile before a run,
+// cost minutes.
 func (c *checker) template(info *actionInfo, n *node, path string) {
-	refs, terr := compileTemplate(n.str)
+	if c.overBudget {
+		return
+	}
+	c.templateCount++
+	c.templateBytes += len(n.str)
+	switch {
+	case c.templateCount > MaxTemplates:
+		c.overBudget = true
+		c.reportAt(path, n, "the definition holds more than %d templates (aliases included), the most a definition may hold", MaxTemplates)
+		return
+	case c.templateBytes > MaxTemplateBytes:
+		c.overBudget = true
+		c.reportAt(path, n, "the definition's templates add up to more than %d KiB (aliases included), the most a definition may hold", MaxTemplateBytes>>10)
+		return
+	}
+	ct, ok := c.compiled[n.str]
+	if !ok {
+		ct.refs, ct.err = compileTemplate(n.str)
+		c.compiled[n.str] = ct
+	}
+	refs, terr := ct.refs, ct.err
 	if terr != nil {
 		line, col := n.line, n.col
 		if n.quoted {

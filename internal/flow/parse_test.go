@@ -278,8 +278,10 @@ func TestParseUnreadable(t *testing.T) {
 		{"empty", "", "the definition is empty", 1, 1},
 		{"two documents", "name: a\n---\nname: b\n", "a definition is one YAML document", 2, 1},
 		{"too large", "name: " + strings.Repeat("x", MaxSize), "the definition is 1048582 bytes; the limit is 1048576 bytes (1 MiB)", 0, 0},
-		{"deep brackets", "name: " + strings.Repeat("[", 10000), "brackets are nested deeper than 64 levels", 0, 0},
-		{"deep indentation", "a:\n" + deepMapping(MaxNesting+2), "nesting is deeper than 64 levels", MaxNesting + 1, 2*MaxNesting + 1},
+		{"deep brackets", "name: " + strings.Repeat("[", 10000), "mappings and lists are nested deeper than 64 levels", 1, 7 + MaxNesting - 1},
+		{"deep indentation", "a:\n" + deepMapping(MaxNesting+2), "mappings and lists are nested deeper than 64 levels", MaxNesting + 1, 2*MaxNesting + 1},
+		{"deep dashes", strings.Repeat("- ", 500_000), "mappings and lists are nested deeper than 64 levels", 1, 2*MaxNesting + 1},
+		{"deep alias", "a: &a " + strings.Repeat("[", 40) + strings.Repeat("]", 40) + "\nb: " + strings.Repeat("[", 40) + "*a" + strings.Repeat("]", 40), "nesting is deeper than 64 levels", 1, 0},
 		{"too many keys", strings.Repeat("k: v\n", MaxKeys+1), "the definition has 20001 keys; the limit is 20000", 0, 0},
 		{"alias bomb", aliasBomb(), "definition has more than 200000 values", 0, 0},
 	}
@@ -297,7 +299,10 @@ func TestParseUnreadable(t *testing.T) {
 			if !strings.HasPrefix(p.Message, tc.message) {
 				t.Errorf("message = %q, want prefix %q", p.Message, tc.message)
 			}
-			if tc.line != 0 && (p.Line != tc.line || p.Column != tc.col) {
+			if tc.line != 0 && tc.col == 0 && p.Line != tc.line {
+				t.Errorf("line = %d, want %d", p.Line, tc.line)
+			}
+			if tc.line != 0 && tc.col != 0 && (p.Line != tc.line || p.Column != tc.col) {
 				t.Errorf("position = %d:%d, want %d:%d", p.Line, p.Column, tc.line, tc.col)
 			}
 		})
