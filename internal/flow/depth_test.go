@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
@@ -319,4 +320,30 @@ func BenchmarkCheckDepth(b *testing.B) {
 			}
 		})
 	}
+}
+
+// TestParsesQueueForASlot checks that parses beyond one per CPU wait for a
+// slot instead of running at once, so that a flood of checks cannot hold
+// more parser memory than that; a refusal of the pre-scan needs no slot.
+func TestParsesQueueForASlot(t *testing.T) {
+	for range cap(parsing) {
+		parsing <- struct{}{}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Parse([]byte("name: queued\ntrigger: { type: manual }\nactions: []\n"))
+	}()
+	if _, problems := Parse([]byte(strings.Repeat("- ", 100))); len(problems) == 0 {
+		t.Fatal("a too-deep definition was accepted")
+	}
+	select {
+	case <-done:
+		t.Fatal("a parse ran while every slot was taken")
+	case <-time.After(50 * time.Millisecond):
+	}
+	for range cap(parsing) {
+		<-parsing
+	}
+	<-done
 }

@@ -30,8 +30,11 @@ const (
 	// MaxProblems is the most problems Parse reports; a last problem says
 	// how many more were left out.
 	MaxProblems = 200
-	// maxNodes bounds the values a definition expands to, aliases included.
-	maxNodes = 200_000
+	// maxNodes bounds the values a definition expands to, aliases included,
+	// and the values the pre-scan counts before the parser runs: the parser
+	// spends about 1.3 KB on each, so 100,000 (100 for each of the most
+	// actions) keeps one parse under about 200 MB.
+	maxNodes = 100_000
 	// MaxExpandedSize bounds the size of a definition once its aliases are
 	// expanded, measured as its canonical JSON (the form that is stored):
 	// strings and keys as JSON escapes them, plus the punctuation around

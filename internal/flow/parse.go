@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -14,6 +15,12 @@ import (
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
 )
+
+// parsing holds a slot for each definition being parsed: a parse may take
+// a couple of hundred megabytes at the limits, so at most one per CPU runs
+// at once and a flood of checks queues instead of exhausting memory (as
+// password hashes do in package auth).
+var parsing = make(chan struct{}, max(1, runtime.NumCPU()))
 
 // Parse reads a definition written in YAML or JSON and checks it. It
 // reports every problem it finds, each with the path of the field at fault
@@ -43,6 +50,8 @@ func Parse(src []byte) (def *Definition, problems []Problem) {
 	if n := countKeys(src); n > MaxKeys {
 		return nil, []Problem{{Message: fmt.Sprintf("the definition has %d keys; the limit is %d", n, MaxKeys)}}
 	}
+	parsing <- struct{}{}
+	defer func() { <-parsing }()
 	file, err := parser.ParseBytes(src, 0, parser.AllowDuplicateMapKey())
 	if err != nil {
 		return nil, []Problem{syntaxProblem(err)}
