@@ -36,12 +36,16 @@ func (e *tooDifferent) Error() string { return e.reason }
 // lineDiff compares two texts line by line (Myers' algorithm on the lines
 // between the common prefix and suffix) and returns every line with its
 // operation, runs of more than 2·diffContext unchanged lines folded into
-// one Skip line. It returns a *tooDifferent error past its bounds.
+// one Skip line; nil when the texts are the same. It returns a
+// *tooDifferent error past its bounds.
 func lineDiff(a, b string) ([]diffLine, error) {
-	al, bl := splitLines(a), splitLines(b)
-	if len(al) > maxDiffLines || len(bl) > maxDiffLines {
-		return nil, &tooDifferent{fmt.Sprintf("these versions have %d and %d lines; the portal compares versions of at most %d lines", len(al), len(bl), maxDiffLines)}
+	if na, nb := strings.Count(a, "\n"), strings.Count(b, "\n"); na >= maxDiffLines || nb >= maxDiffLines {
+		return nil, &tooDifferent{fmt.Sprintf("these versions have %d and %d lines; the portal compares versions of at most %d lines", na+1, nb+1, maxDiffLines)}
 	}
+	if a == b {
+		return nil, nil
+	}
+	al, bl := splitLines(a), splitLines(b)
 	// Lines as numbers, so that the search compares ints.
 	ids := map[string]int32{}
 	num := func(ls []string) []int32 {
