@@ -163,4 +163,55 @@ actions:
 		t.Fatalf("delete button: %q", b)
 	}
 	screenshot(t, ctx, "404-8-delete-phone")
+
+	// A flow with containers and try/catch/finally: its diagram nests
+	// them and names the run_after edges, legible at 375 px.
+	nested := s.saveFlow(t, s.ann, `name: Nightly sync
+trigger: {type: schedule, cron: "0 2 * * *"}
+actions:
+  - id: try
+    type: scope
+    actions:
+      - id: fetch
+        type: http
+        with: {method: get, url: "https://crm.example.com/contacts?changed=today"}
+      - id: any_new
+        type: condition
+        if: "{{ steps.fetch.output.body.count > 0 }}"
+        then:
+          - id: each_contact
+            type: foreach
+            foreach: "{{ steps.fetch.output.body.items }}"
+            concurrency: 4
+            actions:
+              - {id: upsert, type: http, with: {method: put, url: "https://erp.example.com/contacts/{{ item.id }}"}}
+  - id: catch
+    type: email
+    run_after: {try: [failed, timed_out]}
+    with: {to: ops@example.com, subject: "The nightly sync failed"}
+  - id: finally
+    type: compose
+    run_after: {catch: [succeeded, failed, skipped]}
+    with: {value: done}
+`)
+	for _, w := range []struct {
+		name   string
+		width  int64
+		mobile bool
+	}{{"phone", 375, true}, {"laptop", 1280, false}} {
+		if w.mobile {
+			do(t, ctx, "phone viewport", chromedp.EmulateViewport(375, 812, chromedp.EmulateMobile, chromedp.EmulateScale(2)))
+		} else {
+			do(t, ctx, "laptop viewport", chromedp.EmulateViewport(1280, 900))
+		}
+		do(t, ctx, "open the nested flow", chromedp.Navigate(fmt.Sprintf("%s/flows/%d", s.srv.URL, nested.ID)))
+		fontPx := must[float64](t, "label size")(chromedp.Run(ctx, chromedp.Evaluate[float64](`document.querySelector("svg.diagram .dg-id").getBoundingClientRect().height`)))
+		if fontPx < 10 {
+			t.Errorf("%s: the diagram's labels are %.1f px high", w.name, fontPx)
+		}
+		if sw := must[int](t, "scroll width")(chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))); sw > int(w.width) {
+			t.Errorf("%s: the flow page scrolls sideways: %d", w.name, sw)
+		}
+		screenshot(t, ctx, "404-9-nested-flow-"+w.name)
+	}
 }

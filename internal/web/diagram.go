@@ -69,8 +69,9 @@ func drawDiagram(def *flow.Definition, editURL string) diagram {
 	case def.Trigger.Every > 0:
 		trig += " (every " + time.Duration(def.Trigger.Every).String() + ")"
 	}
-	d.box(diagPad, diagWidth-2*diagPad, "trigger", trig, "", "", "")
-	d.list(def.Actions, diagPad, diagWidth-2*diagPad)
+	d.box(diagPad, diagWidth-2*diagPad-diagGutter, "trigger", trig, "", "", "")
+	d.y += diagGap
+	d.list(def.Actions, diagPad, diagWidth-2*diagPad, true)
 	for _, e := range d.edges {
 		from, okf := d.bottom[e.from]
 		to, okt := d.tops[e.to]
@@ -91,14 +92,15 @@ func drawDiagram(def *flow.Definition, editURL string) diagram {
 }
 
 // list draws a list of sibling actions, each below the previous one and
-// joined to it by an arrow.
-func (d *drawing) list(actions []*flow.Action, x, w int) {
+// joined to it by an arrow (the first too, from the trigger, when
+// fromAbove).
+func (d *drawing) list(actions []*flow.Action, x, w int, fromAbove bool) {
 	for i, a := range actions {
 		if d.boxes >= diagMaxBoxs {
 			d.left += count(actions[i:])
 			return
 		}
-		if i > 0 || d.boxes > 0 {
+		if i > 0 || fromAbove {
 			// The arrow from the box above.
 			fmt.Fprintf(&d.b, `<path class="dg-next" d="M%d %d V%d" marker-end="url(#dg-arrow)"/>`, x+16, d.y-diagGap, d.y-1)
 		}
@@ -189,7 +191,7 @@ func (d *drawing) lane(label string, actions []*flow.Action, x, w int) {
 		d.y += diagLabelH
 		return
 	}
-	d.list(actions, x, w)
+	d.list(actions, x, w, false)
 	d.y += diagGap / 2
 }
 
@@ -222,11 +224,15 @@ func (d *drawing) labels(b *strings.Builder, x, top, w int, id, kind, detail, af
 	if id != "" {
 		first = id + " · " + kind
 	}
-	fmt.Fprintf(b, `<text class="dg-id" x="%d" y="%d">%s</text>`, x+8, top+18, esc(cut(first, room)))
 	second := detail
 	if after != "" {
 		second = after
 	}
+	firstY := top + 18
+	if second == "" {
+		firstY = top + diagBoxH/2 + 5 // one line: in the middle
+	}
+	fmt.Fprintf(b, `<text class="dg-id" x="%d" y="%d">%s</text>`, x+8, firstY, esc(cut(first, room)))
 	if second != "" {
 		fmt.Fprintf(b, `<text class="dg-detail" x="%d" y="%d">%s</text>`, x+8, top+36, esc(cut(second, room)))
 	}
