@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -166,34 +167,7 @@ actions:
 
 	// A flow with containers and try/catch/finally: its diagram nests
 	// them and names the run_after edges, legible at 375 px.
-	nested := s.saveFlow(t, s.ann, `name: Nightly sync
-trigger: {type: schedule, cron: "0 2 * * *"}
-actions:
-  - id: try
-    type: scope
-    actions:
-      - id: fetch
-        type: http
-        with: {method: get, url: "https://crm.example.com/contacts?changed=today"}
-      - id: any_new
-        type: condition
-        if: "{{ steps.fetch.output.body.count > 0 }}"
-        then:
-          - id: each_contact
-            type: foreach
-            foreach: "{{ steps.fetch.output.body.items }}"
-            concurrency: 4
-            actions:
-              - {id: upsert, type: http, with: {method: put, url: "https://erp.example.com/contacts/{{ item.id }}"}}
-  - id: catch
-    type: email
-    run_after: {try: [failed, timed_out]}
-    with: {to: ops@example.com, subject: "The nightly sync failed"}
-  - id: finally
-    type: compose
-    run_after: {catch: [succeeded, failed, skipped]}
-    with: {value: done}
-`)
+	nested := s.saveFlow(t, s.ann, string(must[[]byte](t, "read the nested flow")(os.ReadFile("testdata/nested.yaml"))))
 	for _, w := range []struct {
 		name   string
 		width  int64

@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/xml"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -10,42 +11,17 @@ import (
 	"github.com/sluice/sluice/internal/flow"
 )
 
-// tryCatch is a flow with every kind of container and a try/catch/finally.
-const tryCatch = `name: "Nested <b>flow</b>"
-trigger: {type: schedule, every: 5m}
-actions:
-  - id: try
-    type: scope
-    actions:
-      - id: fetch
-        type: http
-        with: {method: post, url: "https://example.com/<script>alert(1)</script>"}
-      - id: check
-        type: condition
-        if: "{{ steps.fetch.output.status == 200 }}"
-        then:
-          - id: each
-            type: foreach
-            foreach: "{{ steps.fetch.output.body.items }}"
-            concurrency: 4
-            actions:
-              - {id: show, type: compose, with: {value: "{{ item }}"}}
-  - id: catch
-    type: email
-    run_after: {try: [failed, timed_out]}
-    with: {to: ops@example.com, subject: failed}
-  - id: finally
-    type: compose
-    run_after: {catch: [succeeded, failed, skipped]}
-    with: {value: done}
-`
-
 func TestDiagramDrawsEveryStepInWords(t *testing.T) {
 	t.Parallel()
-	def, problems := flow.Parse([]byte(tryCatch))
+	src, err := os.ReadFile("testdata/nested.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	def, problems := flow.Parse(src)
 	if len(problems) > 0 {
 		t.Fatal(problems)
 	}
+	def.Actions[0].Actions[0].With["url"] = "https://example.com/<script>alert(1)</script>"
 	d := drawDiagram(def, "/flows/7/edit")
 	svg := string(d.SVG)
 	// It is well-formed XML, so that every browser draws it.
@@ -58,11 +34,11 @@ func TestDiagramDrawsEveryStepInWords(t *testing.T) {
 		}
 	}
 	for _, want := range []string{
-		"Trigger: schedule (every 5m0s)",
+		"Trigger: schedule (0 2 * * *)",
 		`href="/flows/7/edit#step-try"`, "try · scope", "Steps in the scope",
-		"fetch · http", "POST https://example.com/&lt;script&gt;", // escaped, cut to the box
-		"check · condition", "Then (when true)", "Else (when false)", "(nothing)",
-		"each · foreach", "For each item, 4 at a time", `href="/flows/7/edit#step-show"`,
+		"fetch · http", "GET https://example.com/&lt;script&gt;", // escaped, cut to the box
+		"any_new · condition", "Then (when true)", "Else (when false)", "(nothing)",
+		"each_contact · foreach", "For each item, 4 at a time", `href="/flows/7/edit#step-upsert"`,
 		"catch · email", "runs after try failed/timed_out",
 		"finally · compose", "runs after catch succeeded/failed/skipped",
 		`class="dg-after"`, "<title>catch runs after try failed/timed_out</title>",

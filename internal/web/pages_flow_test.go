@@ -102,8 +102,7 @@ func TestFlowPagesRefuseAnonymousOtherMakersAndMissingCSRF(t *testing.T) {
 	}
 	unchanged(t, s, rec.flow)
 
-	bob := s.browser(t)
-	bob.signIn("bob@example.com", "/")
+	bob := s.signedIn(t, "bob@example.com")
 	for _, path := range gets[1:] {
 		requireStatus(t, bob.get(path), http.StatusNotFound, "bob GET "+path)
 	}
@@ -115,10 +114,8 @@ func TestFlowPagesRefuseAnonymousOtherMakersAndMissingCSRF(t *testing.T) {
 	}
 	unchanged(t, s, rec.flow)
 
-	ann := s.browser(t)
-	ann.signIn("ann@example.com", "/")
-	other := s.browser(t)
-	other.signIn("ann@example.com", "/")
+	ann := s.signedIn(t, "ann@example.com")
+	other := s.signedIn(t, "ann@example.com")
 	stolen := other.get("/").csrf(t)
 	for path, form := range flowPosts(id) {
 		for name, tok := range map[string]string{"no token": "", "another session's token": stolen} {
@@ -134,8 +131,7 @@ func TestFlowPagesRefuseAnonymousOtherMakersAndMissingCSRF(t *testing.T) {
 	requireStatus(t, ann.upload("/flows/new", url.Values{"csrf": {stolen}}, flowSource("up", "https://x.example")), http.StatusForbidden, "upload with another session's token")
 	unchanged(t, s, rec.flow)
 	// The admin may open and edit anyone's flow.
-	admin := s.browser(t)
-	admin.signIn("admin@example.com", "/")
+	admin := s.signedIn(t, "admin@example.com")
 	for _, path := range gets {
 		requireStatus(t, admin.get(path), http.StatusOK, "admin GET "+path)
 	}
@@ -145,8 +141,7 @@ func TestFlowPagesShowHostileTextAsText(t *testing.T) {
 	t.Parallel()
 	s := newSite(t)
 	rec := annRecords(t, s)
-	ann := s.browser(t)
-	ann.signIn("ann@example.com", "/")
+	ann := s.signedIn(t, "ann@example.com")
 	fp := fmt.Sprintf("/flows/%d", rec.flow.ID)
 	// A second version, so that the diff has hostile lines.
 	requireStatus(t, ann.post(fp+"/edit", fp+"/edit", url.Values{"source": {flowSource(hostile, "https://api.example.com/"+hostile)}}), http.StatusSeeOther, "save")
@@ -166,13 +161,19 @@ func TestFlowPagesShowHostileTextAsText(t *testing.T) {
 	}
 }
 
+// signedIn returns a browser signed in as email.
+func (s *site) signedIn(t *testing.T, email string) *browser {
+	t.Helper()
+	b := s.browser(t)
+	b.signIn(email, "/")
+	return b
+}
+
 // annFlow signs ann in and gives her a flow with one version.
 func annFlow(t *testing.T, s *site) (*browser, store.Flow, string) {
 	t.Helper()
 	f := s.saveFlow(t, s.ann, flowSource("Sync", "https://api.example.com/a"))
-	ann := s.browser(t)
-	ann.signIn("ann@example.com", "/")
-	return ann, f, fmt.Sprintf("/flows/%d", f.ID)
+	return s.signedIn(t, "ann@example.com"), f, fmt.Sprintf("/flows/%d", f.ID)
 }
 
 func TestFlowEditor(t *testing.T) {
@@ -242,8 +243,7 @@ func TestFlowEditor(t *testing.T) {
 func TestFlowCreateAndImport(t *testing.T) {
 	t.Parallel()
 	s := newSite(t)
-	ann := s.browser(t)
-	ann.signIn("ann@example.com", "/")
+	ann := s.signedIn(t, "ann@example.com")
 	p := ann.get("/flows/new")
 	requireStatus(t, p, http.StatusOK, "new flow")
 	if !strings.Contains(p.body, `enctype="multipart/form-data"`) || !strings.Contains(p.body, `type="file"`) {
