@@ -3,7 +3,6 @@ package web
 import (
 	"errors"
 	"math/rand/v2"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -137,14 +136,14 @@ func TestLineDiffFoldsUnchangedLines(t *testing.T) {
 	}
 }
 
-// allocated is the bytes fn allocates.
+// allocated is the bytes one call of fn allocates, as a benchmark
+// measures them. Its callers do not run in parallel.
 func allocated(fn func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	fn()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
+	return uint64(testing.Benchmark(func(b *testing.B) {
+		for range b.N {
+			fn()
+		}
+	}).AllocedBytesPerOp())
 }
 
 func TestLineDiffRefusesLargeOrDistantTexts(t *testing.T) {
@@ -172,6 +171,7 @@ func TestLineDiffRefusesLargeOrDistantTexts(t *testing.T) {
 	}
 	// The lines themselves (two slices of strings, the map of ids) plus
 	// the trace: bounded far below what an unbounded search would take.
+	t.Logf("two distant %d-line texts: refused after %d KiB", maxDiffLines-1, n>>10)
 	if limit := uint64(24 << 20); n > limit {
 		t.Errorf("refusing two distant %d-line texts allocated %d MiB; want under %d MiB", maxDiffLines, n>>20, limit>>20)
 	}
