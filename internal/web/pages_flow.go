@@ -132,13 +132,17 @@ type editorPage struct {
 	// Rows is the textarea's height in lines: all of them, so that the
 	// gutter stays beside its lines without script.
 	Rows int
-	// Version is the version the text was loaded from, 0 for new text.
-	Version int
+	// Base is the version the editor was opened on, sent back with Save
+	// so that a version saved meanwhile is not silently replaced.
+	Base int
 }
 
 // editor builds the editor's view of src with the checker's problems.
 func editor(b base, f *store.Flow, src string, problems []flow.Problem) editorPage {
 	v := editorPage{base: b, Flow: f, Source: src, Problems: problems}
+	if f != nil {
+		v.Base = f.Version
+	}
 	n := strings.Count(src, "\n") + 1
 	v.Rows = min(max(n+2, 12), maxGutterLines+2)
 	steps := stepLines(src)
@@ -195,27 +199,37 @@ func (p *portal) editFlow(w http.ResponseWriter, r *http.Request, c *call) error
 	if err != nil {
 		return fmt.Errorf("edit flow %d: version %d: %w", f.ID, f.Version, err)
 	}
-	v := editor(c.base("Edit "+f.Name, "flows"), &f, ver.Source, nil)
-	v.Version = f.Version
-	p.render(w, http.StatusOK, "flowedit", v)
+	p.render(w, http.StatusOK, "flowedit", editor(c.base("Edit "+f.Name, "flows"), &f, ver.Source, nil))
 	return nil
 }
 
 // saveFlowEdit answers POST /flows/{id}/edit: the source saved as the
 // flow's next version, or the editor again with the checker's problems
-// beside their lines and nothing saved.
+// beside their lines and nothing saved. When a version was saved since
+// the editor was opened (base), it shows the editor again with the text
+// and says so, once: the next Save goes through.
 func (p *portal) saveFlowEdit(w http.ResponseWriter, r *http.Request, c *call) error {
 	f, err := p.lookupFlow(r, c)
 	if err != nil {
 		return err
 	}
-	return p.saveSource(w, r, c, &f, r.PostFormValue("source"))
+	src := r.PostFormValue("source")
+	if base, err := strconv.Atoi(r.PostFormValue("base")); err == nil && base > 0 && base < f.Version {
+		pr := flow.Problem{Message: fmt.Sprintf("version %d was saved after you opened the editor on version %d, so nothing was saved: "+
+			"compare them on the flow's page (in another tab); Save again to save this text as version %d", f.Version, base, f.Version+1)}
+		p.render(w, http.StatusConflict, "flowedit", editor(c.base("Edit "+f.Name, "flows"), &f, normalize(src), []flow.Problem{pr}))
+		return nil
+	}
+	return p.saveSource(w, r, c, &f, src)
 }
+
+// normalize turns a textarea's CRLF line ends into LF.
+func normalize(src string) string { return strings.ReplaceAll(src, "\r\n", "\n") }
 
 // saveSource saves src for the caller (into f when not nil) and goes to
 // the flow's page, or shows the editor with the problems (422).
 func (p *portal) saveSource(w http.ResponseWriter, r *http.Request, c *call, f *store.Flow, src string) error {
-	src = strings.ReplaceAll(src, "\r\n", "\n") // browsers send textareas with CRLF
+	src = normalize(src) // browsers send textareas with CRLF
 	var into int64
 	if f != nil {
 		into = f.ID

@@ -185,7 +185,8 @@ func TestFlowEditor(t *testing.T) {
 	// anchor on the line of each step.
 	p := ann.get(fp + "/edit")
 	requireStatus(t, p, http.StatusOK, "editor")
-	for _, want := range []string{`<li id="L5"><span class="anchor" id="step-call"></span>5</li>`, `name="source"`, "Saving makes version 2", "https://api.example.com/a"} {
+	for _, want := range []string{`<li id="L5"><span class="anchor" id="step-call"></span>5</li>`, `name="source"`, "Saving makes version 2", "https://api.example.com/a",
+		`name="base" value="1"`} {
 		if !strings.Contains(p.body, want) {
 			t.Errorf("editor lacks %q:\n%s", want, p.body)
 		}
@@ -224,6 +225,19 @@ func TestFlowEditor(t *testing.T) {
 	}
 	if p := ann.get(fp + "?saved=2"); !strings.Contains(p.body, "Version 2 saved.") || !strings.Contains(p.body, "version 2 ·") {
 		t.Fatalf("flow page after save:\n%s", p.body)
+	}
+
+	// A Save from an editor opened on version 1, after version 2 was
+	// saved, saves nothing and says so; the editor it shows saves.
+	p = ann.post(fp+"/edit", fp+"/edit", url.Values{"source": {flowSource("Sync", "https://api.example.com/c")}, "base": {"1"}})
+	requireStatus(t, p, http.StatusConflict, "save on an old version")
+	if !strings.Contains(p.body, "version 2 was saved after you opened the editor on version 1") || !strings.Contains(p.body, `name="base" value="2"`) ||
+		!strings.Contains(p.body, "https://api.example.com/c") {
+		t.Fatalf("save on an old version:\n%s", p.body)
+	}
+	requireStatus(t, ann.post(fp+"/edit", fp+"/edit", url.Values{"source": {flowSource("Sync", "https://api.example.com/c")}, "base": {"2"}}), http.StatusSeeOther, "save again")
+	if got, _ := s.st.GetFlow(t.Context(), f.ID); got.Version != 3 {
+		t.Fatalf("version after the second save: %d", got.Version)
 	}
 
 	// A definition over 64 KiB (the other forms' cap) is taken; one over
