@@ -10,7 +10,7 @@ func TestFlowSaverIntoAFlowKeepsItsName(t *testing.T) {
 	save := NewFlowSaver(Config{Store: b.store, Runner: b.runner})
 	a, f := b.users["a"], b.flows["a"]
 	for name, tc := range map[string]struct {
-		src        string
+		src       string
 		line, col int
 	}{
 		"yaml, name after a nested name": {"description: x\ntrigger: {type: webhook}\nactions:\n  - id: c\n    type: compose\n    with:\n      value:\n        name: inner\nname: other\n", 9, 1},
