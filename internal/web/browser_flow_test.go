@@ -158,6 +158,12 @@ actions:
 		}
 		screenshot(t, ctx, "404-7-diff-"+w.name)
 	}
+	// New flow, at 375 px: the upload and the editor.
+	do(t, ctx, "open new flow", chromedp.Navigate(s.srv.URL+"/flows/new"))
+	if sw := must[int](t, "scroll width")(chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))); sw > 375 {
+		t.Errorf("the new-flow page scrolls sideways: %d", sw)
+	}
+	screenshot(t, ctx, "404-8-new-flow-phone")
 	// Delete asks first, counting the runs.
 	do(t, ctx, "open delete", chromedp.Navigate(fmt.Sprintf("%s/flows/%d/delete", s.srv.URL, f.ID)))
 	if b := must[string](t, "delete button")(chromedp.Run(ctx, chromedp.Text("button.danger"))); b != "Delete flow and its 2 runs" {
