@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -28,6 +29,27 @@ func (d *directory) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fmt.Fprint(w, `{"mail":"boss@example.com"}`)
+}
+
+// viewport is a width the journeys look at.
+type viewport struct {
+	name  string
+	width int64
+}
+
+var (
+	laptop = viewport{"laptop", 1280}
+	phone  = viewport{"phone", 375}
+)
+
+// set makes the tab that wide: a laptop, or a phone (mobile, scale 2).
+func (v viewport) set(t *testing.T, ctx context.Context) {
+	t.Helper()
+	if v.width < 640 {
+		do(t, ctx, "phone viewport", chromedp.EmulateViewport(v.width, 812, chromedp.EmulateMobile, chromedp.EmulateScale(2)))
+		return
+	}
+	do(t, ctx, "laptop viewport", chromedp.EmulateViewport(v.width, 900))
 }
 
 // TestBrowser404Journey is journey 2: a run failed with a 404 because the
@@ -68,7 +90,7 @@ actions:
 	}
 	runURL := fmt.Sprintf("%s/runs/%d", s.srv.URL, run.ID)
 
-	do(t, ctx, "laptop viewport", chromedp.EmulateViewport(1280, 900))
+	laptop.set(t, ctx)
 	do(t, ctx, "open the run", chromedp.Navigate(runURL))
 	signInWith(t, ctx, "ann@example.com")
 	screenshot(t, ctx, "404-1-run-failed-laptop")
@@ -96,12 +118,12 @@ actions:
 		t.Fatalf("problem lines %q, notes %q; want L10 with the type's problem", marked, note)
 	}
 	screenshot(t, ctx, "404-3-editor-problem-laptop")
-	do(t, ctx, "phone viewport", chromedp.EmulateViewport(375, 812, chromedp.EmulateMobile, chromedp.EmulateScale(2)))
+	phone.set(t, ctx)
 	if w := must[int](t, "scroll width")(chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))); w > 375 {
 		t.Errorf("the editor at 375 px scrolls sideways: %d", w)
 	}
 	screenshot(t, ctx, "404-3-editor-problem-phone")
-	do(t, ctx, "laptop viewport", chromedp.EmulateViewport(1280, 900))
+	laptop.set(t, ctx)
 
 	// The fix: the right address. Save makes version 2.
 	fixed := strings.Replace(src, "/user/{{", "/users/{{", 1)
@@ -134,14 +156,8 @@ actions:
 	screenshot(t, ctx, "404-5-run-succeeded-laptop")
 
 	// The flow page: the diagram, the versions, and their diff.
-	for _, w := range []struct {
-		name   string
-		width  int64
-		mobile bool
-	}{{"laptop", 1280, false}, {"phone", 375, true}} {
-		if w.mobile {
-			do(t, ctx, "phone viewport", chromedp.EmulateViewport(375, 812, chromedp.EmulateMobile, chromedp.EmulateScale(2)))
-		}
+	for _, w := range []viewport{laptop, phone} {
+		w.set(t, ctx)
 		do(t, ctx, "open the flow", chromedp.Navigate(fmt.Sprintf("%s/flows/%d", s.srv.URL, f.ID)))
 		boxes := must[int](t, "diagram boxes")(chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("svg.diagram rect").length`)))
 		fontPx := must[float64](t, "label size")(chromedp.Run(ctx, chromedp.Evaluate[float64](`document.querySelector("svg.diagram .dg-id").getBoundingClientRect().height`)))
@@ -174,16 +190,8 @@ actions:
 	// A flow with containers and try/catch/finally: its diagram nests
 	// them and names the run_after edges, legible at 375 px.
 	nested := s.saveFlow(t, s.ann, string(must[[]byte](t, "read the nested flow")(os.ReadFile("testdata/nested.yaml"))))
-	for _, w := range []struct {
-		name   string
-		width  int64
-		mobile bool
-	}{{"phone", 375, true}, {"laptop", 1280, false}} {
-		if w.mobile {
-			do(t, ctx, "phone viewport", chromedp.EmulateViewport(375, 812, chromedp.EmulateMobile, chromedp.EmulateScale(2)))
-		} else {
-			do(t, ctx, "laptop viewport", chromedp.EmulateViewport(1280, 900))
-		}
+	for _, w := range []viewport{phone, laptop} {
+		w.set(t, ctx)
 		do(t, ctx, "open the nested flow", chromedp.Navigate(fmt.Sprintf("%s/flows/%d", s.srv.URL, nested.ID)))
 		fontPx := must[float64](t, "label size")(chromedp.Run(ctx, chromedp.Evaluate[float64](`document.querySelector("svg.diagram .dg-id").getBoundingClientRect().height`)))
 		if fontPx < 10 {
