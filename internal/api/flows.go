@@ -1,11 +1,13 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sluice/sluice/internal/auth"
@@ -108,38 +110,69 @@ func (s *server) saveFlow(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &req, false); err != nil {
 		return err
 	}
-	p, problems, err := parseSource(req.Source, time.Now())
+	u := caller(r)
+	f, created, problems, err := s.saveSource(r.Context(), u, req.Source, 0)
 	if err != nil {
 		return err
 	}
 	if len(problems) > 0 {
 		return invalidFlow(problems)
 	}
-	u := caller(r)
-	ctx := r.Context()
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	writeJSON(w, status, s.viewFlow(u, f))
+	return nil
+}
+
+// saveSource checks a flow's source and saves it for u: with into 0, as a
+// new version of u's flow with the definition's name, or as a new flow;
+// with into, as a new version of that flow, whose name the definition must
+// keep. It reports whether it created a flow; problems, when there are
+// any, mean nothing was saved.
+func (s *server) saveSource(ctx context.Context, u store.User, src string, into int64) (store.Flow, bool, []flow.Problem, error) {
+	p, problems, err := parseSource(src, time.Now())
+	if err != nil || len(problems) > 0 {
+		return store.Flow{}, false, problems, err
+	}
+	addVersion := func(id int64) (store.Flow, error) {
+		f, err := s.store.AddFlowVersion(ctx, store.NewFlowVersion{
+			FlowID: id, CreatedBy: u.ID, TriggerType: p.def.Trigger.Type,
+			Definition: p.canonical, Source: src, NextFireAt: p.nextFireAt,
+		})
+		if err != nil {
+			return store.Flow{}, fmt.Errorf("save flow %q: %w", p.def.Name, err)
+		}
+		return f, nil
+	}
+	if into != 0 {
+		f, err := s.store.GetFlow(ctx, into)
+		if err != nil {
+			return store.Flow{}, false, nil, fmt.Errorf("save flow %d: %w", into, err)
+		}
+		if f.Name != p.def.Name {
+			return store.Flow{}, false, []flow.Problem{renamed(src, f.Name, p.def.Name)}, nil
+		}
+		f, err = addVersion(f.ID)
+		return f, false, nil, err
+	}
 	for attempt := 0; ; attempt++ {
 		existing, err := s.store.GetFlowByName(ctx, u.ID, p.def.Name)
 		switch {
 		case err == nil:
-			f, err := s.store.AddFlowVersion(ctx, store.NewFlowVersion{
-				FlowID: existing.ID, CreatedBy: u.ID, TriggerType: p.def.Trigger.Type,
-				Definition: p.canonical, Source: req.Source, NextFireAt: p.nextFireAt,
-			})
-			if err != nil {
-				return fmt.Errorf("save flow %q: %w", p.def.Name, err)
-			}
-			writeJSON(w, http.StatusOK, s.viewFlow(u, f))
-			return nil
+			f, err := addVersion(existing.ID)
+			return f, false, nil, err
 		case !errors.Is(err, store.ErrNotFound):
-			return fmt.Errorf("save flow %q: %w", p.def.Name, err)
+			return store.Flow{}, false, nil, fmt.Errorf("save flow %q: %w", p.def.Name, err)
 		}
 		token, err := auth.NewWebhookToken()
 		if err != nil {
-			return fmt.Errorf("save flow %q: %w", p.def.Name, err)
+			return store.Flow{}, false, nil, fmt.Errorf("save flow %q: %w", p.def.Name, err)
 		}
 		f, err := s.store.CreateFlow(ctx, store.NewFlow{
 			Name: p.def.Name, OwnerID: u.ID, TriggerType: p.def.Trigger.Type, WebhookToken: token,
-			Definition: p.canonical, Source: req.Source, NextFireAt: p.nextFireAt,
+			Definition: p.canonical, Source: src, NextFireAt: p.nextFireAt,
 		})
 		if errors.Is(err, store.ErrConflict) && attempt == 0 {
 			// Another request created the flow since we looked: save
@@ -147,11 +180,39 @@ func (s *server) saveFlow(w http.ResponseWriter, r *http.Request) error {
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("save flow %q: %w", p.def.Name, err)
+			return store.Flow{}, false, nil, fmt.Errorf("save flow %q: %w", p.def.Name, err)
 		}
-		writeJSON(w, http.StatusCreated, s.viewFlow(u, f))
-		return nil
+		return f, true, nil, nil
 	}
+}
+
+// renamed is the problem of a new version that changes its flow's name,
+// on the least indented line that sets a name (the top level's, as far
+// as a look at the lines can tell).
+func renamed(src, was, now string) flow.Problem {
+	pr := flow.Problem{Path: "name", Message: fmt.Sprintf(
+		"the flow is named %q, and a new version keeps its name: change name back to %q (or save the definition as a new flow named %q)", was, was, now)}
+	for i, line := range strings.Split(src, "\n") {
+		t := strings.TrimLeft(line, " \t{")
+		col := len(line) - len(t) + 1
+		if (strings.HasPrefix(t, "name:") || strings.HasPrefix(t, `"name"`)) && (pr.Line == 0 || col < pr.Column) {
+			pr.Line, pr.Column = i+1, col
+		}
+	}
+	return pr
+}
+
+// FlowSaver saves a flow's source for a user as the API does (see
+// NewFlowSaver).
+type FlowSaver func(ctx context.Context, u store.User, src string, into int64) (f store.Flow, created bool, problems []flow.Problem, err error)
+
+// NewFlowSaver returns what the portal's Save and Create buttons do: the
+// API's save of a flow's source, checked by the flow checker. With into 0
+// it saves like POST /flows (a new version of u's flow of that name, or a
+// new flow); with into, a new version of that flow, which must keep its
+// name. Problems, when there are any, mean nothing was saved.
+func NewFlowSaver(c Config) FlowSaver {
+	return newServer(c).saveSource
 }
 
 // showFlow answers a flow with its latest definition and source.

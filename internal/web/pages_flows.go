@@ -64,15 +64,6 @@ func (p *portal) flows(w http.ResponseWriter, r *http.Request, c *call) error {
 	return nil
 }
 
-// flowPage is a flow's page (this slice: its state, versions count and
-// webhook URL; the editor, diagram and versions come later).
-type flowPage struct {
-	base
-	Flow       store.Flow
-	Health     store.FlowHealth
-	WebhookURL string
-}
-
 // lookupFlow returns the flow of the path's id that the caller owns.
 func (p *portal) lookupFlow(r *http.Request, c *call) (store.Flow, error) {
 	id, err := pathID(r, "id")
@@ -80,27 +71,6 @@ func (p *portal) lookupFlow(r *http.Request, c *call) (store.Flow, error) {
 		return store.Flow{}, err
 	}
 	return owned(r.Context(), c.user, id, p.st.GetFlow, func(f store.Flow) int64 { return f.OwnerID })
-}
-
-// flow answers GET /flows/{id}.
-func (p *portal) flow(w http.ResponseWriter, r *http.Request, c *call) error {
-	f, err := p.lookupFlow(r, c)
-	if err != nil {
-		return err
-	}
-	v := flowPage{base: c.base(f.Name, "flows"), Flow: f}
-	hs, err := p.st.FlowsHealth(r.Context(), []int64{f.ID}, p.now().Add(-day))
-	if err != nil {
-		return fmt.Errorf("flow %d: %w", f.ID, err)
-	}
-	if len(hs) == 1 {
-		v.Health = hs[0]
-	}
-	if f.TriggerType == "webhook" {
-		v.WebhookURL = p.cfg.WebhookBaseURL + "/hooks/" + f.WebhookToken
-	}
-	p.render(w, http.StatusOK, "flow", v)
-	return nil
 }
 
 // setFlowEnabled answers POST /flows/{id}/enabled: on=1 turns the flow

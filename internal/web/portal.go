@@ -29,7 +29,7 @@ var staticFS embed.FS
 // layout once at start-up.
 var portalPages = func() map[string]*template.Template {
 	out := map[string]*template.Template{}
-	for _, name := range []string{"signin", "home", "flows", "flow", "runs", "run", "confirm", "connections", "connection", "activity", "error"} {
+	for _, name := range []string{"signin", "home", "flows", "flow", "runs", "run", "confirm", "connections", "connection", "activity", "error", "flowedit", "flowdiff", "flowdelete"} {
 		out[name] = template.Must(template.New("").Funcs(funcs).ParseFS(templateFS,
 			"templates/portal/layout.html", "templates/portal/parts.html", "templates/portal/"+name+".html"))
 	}
@@ -42,6 +42,9 @@ type Runner interface {
 	// Resubmit starts a run of orig's flow with the same trigger input
 	// (see engine.Engine.Resubmit).
 	Resubmit(ctx context.Context, orig store.Run, opt engine.ResubmitOptions) (store.Run, bool, error)
+	// Start starts a run (see engine.Engine.Start); Run now uses it as
+	// the API's trigger does.
+	Start(ctx context.Context, req engine.StartRequest) (store.Run, error)
 }
 
 // PortalConfig configures the portal.
@@ -52,6 +55,9 @@ type PortalConfig struct {
 	Sessions *Sessions
 	// Runner resubmits runs. Required.
 	Runner Runner
+	// SaveFlow saves definitions as the API does (api.NewFlowSaver).
+	// Required.
+	SaveFlow FlowSaver
 	// Verify checks a connection's credentials with its test request and
 	// records its health, as POST /api/v1/connections/{conn}/verify does
 	// (api.NewVerifier); it returns a reason the check cannot be made, or
@@ -117,6 +123,18 @@ func NewPortal(cfg PortalConfig) http.Handler {
 	mux.Handle("GET /flows", p.page(p.flows))
 	mux.Handle("GET /flows/{id}", p.page(p.flow))
 	mux.Handle("POST /flows/{id}/enabled", p.page(p.setFlowEnabled))
+	// Flows (slice 2): create or import, the editor, versions, settings,
+	// Run now, delete.
+	mux.Handle("GET /flows/new", p.page(p.newFlow))
+	mux.Handle("POST /flows/new", p.pageSized(maxDefinitionForm, p.createFlow))
+	mux.Handle("GET /flows/{id}/edit", p.page(p.editFlow))
+	mux.Handle("POST /flows/{id}/edit", p.pageSized(maxDefinitionForm, p.saveFlowEdit))
+	mux.Handle("GET /flows/{id}/diff", p.page(p.flowDiff))
+	mux.Handle("POST /flows/{id}/versions/{n}/restore", p.page(p.restoreVersion))
+	mux.Handle("POST /flows/{id}/settings", p.page(p.setFlowSettings))
+	mux.Handle("POST /flows/{id}/run", p.page(p.runNow))
+	mux.Handle("GET /flows/{id}/delete", p.page(p.confirmDelete))
+	mux.Handle("POST /flows/{id}/delete", p.page(p.deleteFlow))
 	mux.Handle("GET /runs", p.page(p.runs))
 	mux.Handle("GET /runs/{id}", p.page(p.run))
 	mux.Handle("POST /runs/{id}/resubmit", p.page(p.resubmit))
@@ -167,9 +185,16 @@ func (p *portal) public(fn func(w http.ResponseWriter, r *http.Request) error) h
 // sign-in form (and back afterwards), a POST needs the session's CSRF
 // token, and the handler's error goes to the one mapper.
 func (p *portal) page(fn pageFunc) http.Handler {
+	return p.pageSized(maxPortalForm, fn)
+}
+
+// pageSized is page with its own cap on the body, for the forms that
+// carry a definition. A multipart form (an upload) is read whole within
+// the cap, in memory.
+func (p *portal) pageSized(limit int64, fn pageFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		setHeaders(w)
-		r.Body = http.MaxBytesReader(w, r.Body, maxPortalForm)
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		si, ok, err := p.cfg.Sessions.lookup(r)
 		if err != nil {
 			p.fail(w, r, nil, err)
@@ -185,7 +210,7 @@ func (p *portal) page(fn pageFunc) http.Handler {
 		}
 		c := &call{signedIn: si}
 		if r.Method == http.MethodPost {
-			if err := r.ParseForm(); err != nil {
+			if err := parseForm(r, limit); err != nil {
 				p.fail(w, r, c, formError(err))
 				return
 			}
@@ -202,6 +227,14 @@ func (p *portal) page(fn pageFunc) http.Handler {
 			p.fail(w, r, c, err)
 		}
 	})
+}
+
+// parseForm reads a POST's form, URL-encoded or multipart.
+func parseForm(r *http.Request, limit int64) error {
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
+		return r.ParseMultipartForm(limit)
+	}
+	return r.ParseForm()
 }
 
 // errCSRF refuses a POST without the session's CSRF token.
@@ -314,14 +347,17 @@ func owned[T any](ctx context.Context, u store.User, id int64, get func(context.
 
 // funcs are the templates' helpers.
 var funcs = template.FuncMap{
-	"ago":      ago,
-	"exact":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 MST") },
-	"iso":      func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-	"word":     statusWord,
-	"mark":     statusMark,
-	"duration": duration,
-	"json":     prettyJSON,
-	"kind":     noteBadge,
+	"ago":       ago,
+	"exact":     func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 MST") },
+	"iso":       func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+	"word":      statusWord,
+	"mark":      statusMark,
+	"duration":  duration,
+	"json":      prettyJSON,
+	"kind":      noteBadge,
+	"thousands": thousands,
+	"add":       func(a, b int) int { return a + b },
+	"sub":       func(a, b int) int { return a - b },
 	"plural": func(n int, one, many string) string {
 		if n == 1 {
 			return one

@@ -195,7 +195,7 @@ func TestPortalRunPage(t *testing.T) {
 	for _, want := range []string{
 		`<li id="step-call" class="step step-failed root">`, "<details open>", "What happened", "How do I fix",
 		`>Resubmit</button>`, fmt.Sprintf(`href="/connections/%d">Fix connection</a>`, rec.conn.ID),
-		fmt.Sprintf(`href="/flows/%d#step-call">Edit flow</a>`, rec.flow.ID), "HTTP 502",
+		fmt.Sprintf(`href="/flows/%d/edit#step-call">Edit flow</a>`, rec.flow.ID), "HTTP 502",
 	} {
 		if !strings.Contains(p.body, want) {
 			t.Errorf("run page lacks %q", want)

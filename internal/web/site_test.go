@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluice/sluice/internal/api"
 	"github.com/sluice/sluice/internal/auth"
 	"github.com/sluice/sluice/internal/engine"
 	"github.com/sluice/sluice/internal/flow"
@@ -72,7 +73,8 @@ func newSite(t *testing.T) *site {
 			return nr, err
 		}}))
 	mux.Handle("/", web.NewPortal(web.PortalConfig{Store: st, Sessions: sessions, Runner: eng, Logger: logger,
-		BaseURL: "http://sluice.test",
+		SaveFlow: api.NewFlowSaver(api.Config{Store: st, Runner: eng, Logger: logger}),
+		BaseURL:  "http://sluice.test",
 		Verify: func(ctx context.Context, c store.Connection) (string, error) {
 			_, err := st.SetConnectionHealth(ctx, c.ID, store.HealthOK, "", time.Now())
 			return "", err

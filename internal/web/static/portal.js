@@ -23,4 +23,49 @@
     if (!window.confirm(msg)) { e.preventDefault(); return; }
     if (e.target.elements.again) e.target.elements.again.value = "1";
   });
+  // Slice 2, flows: the definition editor. The gutter follows the
+  // text as it changes, and #step-ID or #L12 (and the problem links)
+  // put the cursor on that line.
+  var src = document.getElementById("source");
+  var gutter = document.querySelector(".editor .gutter");
+  if (src && gutter) {
+    var selectLine = function (n) {
+      var lines = src.value.split("\n"), start = 0;
+      if (n < 1 || n > lines.length) return;
+      for (var i = 0; i < n - 1; i++) start += lines[i].length + 1;
+      src.focus({ preventScroll: true });
+      src.setSelectionRange(start, start + lines[n - 1].length);
+      var prev = gutter.querySelector(".here");
+      if (prev) prev.classList.remove("here");
+      var li = document.getElementById("L" + n);
+      if (li) { li.classList.add("here"); li.scrollIntoView({ block: "center" }); }
+    };
+    var lineOf = function (hash) {
+      var el = hash && document.getElementById(decodeURIComponent(hash.slice(1)));
+      if (!el) return 0;
+      var li = el.closest("li");
+      return li && li.id ? parseInt(li.id.slice(1), 10) : 0;
+    };
+    var sync = function () {
+      var n = src.value.split("\n").length, have = gutter.children.length;
+      if (n > 20000) return;
+      for (; have < n; have++) {
+        var li = document.createElement("li");
+        li.id = "L" + (have + 1);
+        li.textContent = String(have + 1);
+        gutter.appendChild(li);
+      }
+      for (; have > n; have--) gutter.removeChild(gutter.lastElementChild);
+      src.rows = Math.max(n + 2, 12);
+    };
+    src.addEventListener("input", sync);
+    document.addEventListener("click", function (e) {
+      var a = e.target.closest("[data-line]");
+      if (!a) return;
+      e.preventDefault();
+      selectLine(parseInt(a.getAttribute("data-line"), 10));
+    });
+    var n = lineOf(location.hash);
+    if (n) selectLine(n);
+  }
 })();
