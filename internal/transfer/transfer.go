@@ -150,7 +150,7 @@ type ImportOptions struct {
 // transaction: a stream that is cut short, malformed or refused leaves st
 // as it was. It returns the stream's header.
 func Import(ctx context.Context, r io.Reader, st store.Store, opts ImportOptions) (Header, error) {
-	rd := &reader{br: bufio.NewReaderSize(r, 64<<10)}
+	rd := &reader{br: bufioReader(r), max: MaxLine}
 	var h Header
 	line, err := rd.line()
 	if err != nil {
@@ -249,6 +249,8 @@ func secretColumn(t store.Table) int {
 type reader struct {
 	br *bufio.Reader
 	n  int
+	// max is the longest line read (MaxLine).
+	max int
 	// buf holds the current line when it spans several buffers.
 	buf []byte
 	// held is a line read by row that was not a row, for the next reader.
@@ -262,8 +264,8 @@ func (r *reader) line() ([]byte, error) {
 	r.buf = r.buf[:0]
 	for {
 		chunk, err := r.br.ReadSlice('\n')
-		if len(r.buf)+len(chunk) > MaxLine {
-			return nil, fmt.Errorf("line longer than %d bytes", MaxLine)
+		if len(r.buf)+len(chunk) > r.max {
+			return nil, fmt.Errorf("line longer than %d bytes", r.max)
 		}
 		switch {
 		case err == nil:
@@ -281,6 +283,9 @@ func (r *reader) line() ([]byte, error) {
 		}
 	}
 }
+
+// bufioReader buffers the stream in 64 KiB reads.
+func bufioReader(r io.Reader) *bufio.Reader { return bufio.NewReaderSize(r, 64<<10) }
 
 // pending returns the line row held back, or the next one.
 func (r *reader) pending() ([]byte, error) {
