@@ -301,6 +301,10 @@ func (r *reader) pending() ([]byte, error) {
 // when the next line is not a row.
 func (r *reader) row(t store.Table) ([]any, error) {
 	line, err := r.line()
+	if errors.Is(err, io.EOF) {
+		// Not the io.EOF that ends a table's rows for LoadWriter.Insert.
+		err = io.ErrUnexpectedEOF
+	}
 	if err != nil {
 		return nil, fmt.Errorf("import: line %d: %w (the stream is cut short in table %s)", r.n, err, t.Name)
 	}
