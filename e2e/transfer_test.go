@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -111,6 +112,20 @@ actions:
 		}
 	}
 
+	// pg_dump of the live database, restored with pg_restore into a new
+	// database (docs/deploy.md), reads the same.
+	e := &server{t: t, data: t.TempDir(), config: config, addr: freeAddr(t), env: []string{"SLUICE_SECRET_KEY=" + key}}
+	e.url = "http://" + e.addr
+	e.start2(pgDumpRestore(t, db))
+	t.Cleanup(e.kill)
+	restoredPG := answers(t, e, ids)
+	for path, want := range onPostgres {
+		if got := restoredPG[path]; got != want {
+			t.Errorf("GET %s after pg_restore:\n got %s\nwant %s", path, got, want)
+		}
+	}
+	e.kill()
+
 	// And back to a new data folder.
 	c := &server{t: t, data: t.TempDir(), config: config, addr: freeAddr(t), env: []string{"SLUICE_SECRET_KEY=" + key}}
 	c.url = "http://" + c.addr
@@ -211,3 +226,36 @@ func pipeResult(t *testing.T, s *server, from, to []string, env ...string) (stri
 
 // dataFile is the SQLite file of a data folder.
 func dataFile(dir string) string { return filepath.Join(dir, "sluice.db") }
+
+// pgDumpRestore backs up the schema of the database URL db with pg_dump
+// and restores it with pg_restore into a new database, whose URL (with the
+// same search_path) it returns.
+func pgDumpRestore(t *testing.T, db string) string {
+	t.Helper()
+	if _, err := exec.LookPath("pg_dump"); err != nil {
+		if os.Getenv("SLUICE_TEST_POSTGRES") != "" {
+			t.Fatalf("pg_dump is required (SLUICE_TEST_POSTGRES is set): %v", err)
+		}
+		t.Skipf("pg_dump: %v", err)
+	}
+	base, schema, _ := strings.Cut(db, "&search_path=")
+	file := filepath.Join(t.TempDir(), "sluice.dump")
+	run := func(name string, args ...string) {
+		t.Helper()
+		if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
+			t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+		}
+	}
+	run("pg_dump", "--format=custom", "--schema="+schema, "--file="+file, base)
+	newDB := "sluice_restore_" + strings.TrimPrefix(schema, "sluice_e2e_")
+	run("psql", base, "-c", "CREATE DATABASE "+newDB)
+	t.Cleanup(func() { exec.Command("psql", base, "-c", "DROP DATABASE IF EXISTS "+newDB+" WITH (FORCE)").Run() })
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + newDB
+	restored := u.String()
+	run("pg_restore", "--no-owner", "--dbname="+restored, file)
+	return restored + "&search_path=" + schema
+}
