@@ -8,9 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -335,4 +337,52 @@ func TestNextSeqUsesIndex(t *testing.T) {
 	if got := strings.Join(plan, "\n"); !strings.Contains(got, "steps_seq") {
 		t.Fatalf("plan of the next seq:\n%s\nwant a scan of index steps_seq", got)
 	}
+}
+
+// TestDownMigrationsUndoTheUps applies every .down.sql newest first, as
+// docs/deploy.md describes for a rollback, and checks that no table but
+// schema_migrations is left and that the migrations then apply again.
+func TestDownMigrationsUndoTheUps(t *testing.T) {
+	dsn := freshSchema(t)
+	s, err := Open(t.Context(), dsn, quietLogger())
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	downs, err := fs.Glob(migrations, "migrations/*.down.sql")
+	if err != nil || len(downs) == 0 {
+		t.Fatalf("glob: %v", err)
+	}
+	for i := len(downs) - 1; i >= 0; i-- {
+		body, err := migrations.ReadFile(downs[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.pool.Exec(t.Context(), string(body)); err != nil {
+			t.Fatalf("apply %s: %v", downs[i], err)
+		}
+		v, _ := strconv.Atoi(strings.SplitN(strings.TrimPrefix(downs[i], "migrations/"), "_", 2)[0])
+		if _, err := s.pool.Exec(t.Context(), `DELETE FROM schema_migrations WHERE version = $1`, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var tables []string
+	rows, err := s.pool.Query(t.Context(), `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var n string
+		rows.Scan(&n)
+		tables = append(tables, n)
+	}
+	rows.Close()
+	if len(tables) != 1 || tables[0] != "schema_migrations" {
+		t.Fatalf("after every down migration the schema has %v, want only schema_migrations", tables)
+	}
+	s.Close()
+	s, err = Open(t.Context(), dsn, quietLogger())
+	if err != nil {
+		t.Fatalf("Open after the rollback: %v", err)
+	}
+	s.Close()
 }
