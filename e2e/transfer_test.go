@@ -31,10 +31,8 @@ func TestExportImportRoundTrip(t *testing.T) {
 	defer api.Close()
 	key := strings.Repeat("cd", 32)
 	config := t.TempDir()
-	a := &server{t: t, data: t.TempDir(), config: config, addr: freeAddr(t), env: []string{"SLUICE_SECRET_KEY=" + key}}
-	a.url = "http://" + a.addr
+	a := node(t, config, key)
 	a.start()
-	t.Cleanup(a.kill)
 	a.login()
 	a.sluice("tok-123", "connections", "add", "crm", "--type", "bearer", "--token-stdin")
 	a.sluice("", "flows", "apply", "-f", writeFlow(t, `name: sync
@@ -85,60 +83,33 @@ actions:
 		t.Fatalf("backup file: %v, mode %v, want 0600", err, fi.Mode())
 	}
 	a.kill()
-	d := &server{t: t, data: t.TempDir(), config: config, addr: freeAddr(t), env: []string{"SLUICE_SECRET_KEY=" + key}}
-	d.url = "http://" + d.addr
+	d := node(t, config, key)
 	if err := os.Rename(backup, dataFile(d.data)); err != nil {
 		t.Fatal(err)
 	}
 	d.start()
-	t.Cleanup(d.kill)
-	restored := answers(t, d, ids)
-	for path, want := range before {
-		if got := restored[path]; got != want {
-			t.Errorf("GET %s after restoring the backup:\n got %s\nwant %s", path, got, want)
-		}
-	}
+	sameAnswers(t, answers(t, d, ids), before, "after restoring the backup", nil)
 	d.kill()
 
-	b := &server{t: t, data: t.TempDir(), config: config, addr: freeAddr(t), env: []string{"SLUICE_SECRET_KEY=" + key}}
-	b.url = "http://" + b.addr
+	b := node(t, config, key)
 	b.start2(db)
-	t.Cleanup(b.kill)
 	onPostgres := answers(t, b, ids)
-	for path, want := range before {
-		// PostgreSQL keeps times to the microsecond.
-		if got := onPostgres[path]; got != micros(want) {
-			t.Errorf("GET %s on PostgreSQL:\n got %s\nwant %s", path, got, micros(want))
-		}
-	}
+	// PostgreSQL keeps times to the microsecond.
+	sameAnswers(t, onPostgres, before, "on PostgreSQL", micros)
 
 	// pg_dump of the live database, restored with pg_restore into a new
 	// database (docs/deploy.md), reads the same.
-	e := &server{t: t, data: t.TempDir(), config: config, addr: freeAddr(t), env: []string{"SLUICE_SECRET_KEY=" + key}}
-	e.url = "http://" + e.addr
+	e := node(t, config, key)
 	e.start2(pgDumpRestore(t, db))
-	t.Cleanup(e.kill)
-	restoredPG := answers(t, e, ids)
-	for path, want := range onPostgres {
-		if got := restoredPG[path]; got != want {
-			t.Errorf("GET %s after pg_restore:\n got %s\nwant %s", path, got, want)
-		}
-	}
+	sameAnswers(t, answers(t, e, ids), onPostgres, "after pg_restore", nil)
 	e.kill()
 
 	// And back to a new data folder.
-	c := &server{t: t, data: t.TempDir(), config: config, addr: freeAddr(t), env: []string{"SLUICE_SECRET_KEY=" + key}}
-	c.url = "http://" + c.addr
+	c := node(t, config, key)
 	pipe(t, b, []string{"export", "--db", db}, []string{"import", "--data", c.data}, "SLUICE_SECRET_KEY="+key)
 	b.kill()
 	c.start()
-	t.Cleanup(c.kill)
-	back := answers(t, c, ids)
-	for path, want := range onPostgres {
-		if got := back[path]; got != want {
-			t.Errorf("GET %s back on SQLite:\n got %s\nwant %s", path, got, want)
-		}
-	}
+	sameAnswers(t, answers(t, c, ids), onPostgres, "back on SQLite", nil)
 	// The moved store keeps working: new runs take new ids.
 	out = c.sluice("", "--server", c.url, "--token", c.token(), "trigger", "sync", "--input", `{"fail": "0"}`, "--wait", "--json")
 	var id int64
@@ -258,4 +229,27 @@ func pgDumpRestore(t *testing.T, db string) string {
 	restored := u.String()
 	run("pg_restore", "--no-owner", "--dbname="+restored, file)
 	return restored + "&search_path=" + schema
+}
+
+// node is a server, not started yet, on a new data folder with the CLI
+// configuration folder config and the secret key.
+func node(t *testing.T, config, key string) *server {
+	s := &server{t: t, data: t.TempDir(), config: config, addr: freeAddr(t), env: []string{"SLUICE_SECRET_KEY=" + key}}
+	s.url = "http://" + s.addr
+	t.Cleanup(s.kill)
+	return s
+}
+
+// sameAnswers fails the test for every answer of got that differs from
+// want's (passed through norm when it is not nil).
+func sameAnswers(t *testing.T, got, want map[string]string, what string, norm func(string) string) {
+	t.Helper()
+	for path, w := range want {
+		if norm != nil {
+			w = norm(w)
+		}
+		if got[path] != w {
+			t.Errorf("GET %s %s:\n got %s\nwant %s", path, what, got[path], w)
+		}
+	}
 }

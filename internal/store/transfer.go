@@ -91,6 +91,63 @@ var Tables = []Table{
 // sign-in attempts and sessions (short-lived, tied to the old server).
 var NotTransferred = []string{"schema_migrations", "sign_in_attempts", "sessions"}
 
+// Rows is what both drivers' result sets (database/sql's and pgx's)
+// offer, for the helpers below that both drivers share.
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// CheckSchema reads rows of (table name, column name), every column of
+// every table of the database in column order, and compares them with
+// Tables and NotTransferred (see CheckTables).
+func CheckSchema(rows Rows) error {
+	columns := make(map[string][]string)
+	for rows.Next() {
+		var table, col string
+		if err := rows.Scan(&table, &col); err != nil {
+			return fmt.Errorf("transfer: list tables: %w", err)
+		}
+		columns[table] = append(columns[table], col)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("transfer: list tables: %w", err)
+	}
+	return CheckTables(columns)
+}
+
+// EachRow scans every row of rows, whose columns are t's, turns each
+// value into the Go type of its column's kind with convert, and calls fn
+// with the row. The slice given to fn is reused between calls.
+func EachRow(rows Rows, t Table, convert func(c Column, v any) (any, error), fn func(row []any) error) error {
+	raw := make([]any, len(t.Columns))
+	ptrs := make([]any, len(t.Columns))
+	for i := range raw {
+		ptrs[i] = &raw[i]
+	}
+	row := make([]any, len(t.Columns))
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return fmt.Errorf("dump %s: %w", t.Name, err)
+		}
+		for i, c := range t.Columns {
+			v, err := convert(c, raw[i])
+			if err != nil {
+				return fmt.Errorf("dump %s: column %s: %w", t.Name, c.Name, err)
+			}
+			row[i] = v
+		}
+		if err := fn(row); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("dump %s: %w", t.Name, err)
+	}
+	return nil
+}
+
 // CheckTables compares the tables and columns a database has with Tables
 // and NotTransferred, so that a table or column added by a migration
 // without being added here stops an export instead of being left out.

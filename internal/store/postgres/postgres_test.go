@@ -8,11 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net/url"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -348,37 +346,12 @@ func TestDownMigrationsUndoTheUps(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
-	downs, err := fs.Glob(migrations, "migrations/*.down.sql")
-	if err != nil || len(downs) == 0 {
-		t.Fatalf("glob: %v", err)
-	}
-	for i := len(downs) - 1; i >= 0; i-- {
-		body, err := migrations.ReadFile(downs[i])
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.pool.Exec(t.Context(), string(body)); err != nil {
-			t.Fatalf("apply %s: %v", downs[i], err)
-		}
-		v, _ := strconv.Atoi(strings.SplitN(strings.TrimPrefix(downs[i], "migrations/"), "_", 2)[0])
-		if _, err := s.pool.Exec(t.Context(), `DELETE FROM schema_migrations WHERE version = $1`, v); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var tables []string
-	rows, err := s.pool.Query(t.Context(), `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY 1`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var n string
-		rows.Scan(&n)
-		tables = append(tables, n)
-	}
-	rows.Close()
-	if len(tables) != 1 || tables[0] != "schema_migrations" {
-		t.Fatalf("after every down migration the schema has %v, want only schema_migrations", tables)
-	}
+	storetest.UndoMigrations(t, migrations, func(q string) error {
+		_, err := s.pool.Exec(t.Context(), q)
+		return err
+	}, func(q string) (store.Rows, error) {
+		return s.pool.Query(t.Context(), q)
+	}, `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY 1`)
 	s.Close()
 	s, err = Open(t.Context(), dsn, quietLogger())
 	if err != nil {

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -30,38 +31,19 @@ func (s *Store) Dump(ctx context.Context, fn func(store.DumpReader) error) error
 		return fmt.Errorf("dump: begin: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	cols, err := tableColumns(ctx, tx)
-	if err != nil {
-		return err
-	}
-	if err := store.CheckTables(cols); err != nil {
-		return err
-	}
-	return fn(dumpReader{tx})
-}
-
-// tableColumns returns the column names of each table of the schema.
-func tableColumns(ctx context.Context, tx pgx.Tx) (map[string][]string, error) {
 	rows, err := tx.Query(ctx, `SELECT c.table_name, c.column_name FROM information_schema.columns c
 		JOIN information_schema.tables t ON t.table_schema = c.table_schema AND t.table_name = c.table_name
 		WHERE c.table_schema = current_schema() AND t.table_type = 'BASE TABLE'
 		ORDER BY c.table_name, c.ordinal_position`)
 	if err != nil {
-		return nil, fmt.Errorf("dump: list tables: %w", err)
+		return fmt.Errorf("dump: list tables: %w", err)
 	}
-	defer rows.Close()
-	out := make(map[string][]string)
-	for rows.Next() {
-		var table, col string
-		if err := rows.Scan(&table, &col); err != nil {
-			return nil, fmt.Errorf("dump: list tables: %w", err)
-		}
-		out[table] = append(out[table], col)
+	err = store.CheckSchema(rows)
+	rows.Close()
+	if err != nil {
+		return err
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("dump: list tables: %w", err)
-	}
-	return out, nil
+	return fn(dumpReader{tx})
 }
 
 // dumpReader reads the rows of a snapshot transaction.
@@ -91,36 +73,24 @@ func (d dumpReader) Rows(ctx context.Context, t store.Table, fn func(row []any) 
 		return fmt.Errorf("dump %s: %w", t.Name, err)
 	}
 	defer rows.Close()
-	raw := make([]any, len(t.Columns))
-	ptrs := make([]any, len(t.Columns))
-	for i := range raw {
-		ptrs[i] = &raw[i]
+	return store.EachRow(rows, t, fromColumn, fn)
+}
+
+// fromColumn turns what pgx read into the Go type of the column's kind.
+func fromColumn(_ store.Column, v any) (any, error) {
+	switch x := v.(type) {
+	case int32:
+		return int64(x), nil
+	case int16:
+		return int64(x), nil
+	case time.Time:
+		return x.UTC(), nil
+	case []byte:
+		return bytes.Clone(x), nil
+	case nil, int64, string, bool:
+		return v, nil
 	}
-	for rows.Next() {
-		if err := rows.Scan(ptrs...); err != nil {
-			return fmt.Errorf("dump %s: %w", t.Name, err)
-		}
-		for i, c := range t.Columns {
-			switch v := raw[i].(type) {
-			case int32:
-				raw[i] = int64(v)
-			case int16:
-				raw[i] = int64(v)
-			case time.Time:
-				raw[i] = v.UTC()
-			case nil, int64, string, []byte, bool:
-			default:
-				return fmt.Errorf("dump %s: column %s: unexpected %T", t.Name, c.Name, v)
-			}
-		}
-		if err := fn(raw); err != nil {
-			return err
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("dump %s: %w", t.Name, err)
-	}
-	return nil
+	return nil, fmt.Errorf("unexpected %T", v)
 }
 
 // Load writes with COPY in one transaction, then moves each id sequence

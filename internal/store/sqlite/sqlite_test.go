@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -368,37 +367,12 @@ func TestDownMigrationsUndoTheUps(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
-	downs := mustGlob(t, "migrations/*.down.sql")
-	if ups := mustGlob(t, "migrations/*.up.sql"); len(ups) != len(downs) {
-		t.Fatalf("%d up migrations, %d down", len(ups), len(downs))
-	}
-	for i := len(downs) - 1; i >= 0; i-- {
-		body, err := migrations.ReadFile(downs[i])
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.write.ExecContext(t.Context(), string(body)); err != nil {
-			t.Fatalf("apply %s: %v", downs[i], err)
-		}
-		v, _ := strconv.Atoi(strings.SplitN(strings.TrimPrefix(downs[i], "migrations/"), "_", 2)[0])
-		if _, err := s.write.ExecContext(t.Context(), `DELETE FROM schema_migrations WHERE version = ?`, v); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var tables []string
-	rows, err := s.read.QueryContext(t.Context(), `SELECT name FROM sqlite_master WHERE type IN ('table', 'index') AND name NOT LIKE 'sqlite\_%' ESCAPE '\' ORDER BY name`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var n string
-		rows.Scan(&n)
-		tables = append(tables, n)
-	}
-	rows.Close()
-	if len(tables) != 1 || tables[0] != "schema_migrations" {
-		t.Fatalf("after every down migration the schema has %v, want only schema_migrations", tables)
-	}
+	storetest.UndoMigrations(t, migrations, func(q string) error {
+		_, err := s.write.ExecContext(t.Context(), q)
+		return err
+	}, func(q string) (store.Rows, error) {
+		return s.read.QueryContext(t.Context(), q)
+	}, `SELECT name FROM sqlite_master WHERE type IN ('table', 'index') AND name NOT LIKE 'sqlite\_%' ESCAPE '\' ORDER BY name`)
 	s.Close()
 	s, err = Open(t.Context(), path, quietLogger())
 	if err != nil {

@@ -30,42 +30,17 @@ func (s *Store) Dump(ctx context.Context, fn func(store.DumpReader) error) error
 		return fmt.Errorf("dump: begin: %w", err)
 	}
 	defer tx.Rollback()
-	cols, err := tableColumns(ctx, tx)
+	rows, err := tx.QueryContext(ctx, `SELECT m.name, c.name FROM sqlite_master m, pragma_table_info(m.name) c
+		WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite\_%' ESCAPE '\' ORDER BY m.name, c.cid`)
 	if err != nil {
-		return err
+		return fmt.Errorf("dump: list tables: %w", err)
 	}
-	if err := store.CheckTables(cols); err != nil {
+	err = store.CheckSchema(rows)
+	rows.Close()
+	if err != nil {
 		return err
 	}
 	return fn(dumpReader{tx})
-}
-
-// querier is what reading the schema needs of a transaction.
-type querier interface {
-	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
-}
-
-// tableColumns returns each table's column names.
-func tableColumns(ctx context.Context, q querier) (map[string][]string, error) {
-	rows, err := q.QueryContext(ctx, `SELECT m.name, c.name FROM sqlite_master m, pragma_table_info(m.name) c
-		WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite\_%' ESCAPE '\' ORDER BY m.name, c.cid`)
-	if err != nil {
-		return nil, fmt.Errorf("dump: list tables: %w", err)
-	}
-	defer rows.Close()
-	out := make(map[string][]string)
-	for rows.Next() {
-		var table, col string
-		if err := rows.Scan(&table, &col); err != nil {
-			return nil, fmt.Errorf("dump: list tables: %w", err)
-		}
-		out[table] = append(out[table], col)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("dump: list tables: %w", err)
-	}
-	return out, nil
 }
 
 // dumpReader reads the rows of a read transaction.
@@ -87,31 +62,7 @@ func (d dumpReader) Rows(ctx context.Context, t store.Table, fn func(row []any) 
 		return fmt.Errorf("dump %s: %w", t.Name, err)
 	}
 	defer rows.Close()
-	raw := make([]any, len(t.Columns))
-	ptrs := make([]any, len(t.Columns))
-	for i := range raw {
-		ptrs[i] = &raw[i]
-	}
-	row := make([]any, len(t.Columns))
-	for rows.Next() {
-		if err := rows.Scan(ptrs...); err != nil {
-			return fmt.Errorf("dump %s: %w", t.Name, err)
-		}
-		for i, c := range t.Columns {
-			v, err := fromColumn(c, raw[i])
-			if err != nil {
-				return fmt.Errorf("dump %s: %w", t.Name, err)
-			}
-			row[i] = v
-		}
-		if err := fn(row); err != nil {
-			return err
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("dump %s: %w", t.Name, err)
-	}
-	return nil
+	return store.EachRow(rows, t, fromColumn, fn)
 }
 
 // fromColumn turns what SQLite stored into the Go type of c's kind.
@@ -123,7 +74,7 @@ func fromColumn(c store.Column, v any) (any, error) {
 	case store.KindInt, store.KindTime, store.KindBool:
 		n, ok := v.(int64)
 		if !ok {
-			return nil, fmt.Errorf("column %s: want an integer, have %T", c.Name, v)
+			return nil, fmt.Errorf("want an integer, have %T", v)
 		}
 		switch c.Kind {
 		case store.KindTime:
@@ -147,7 +98,7 @@ func fromColumn(c store.Column, v any) (any, error) {
 			return string(b), nil
 		}
 	}
-	return nil, fmt.Errorf("column %s: unexpected %T", c.Name, v)
+	return nil, fmt.Errorf("unexpected %T", v)
 }
 
 // Load writes on the write connection, outside the group committer, in
