@@ -186,11 +186,15 @@ func TestMemoryBounded(t *testing.T) {
 	pr, pw := io.Pipe()
 	var exportErr error
 	var counted countingWriter
+	exported := make(chan struct{})
 	go func() {
+		defer close(exported)
 		_, exportErr = Export(t.Context(), src, io.MultiWriter(pw, &counted), nil)
 		pw.CloseWithError(exportErr)
 	}()
 	h, err := Import(t.Context(), pr, dst, ImportOptions{})
+	pr.Close()
+	<-exported
 	close(stop)
 	wg.Wait()
 	if err != nil || exportErr != nil {
