@@ -113,3 +113,25 @@ func TestMigrateCommand(t *testing.T) {
 	db.Close()
 	b.run(t, "", "migrate", "--data", dir).check(t, ExitFailure, nil, []string{"database schema version 9999 is newer than this binary knows"})
 }
+
+func TestRowsBar(t *testing.T) {
+	var buf strings.Builder
+	b := &rowsBar{bar: newProgressBar(&buf, true, "exported")}
+	b.update(5, 10)
+	b.update(6, 10) // within a tenth of a second: not drawn
+	b.update(10, 10)
+	b.finish()
+	want := "\r[===============>              ] 5/10 rows exported\r[==============================] 10/10 rows exported\n"
+	if buf.String() != want {
+		t.Fatalf("bar drew %q, want %q", buf.String(), want)
+	}
+	// Not a terminal: nothing is drawn.
+	a := newApp(strings.NewReader(""), &buf, &buf, func(string) string { return "" })
+	buf.Reset()
+	nb := a.rowsBar("imported")
+	nb.update(1, 2)
+	nb.finish()
+	if buf.Len() != 0 {
+		t.Fatalf("a bar on a pipe drew %q", buf.String())
+	}
+}
