@@ -177,26 +177,33 @@ func (p *progressBar) line(j apiJob) string {
 	if j.Status == "queued" {
 		return "[" + strings.Repeat(" ", progressBarWidth) + "] queued, waiting for a worker"
 	}
-	handled := j.Done + j.Failed
+	bar := barCells(j.Done+j.Failed, j.Total)
+	return fmt.Sprintf("[%s] %d/%d %s, %d skipped", bar, j.Done, j.Total, p.verb, j.Failed)
+}
+
+// barCells renders the cells between the bar's brackets for done of
+// total.
+func barCells(done, total int) string {
 	cells := progressBarWidth
-	if j.Total > 0 && handled < j.Total {
-		cells = handled * progressBarWidth / j.Total
+	if total > 0 && done < total {
+		cells = done * progressBarWidth / total
 	}
-	var bar string
 	switch {
 	case cells >= progressBarWidth:
-		bar = strings.Repeat("=", progressBarWidth)
+		return strings.Repeat("=", progressBarWidth)
 	case cells == 0:
-		bar = ">" + strings.Repeat(" ", progressBarWidth-1)
-	default:
-		bar = strings.Repeat("=", cells) + ">" + strings.Repeat(" ", progressBarWidth-cells-1)
+		return ">" + strings.Repeat(" ", progressBarWidth-1)
 	}
-	return fmt.Sprintf("[%s] %d/%d %s, %d skipped", bar, j.Done, j.Total, p.verb, j.Failed)
+	return strings.Repeat("=", cells) + ">" + strings.Repeat(" ", progressBarWidth-cells-1)
 }
 
 // update draws the job's progress if it changed.
 func (p *progressBar) update(j apiJob) {
-	l := p.line(j)
+	p.draw(p.line(j))
+}
+
+// draw shows the line l if it differs from the last one.
+func (p *progressBar) draw(l string) {
 	if l == p.last {
 		return
 	}

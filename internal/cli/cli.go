@@ -163,6 +163,10 @@ func (a *app) rootCommand() *cobra.Command {
 		a.connectionsCommand(),
 		a.outboxCommand(),
 		a.diagnoseCommand(),
+		a.exportCommand(),
+		a.importCommand(),
+		a.backupCommand(),
+		a.migrateCommand(),
 	)
 	return root
 }

@@ -256,20 +256,11 @@ func lockDataDir(dir string) (func(), error) {
 // one (SLUICE_SECRET_KEY) when set, else the one in the data folder,
 // created (mode 0600) on first start.
 func loadSecretKey(dir, configured string) ([]byte, error) {
-	if configured != "" {
-		return secret.ParseKey(configured)
+	key, err := ReadSecretKey(dir, configured)
+	if !errors.Is(err, os.ErrNotExist) {
+		return key, err
 	}
 	path := filepath.Join(dir, "secret.key")
-	key, err := os.ReadFile(path)
-	if err == nil {
-		if len(key) != 32 {
-			return nil, fmt.Errorf("secret key %s: %d bytes, want 32", path, len(key))
-		}
-		return key, nil
-	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("read secret key: %w", err)
-	}
 	key = make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
 		return nil, fmt.Errorf("generate secret key: %w", err)

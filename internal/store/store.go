@@ -433,6 +433,7 @@ type Store interface {
 	NotifyStore
 	AccountStore
 	SessionStore
+	Transfer
 
 	// FlowsHealth returns, for each of the flows (by id, in no order),
 	// its newest run and how many of its runs created at or after since

@@ -336,3 +336,26 @@ func TestNextSeqUsesIndex(t *testing.T) {
 		t.Fatalf("plan of the next seq:\n%s\nwant a scan of index steps_seq", got)
 	}
 }
+
+// TestDownMigrationsUndoTheUps applies every .down.sql newest first, as
+// docs/deploy.md describes for a rollback, and checks that no table but
+// schema_migrations is left and that the migrations then apply again.
+func TestDownMigrationsUndoTheUps(t *testing.T) {
+	dsn := freshSchema(t)
+	s, err := Open(t.Context(), dsn, quietLogger())
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	storetest.UndoMigrations(t, migrations, func(q string) error {
+		_, err := s.pool.Exec(t.Context(), q)
+		return err
+	}, func(q string) (store.Rows, error) {
+		return s.pool.Query(t.Context(), q)
+	}, `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY 1`)
+	s.Close()
+	s, err = Open(t.Context(), dsn, quietLogger())
+	if err != nil {
+		t.Fatalf("Open after the rollback: %v", err)
+	}
+	s.Close()
+}

@@ -356,3 +356,27 @@ func TestNextSeqUsesIndex(t *testing.T) {
 		t.Fatalf("plan of the next seq: %q, want a search of index steps_seq", got)
 	}
 }
+
+// TestDownMigrationsUndoTheUps applies every .down.sql newest first, as
+// docs/deploy.md describes for a rollback, and checks that the schema is
+// back to nothing and that the migrations then apply again.
+func TestDownMigrationsUndoTheUps(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "sluice.db")
+	s, err := Open(t.Context(), path, quietLogger())
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	storetest.UndoMigrations(t, migrations, func(q string) error {
+		_, err := s.write.ExecContext(t.Context(), q)
+		return err
+	}, func(q string) (store.Rows, error) {
+		return s.read.QueryContext(t.Context(), q)
+	}, `SELECT name FROM sqlite_master WHERE type IN ('table', 'index') AND name NOT LIKE 'sqlite\_%' ESCAPE '\' ORDER BY name`)
+	s.Close()
+	s, err = Open(t.Context(), path, quietLogger())
+	if err != nil {
+		t.Fatalf("Open after the rollback: %v", err)
+	}
+	s.Close()
+}

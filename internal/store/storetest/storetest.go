@@ -58,6 +58,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Digests", digestTests},
 		{"Problems", problemTests},
 		{"Settings", settingsTests},
+		{"Transfer", transferTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
