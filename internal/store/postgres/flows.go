@@ -208,7 +208,7 @@ func (s *Store) FireSchedule(ctx context.Context, flowID int64, expected, next t
 		if err != nil || tag.RowsAffected() == 0 {
 			return err
 		}
-		r, err = insertRun(ctx, tx, nr)
+		r, err = s.insertRun(ctx, tx, nr)
 		fired = err == nil
 		return err
 	})

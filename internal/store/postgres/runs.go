@@ -42,8 +42,9 @@ func scanRun(row rowScanner) (store.Run, error) {
 	return r, nil
 }
 
-// insertRun adds a run inside tx and returns it as stored.
-func insertRun(ctx context.Context, tx pgx.Tx, nr store.NewRun) (store.Run, error) {
+// insertRun adds a run inside tx and returns it as stored. A queued run
+// (one no node holds yet) wakes every node's poller when tx commits.
+func (s *Store) insertRun(ctx context.Context, tx pgx.Tx, nr store.NewRun) (store.Run, error) {
 	now := time.Now().UTC()
 	next := nr.NextAttemptAt
 	if next.IsZero() {
@@ -65,6 +66,11 @@ func insertRun(ctx context.Context, tx pgx.Tx, nr store.NewRun) (store.Run, erro
 	if err != nil {
 		return store.Run{}, fmt.Errorf("insert run: %w", err)
 	}
+	if status == store.RunQueued {
+		if err := s.notifyDue(ctx, tx); err != nil {
+			return store.Run{}, err
+		}
+	}
 	return r, nil
 }
 
@@ -73,7 +79,7 @@ func (s *Store) CreateRun(ctx context.Context, nr store.NewRun) (store.Run, erro
 	var r store.Run
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var err error
-		r, err = insertRun(ctx, tx, nr)
+		r, err = s.insertRun(ctx, tx, nr)
 		return err
 	})
 	if err != nil {
@@ -113,7 +119,7 @@ func (s *Store) ResubmitRun(ctx context.Context, nr store.NewRun) (store.Run, bo
 			}
 		}
 		var err error
-		r, err = insertRun(ctx, tx, nr)
+		r, err = s.insertRun(ctx, tx, nr)
 		return err
 	})
 	if err == nil && copying && !existing {
@@ -166,8 +172,11 @@ func (s *Store) copySucceeded(ctx context.Context, from int64, r store.Run, due 
 				return nil
 			}
 			done = true
-			_, err = tx.Exec(ctx, `UPDATE runs SET next_attempt_at = $1 WHERE id = $2 AND status = 'queued'`, due, r.ID)
-			return err
+			tag, err := tx.Exec(ctx, `UPDATE runs SET next_attempt_at = $1 WHERE id = $2 AND status = 'queued'`, due, r.ID)
+			if err != nil || tag.RowsAffected() == 0 {
+				return err
+			}
+			return s.notifyDue(ctx, tx)
 		})
 		if err != nil {
 			return store.Run{}, fmt.Errorf("copy the succeeded steps of run %d: %w", from, err)
@@ -330,11 +339,21 @@ func (s *Store) RescueRuns(ctx context.Context, now time.Time, all bool) (int, e
 	if !all {
 		q += ` AND lease_until < $1`
 	}
-	tag, err := s.pool.Exec(ctx, q, now)
+	var n int64
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, q, now)
+		if err != nil {
+			return err
+		}
+		if n = tag.RowsAffected(); n == 0 {
+			return nil
+		}
+		return s.notifyDue(ctx, tx)
+	})
 	if err != nil {
 		return 0, wrap(err, "rescue runs")
 	}
-	return int(tag.RowsAffected()), nil
+	return int(n), nil
 }
 
 // NextDueAt returns the earliest next_attempt_at of queued or waiting
@@ -444,7 +463,10 @@ func (s *Store) ParkRun(ctx context.Context, owner string, runID int64, at time.
 			if err := leaseLost(tag); err != nil {
 				return err
 			}
-			return upsertSteps(ctx, tx, runID, last)
+			if err := upsertSteps(ctx, tx, runID, last); err != nil {
+				return err
+			}
+			return s.notifyDue(ctx, tx)
 		})
 	})
 	return wrap(err, fmt.Sprintf("park run %d", runID))
