@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sluice/sluice/internal/store"
+	"github.com/sluice/sluice/internal/store/postgres/pgtest"
 )
 
 // wakeWithin waits for a wake-up on ch and fails the test after ten
@@ -23,7 +24,7 @@ func wakeWithin(t *testing.T, ch <-chan struct{}, what string) {
 // the listener of another store on the same schema (two nodes), and that
 // the listener reconnects, and wakes, after its connection is killed.
 func TestWakeupsAcrossNodes(t *testing.T) {
-	dsn := freshSchema(t)
+	dsn := pgtest.FreshSchema(t)
 	a, err := Open(t.Context(), dsn, quietLogger())
 	if err != nil {
 		t.Fatalf("Open node a: %v", err)
@@ -65,7 +66,7 @@ func TestWakeupsAcrossNodes(t *testing.T) {
 
 	// Kill b's listening connection: it must come back, wake once for
 	// what it may have missed, and wake again for the next queued run.
-	tag, err := admin(t).Exec(t.Context(), `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = $1`,
+	tag, err := pgtest.Admin(t).Exec(t.Context(), `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = $1`,
 		`LISTEN "`+b.channel+`"`)
 	if err != nil {
 		t.Fatalf("terminate the listener: %v", err)
