@@ -215,5 +215,6 @@ func (s *Store) FireSchedule(ctx context.Context, flowID int64, expected, next t
 	if err != nil {
 		return false, store.Run{}, wrap(err, fmt.Sprintf("fire schedule of flow %d", flowID))
 	}
+	s.wakeNodesIf(ctx, fired && r.Status == store.RunQueued)
 	return fired, r, nil
 }

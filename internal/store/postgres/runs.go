@@ -42,8 +42,8 @@ func scanRun(row rowScanner) (store.Run, error) {
 	return r, nil
 }
 
-// insertRun adds a run inside tx and returns it as stored. A queued run
-// (one no node holds yet) wakes every node's poller when tx commits.
+// insertRun adds a run inside tx and returns it as stored. The caller
+// wakes the nodes (wakeNodes) once tx committed a queued run.
 func (s *Store) insertRun(ctx context.Context, tx pgx.Tx, nr store.NewRun) (store.Run, error) {
 	now := time.Now().UTC()
 	next := nr.NextAttemptAt
@@ -66,11 +66,6 @@ func (s *Store) insertRun(ctx context.Context, tx pgx.Tx, nr store.NewRun) (stor
 	if err != nil {
 		return store.Run{}, fmt.Errorf("insert run: %w", err)
 	}
-	if status == store.RunQueued {
-		if err := s.notifyDue(ctx, tx); err != nil {
-			return store.Run{}, err
-		}
-	}
 	return r, nil
 }
 
@@ -85,6 +80,7 @@ func (s *Store) CreateRun(ctx context.Context, nr store.NewRun) (store.Run, erro
 	if err != nil {
 		return store.Run{}, wrap(err, fmt.Sprintf("create run of flow %d", nr.FlowID))
 	}
+	s.wakeNodesIf(ctx, r.Status == store.RunQueued)
 	return r, nil
 }
 
@@ -128,6 +124,7 @@ func (s *Store) ResubmitRun(ctx context.Context, nr store.NewRun) (store.Run, bo
 	if err != nil {
 		return store.Run{}, false, wrap(err, "resubmit run")
 	}
+	s.wakeNodesIf(ctx, !existing && r.Status == store.RunQueued)
 	return r, existing, nil
 }
 
@@ -172,11 +169,8 @@ func (s *Store) copySucceeded(ctx context.Context, from int64, r store.Run, due 
 				return nil
 			}
 			done = true
-			tag, err := tx.Exec(ctx, `UPDATE runs SET next_attempt_at = $1 WHERE id = $2 AND status = 'queued'`, due, r.ID)
-			if err != nil || tag.RowsAffected() == 0 {
-				return err
-			}
-			return s.notifyDue(ctx, tx)
+			_, err = tx.Exec(ctx, `UPDATE runs SET next_attempt_at = $1 WHERE id = $2 AND status = 'queued'`, due, r.ID)
+			return err
 		})
 		if err != nil {
 			return store.Run{}, fmt.Errorf("copy the succeeded steps of run %d: %w", from, err)
@@ -339,21 +333,13 @@ func (s *Store) RescueRuns(ctx context.Context, now time.Time, all bool) (int, e
 	if !all {
 		q += ` AND lease_until < $1`
 	}
-	var n int64
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, q, now)
-		if err != nil {
-			return err
-		}
-		if n = tag.RowsAffected(); n == 0 {
-			return nil
-		}
-		return s.notifyDue(ctx, tx)
-	})
+	tag, err := s.pool.Exec(ctx, q, now)
 	if err != nil {
 		return 0, wrap(err, "rescue runs")
 	}
-	return int(n), nil
+	n := int(tag.RowsAffected())
+	s.wakeNodesIf(ctx, n > 0)
+	return n, nil
 }
 
 // NextDueAt returns the earliest next_attempt_at of queued or waiting
@@ -463,12 +449,10 @@ func (s *Store) ParkRun(ctx context.Context, owner string, runID int64, at time.
 			if err := leaseLost(tag); err != nil {
 				return err
 			}
-			if err := upsertSteps(ctx, tx, runID, last); err != nil {
-				return err
-			}
-			return s.notifyDue(ctx, tx)
+			return upsertSteps(ctx, tx, runID, last)
 		})
 	})
+	s.wakeNodesIf(ctx, err == nil)
 	return wrap(err, fmt.Sprintf("park run %d", runID))
 }
 

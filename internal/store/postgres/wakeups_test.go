@@ -1,9 +1,12 @@
 package postgres
 
 import (
+	"context"
 	"encoding/json"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/sluice/sluice/internal/store"
 	"github.com/sluice/sluice/internal/store/postgres/pgtest"
@@ -77,4 +80,72 @@ func TestWakeupsAcrossNodes(t *testing.T) {
 	wakeWithin(t, ch, "the listener's connection was killed (reconnection)")
 	queue()
 	wakeWithin(t, ch, "a run was queued on node a after b reconnected")
+}
+
+// BenchmarkCreateRun measures what the wake-up adds to a queued run:
+// "queued" is CreateRun of runs no node holds (a NOTIFY right after each
+// commit, a node listening); "queued-notify-in-tx" sends the NOTIFY inside
+// the inserting transaction instead (the design not taken: see
+// wakeups.go); "leased" inserts runs already leased to their node, as a
+// webhook with a free worker does (no NOTIFY). Each inserts from 16
+// goroutines at once, as concurrent webhooks do.
+func BenchmarkCreateRun(b *testing.B) {
+	st := openFresh(b)
+	u, err := st.CreateUser(b.Context(), store.User{Email: "bench@example.com", Name: "b", Role: "maker"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	f, err := st.CreateFlow(b.Context(), store.NewFlow{Name: "bench", OwnerID: u.ID, TriggerType: "manual", WebhookToken: "wh-bench",
+		Definition: json.RawMessage(`{"name":"bench","trigger":{"type":"manual"}}`), Source: "name: bench\n"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	// A listener, as every node has one, draining its wake-ups.
+	wake := st.Wakeups(b.Context())
+	go func() {
+		for {
+			select {
+			case <-b.Context().Done():
+				return
+			case <-wake:
+			}
+		}
+	}()
+	nr := store.NewRun{FlowID: f.ID, FlowVersion: 1, TriggerType: "manual", Input: json.RawMessage(`{}`)}
+	leased := nr
+	leased.LeaseOwner, leased.LeaseUntil = "node", time.Now().Add(time.Hour)
+	for _, bc := range []struct {
+		name   string
+		create func(ctx context.Context) error
+	}{
+		{"queued", func(ctx context.Context) error {
+			_, err := st.CreateRun(ctx, nr)
+			return err
+		}},
+		{"queued-notify-in-tx", func(ctx context.Context) error {
+			return st.inTx(ctx, func(tx pgx.Tx) error {
+				if _, err := st.insertRun(ctx, tx, nr); err != nil {
+					return err
+				}
+				_, err := tx.Exec(ctx, notifyQuery, st.channel)
+				return err
+			})
+		}},
+		{"leased", func(ctx context.Context) error {
+			_, err := st.CreateRun(ctx, leased)
+			return err
+		}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetParallelism(8) // 16 goroutines on 2 cores
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if err := bc.create(context.Background()); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
 }
