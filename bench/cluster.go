@@ -116,26 +116,19 @@ func (c *cluster) urls(hook string) []string {
 	return out
 }
 
-// started is when the first node was started; ready when the last one
+// span returns when the first node was started and when the last one
 // answered /healthz.
-func (c *cluster) started() time.Time {
-	t := c.nodes[0].started
+func (c *cluster) span() (started, ready time.Time) {
+	started, ready = c.nodes[0].started, c.nodes[0].ready
 	for _, p := range c.nodes[1:] {
-		if p.started.Before(t) {
-			t = p.started
+		if p.started.Before(started) {
+			started = p.started
+		}
+		if p.ready.After(ready) {
+			ready = p.ready
 		}
 	}
-	return t
-}
-
-func (c *cluster) ready() time.Time {
-	t := c.nodes[0].ready
-	for _, p := range c.nodes[1:] {
-		if p.ready.After(t) {
-			t = p.ready
-		}
-	}
-	return t
+	return started, ready
 }
 
 // memory returns the largest VmHWM and VmRSS of the nodes, in MiB.

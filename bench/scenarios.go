@@ -163,7 +163,8 @@ func runW3(ctx context.Context, o options, bins binaries, dir string) (result, e
 		return r, err
 	}
 	idle := time.Now()
-	r.ServerCPU = float64(sumTicks(c.pids())) / clkTck / idle.Sub(c.started()).Seconds()
+	started, ready := c.span()
+	r.ServerCPU = float64(sumTicks(c.pids())) / clkTck / idle.Sub(started).Seconds()
 	waitPerf()
 
 	runs, err := a.allRuns(ctx, "flow="+f.Name+"&status=succeeded")
@@ -182,9 +183,9 @@ func runW3(ctx context.Context, o options, bins binaries, dir string) (result, e
 	if last.IsZero() {
 		last = idle
 	}
-	r.StartupS = c.ready().Sub(c.started()).Seconds()
-	r.DrainTotalS = last.Sub(c.started()).Seconds()
-	r.DrainS = last.Sub(c.ready()).Seconds()
+	r.StartupS = ready.Sub(started).Seconds()
+	r.DrainTotalS = last.Sub(started).Seconds()
+	r.DrainS = last.Sub(ready).Seconds()
 	r.DrainPerSec = float64(r.Succeeded) / r.DrainS
 	r.DrainTotalPerSec = float64(r.Succeeded) / r.DrainTotalS
 	r.StepsPerSec = 3 * r.DrainPerSec

@@ -35,18 +35,8 @@ func TestThreeNodesOneKilled(t *testing.T) {
 		w.WriteHeader(http.StatusNotFound)
 	}))
 	defer missing.Close()
-	key := strings.Repeat("cd", 32)
-	config := t.TempDir()
-	nodes := make([]*server, 3)
-	for i := range nodes {
-		s := &server{t: t, data: t.TempDir(), config: config, addr: freeAddr(t)}
-		s.url = "http://" + s.addr
-		s.env = []string{"SLUICE_SECRET_KEY=" + key, "SLUICE_REPAIR_GRACE=1s",
-			fmt.Sprintf("SLUICE_SMTP_URL=smtp://%s?from=sluice@example.com&tls=none", smtp.Addr)}
-		s.start2(db)
-		t.Cleanup(s.kill)
-		nodes[i] = s
-	}
+	nodes := startNodes(t, db, 3, "SLUICE_REPAIR_GRACE=1s",
+		fmt.Sprintf("SLUICE_SMTP_URL=smtp://%s?from=sluice@example.com&tls=none", smtp.Addr))
 	a := nodes[0]
 	a.login()
 	a.sluice("", "flows", "apply", "-f", writeFlow(t, `name: load
