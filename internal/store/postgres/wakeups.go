@@ -21,8 +21,8 @@ import (
 // of the transaction: PostgreSQL serialises the commits of notifying
 // transactions on one database-wide lock held through their WAL flush, so
 // an in-transaction NOTIFY turns concurrent queued inserts into one fsync
-// each, in turn (BenchmarkCreateRun: about twice the time per queued run
-// with 16 inserting at once). A NOTIFY alone writes nothing and flushes
+// each, in turn (BenchmarkCreateRun: two to three times the time per
+// queued run with 16 inserting at once). A NOTIFY alone writes nothing and flushes
 // nothing. Only committed runs wake nodes either way; what the separate
 // statement gives up is a wake-up lost when the process dies between the
 // two, which the poller's 1 s fallback covers.
@@ -76,13 +76,17 @@ const (
 func (s *Store) Wakeups(ctx context.Context) <-chan struct{} {
 	ch := make(chan struct{}, 1)
 	lctx, cancel := context.WithCancel(ctx)
-	context.AfterFunc(s.done, cancel)
-	go s.listen(lctx, func() {
-		select {
-		case ch <- struct{}{}:
-		default:
-		}
-	})
+	unhook := context.AfterFunc(s.done, cancel)
+	go func() {
+		defer cancel()
+		defer unhook()
+		s.listen(lctx, func() {
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
+		})
+	}()
 	return ch
 }
 
