@@ -24,16 +24,18 @@ type loadResult struct {
 	cpu       *cpuWindow
 }
 
-// load runs conns closed-loop workers against url for warmup+duration;
-// each has its own keep-alive connection and POSTs {"n": i}. want, when
-// not nil, gives the expected body of the answer to n.
-func load(ctx context.Context, o options, url string, pid int, want func(n int64) []byte, perfName string) loadResult {
-	return loadDuring(ctx, o, url, pid, want, perfName, func() { sleep(ctx, o.duration) })
+// load runs conns closed-loop workers against urls (worker w against
+// urls[w%len(urls)]: one URL for each node) for warmup+duration; each has
+// its own keep-alive connection and POSTs {"n": i}. want, when not nil,
+// gives the expected body of the answer to n. pids are the servers whose
+// CPU time is counted.
+func load(ctx context.Context, o options, urls []string, pids []int, want func(n int64) []byte, perfName string) loadResult {
+	return loadDuring(ctx, o, urls, pids, want, perfName, func() { sleep(ctx, o.duration) })
 }
 
 // loadDuring is load whose measured window lasts as long as measure runs
 // (after the warm-up).
-func loadDuring(ctx context.Context, o options, url string, pid int, want func(n int64) []byte, perfName string, measure func()) loadResult {
+func loadDuring(ctx context.Context, o options, urls []string, pids []int, want func(n int64) []byte, perfName string, measure func()) loadResult {
 	var (
 		measuring atomic.Bool
 		stopping  atomic.Bool
@@ -58,6 +60,7 @@ func loadDuring(ctx context.Context, o options, url string, pid int, want func(n
 			}
 			defer tr.CloseIdleConnections()
 			client := &http.Client{Transport: tr, Timeout: 60 * time.Second}
+			url := urls[w%len(urls)]
 			var body bytes.Buffer
 			var errs, bad, ok int
 			statuses := map[int]int{}
@@ -110,8 +113,8 @@ func loadDuring(ctx context.Context, o options, url string, pid int, want func(n
 		}()
 	}
 	sleep(ctx, o.warmup)
-	res.cpu = beginCPU(pid)
-	waitPerf := perfRecord(o.perfOut, perfName, pid, o.duration)
+	res.cpu = beginCPU(pids)
+	waitPerf := perfRecord(o.perfOut, perfName, pids[0], o.duration)
 	start := time.Now()
 	measuring.Store(true)
 	measure()

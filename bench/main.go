@@ -3,6 +3,7 @@
 // over HTTP and reads the server's CPU time and memory from /proc.
 //
 //	go run ./bench -scenario w1|w1r|w3|foreach|echo|all [-duration 10s] [-conns 20] [-runs 10000] [-items 100000] [-repeat 3] [-json]
+//	go run ./bench -scenario w1,w3 -db postgres://... -nodes 3   # PostgreSQL, the load spread over 3 nodes
 //
 // Scenarios:
 //
@@ -45,6 +46,8 @@ type options struct {
 	enqueuers int
 	pollEvery time.Duration
 	items     int
+	db        string
+	nodes     int
 }
 
 func main() {
@@ -64,6 +67,8 @@ func main() {
 	flag.IntVar(&o.enqueuers, "enqueuers", 64, "w3: goroutines inserting the queued runs")
 	flag.DurationVar(&o.pollEvery, "poll", 20*time.Millisecond, "w3: interval between polls of the API while draining")
 	flag.StringVar(&render, "render", "", "print the table of a file written by -json, and run nothing")
+	flag.StringVar(&o.db, "db", "", "run the Sluice scenarios on this PostgreSQL database (a postgres:// URL; each run gets a fresh schema, dropped afterwards) instead of SQLite")
+	flag.IntVar(&o.nodes, "nodes", 1, "with -db: how many nodes share the schema (the load is spread over them; CPU is their sum, memory the largest node's)")
 	flag.Parse()
 	if render != "" {
 		if err := renderFile(render); err != nil {
@@ -77,6 +82,10 @@ func main() {
 	}
 	if o.repeat < 1 {
 		o.repeat = 1
+	}
+	if o.nodes < 1 || (o.nodes > 1 && o.db == "") {
+		fmt.Fprintln(os.Stderr, "bench: -nodes takes a count of at least 1, and more than one node needs -db (PostgreSQL)")
+		os.Exit(2)
 	}
 	var scenarios []string
 	for _, s := range strings.Split(o.scenario, ",") {
@@ -215,7 +224,11 @@ func run(ctx context.Context, o options, scenarios []string) error {
 }
 
 func optionView(o options) map[string]any {
-	return map[string]any{"duration_s": o.duration.Seconds(), "warmup_s": o.warmup.Seconds(), "conns": o.conns, "runs": o.runs, "items": o.items, "repeat": o.repeat, "server_env": o.serverEnv}
+	storeName := "sqlite"
+	if o.db != "" {
+		storeName = "postgres"
+	}
+	return map[string]any{"duration_s": o.duration.Seconds(), "warmup_s": o.warmup.Seconds(), "conns": o.conns, "runs": o.runs, "items": o.items, "repeat": o.repeat, "server_env": o.serverEnv, "store": storeName, "nodes": o.nodes}
 }
 
 // median takes, field by field, the median of the repetitions (the lower
@@ -308,6 +321,8 @@ func renderFile(path string) error {
 			Runs      int      `json:"runs"`
 			Repeat    int      `json:"repeat"`
 			ServerEnv []string `json:"server_env"`
+			Store     string   `json:"store"`
+			Nodes     int      `json:"nodes"`
 		} `json:"options"`
 		Runs   []result `json:"runs"`
 		Median []result `json:"median"`
@@ -318,6 +333,10 @@ func renderFile(path string) error {
 	o := options{
 		duration: time.Duration(in.Options.DurationS * float64(time.Second)), warmup: time.Duration(in.Options.WarmupS * float64(time.Second)),
 		conns: in.Options.Conns, runs: in.Options.Runs, repeat: in.Options.Repeat, serverEnv: in.Options.ServerEnv,
+		nodes: in.Options.Nodes,
+	}
+	if in.Options.Store == "postgres" {
+		o.db = "postgres"
 	}
 	printTables(os.Stdout, o, in.Runs, in.Median)
 	return nil

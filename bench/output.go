@@ -14,6 +14,11 @@ func printTables(w io.Writer, o options, all, medians []result) {
 	if len(o.serverEnv) > 0 {
 		fmt.Fprintf(w, "; server env: %s", strings.Join(o.serverEnv, " "))
 	}
+	if o.db != "" {
+		fmt.Fprintf(w, "; store: PostgreSQL, %d node(s) on one schema (CPU summed over the nodes, memory of the largest)", o.nodes)
+	} else {
+		fmt.Fprint(w, "; store: SQLite, one node")
+	}
 	fmt.Fprintln(w)
 	label := func(r result) string {
 		if r.Repeat == 0 {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"path/filepath"
 	"strconv"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sluice/sluice/internal/store"
+	"github.com/sluice/sluice/internal/store/postgres"
 	"github.com/sluice/sluice/internal/store/sqlite"
 )
 
@@ -39,20 +39,26 @@ func runEcho(ctx context.Context, o options, bins binaries, dir string) (result,
 		return r, err
 	}
 	defer p.kill()
-	lr := load(ctx, o, p.base+"/echo", p.cmd.Process.Pid, wantN, "echo")
+	lr := load(ctx, o, []string{p.base + "/echo"}, []int{p.cmd.Process.Pid}, wantN, "echo")
 	lr.fill(&r, o.conns)
 	r.VmHWMMiB, r.VmRSSMiB = memory(p.cmd.Process.Pid)
 	return r, nil
 }
 
-// startWebhook starts a server on a fresh data folder, logs in and applies
-// the webhook flow src. The caller kills p when done.
-func startWebhook(ctx context.Context, o options, bins binaries, dir, src string) (p *proc, a *api, f flowView, err error) {
-	p, err = startSluice(ctx, o, bins.sluice, filepath.Join(dir, "data"), "server.log")
+// startWebhook starts the nodes on a fresh data folder or schema, logs in
+// on the first and applies the webhook flow src. The caller kills c and
+// calls drop when done.
+func startWebhook(ctx context.Context, o options, bins binaries, dir, src string) (c *cluster, a *api, f flowView, drop func(), err error) {
+	db, drop, err := freshDatabase(ctx, o)
 	if err != nil {
-		return nil, nil, f, err
+		return nil, nil, f, nil, err
 	}
-	a = newAPI(p.base)
+	c, err = startCluster(ctx, o, bins.sluice, dir, db, "server.log")
+	if err != nil {
+		drop()
+		return nil, nil, f, nil, err
+	}
+	a = newAPI(c.nodes[0].base)
 	if err = a.login(ctx); err == nil {
 		f, err = a.applyFlow(ctx, src)
 	}
@@ -60,10 +66,11 @@ func startWebhook(ctx context.Context, o options, bins binaries, dir, src string
 		err = fmt.Errorf("flow %s has no webhook_url", f.Name)
 	}
 	if err != nil {
-		p.kill()
-		return nil, nil, f, err
+		c.kill()
+		drop()
+		return nil, nil, f, nil, err
 	}
-	return p, a, f, nil
+	return c, a, f, drop, nil
 }
 
 func runW1(ctx context.Context, o options, bins binaries, dir string, respondOnly bool) (result, error) {
@@ -72,26 +79,27 @@ func runW1(ctx context.Context, o options, bins binaries, dir string, respondOnl
 	if respondOnly {
 		src = flowW1R
 	}
-	p, a, f, err := startWebhook(ctx, o, bins, dir, src)
+	c, a, f, drop, err := startWebhook(ctx, o, bins, dir, src)
 	if err != nil {
 		return r, err
 	}
-	defer p.kill()
+	defer drop()
+	defer c.kill()
 	name := "w1"
 	if respondOnly {
 		name = "w1r"
 	}
-	lr := load(ctx, o, *f.WebhookURL, p.cmd.Process.Pid, wantN, name)
+	lr := load(ctx, o, c.urls(*f.WebhookURL), c.pids(), wantN, name)
 	lr.fill(&r, o.conns)
 
-	return r, checkPersisted(ctx, a, p, f.Name, &r)
+	return r, checkPersisted(ctx, a, c, f.Name, &r)
 }
 
 // checkPersisted checks that every 200 answer of a W1 flow is a run
 // recorded as succeeded, reads the server's memory and stops it. The
 // respond action answers before the run's final commit, so it waits for
 // the last runs to finish first.
-func checkPersisted(ctx context.Context, a *api, p *proc, flow string, r *result) error {
+func checkPersisted(ctx context.Context, a *api, c *cluster, flow string, r *result) error {
 	if err := a.waitIdle(ctx, flow, 50*time.Millisecond, 60*time.Second); err != nil {
 		return err
 	}
@@ -102,34 +110,38 @@ func checkPersisted(ctx context.Context, a *api, p *proc, flow string, r *result
 	r.Succeeded = len(runs)
 	ok := r.Succeeded == r.OK200
 	r.Persisted = &ok
-	r.VmHWMMiB, r.VmRSSMiB = memory(p.cmd.Process.Pid)
-	return p.stop()
+	r.VmHWMMiB, r.VmRSSMiB = c.memory()
+	return c.stop()
 }
 
 func runW3(ctx context.Context, o options, bins binaries, dir string) (result, error) {
 	var r result
-	dataDir := filepath.Join(dir, "data")
-	p, err := startSluice(ctx, o, bins.sluice, dataDir, "server-setup.log")
+	db, drop, err := freshDatabase(ctx, o)
 	if err != nil {
 		return r, err
 	}
-	a := newAPI(p.base)
+	defer drop()
+	c, err := startCluster(ctx, o, bins.sluice, dir, db, "server-setup.log")
+	if err != nil {
+		return r, err
+	}
+	a := newAPI(c.nodes[0].base)
 	if err := a.login(ctx); err != nil {
-		p.kill()
+		c.kill()
 		return r, err
 	}
 	f, err := a.applyFlow(ctx, flowW3)
 	if err != nil {
-		p.kill()
+		c.kill()
 		return r, err
 	}
-	if err := p.stop(); err != nil {
+	if err := c.stop(); err != nil {
 		return r, err
 	}
 
-	// Enqueue with the store package itself, the server stopped.
+	// Enqueue with the store package itself, the servers stopped.
 	t0 := time.Now()
-	if err := enqueue(ctx, filepath.Join(dataDir, "sluice.db"), f, o.runs, o.enqueuers); err != nil {
+	if err := enqueue(ctx, filepath.Join(dir, "data", "sluice.db"), db, f, o.runs, o.enqueuers); err != nil {
 		return r, err
 	}
 	r.Runs = o.runs
@@ -137,14 +149,13 @@ func runW3(ctx context.Context, o options, bins binaries, dir string) (result, e
 	r.EnqueuePerSec = float64(o.runs) / r.EnqueueS
 	logf("w3: %d queued runs inserted in %.2fs", o.runs, r.EnqueueS)
 
-	p, err = startSluice(ctx, o, bins.sluice, dataDir, "server.log")
+	c, err = startCluster(ctx, o, bins.sluice, dir, db, "server.log")
 	if err != nil {
 		return r, err
 	}
-	defer p.kill()
-	pid := p.cmd.Process.Pid
-	waitPerf := perfRecord(o.perfOut, "w3", pid, 10*time.Second)
-	a = newAPI(p.base)
+	defer c.kill()
+	waitPerf := perfRecord(o.perfOut, "w3", c.pids()[0], 10*time.Second)
+	a = newAPI(c.nodes[0].base)
 	if err := a.login(ctx); err != nil {
 		return r, err
 	}
@@ -152,8 +163,8 @@ func runW3(ctx context.Context, o options, bins binaries, dir string) (result, e
 		return r, err
 	}
 	idle := time.Now()
-	ticks, _ := cpuTicks(pid)
-	r.ServerCPU = float64(ticks) / clkTck / idle.Sub(p.started).Seconds()
+	started, ready := c.span()
+	r.ServerCPU = float64(sumTicks(c.pids())) / clkTck / idle.Sub(started).Seconds()
 	waitPerf()
 
 	runs, err := a.allRuns(ctx, "flow="+f.Name+"&status=succeeded")
@@ -172,23 +183,30 @@ func runW3(ctx context.Context, o options, bins binaries, dir string) (result, e
 	if last.IsZero() {
 		last = idle
 	}
-	r.StartupS = p.ready.Sub(p.started).Seconds()
-	r.DrainTotalS = last.Sub(p.started).Seconds()
-	r.DrainS = last.Sub(p.ready).Seconds()
+	r.StartupS = ready.Sub(started).Seconds()
+	r.DrainTotalS = last.Sub(started).Seconds()
+	r.DrainS = last.Sub(ready).Seconds()
 	r.DrainPerSec = float64(r.Succeeded) / r.DrainS
 	r.DrainTotalPerSec = float64(r.Succeeded) / r.DrainTotalS
 	r.StepsPerSec = 3 * r.DrainPerSec
-	r.VmHWMMiB, r.VmRSSMiB = memory(pid)
-	if err := p.stop(); err != nil {
+	r.VmHWMMiB, r.VmRSSMiB = c.memory()
+	if err := c.stop(); err != nil {
 		return r, err
 	}
 	return r, nil
 }
 
 // enqueue inserts n queued runs of the flow from several goroutines, so
-// that the store's group commit batches them as it would under load.
-func enqueue(ctx context.Context, path string, f flowView, n, workers int) error {
-	st, err := sqlite.Open(ctx, path, slog.New(slog.NewTextHandler(io.Discard, nil)))
+// that the store's group commit batches them as it would under load: into
+// the SQLite file at path, or into the PostgreSQL schema db when it is set.
+func enqueue(ctx context.Context, path, db string, f flowView, n, workers int) error {
+	var st store.Store
+	var err error
+	if db != "" {
+		st, err = postgres.Open(ctx, db, slog.New(slog.DiscardHandler))
+	} else {
+		st, err = sqlite.Open(ctx, path, slog.New(slog.DiscardHandler))
+	}
 	if err != nil {
 		return err
 	}
@@ -233,11 +251,12 @@ const flowForeach = `{"name": "bench-foreach", "trigger": {"type": "manual"}, "a
 // the W1 latencies are those of webhooks served while it was recorded.
 func runForeach(ctx context.Context, o options, bins binaries, dir string) (result, error) {
 	var r result
-	p, a, w1, err := startWebhook(ctx, o, bins, dir, flowW1)
+	c, a, w1, drop, err := startWebhook(ctx, o, bins, dir, flowW1)
 	if err != nil {
 		return r, err
 	}
-	defer p.kill()
+	defer drop()
+	defer c.kill()
 	fe, err := a.applyFlow(ctx, flowForeach)
 	if err != nil {
 		return r, err
@@ -247,7 +266,7 @@ func runForeach(ctx context.Context, o options, bins binaries, dir string) (resu
 		items[i] = strconv.Itoa(i % 10)
 	}
 	// W1 alone first, on the same server, for comparison.
-	base := load(ctx, o, *w1.WebhookURL, p.cmd.Process.Pid, wantN, "w1-alone")
+	base := load(ctx, o, c.urls(*w1.WebhookURL), c.pids(), wantN, "w1-alone")
 	var b result
 	base.fill(&b, o.conns)
 	r.BaseRunsPerSec, r.BaseP99ms = b.RunsPerSec, b.P99ms
@@ -280,7 +299,7 @@ func runForeach(ctx context.Context, o options, bins binaries, dir string) (resu
 			sleep(ctx, 20*time.Millisecond)
 		}
 	}
-	lr := loadDuring(ctx, o, *w1.WebhookURL, p.cmd.Process.Pid, wantN, "foreach", measure)
+	lr := loadDuring(ctx, o, c.urls(*w1.WebhookURL), c.pids(), wantN, "foreach", measure)
 	if runErr != nil {
 		return r, runErr
 	}
@@ -294,5 +313,5 @@ func runForeach(ctx context.Context, o options, bins binaries, dir string) (resu
 	// every 20 ms): finished_at is stamped before the run's last write
 	// commits, so it would hide a long final write.
 	r.ForeachS = r.DurationS
-	return r, checkPersisted(ctx, a, p, w1.Name, &r)
+	return r, checkPersisted(ctx, a, c, w1.Name, &r)
 }

@@ -187,13 +187,26 @@ func tail(path string) string {
 	return strings.TrimSpace(string(data))
 }
 
-// startSluice starts `sluice serve` on a fresh (or existing) data folder.
-func startSluice(ctx context.Context, o options, bin, dataDir string, logName string) (*proc, error) {
+// startSluice starts `sluice serve` on a fresh (or existing) data folder,
+// with extra arguments (--db).
+func startSluice(ctx context.Context, o options, bin, dataDir string, extra []string, logName string) (*proc, error) {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, err
 	}
-	env := append([]string{"SLUICE_ADMIN_PASSWORD=" + adminPassword}, o.serverEnv...)
-	return startProc(ctx, bin, []string{"serve", "--data", dataDir, "--addr", "ADDR"}, env, filepath.Join(filepath.Dir(dataDir), logName))
+	env := append([]string{"SLUICE_ADMIN_PASSWORD=" + adminPassword, "SLUICE_SECRET_KEY=" + benchSecretKey}, o.serverEnv...)
+	args := append([]string{"serve", "--data", dataDir, "--addr", "ADDR"}, extra...)
+	return startProc(ctx, bin, args, env, filepath.Join(filepath.Dir(dataDir), logName))
+}
+
+// sumTicks returns utime+stime of processes (the nodes of a cluster) in
+// clock ticks.
+func sumTicks(pids []int) int64 {
+	var sum int64
+	for _, pid := range pids {
+		t, _ := cpuTicks(pid)
+		sum += t
+	}
+	return sum
 }
 
 // cpuTicks returns utime+stime of a process in clock ticks.
@@ -255,16 +268,16 @@ func machineTicks() (busy, total int64) {
 // cpuWindow measures CPU use of the server, this program and the machine
 // between begin and end.
 type cpuWindow struct {
-	pid                int
+	pids               []int
 	t0                 time.Time
 	srv0, self0        int64
 	busy0, total0      int64
 	Server, Self, Busy float64
 }
 
-func beginCPU(pid int) *cpuWindow {
-	w := &cpuWindow{pid: pid, t0: time.Now()}
-	w.srv0, _ = cpuTicks(pid)
+func beginCPU(pids []int) *cpuWindow {
+	w := &cpuWindow{pids: pids, t0: time.Now()}
+	w.srv0 = sumTicks(pids)
 	w.self0, _ = cpuTicks(os.Getpid())
 	w.busy0, w.total0 = machineTicks()
 	return w
@@ -272,7 +285,7 @@ func beginCPU(pid int) *cpuWindow {
 
 func (w *cpuWindow) end() {
 	wall := time.Since(w.t0).Seconds()
-	srv, _ := cpuTicks(w.pid)
+	srv := sumTicks(w.pids)
 	self, _ := cpuTicks(os.Getpid())
 	busy, total := machineTicks()
 	w.Server = float64(srv-w.srv0) / clkTck / wall

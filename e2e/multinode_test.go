@@ -62,17 +62,7 @@ func TestTwoNodesOnPostgres(t *testing.T) {
 		fmt.Fprint(w, "ok")
 	}))
 	defer api.Close()
-	key := strings.Repeat("ab", 32)
-	config := t.TempDir()
-	nodes := make([]*server, 2)
-	for i := range nodes {
-		s := &server{t: t, data: t.TempDir(), config: config, addr: freeAddr(t)}
-		s.url = "http://" + s.addr
-		s.env = []string{"SLUICE_SECRET_KEY=" + key}
-		s.start2(db)
-		t.Cleanup(s.kill)
-		nodes[i] = s
-	}
+	nodes := startNodes(t, db, 2)
 	a := nodes[0]
 	a.login()
 	a.sluice("", "flows", "apply", "-f", writeFlow(t, `name: shared
@@ -130,6 +120,25 @@ actions:
 		}
 		at[r] = true
 	}
+}
+
+// startNodes starts n nodes on the database db, sharing one secret key
+// and one CLI configuration folder, with env added to each node's
+// environment; each is killed when t ends.
+func startNodes(t *testing.T, db string, n int, env ...string) []*server {
+	t.Helper()
+	key := strings.Repeat("ab", 32)
+	config := t.TempDir()
+	nodes := make([]*server, n)
+	for i := range nodes {
+		s := &server{t: t, data: t.TempDir(), config: config, addr: freeAddr(t)}
+		s.url = "http://" + s.addr
+		s.env = append([]string{"SLUICE_SECRET_KEY=" + key}, env...)
+		s.start2(db)
+		t.Cleanup(s.kill)
+		nodes[i] = s
+	}
+	return nodes
 }
 
 // start2 starts the server on a shared database URL.

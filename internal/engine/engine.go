@@ -468,9 +468,10 @@ func (e *Engine) Cancel(ctx context.Context, runID int64) (store.Run, error) {
 	return r, nil
 }
 
-// pollFallback is the longest the poller sleeps without a wake-up: the
-// runs another node queues, or that fall due on a timer this node did not
-// set, are found within it.
+// pollFallback is the longest the poller sleeps without a wake-up: runs
+// that fall due on a timer this node did not set, or that another node
+// queued while this node's wake-up listener was reconnecting, are found
+// within it.
 const pollFallback = time.Second
 
 // pollRetry is the shortest the poller waits after a pass that claimed
@@ -493,16 +494,20 @@ const (
 // pollLoop claims due runs while workers are free. With every worker
 // busy it asks the store nothing and waits for a run to finish (launch
 // wakes it) or for the fallback timer; with workers free and nothing due
-// it sleeps until the next run falls due.
+// it sleeps until the next run falls due. The store's wake-ups (a run
+// queued or made due by any node) wake it too, so that a run queued on
+// another node starts here at once.
 func (e *Engine) pollLoop(ctx context.Context) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	wakeups := e.st.Wakeups(ctx)
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-timer.C:
 		case <-e.wake:
+		case <-wakeups:
 		}
 		wait := pollFallback
 		switch e.claim(ctx) {

@@ -27,12 +27,23 @@ import (
 	"github.com/sluice/sluice/internal/netguard"
 	"github.com/sluice/sluice/internal/secret"
 	"github.com/sluice/sluice/internal/store"
+	"github.com/sluice/sluice/internal/store/postgres/pgtest"
 	"github.com/sluice/sluice/internal/store/sqlite"
 	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("database/sql.(*DB).connectionOpener"))
+	code := m.Run()
+	// The PostgreSQL tests share one admin pool; close it before looking
+	// for leaked goroutines.
+	pgtest.Close()
+	if code == 0 {
+		if err := goleak.Find(goleak.IgnoreTopFunction("database/sql.(*DB).connectionOpener")); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 // bundle is what a test works with.
@@ -73,33 +84,47 @@ func setup(t *testing.T, opts ...func(*engine.Config)) *bundle {
 // start starts an engine on the bundle's store; stop stops it.
 func (b *bundle) start(t *testing.T) {
 	t.Helper()
+	cfg := testConfig(t, b.st)
+	cfg.SingleNode, cfg.Secrets = true, b.box
+	for _, o := range b.opts {
+		o(&cfg)
+	}
+	b.eng, b.cancel, b.done = runEngine(t, cfg)
+	t.Cleanup(b.stop)
+}
+
+// testConfig is the engine configuration of tests: quiet, with a short
+// lease, reaching only 127.0.0.1.
+func testConfig(t testing.TB, st store.Store) engine.Config {
+	t.Helper()
 	allow, err := netguard.ParseAllow("127.0.0.1/32")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := engine.Config{
-		Store:      b.st,
+	return engine.Config{
+		Store:      st,
 		Logger:     slog.New(slog.DiscardHandler),
 		HTTPClient: netguard.NewClient(netguard.Options{Allow: allow}),
 		SMTPDial:   netguard.NewDialer(netguard.Options{Allow: allow}).DialContext,
-		SingleNode: true,
 		Lease:      3 * time.Second,
-		Secrets:    b.box,
 	}
-	for _, o := range b.opts {
-		o(&cfg)
-	}
+}
+
+// runEngine starts an engine; cancel stops it and done closes once it
+// has stopped.
+func runEngine(t testing.TB, cfg engine.Config) (eng *engine.Engine, cancel context.CancelFunc, done chan struct{}) {
+	t.Helper()
 	eng, err := engine.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	b.eng, b.cancel, b.done = eng, cancel, make(chan struct{})
+	done = make(chan struct{})
 	go func() {
-		defer close(b.done)
+		defer close(done)
 		eng.Run(ctx)
 	}()
-	t.Cleanup(b.stop)
+	return eng, cancel, done
 }
 
 func (b *bundle) stop() {
@@ -113,6 +138,12 @@ func (b *bundle) stop() {
 // apply saves a flow definition, failing the test on any problem.
 func (b *bundle) apply(t *testing.T, src string) store.Flow {
 	t.Helper()
+	return applyTo(t, b.st, b.owner.ID, src)
+}
+
+// applyTo saves a flow definition of the owner in st.
+func applyTo(t testing.TB, st store.Store, ownerID int64, src string) store.Flow {
+	t.Helper()
 	def, problems := flow.Parse([]byte(src))
 	if len(problems) > 0 {
 		t.Fatalf("flow problems: %v", problems)
@@ -121,7 +152,7 @@ func (b *bundle) apply(t *testing.T, src string) store.Flow {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nf := store.NewFlow{Name: def.Name, OwnerID: b.owner.ID, TriggerType: def.Trigger.Type, WebhookToken: fmt.Sprintf("tok-%s-%d", def.Name, time.Now().UnixNano()), Definition: canon, Source: src}
+	nf := store.NewFlow{Name: def.Name, OwnerID: ownerID, TriggerType: def.Trigger.Type, WebhookToken: fmt.Sprintf("tok-%s-%d", def.Name, time.Now().UnixNano()), Definition: canon, Source: src}
 	if def.Trigger.Type == flow.TriggerSchedule {
 		next, err := def.Trigger.Next(time.Now())
 		if err != nil {
@@ -129,7 +160,7 @@ func (b *bundle) apply(t *testing.T, src string) store.Flow {
 		}
 		nf.NextFireAt = &next
 	}
-	f, err := b.st.CreateFlow(context.Background(), nf)
+	f, err := st.CreateFlow(context.Background(), nf)
 	if err != nil {
 		t.Fatal(err)
 	}

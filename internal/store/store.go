@@ -534,6 +534,17 @@ type Store interface {
 	// NextDueAt returns the earliest next_attempt_at of queued or waiting
 	// runs; ErrNotFound if there is none.
 	NextDueAt(ctx context.Context) (time.Time, error)
+	// Wakeups returns a channel that receives a value soon after a run
+	// is queued, re-queued, parked or otherwise made due, by any node
+	// sharing the store, until ctx ends; wake-ups may merge and may come
+	// without a due run, and the channel is never closed. Its first value
+	// comes once it listens, so that a caller who looks for due runs then
+	// misses none made due in between. The engine's
+	// poller waits on it, so that a run queued on one node starts at once
+	// on another. PostgreSQL answers with LISTEN/NOTIFY on a connection of
+	// its own (reconnecting when it fails, with a wake-up once it is
+	// back); SQLite, which one process holds, answers locally.
+	Wakeups(ctx context.Context) <-chan struct{}
 	// SaveSteps records step results of a run the owner holds, in
 	// transactions of at most StepChunk steps, and the step it is at (an
 	// empty currentStep keeps the one recorded); ErrLeaseLost if it does

@@ -208,12 +208,13 @@ func (s *Store) FireSchedule(ctx context.Context, flowID int64, expected, next t
 		if err != nil || tag.RowsAffected() == 0 {
 			return err
 		}
-		r, err = insertRun(ctx, tx, nr)
+		r, err = s.insertRun(ctx, tx, nr)
 		fired = err == nil
 		return err
 	})
 	if err != nil {
 		return false, store.Run{}, wrap(err, fmt.Sprintf("fire schedule of flow %d", flowID))
 	}
+	s.wakeNodesIf(ctx, fired && r.Status == store.RunQueued)
 	return fired, r, nil
 }

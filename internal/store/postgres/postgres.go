@@ -33,6 +33,12 @@ type Store struct {
 	pool   *pgxpool.Pool
 	log    *slog.Logger
 	closed sync.Once
+	// channel is the NOTIFY channel of this schema's due runs (see
+	// wakeups.go).
+	channel string
+	// done ends the listeners of Wakeups when the store closes.
+	done context.Context
+	stop context.CancelFunc
 }
 
 var _ store.Store = (*Store)(nil)
@@ -62,12 +68,22 @@ func Open(ctx context.Context, url string, logger *slog.Logger) (*Store, error) 
 		pool.Close()
 		return nil, err
 	}
-	return &Store{pool: pool, log: logger}, nil
+	channel, err := wakeChannel(ctx, pool)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	done, stop := context.WithCancel(context.Background())
+	return &Store{pool: pool, log: logger, channel: channel, done: done, stop: stop}, nil
 }
 
-// Close releases the connections. Calling it again does nothing.
+// Close stops the listeners and releases the connections. Calling it
+// again does nothing.
 func (s *Store) Close() error {
-	s.closed.Do(s.pool.Close)
+	s.closed.Do(func() {
+		s.stop()
+		s.pool.Close()
+	})
 	return nil
 }
 

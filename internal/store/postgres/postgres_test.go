@@ -2,38 +2,29 @@ package postgres
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/goleak"
 
 	"github.com/sluice/sluice/internal/store"
+	"github.com/sluice/sluice/internal/store/postgres/pgtest"
 	"github.com/sluice/sluice/internal/store/storetest"
 )
-
-// defaultURL is the test database when SLUICE_TEST_POSTGRES_URL is unset.
-const defaultURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 
 func TestMain(m *testing.M) {
 	code := m.Run()
 	// The admin pool is shared by every test; close it before looking for
 	// leaked goroutines.
-	if adminPool != nil {
-		adminPool.Close()
-	}
+	pgtest.Close()
 	if code == 0 {
 		if err := goleak.Find(); err != nil {
 			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
@@ -43,88 +34,13 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// testURL returns the database the tests use.
-func testURL() string {
-	if u := os.Getenv("SLUICE_TEST_POSTGRES_URL"); u != "" {
-		return u
-	}
-	return defaultURL
-}
-
 // quietLogger discards what the store logs.
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
-var (
-	adminOnce sync.Once
-	adminPool *pgxpool.Pool
-	adminErr  error
-)
-
-// admin returns a pool on the test database for creating and dropping
-// schemas. When PostgreSQL cannot be reached it skips the test, unless
-// SLUICE_TEST_POSTGRES is set (as in CI), where it fails.
-func admin(t testing.TB) *pgxpool.Pool {
-	t.Helper()
-	adminOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		adminPool, adminErr = pgxpool.New(ctx, testURL())
-		if adminErr == nil {
-			if adminErr = adminPool.Ping(ctx); adminErr != nil {
-				adminPool.Close()
-			}
-		}
-	})
-	if adminErr != nil {
-		if os.Getenv("SLUICE_TEST_POSTGRES") != "" {
-			t.Fatalf("SLUICE_TEST_POSTGRES is set but PostgreSQL at %s is unreachable: %v", redact(testURL()), adminErr)
-		}
-		t.Skipf("PostgreSQL at %s is unreachable (%v); set SLUICE_TEST_POSTGRES_URL to run these tests, SLUICE_TEST_POSTGRES to require them", redact(testURL()), adminErr)
-	}
-	return adminPool
-}
-
-// redact hides a password in a URL for messages.
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(the configured database)"
-	}
-	return u.Redacted()
-}
-
-// freshSchema creates an empty schema, drops it when t ends and returns a
-// URL whose connections use it.
-func freshSchema(t testing.TB) string {
-	t.Helper()
-	pool := admin(t)
-	var b [8]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		t.Fatal(err)
-	}
-	schema := "sluice_test_" + hex.EncodeToString(b[:])
-	if _, err := pool.Exec(context.Background(), `CREATE SCHEMA `+pgx.Identifier{schema}.Sanitize()); err != nil {
-		t.Fatalf("create schema %s: %v", schema, err)
-	}
-	t.Cleanup(func() {
-		if _, err := pool.Exec(context.Background(), `DROP SCHEMA `+pgx.Identifier{schema}.Sanitize()+` CASCADE`); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(testURL())
-	if err != nil {
-		t.Fatalf("parse test url: %v", err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
 
 // openFresh opens a store on a fresh schema and closes it when t ends.
 func openFresh(t testing.TB) *Store {
 	t.Helper()
-	s, err := Open(context.Background(), freshSchema(t), quietLogger())
+	s, err := Open(context.Background(), pgtest.FreshSchema(t), quietLogger())
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -133,16 +49,16 @@ func openFresh(t testing.TB) *Store {
 }
 
 func TestConformance(t *testing.T) {
-	admin(t)
+	pgtest.Admin(t)
 	storetest.Run(t, func(t *testing.T) store.Store { return openFresh(t) })
 }
 
 func TestPostgres(t *testing.T) {
-	admin(t)
+	pgtest.Admin(t)
 
 	t.Run("ConcurrentOpenMigratesOnce", func(t *testing.T) {
 		t.Parallel()
-		dsn := freshSchema(t)
+		dsn := pgtest.FreshSchema(t)
 		const nodes = 6
 		stores := make([]*Store, nodes)
 		errs := make([]error, nodes)
@@ -177,7 +93,7 @@ func TestPostgres(t *testing.T) {
 
 	t.Run("RefusesNewerSchema", func(t *testing.T) {
 		t.Parallel()
-		dsn := freshSchema(t)
+		dsn := pgtest.FreshSchema(t)
 		s, err := Open(t.Context(), dsn, quietLogger())
 		if err != nil {
 			t.Fatalf("Open: %v", err)
@@ -199,7 +115,7 @@ func TestPostgres(t *testing.T) {
 
 	t.Run("ReopenKeepsData", func(t *testing.T) {
 		t.Parallel()
-		dsn := freshSchema(t)
+		dsn := pgtest.FreshSchema(t)
 		s, err := Open(t.Context(), dsn, quietLogger())
 		if err != nil {
 			t.Fatalf("Open: %v", err)
@@ -237,7 +153,7 @@ func TestPostgres(t *testing.T) {
 		t.Parallel()
 		// Nodes with pools of their own claim from one queue, as separate
 		// servers would.
-		dsn := freshSchema(t)
+		dsn := pgtest.FreshSchema(t)
 		const nodes, runs = 4, 300
 		stores := make([]*Store, nodes)
 		for i := range stores {
@@ -307,7 +223,7 @@ func TestPostgres(t *testing.T) {
 // found through the steps_seq index rather than by reading every step of
 // the run (which made recording n steps O(n²)).
 func TestNextSeqUsesIndex(t *testing.T) {
-	admin(t)
+	pgtest.Admin(t)
 	s := openFresh(t)
 	tx, err := s.pool.Begin(t.Context())
 	if err != nil {
@@ -341,7 +257,7 @@ func TestNextSeqUsesIndex(t *testing.T) {
 // docs/deploy.md describes for a rollback, and checks that no table but
 // schema_migrations is left and that the migrations then apply again.
 func TestDownMigrationsUndoTheUps(t *testing.T) {
-	dsn := freshSchema(t)
+	dsn := pgtest.FreshSchema(t)
 	s, err := Open(t.Context(), dsn, quietLogger())
 	if err != nil {
 		t.Fatalf("Open: %v", err)

@@ -42,8 +42,9 @@ func scanRun(row rowScanner) (store.Run, error) {
 	return r, nil
 }
 
-// insertRun adds a run inside tx and returns it as stored.
-func insertRun(ctx context.Context, tx pgx.Tx, nr store.NewRun) (store.Run, error) {
+// insertRun adds a run inside tx and returns it as stored. The caller
+// wakes the nodes (wakeNodes) once tx committed a queued run.
+func (s *Store) insertRun(ctx context.Context, tx pgx.Tx, nr store.NewRun) (store.Run, error) {
 	now := time.Now().UTC()
 	next := nr.NextAttemptAt
 	if next.IsZero() {
@@ -73,12 +74,13 @@ func (s *Store) CreateRun(ctx context.Context, nr store.NewRun) (store.Run, erro
 	var r store.Run
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var err error
-		r, err = insertRun(ctx, tx, nr)
+		r, err = s.insertRun(ctx, tx, nr)
 		return err
 	})
 	if err != nil {
 		return store.Run{}, wrap(err, fmt.Sprintf("create run of flow %d", nr.FlowID))
 	}
+	s.wakeNodesIf(ctx, r.Status == store.RunQueued)
 	return r, nil
 }
 
@@ -113,7 +115,7 @@ func (s *Store) ResubmitRun(ctx context.Context, nr store.NewRun) (store.Run, bo
 			}
 		}
 		var err error
-		r, err = insertRun(ctx, tx, nr)
+		r, err = s.insertRun(ctx, tx, nr)
 		return err
 	})
 	if err == nil && copying && !existing {
@@ -122,6 +124,7 @@ func (s *Store) ResubmitRun(ctx context.Context, nr store.NewRun) (store.Run, bo
 	if err != nil {
 		return store.Run{}, false, wrap(err, "resubmit run")
 	}
+	s.wakeNodesIf(ctx, !existing && r.Status == store.RunQueued)
 	return r, existing, nil
 }
 
@@ -337,7 +340,9 @@ func (s *Store) RescueRuns(ctx context.Context, now time.Time, all bool) (int, e
 	if err != nil {
 		return 0, wrap(err, "rescue runs")
 	}
-	return int(tag.RowsAffected()), nil
+	n := int(tag.RowsAffected())
+	s.wakeNodesIf(ctx, n > 0)
+	return n, nil
 }
 
 // NextDueAt returns the earliest next_attempt_at of queued or waiting
@@ -450,6 +455,7 @@ func (s *Store) ParkRun(ctx context.Context, owner string, runID int64, at time.
 			return upsertSteps(ctx, tx, runID, last)
 		})
 	})
+	s.wakeNodesIf(ctx, err == nil)
 	return wrap(err, fmt.Sprintf("park run %d", runID))
 }
 

@@ -284,6 +284,7 @@ func (s *Store) FireSchedule(ctx context.Context, flowID int64, expected, next t
 		r, err = insertRun(ctx, tx, nr)
 		return err
 	})
+	s.wakeIf(fired && r.Status == store.RunQueued, err)
 	if err != nil {
 		return false, store.Run{}, fmt.Errorf("fire schedule of flow %d: %w", flowID, err)
 	}

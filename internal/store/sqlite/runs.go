@@ -105,6 +105,7 @@ func (s *Store) ResubmitRun(ctx context.Context, nr store.NewRun) (store.Run, bo
 	if err == nil && copying && !existing {
 		r, err = s.copySucceeded(ctx, *nr.ResubmittedFrom, r, due)
 	}
+	s.wakeIf(!existing && r.Status == store.RunQueued, err)
 	if err != nil {
 		return store.Run{}, false, fmt.Errorf("resubmit run: %w", err)
 	}
@@ -169,6 +170,7 @@ func (s *Store) CreateRun(ctx context.Context, nr store.NewRun) (store.Run, erro
 		r, err = insertRun(ctx, tx, nr)
 		return err
 	})
+	s.wakeIf(r.Status == store.RunQueued, err)
 	if err != nil {
 		return store.Run{}, fmt.Errorf("create run of flow %d: %w", nr.FlowID, err)
 	}
@@ -409,6 +411,7 @@ func (s *Store) RescueRuns(ctx context.Context, now time.Time, all bool) (int, e
 		n, err = affected(res)
 		return err
 	})
+	s.wakeIf(n > 0, err)
 	if err != nil {
 		return 0, fmt.Errorf("rescue runs: %w", err)
 	}
@@ -523,6 +526,7 @@ func (s *Store) ParkRun(ctx context.Context, owner string, runID int64, at time.
 			return upsertSteps(ctx, tx, runID, last)
 		})
 	})
+	s.wakeIf(true, err)
 	if err != nil {
 		return fmt.Errorf("park run %d: %w", runID, err)
 	}

@@ -44,6 +44,22 @@ type Store struct {
 	// connection and of the read pool.
 	wstmts stmts
 	rstmts stmts
+	// waker wakes this process's pollers when a run falls due: no other
+	// process shares the file.
+	waker store.Waker
+}
+
+// Wakeups returns a channel that receives a value after this store
+// queues, re-queues or parks a run, until ctx ends.
+func (s *Store) Wakeups(ctx context.Context) <-chan struct{} {
+	return s.waker.Subscribe(ctx)
+}
+
+// wakeIf signals the waker when a write that made a run due committed.
+func (s *Store) wakeIf(made bool, err error) {
+	if made && err == nil {
+		s.waker.Signal()
+	}
 }
 
 var _ store.Store = (*Store)(nil)

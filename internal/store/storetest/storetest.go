@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Schedules", scheduleTests},
 		{"Runs", runTests},
 		{"Queue", queueTests},
+		{"Wakeups", wakeupTests},
 		{"Steps", stepTests},
 		{"StepChunks", chunkTests},
 		{"Resubmit", resubmitTests},
