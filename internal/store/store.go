@@ -429,6 +429,7 @@ type Store interface {
 	JobStore
 	NotifyStore
 	AccountStore
+	HelpStore
 
 	// Close releases the database.
 	Close() error

@@ -80,6 +80,14 @@ func (s *Store) AckEvents(ctx context.Context, ids []int64) error {
 	return nil
 }
 
+// insertNote adds a notification: user_id, kind, title, body, flow_id,
+// run_id, connection_id, created_at.
+const insertNote = `INSERT INTO notifications (user_id, kind, title, body, flow_id, run_id, connection_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+
+// insertMail queues a message: recipients, subject, text_body,
+// html_body, kind, next_attempt_at, created_at.
+const insertMail = `INSERT INTO outbox (recipients, subject, text_body, html_body, kind, status, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?)`
+
 const noteCols = `id, user_id, kind, title, body, COALESCE(flow_id, 0), COALESCE(run_id, 0), COALESCE(connection_id, 0), read_at, created_at`
 
 func scanNote(row interface{ Scan(...any) error }) (store.Notification, error) {
@@ -107,7 +115,7 @@ func (s *Store) AddNotification(ctx context.Context, n store.Notification) (stor
 		n.CreatedAt = time.Now().UTC()
 	}
 	err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO notifications (user_id, kind, title, body, flow_id, run_id, connection_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		res, err := tx.ExecContext(ctx, insertNote,
 			n.UserID, n.Kind, n.Title, n.Body, nullID(n.FlowID), nullID(n.RunID), nullID(n.ConnectionID), nanos(n.CreatedAt))
 		if err != nil {
 			return err
@@ -206,7 +214,7 @@ func (s *Store) EnqueueMail(ctx context.Context, m store.Mail) (store.Mail, erro
 	now := time.Now().UTC()
 	m.Status, m.CreatedAt, m.NextAttemptAt = store.MailQueued, now, now
 	err = s.exec(ctx, func(ctx context.Context, tx *wtx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO outbox (recipients, subject, text_body, html_body, kind, status, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?)`,
+		res, err := tx.ExecContext(ctx, insertMail,
 			string(to), m.Subject, m.Text, m.HTML, m.Kind, nanos(now), nanos(now))
 		if err != nil {
 			return err
@@ -381,7 +389,7 @@ func (s *Store) queueAlertMail(ctx context.Context, m store.Mail, alerts []store
 			}
 		}
 		now := nanos(time.Now())
-		_, err := tx.ExecContext(ctx, `INSERT INTO outbox (recipients, subject, text_body, html_body, kind, status, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?)`,
+		_, err := tx.ExecContext(ctx, insertMail,
 			string(to), m.Subject, m.Text, m.HTML, m.Kind, now, now)
 		return err
 	})

@@ -56,6 +56,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Digests", digestTests},
 		{"Problems", problemTests},
 		{"Settings", settingsTests},
+		{"Help", helpTests},
+		{"Support", supportTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
