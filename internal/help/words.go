@@ -20,7 +20,7 @@ var phrases = strings.NewReplacer(
 	"oauth 2", "oauth2", "oauth2.0", "oauth2", "oauth 2.0", "oauth2",
 	"run_after", "runafter", "run after", "runafter", "retry-after", "retryafter", "retry after", "retryafter",
 	"auto-disable", "autodisable", "auto disable", "autodisable", "turned off", "turnedoff", "turns off", "turnedoff", "turn off", "turnedoff",
-	"api key", "apikey", "api-key", "apikey", "api_key", "apikey",
+	"api key", "apikey", "not found", "notfound", "too many requests", "ratelimit", "api-key", "apikey", "api_key", "apikey",
 )
 
 // stopWords are left out of the index and of questions: they say
@@ -34,7 +34,7 @@ func init() {
 		most my myself no nor not now of off on once only or other our ours out over own same she should so some
 		such than that the their theirs them then there these they this those through to too under until up very
 		was we were what when where which while who whom why will with would you your yours yourself get got keep
-		keeps getting please help hi hello thanks thank im ive dont doesnt cant isnt wont didnt why whats doesn
+		keeps getting please help hi hello thanks thank im ive dont doesnt cant isnt wont didnt why whats doesn many long says said
 		don isn didn wasn aren won ve ll`) {
 		stopWords[w] = true
 	}
@@ -47,10 +47,10 @@ var synonyms = map[string][]string{
 	"forbidden": {"403", "permission"}, "403": {"forbidden"}, "denied": {"permission", "403"},
 	"ratelimit": {"429", "throttled"}, "throttled": {"ratelimit"}, "throttle": {"ratelimit"}, "429": {"ratelimit"},
 	"quota": {"ratelimit"}, "toomany": {"ratelimit"},
-	"timeout": {"408"}, "hang": {"timeout"}, "hangs": {"timeout"}, "slow": {"timeout"},
+	"timeout": {"408"}, "hang": {"timeout"}, "hangs": {"timeout"},
 	"creds": {"credentials"}, "credential": {"credentials"}, "password": {"credentials"},
 	"cron": {"schedule"}, "scheduled": {"schedule"}, "hook": {"webhook"}, "hooks": {"webhook"},
-	"mail": {"email"}, "smtp": {"email"}, "404": {"notfound"}, "missing": {"notfound"},
+	"mail": {"email"}, "smtp": {"email"}, "404": {"notfound"}, "missing": {"notfound"}, "notfound": {"404", "missing", "exist"},
 	"rerun": {"resubmit"}, "replay": {"resubmit"}, "again": {"resubmit"}, "redo": {"resubmit"},
 	"disabled": {"autodisable"}, "turnedoff": {"autodisable"},
 	"expired": {"expire"}, "revoked": {"revoke"}, "500": {"5xx"}, "502": {"5xx"}, "503": {"5xx"}, "504": {"5xx"},
