@@ -163,7 +163,9 @@ func (a *app) rootCommand() *cobra.Command {
 		a.connectionsCommand(),
 		a.outboxCommand(),
 		a.diagnoseCommand(),
+		a.supportCommand(),
 	)
+	root.SetHelpCommand(a.helpCommand())
 	return root
 }
 

@@ -45,6 +45,8 @@ type serveOptions struct {
 	SMTPURL       string
 	SecretKey     string
 	CatalogFile   string
+	HelpDir       string
+	CommunityURL  string
 	// WebhookBaseURL and the HTTP limits below come from the environment
 	// only, as the other settings an operator rarely changes do.
 	WebhookBaseURL string
@@ -175,6 +177,8 @@ func (o *serveOptions) config(logger *slog.Logger) server.Config {
 		SMTPURL:       o.SMTPURL,
 		SecretKey:     o.SecretKey,
 		CatalogFile:   o.CatalogFile,
+		HelpDir:       o.HelpDir,
+		CommunityURL:  o.CommunityURL,
 		RepairGrace:   o.repairGrace,
 		DisableAfter:  o.disableAfter,
 		Workers:       o.Workers,
@@ -322,6 +326,8 @@ func (a *app) serveFromEnv(cmd *cobra.Command, o *serveOptions) error {
 	o.AdminEmail = a.getenv("SLUICE_ADMIN_EMAIL")
 	o.AllowNet = a.getenv("SLUICE_ALLOW_NET")
 	o.CatalogFile = a.getenv("SLUICE_CATALOG")
+	o.HelpDir = a.getenv("SLUICE_HELP_DIR")
+	o.CommunityURL = a.getenv("SLUICE_COMMUNITY_URL")
 	o.WebhookBaseURL = a.getenv("SLUICE_WEBHOOK_BASE_URL")
 	if err := o.http.fromEnv(a.getenv); err != nil {
 		return err

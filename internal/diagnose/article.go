@@ -75,7 +75,7 @@ var placeholder = regexp.MustCompile(`\{\{[^}]*\}\}`)
 var neutral = map[string]string{
 	"Connection": "the connection", "Step": "the step", "StepTitle": "The step",
 	"Field": "the field", "Status": "the status", "Host": "The service",
-	"Provider": "the service", "Detail": "its error", "Wait": "a while",
+	"Provider": "the service", "Detail": "an error", "Wait": "a while",
 	"URL": "the URL", "Message": "the error message",
 }
 

@@ -101,6 +101,9 @@ func LoadLibrary(dir string, catalog *diagnose.Catalog) (*Library, error) {
 	return lib, nil
 }
 
+// coverHeading starts the list of the diagnoses an article explains.
+const coverHeading = "## Diagnoses this article explains"
+
 // coverList is the Markdown list of the catalog entries an article
 // explains.
 func coverList(entries []diagnose.Summary) string {
@@ -108,7 +111,7 @@ func coverList(entries []diagnose.Summary) string {
 		return ""
 	}
 	var b strings.Builder
-	b.WriteString("\n## Diagnoses this article explains\n\n")
+	b.WriteString("\n" + coverHeading + "\n\n")
 	for _, e := range entries {
 		fmt.Fprintf(&b, "- `%s` (%s): %s\n", e.Code, e.Class, e.Title)
 	}

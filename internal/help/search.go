@@ -93,21 +93,22 @@ func New(ctx context.Context, cfg Config) (*Center, error) {
 	}
 	c := &Center{cfg: cfg, lib: lib, diags: map[string]diagnose.Summary{}, vocab: newVocabulary(), texts: map[string]string{}}
 	var docs []store.HelpDoc
-	addDoc := func(key, title, terms, body string) {
-		tw, mw, bw := Words(title), Words(terms), Words(body)
+	addDoc := func(key, title, terms, prose, rest string) {
+		tw, mw, bw := Words(title), Words(terms), Words(prose+"\n"+rest)
 		c.vocab.add(slices.Concat(tw, mw, bw))
 		docs = append(docs, store.HelpDoc{Key: key, Title: strings.Join(tw, " "), Terms: strings.Join(mw, " "), Body: strings.Join(bw, " ")})
-		c.texts[key] = body
+		c.texts[key] = prose
 	}
 	for _, a := range lib.Articles() {
-		addDoc(KindArticle+":"+a.Name, a.Title, a.Name+" "+a.Class+" "+a.Keywords, plainText(a.Markdown))
+		prose, rest := plainText(a.Markdown)
+		addDoc(KindArticle+":"+a.Name, a.Title, a.Name+" "+a.Class+" "+a.Keywords, prose, rest)
 	}
 	for _, s := range cfg.Catalog.Summaries() {
 		if _, dup := c.diags[s.Code]; dup {
 			continue // an admin's entry with a built-in id: the first wins
 		}
 		c.diags[s.Code] = s
-		addDoc(KindDiagnosis+":"+s.Code, s.Title, s.Code+" "+s.Provider+" "+s.Class, s.WhatHappened+" "+s.HowToFix)
+		addDoc(KindDiagnosis+":"+s.Code, s.Title, s.Code+" "+s.Provider+" "+s.Class, s.WhatHappened+" "+s.HowToFix, "")
 	}
 	if err := cfg.Store.ReplaceHelpIndex(ctx, docs); err != nil {
 		return nil, err
@@ -275,8 +276,20 @@ func (c *Center) solution(key string, words []string) (Solution, bool) {
 	return Solution{}, false
 }
 
-// sentence splits plain text into sentences.
-var sentence = regexp.MustCompile(`[^.!?\n]+[.!?]?`)
+// sentenceEnd ends a sentence: a full stop (not one inside a word, as
+// in "net.timeout") or a blank line.
+var sentenceEnd = regexp.MustCompile(`[.!?]\s+|\n\s*\n`)
+
+// sentences splits prose into sentences.
+func sentences(text string) []string {
+	var out []string
+	start := 0
+	for _, m := range sentenceEnd.FindAllStringIndex(text, -1) {
+		out = append(out, text[start:m[1]])
+		start = m[1]
+	}
+	return append(out, text[start:])
+}
 
 // excerptLen caps an excerpt, in bytes.
 const excerptLen = 200
@@ -286,8 +299,8 @@ const excerptLen = 200
 // letters), cut to excerptLen.
 func excerpt(text string, words []string) string {
 	best, bestN := "", -1
-	for _, s := range sentence.FindAllString(text, 200) {
-		s = strings.TrimSpace(s)
+	for _, s := range sentences(text) {
+		s = strings.Join(strings.Fields(s), " ")
 		if len(s) < 20 {
 			continue
 		}
@@ -316,16 +329,28 @@ func excerpt(text string, words []string) string {
 // fence matches a fenced code block.
 var fence = regexp.MustCompile("(?s)```.*?```")
 
-// markup matches Markdown's marks that are not words.
-var markup = regexp.MustCompile("[`*_#>|]+|\\[([^\\]]*)\\]\\([^)]*\\)")
+// markup matches Markdown's marks that are not words, and links (kept
+// as their text).
+var markup = regexp.MustCompile("[`*#>]+|\\[([^\\]]*)\\]\\([^)]*\\)")
 
-// plainText returns an article's prose without code blocks and marks,
-// for the index and excerpts; the code blocks' words are indexed too,
+// plainText splits an article into its prose, without marks, which
+// excerpts are cut from, and the rest (code blocks, tables, headings and
+// the generated list of the diagnoses it explains), which is indexed
 // after the prose.
-func plainText(markdown string) string {
-	code := strings.Join(fence.FindAllString(markdown, -1), "\n")
-	prose := fence.ReplaceAllString(markdown, "\n")
-	prose = markup.ReplaceAllString(prose, "$1")
-	code = strings.ReplaceAll(code, "```", " ")
-	return prose + "\n" + code
+func plainText(markdown string) (prose, rest string) {
+	body, covers, _ := strings.Cut(markdown, "\n"+coverHeading)
+	var p, r []string
+	for _, code := range fence.FindAllString(body, -1) {
+		r = append(r, strings.Trim(code, "`"))
+	}
+	for _, line := range strings.Split(fence.ReplaceAllString(body, "\n"), "\n") {
+		t := strings.TrimSpace(line)
+		if strings.HasPrefix(t, "|") || strings.HasPrefix(t, "#") {
+			r = append(r, markup.ReplaceAllString(strings.ReplaceAll(t, "|", " "), "$1"))
+			continue
+		}
+		p = append(p, markup.ReplaceAllString(line, "$1"))
+	}
+	r = append(r, markup.ReplaceAllString(covers, "$1"))
+	return strings.Join(p, "\n"), strings.Join(r, "\n")
 }
