@@ -227,6 +227,9 @@ func (c *Center) Search(ctx context.Context, q Query) (Answer, error) {
 	for _, k := range first {
 		yours[k] = true
 	}
+	// A question that names a catalog code or an article (pasted from
+	// `runs show` or an email) gets that first.
+	first = append(first, c.named(text)...)
 	seen := map[string]bool{}
 	for _, k := range slices.Concat(first, keys) {
 		if seen[k] || len(ans.Solutions) == limit {
@@ -239,6 +242,21 @@ func (c *Center) Search(ctx context.Context, q Query) (Answer, error) {
 		}
 	}
 	return ans, nil
+}
+
+// named returns the keys of the catalog entries (and their articles)
+// and the articles a question names exactly.
+func (c *Center) named(text string) []string {
+	var out []string
+	for _, w := range strings.Fields(strings.ToLower(text)) {
+		w = strings.Trim(w, ".,;:!?()[]{}\"'`")
+		if d, ok := c.diags[w]; ok {
+			out = append(out, KindDiagnosis+":"+w, KindArticle+":"+d.Article)
+		} else if _, ok := c.lib.Get(w); ok && strings.Contains(w, "-") {
+			out = append(out, KindArticle+":"+w)
+		}
+	}
+	return out
 }
 
 // matches reports whether a maker's problem is what the question is

@@ -11,9 +11,12 @@ import (
 	"github.com/sluice/sluice/internal/store/sqlite"
 )
 
+// quiet discards what the store logs.
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
 func newCenter(tb testing.TB) (*help.Center, *sqlite.Store) {
 	tb.Helper()
-	st, err := sqlite.Open(tb.Context(), filepath.Join(tb.TempDir(), "sluice.db"), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	st, err := sqlite.Open(tb.Context(), filepath.Join(tb.TempDir(), "sluice.db"), quiet())
 	if err != nil {
 		tb.Fatal(err)
 	}

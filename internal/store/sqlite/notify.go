@@ -467,6 +467,14 @@ func (s *Store) ListProblems(ctx context.Context, pf store.ProblemFilter) ([]sto
 	if limit <= 0 {
 		limit = 100
 	}
+	// Everyone's failed steps are read through the index of failed steps;
+	// one owner's or one flow's from their runs (CROSS JOIN fixes that
+	// order), so that a maker's problems cost what the maker's runs hold,
+	// not what the whole store holds.
+	from := `steps s JOIN runs r ON r.id = s.run_id JOIN flows f ON f.id = r.flow_id`
+	if pf.OwnerID != 0 || pf.FlowID != 0 {
+		from = `flows f CROSS JOIN runs r ON r.flow_id = f.id CROSS JOIN steps s ON s.run_id = r.id`
+	}
 	// Ongoing compares with the group's latest run in an outer query:
 	// SQLite refuses an aggregate of the outer query inside a subquery.
 	q := `SELECT g.flow_id, g.name, g.owner_id, g.step, g.code, g.class, g.title, g.n, g.first_seen, g.last_seen, g.latest, ` +
@@ -474,7 +482,7 @@ func (s *Store) ListProblems(ctx context.Context, pf store.ProblemFilter) ([]sto
 		`SELECT r.flow_id, f.name, f.owner_id, s.action_id AS step, ` + diagnosis("code") + ` AS code, ` +
 		`MAX(` + diagnosis("class") + `) AS class, MAX(` + diagnosis("title") + `) AS title, COUNT(*) AS n, ` +
 		`MIN(COALESCE(s.finished_at, r.created_at)) AS first_seen, MAX(COALESCE(s.finished_at, r.created_at)) AS last_seen, MAX(r.id) AS latest ` +
-		`FROM steps s JOIN runs r ON r.id = s.run_id JOIN flows f ON f.id = r.flow_id WHERE ` + strings.Join(where, ` AND `) +
+		`FROM ` + from + ` WHERE ` + strings.Join(where, ` AND `) +
 		` GROUP BY r.flow_id, s.action_id, code) g ORDER BY g.last_seen DESC, g.flow_id, g.step, g.code LIMIT ?`
 	rows, err := s.query(ctx, q, append(args, limit)...)
 	if err != nil {
