@@ -277,3 +277,22 @@ func (m *runtimeMem) read() {
 	runtime.ReadMemStats(&ms)
 	m.total = ms.TotalAlloc
 }
+
+// TestAdminArticleHTMLIsSafe: raw HTML and script links in an admin's
+// article do not reach the rendered page.
+func TestAdminArticleHTMLIsSafe(t *testing.T) {
+	t.Parallel()
+	a, err := parseArticle("x", "---\ntitle: x\n---\n<script>alert(1)</script>\n\n[click](javascript:alert(2)) <img src=x onerror=alert(3)>\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	html, err := a.HTML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"<script", "javascript:", "onerror", "<img"} {
+		if strings.Contains(html, bad) {
+			t.Errorf("rendered HTML holds %q:\n%s", bad, html)
+		}
+	}
+}
