@@ -132,26 +132,14 @@ func (s *server) showArticle(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// supportView is a support request.
+// supportView is a support request with the address of its run.
 type supportView struct {
-	ID          int64      `json:"id"`
-	UserID      int64      `json:"user_id"`
-	UserEmail   string     `json:"user_email"`
-	ProblemType string     `json:"problem_type"`
-	Category    string     `json:"category"`
-	Description string     `json:"description"`
-	RunID       *int64     `json:"run_id"`
-	RunURL      *string    `json:"run_url"`
-	Status      string     `json:"status"`
-	Answer      string     `json:"answer"`
-	AnsweredAt  *time.Time `json:"answered_at"`
-	ClosedAt    *time.Time `json:"closed_at"`
-	CreatedAt   time.Time  `json:"created_at"`
+	store.SupportRequest
+	RunURL *string `json:"run_url"`
 }
 
 func (s *server) viewSupport(q store.SupportRequest) supportView {
-	v := supportView{ID: q.ID, UserID: q.UserID, UserEmail: q.UserEmail, ProblemType: q.ProblemType, Category: q.Category,
-		Description: q.Description, RunID: q.RunID, Status: q.Status, Answer: q.Answer, AnsweredAt: q.AnsweredAt, ClosedAt: q.ClosedAt, CreatedAt: q.CreatedAt}
+	v := supportView{SupportRequest: q}
 	if q.RunID != nil && s.help != nil {
 		u := s.help.RunURL(*q.RunID)
 		v.RunURL = &u

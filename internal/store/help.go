@@ -107,6 +107,15 @@ type HelpStore interface {
 // cannot make a query of thousands of alternatives.
 const MaxHelpWords = 64
 
+// HelpQuery returns what a driver's SearchHelp searches for: HelpWords
+// of terms, and the limit, 20 when it is not positive.
+func HelpQuery(terms []string, limit int) ([]string, int) {
+	if limit <= 0 {
+		limit = 20
+	}
+	return HelpWords(terms), limit
+}
+
 // HelpWords returns the terms a driver searches for: those made only of
 // lower-case ASCII letters and digits, once each, at most MaxHelpWords.
 // Drivers quote nothing else, so that no term is read as query syntax.

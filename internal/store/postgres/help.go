@@ -34,12 +34,9 @@ func (s *Store) ReplaceHelpIndex(ctx context.Context, docs []store.HelpDoc) erro
 
 // SearchHelp ranks the documents holding any of terms with ts_rank.
 func (s *Store) SearchHelp(ctx context.Context, terms []string, limit int) ([]store.HelpHit, error) {
-	words := store.HelpWords(terms)
+	words, limit := store.HelpQuery(terms, limit)
 	if len(words) == 0 {
 		return nil, nil
-	}
-	if limit <= 0 {
-		limit = 20
 	}
 	// The words are letters and digits only, so " | " joins them into a
 	// tsquery without any quoting; stop words drop out of it.

@@ -34,12 +34,9 @@ func (s *Store) ReplaceHelpIndex(ctx context.Context, docs []store.HelpDoc) erro
 // SearchHelp ranks the documents holding any of terms with FTS5's bm25,
 // the title weighing 10, the terms 5 and the body 1.
 func (s *Store) SearchHelp(ctx context.Context, terms []string, limit int) ([]store.HelpHit, error) {
-	words := store.HelpWords(terms)
+	words, limit := store.HelpQuery(terms, limit)
 	if len(words) == 0 {
 		return nil, nil
-	}
-	if limit <= 0 {
-		limit = 20
 	}
 	// Each word is quoted: FTS5 still stems it, and no word is read as
 	// an operator.
