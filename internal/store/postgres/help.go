@@ -11,10 +11,20 @@ import (
 	"github.com/sluice/sluice/internal/store"
 )
 
+// helpIndexLock is the advisory lock that serializes rebuilds of the
+// help index.
+const helpIndexLock = `hashtext('sluice.help_index.' || current_schema())`
+
 // ReplaceHelpIndex replaces the help index with docs in one transaction:
 // each document's title weighs A, its terms B and its body D.
 func (s *Store) ReplaceHelpIndex(ctx context.Context, docs []store.HelpDoc) error {
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		// Nodes starting together rebuild it one after the other: without
+		// the lock, the second's DELETE would not see the first's rows
+		// and its INSERTs would collide with them.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(`+helpIndexLock+`)`); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `DELETE FROM help_index`); err != nil {
 			return err
 		}

@@ -1,7 +1,9 @@
 package storetest
 
 import (
+	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +14,7 @@ var helpTests = []test{
 	{"RanksTitleFirstAndStems", testHelpRanks},
 	{"ReplaceDropsOldDocs", testHelpReplace},
 	{"IgnoresQuerySyntax", testHelpSyntax},
+	{"ConcurrentReplace", testHelpConcurrentReplace},
 }
 
 var supportTests = []test{
@@ -201,5 +204,27 @@ func testSupportAnswerClosed(t *testing.T, open opener) {
 	requireNoError(t, err, "ListMail")
 	if len(notes) != 0 || len(mails) != 0 {
 		t.Errorf("a refused answer told the asker: %v %v", notes, mails)
+	}
+}
+
+// testHelpConcurrentReplace: nodes starting together each rebuild the
+// index; every rebuild succeeds and the index holds one copy.
+func testHelpConcurrentReplace(t *testing.T, open opener) {
+	st := open(t)
+	indexHelp(t, st)
+	docs := []store.HelpDoc{{Key: "article:a", Title: "webhooks"}, {Key: "article:b", Title: "webhooks schedules"}}
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Go(func() { errs[i] = st.ReplaceHelpIndex(t.Context(), docs) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		requireNoError(t, err, fmt.Sprintf("ReplaceHelpIndex %d", i))
+	}
+	hits, err := st.SearchHelp(t.Context(), []string{"webhooks"}, 10)
+	requireNoError(t, err, "SearchHelp")
+	if len(hits) != 2 {
+		t.Errorf("after concurrent rebuilds: %v, want the two documents once", hits)
 	}
 }
