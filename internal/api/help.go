@@ -94,7 +94,11 @@ func (s *server) searchHelp(w http.ResponseWriter, r *http.Request) error {
 	if limit > help.MaxLimit {
 		return badRequest("limit %d must be a number from 1 to %d", limit, help.MaxLimit)
 	}
-	ans, err := c.Search(r.Context(), help.Query{Text: q, UserID: caller(r).ID, Limit: limit})
+	category := r.URL.Query().Get("category")
+	if category != "" && !slices.Contains(help.Categories, category) {
+		return badRequest("category %q: want one of %s", category, strings.Join(help.Categories, ", "))
+	}
+	ans, err := c.Search(r.Context(), help.Query{Text: q, UserID: caller(r).ID, Category: category, Limit: limit})
 	if err != nil {
 		return err
 	}

@@ -139,3 +139,18 @@ func TestSupportRequests(t *testing.T) {
 		t.Errorf("bad status: %d", rec.Code)
 	}
 }
+
+// TestHelpSearchCategory: Ask for help's category steers a vague
+// question, and an unknown one is refused.
+func TestHelpSearchCategory(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	var ans helpSearchView
+	b.doJSON(t, "GET", "/api/v1/help/search?q="+url.QueryEscape("it does not work")+"&category=schedules&limit=3", "a", "", http.StatusOK, &ans)
+	if len(ans.Solutions) == 0 || ans.Solutions[0].Name != "schedules" {
+		t.Errorf("solutions %+v, want the schedules article first", ans.Solutions)
+	}
+	if rec := b.do(t, "GET", "/api/v1/help/search?q=x&category=nope", "a", ""); rec.Code != http.StatusBadRequest {
+		t.Errorf("unknown category: %d %s", rec.Code, rec.Body)
+	}
+}

@@ -45,6 +45,8 @@ type helpSearchAnswer struct {
 type helpSearchOptions struct {
 	// Text is the question.
 	Text string
+	// Category adds Ask for help's category to the question.
+	Category string
 	// Limit caps the solutions; 0 lets the server choose.
 	Limit int
 	// JSON prints the solutions as a JSON array.
@@ -100,6 +102,7 @@ first; 'sluice help show NAME' prints an article.`,
 		},
 	}
 	search.Flags().IntVar(&so.Limit, "limit", 0, "show at most N solutions (1 to 50)")
+	search.Flags().StringVar(&so.Category, "category", "", "the category of the problem: auth, config, throttled, transient, flow, webhooks, schedules, email, limits or other")
 	search.Flags().BoolVar(&so.JSON, "json", false, "print the solutions as a JSON array (title, kind, class, url, excerpt, ...)")
 	var sh helpShowOptions
 	show := &cobra.Command{
@@ -124,6 +127,9 @@ func (a *app) helpSearch(ctx context.Context, o *helpSearchOptions) error {
 	q := url.Values{"q": {o.Text}}
 	if o.Limit > 0 {
 		q.Set("limit", strconv.Itoa(o.Limit))
+	}
+	if o.Category != "" {
+		q.Set("category", o.Category)
 	}
 	var ans helpSearchAnswer
 	if _, err := c.do(ctx, http.MethodGet, "/help/search", q, nil, &ans); err != nil {

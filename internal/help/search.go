@@ -135,6 +135,10 @@ type Query struct {
 	// UserID, when not zero, is the maker asking: their open problems
 	// that match the question come first, with their runs.
 	UserID int64
+	// Category is what Ask for help's category says (Categories), if
+	// anything: a diagnosis class or an area of the product, whose words
+	// are searched for too.
+	Category string
 	// Limit caps the solutions. Defaults to DefaultLimit; at most
 	// MaxLimit.
 	Limit int
@@ -194,8 +198,7 @@ func (c *Center) Search(ctx context.Context, q Query) (Answer, error) {
 	if len(text) > MaxQuery {
 		text = text[:MaxQuery]
 	}
-	asked := Words(text)
-	words := c.vocab.expand(asked)
+	words := c.vocab.expand(Words(text + " " + categoryWords[q.Category]))
 	hits, err := c.cfg.Store.SearchHelp(ctx, words, max(limit, candidates))
 	if err != nil {
 		return Answer{}, fmt.Errorf("search help: %w", err)
