@@ -664,6 +664,8 @@ func TestServe(t *testing.T) {
 			"SLUICE_WRITE_TIMEOUT": "45s", "SLUICE_IDLE_TIMEOUT": "1m", "SLUICE_MAX_CONNS": "500", "SLUICE_MAX_CONNS_PER_CLIENT": "500",
 		}, want: server.Config{WebhookBaseURL: "https://hooks.example.com", ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
 			WriteTimeout: 45 * time.Second, IdleTimeout: time.Minute, MaxConns: 500, MaxConnsPerClient: 500}},
+		{name: "help center", env: map[string]string{"SLUICE_HELP_DIR": "/srv/help", "SLUICE_COMMUNITY_URL": "https://community.example.com"},
+			want: server.Config{HelpDir: "/srv/help", CommunityURL: "https://community.example.com"}},
 		{name: "repair grace", env: map[string]string{"SLUICE_REPAIR_GRACE": "45s", "SLUICE_DISABLE_AFTER": "30d"},
 			want: server.Config{RepairGrace: 45 * time.Second, DisableAfter: 30 * 24 * time.Hour}},
 		// Off is a value of its own: a zero would mean the default.

@@ -278,6 +278,8 @@ Set only in the environment:
   SLUICE_ALLOW_NET, SLUICE_SMTP_URL,
   SLUICE_SECRET_KEY (seals connections' secrets; default: DATA/secret.key),
   SLUICE_CATALOG (a file of your own diagnosis entries; see sluice diagnose),
+  SLUICE_HELP_DIR (a folder of your own help articles, *.md; see docs/help.md),
+  SLUICE_COMMUNITY_URL (the community link the help center offers),
   SLUICE_REPAIR_GRACE (how long the first repair-tip email about a problem
   waits to count a burst of failures; default %s; 0 or off: at once),
   SLUICE_DISABLE_AFTER (turn off a flow that has failed continuously that
