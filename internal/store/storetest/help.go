@@ -21,6 +21,7 @@ var supportTests = []test{
 	{"Lifecycle", testSupportLifecycle},
 	{"ListFilters", testSupportList},
 	{"AnswerClosedConflicts", testSupportAnswerClosed},
+	{"OutlivesItsRun", testSupportOutlivesRun},
 }
 
 func helpKeys(hits []store.HelpHit) []string {
@@ -226,5 +227,20 @@ func testHelpConcurrentReplace(t *testing.T, open opener) {
 	requireNoError(t, err, "SearchHelp")
 	if len(hits) != 2 {
 		t.Errorf("after concurrent rebuilds: %v, want the two documents once", hits)
+	}
+}
+
+// testSupportOutlivesRun: deleting the attached run (with its flow, or
+// by retention) keeps the request, without a run.
+func testSupportOutlivesRun(t *testing.T, open opener) {
+	b := setup(t, open)
+	run := createRun(t, b.st, b.flow.ID, time.Time{})
+	r, err := b.st.CreateSupportRequest(b.ctx, store.SupportRequest{UserID: b.user.ID, ProblemType: "failed_run", Category: "auth", Description: "q", RunID: &run.ID})
+	requireNoError(t, err, "CreateSupportRequest")
+	requireNoError(t, b.st.DeleteFlow(b.ctx, b.flow.ID), "DeleteFlow")
+	r, err = b.st.GetSupportRequest(b.ctx, r.ID)
+	requireNoError(t, err, "GetSupportRequest")
+	if r.RunID != nil || r.Description != "q" {
+		t.Errorf("after its run was deleted: %+v", r)
 	}
 }
