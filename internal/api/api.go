@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sluice/sluice/internal/engine"
+	"github.com/sluice/sluice/internal/help"
 	"github.com/sluice/sluice/internal/mail"
 	"github.com/sluice/sluice/internal/netguard"
 	"github.com/sluice/sluice/internal/secret"
@@ -102,6 +103,10 @@ type Config struct {
 	// together. Defaults to a signin.Checker on Store with the default
 	// limits.
 	SignIn *signin.Checker
+	// Help is the help center the /help routes search and the
+	// support answers link from. Defaults to a center with the built-in
+	// articles on Store, made by New.
+	Help *help.Center
 }
 
 // access says who may call a route.
@@ -175,6 +180,14 @@ var routes = []route{
 	{"PUT", "/connections/{conn}", user, (*server).updateConnection},
 	{"DELETE", "/connections/{conn}", user, (*server).deleteConnection},
 	{"POST", "/connections/{conn}/verify", user, (*server).verifyConnection},
+	{"GET", "/help", user, (*server).helpIndex},
+	{"GET", "/help/search", user, (*server).searchHelp},
+	{"GET", "/help/articles/{name}", user, (*server).showArticle},
+	{"GET", "/support", user, (*server).listSupport},
+	{"POST", "/support", user, (*server).createSupport},
+	{"GET", "/support/{id}", user, (*server).showSupport},
+	{"POST", "/support/{id}/answer", admin, (*server).answerSupport},
+	{"POST", "/support/{id}/close", user, (*server).closeSupport},
 }
 
 // server holds what handlers share.
@@ -200,6 +213,9 @@ type server struct {
 	mux      *http.ServeMux
 	// signin checks passwords, throttled.
 	signin *signin.Checker
+	// help is the help center; nil when it could not be made, and the
+	// /help routes answer 500.
+	help *help.Center
 }
 
 // NewWebhooks returns the handler of webhook triggers, which the server
@@ -233,12 +249,20 @@ func newServer(c Config) *server {
 		smtpDial:     c.SMTPDial,
 		mux:          http.NewServeMux(),
 		signin:       c.SignIn,
+		help:         c.Help,
 	}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
 	if s.signin == nil {
 		s.signin = signin.New(signin.Config{Store: c.Store, Logger: s.log})
+	}
+	if s.help == nil && c.Store != nil {
+		h, err := help.New(context.Background(), help.Config{Store: c.Store, BaseURL: c.BaseURL})
+		if err != nil {
+			s.log.Error("help center", "err", err)
+		}
+		s.help = h
 	}
 	if s.hookOrigin {
 		s.hookBaseURL = strings.TrimSuffix(c.WebhookBaseURL, "/")

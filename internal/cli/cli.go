@@ -167,7 +167,9 @@ func (a *app) rootCommand() *cobra.Command {
 		a.importCommand(),
 		a.backupCommand(),
 		a.migrateCommand(),
+		a.supportCommand(),
 	)
+	root.SetHelpCommand(a.helpCommand())
 	return root
 }
 

@@ -670,6 +670,8 @@ func TestServe(t *testing.T) {
 		}, want: server.Config{RunLimits: server.RunLimits{Steps: 1000, ExpressionSteps: 5_000_000, ExpressionTime: 30 * time.Second, Memory: 1 << 30}}},
 		{name: "bad env run memory", env: map[string]string{"SLUICE_MAX_RUN_MEMORY": "256"}, code: ExitUsage},
 		{name: "bad env run steps", env: map[string]string{"SLUICE_MAX_RUN_STEPS": "-1"}, code: ExitUsage},
+		{name: "help center", env: map[string]string{"SLUICE_HELP_DIR": "/srv/help", "SLUICE_COMMUNITY_URL": "https://community.example.com"},
+			want: server.Config{HelpDir: "/srv/help", CommunityURL: "https://community.example.com"}},
 		{name: "repair grace", env: map[string]string{"SLUICE_REPAIR_GRACE": "45s", "SLUICE_DISABLE_AFTER": "30d"},
 			want: server.Config{RepairGrace: 45 * time.Second, DisableAfter: 30 * 24 * time.Hour}},
 		// Off is a value of its own: a zero would mean the default.

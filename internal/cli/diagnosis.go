@@ -1,9 +1,12 @@
 package cli
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/sluice/sluice/internal/diagnose"
 )
 
 // apiDiagnosis is the diagnosis inside a failed step's error.
@@ -15,6 +18,7 @@ type apiDiagnosis struct {
 	HowToFix     string   `json:"how_to_fix"`
 	Retryable    bool     `json:"retryable"`
 	Actions      []string `json:"actions"`
+	Article      string   `json:"article"`
 }
 
 // stepDiagnoses reads the diagnosis of every step of a run answer whose
@@ -66,6 +70,11 @@ func (a *app) printDiagnoses(raw json.RawMessage) error {
 		}
 		fmt.Fprintf(a.stdout, "  What happened:\n%s", indentText(d.WhatHappened, "    "))
 		fmt.Fprintf(a.stdout, "  How do I fix:\n%s", indentText(d.HowToFix, "    "))
+		// A diagnosis recorded before diagnoses named their article gets
+		// it from the same function.
+		if article := cmp.Or(d.Article, diagnose.ArticleFor(d.Code, d.Class)); d.Code != "" {
+			fmt.Fprintf(a.stdout, "  Learn more: sluice help show %s\n", article)
+		}
 	}
 	return nil
 }

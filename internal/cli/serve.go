@@ -45,6 +45,8 @@ type serveOptions struct {
 	SMTPURL       string
 	SecretKey     string
 	CatalogFile   string
+	HelpDir       string
+	CommunityURL  string
 	// WebhookBaseURL and the HTTP limits below come from the environment
 	// only, as the other settings an operator rarely changes do.
 	WebhookBaseURL string
@@ -178,6 +180,8 @@ func (o *serveOptions) config(logger *slog.Logger) server.Config {
 		SMTPURL:       o.SMTPURL,
 		SecretKey:     o.SecretKey,
 		CatalogFile:   o.CatalogFile,
+		HelpDir:       o.HelpDir,
+		CommunityURL:  o.CommunityURL,
 		RepairGrace:   o.repairGrace,
 		DisableAfter:  o.disableAfter,
 
@@ -321,6 +325,8 @@ Set only in the environment:
   SLUICE_ALLOW_NET, SLUICE_SMTP_URL,
   SLUICE_SECRET_KEY (seals connections' secrets; default: DATA/secret.key),
   SLUICE_CATALOG (a file of your own diagnosis entries; see sluice diagnose),
+  SLUICE_HELP_DIR (a folder of your own help articles, *.md; see docs/help.md),
+  SLUICE_COMMUNITY_URL (the community link the help center offers),
   SLUICE_REPAIR_GRACE (how long the first repair-tip email about a problem
   waits to count a burst of failures; default %s; 0 or off: at once),
   SLUICE_DISABLE_AFTER (turn off a flow that has failed continuously that
@@ -376,6 +382,8 @@ func (a *app) serveFromEnv(cmd *cobra.Command, o *serveOptions) error {
 	o.AdminEmail = a.getenv("SLUICE_ADMIN_EMAIL")
 	o.AllowNet = a.getenv("SLUICE_ALLOW_NET")
 	o.CatalogFile = a.getenv("SLUICE_CATALOG")
+	o.HelpDir = a.getenv("SLUICE_HELP_DIR")
+	o.CommunityURL = a.getenv("SLUICE_COMMUNITY_URL")
 	o.WebhookBaseURL = a.getenv("SLUICE_WEBHOOK_BASE_URL")
 	if err := o.http.fromEnv(a.getenv); err != nil {
 		return err

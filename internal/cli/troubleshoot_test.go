@@ -270,6 +270,8 @@ func TestRunsShowDiagnosis(t *testing.T) {
 		"  Retryable:  no\n",
 		"  What happened:\n    Microsoft Graph says user ada@example.com has no manager set in the directory.\n",
 		"  How do I fix:\n    Set a manager for the user in Entra ID,\n    or handle users without one in the flow",
+		// A diagnosis stored without its article gets it from its code.
+		"  Learn more: sluice help show microsoft-graph\n",
 	}, nil)
 	// A run without diagnoses shows none.
 	r = b.run(t, "", "runs", "show", "44")

@@ -39,11 +39,11 @@ func TestCLIDiagnoseJSON(t *testing.T) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	want := []string{"actions", "class", "code", "how_to_fix", "retryable", "title", "what_happened"}
+	want := []string{"actions", "article", "class", "code", "how_to_fix", "retryable", "title", "what_happened"}
 	if !reflect.DeepEqual(keys, want) {
 		t.Errorf("JSON fields %v, want exactly %v", keys, want)
 	}
-	if m["class"] != "auth" || m["code"] != "slack.invalid_auth" || m["retryable"] != false {
+	if m["class"] != "auth" || m["code"] != "slack.invalid_auth" || m["retryable"] != false || m["article"] != "slack" {
 		t.Errorf("got %v", m)
 	}
 	if !strings.Contains(m["how_to_fix"].(string), `connection "slack-bot"`) {

@@ -126,6 +126,11 @@ type Diagnosis struct {
 	// Actions are suggested next steps: fix_connection, edit_flow,
 	// resubmit and wait.
 	Actions []string `json:"actions"`
+	// Article names the help article that explains this kind of failure
+	// (ArticleFor): the "Learn more" link of the run page, `runs show`,
+	// the repair-tip email and the API. Empty in diagnoses recorded
+	// before it existed.
+	Article string `json:"article,omitempty"`
 	// RetryAfter is how long the other side asked to wait (Retry-After,
 	// rate-limit reset headers, or a retry_after in the body), or 0. It is
 	// never more than MaxRetryAfter.

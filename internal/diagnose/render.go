@@ -105,6 +105,7 @@ func (e *entry) render(r *response) Diagnosis {
 		HowToFix:     execute(e.how, data, e.HowToFix),
 		Retryable:    e.Retryable,
 		Actions:      append([]string{}, e.Actions...),
+		Article:      ArticleFor(e.ID, e.Class),
 	}
 	// Quote what the service said, unless the text already does.
 	if data.Detail != "" && !strings.Contains(d.WhatHappened, data.Detail) {

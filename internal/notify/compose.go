@@ -42,6 +42,8 @@ type problemView struct {
 	RunID                  int64
 	RunGone                bool
 	RetryURL, FixURL       string
+	// LearnURL is the help article that explains the failure.
+	LearnURL string
 }
 
 // noticeView is what a one-off notice (broken connection, flow turned
@@ -95,6 +97,9 @@ func (n *Notifier) repairMail(owner store.User, problems []problem, kind string,
 			Flow: p.flow.Name, Step: p.fail.Step, Connection: p.fail.Connection, Title: p.fail.Title, Code: p.fail.Code,
 			Time: since, WhatHappened: p.fail.WhatHappened, HowToFix: p.fail.HowToFix,
 			CountText: countText(p.alert.Pending, since), RunID: p.alert.LatestRunID, RunGone: p.runGone,
+		}
+		if p.fail.Article != "" {
+			pv.LearnURL = strings.TrimSuffix(n.cfg.BaseURL, "/") + "/help/" + p.fail.Article
 		}
 		if !p.runGone {
 			pv.RetryURL = n.link(PurposeRetry, p.alert.LatestRunID, owner.ID, now)

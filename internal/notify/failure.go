@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -29,6 +30,8 @@ type Failure struct {
 	Class, Code, Title, WhatHappened, HowToFix string
 	// Actions are the diagnosis's suggested next steps.
 	Actions []string
+	// Article names the help article that explains the failure.
+	Article string
 }
 
 // stepError is the part of a stored step error that is safe to show. The
@@ -93,6 +96,9 @@ func failureOf(s store.Step) Failure {
 	f.Connection, f.HTTPStatus = e.Connection, e.Status
 	if d := e.Diagnosis; d != nil && d.Code != "" {
 		f.Class, f.Code, f.Title, f.WhatHappened, f.HowToFix, f.Actions = d.Class, d.Code, d.Title, d.WhatHappened, d.HowToFix, d.Actions
+		// A diagnosis recorded before diagnoses named their article gets
+		// it from the same function.
+		f.Article = cmp.Or(d.Article, diagnose.ArticleFor(d.Code, d.Class))
 		return f
 	}
 	kind := e.Kind
@@ -102,7 +108,7 @@ func failureOf(s store.Step) Failure {
 	if s.Status == "timed_out" {
 		kind = "timeout"
 	}
-	f.Class, f.Code = "flow", "step."+kind
+	f.Class, f.Code, f.Article = "flow", "step."+kind, diagnose.ArticleFor("", "flow")
 	f.Title = "Step " + f.Step + " failed"
 	f.WhatHappened = "Step " + f.Step + " failed (" + strings.ReplaceAll(kind, "_", " ") + ") and Sluice has no diagnosis for it."
 	f.HowToFix = "Open the run, read the error of step " + f.Step + ", fix the flow or its connection, then resubmit the run."

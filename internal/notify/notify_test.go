@@ -321,7 +321,8 @@ func TestRepairEmail(t *testing.T) {
 		requireContains(t, name, body, "Time", "What happened", "How do I fix", "Troubleshooting tips",
 			"It failed 1 time since", "directory.example.com refused the credentials of connection directory",
 			"Update connection directory", "get_manager", "Fix my flow",
-			"sluice users settings --repair-emails never", "sluice flows settings 'Welcome a new hire' --repair-emails off")
+			"sluice users settings --repair-emails never", "sluice flows settings 'Welcome a new hire' --repair-emails off",
+			"Learn more", "/help/auth-errors")
 		if strings.Contains(body, canary) {
 			t.Errorf("%s body contains the step's secret", name)
 		}

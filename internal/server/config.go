@@ -81,6 +81,13 @@ type Config struct {
 	// (SLUICE_CATALOG), which win over the built-in catalog.
 	// Defaults to none.
 	CatalogFile string
+	// HelpDir is a folder of the admins' own help articles (*.md,
+	// SLUICE_HELP_DIR), which win over built-in ones of the same name.
+	// Defaults to none.
+	HelpDir string
+	// CommunityURL is the community link the help center offers makers
+	// (SLUICE_COMMUNITY_URL), an http or https URL. Defaults to none.
+	CommunityURL string
 	// RepairGrace is how long the first repair-tip email about a problem
 	// waits after its first failure, so that a burst is reported in one
 	// email with its full count (SLUICE_REPAIR_GRACE). Defaults to
@@ -218,6 +225,11 @@ func (c *Config) validate() error {
 	}
 	if c.MaxPayload <= 0 {
 		c.MaxPayload = engine.DefaultMaxPayload
+	}
+	if c.CommunityURL != "" {
+		if u, err := url.Parse(c.CommunityURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("SLUICE_COMMUNITY_URL %q must be an http or https URL with a host, such as https://community.example.com", c.CommunityURL)
+		}
 	}
 	if c.WebhookBaseURL != "" {
 		c.WebhookBaseURL = strings.TrimSuffix(c.WebhookBaseURL, "/")

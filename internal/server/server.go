@@ -18,6 +18,7 @@ import (
 	"github.com/sluice/sluice/internal/auth"
 	"github.com/sluice/sluice/internal/diagnose"
 	"github.com/sluice/sluice/internal/engine"
+	"github.com/sluice/sluice/internal/help"
 	"github.com/sluice/sluice/internal/mail"
 	"github.com/sluice/sluice/internal/netguard"
 	"github.com/sluice/sluice/internal/notify"
@@ -131,8 +132,13 @@ func Run(ctx context.Context, cfg Config) error {
 			return nr, err
 		},
 	}))
+	helpCenter, err := help.New(ctx, help.Config{Store: st, Catalog: catalog, Dir: cfg.HelpDir, BaseURL: cfg.BaseURL, CommunityURL: cfg.CommunityURL})
+	if err != nil {
+		return fmt.Errorf("help center (SLUICE_HELP_DIR): %w", err)
+	}
 	apiCfg := api.Config{Store: st, Runner: eng, Logger: log, BaseURL: cfg.BaseURL, WebhookBaseURL: cfg.WebhookBaseURL,
-		MaxBody: cfg.MaxPayload, WriteTimeout: cfg.WriteTimeout, Secrets: box, HTTPClient: client, SMTPDial: smtpDial, SignIn: signIn}
+		MaxBody: cfg.MaxPayload, WriteTimeout: cfg.WriteTimeout, Secrets: box, HTTPClient: client, SMTPDial: smtpDial, SignIn: signIn,
+		Help: helpCenter}
 	mux.Handle("/api/", api.New(apiCfg))
 	hooks := api.NewWebhooks(apiCfg)
 	mux.HandleFunc("GET /healthz", healthz)

@@ -434,6 +434,7 @@ type Store interface {
 	AccountStore
 	SessionStore
 	Transfer
+	HelpStore
 
 	// FlowsHealth returns, for each of the flows (by id, in no order),
 	// its newest run and how many of its runs created at or after since

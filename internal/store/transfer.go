@@ -84,12 +84,16 @@ var Tables = []Table{
 	{Name: "notifications", Serial: true, OrderBy: "id", Columns: cols(`id:i user_id:i kind:t title:t body:t flow_id:i run_id:i connection_id:i read_at:tm created_at:tm`)},
 	{Name: "outbox", Serial: true, OrderBy: "id", Columns: cols(`id:i recipients:json subject:t text_body:t html_body:t kind:t status:t attempts:i last_error:t message_id:t next_attempt_at:tm created_at:tm sent_at:tm`)},
 	{Name: "alerts", OrderBy: "flow_id, step, code", Columns: cols(`flow_id:i step:t code:t first_failed_at:tm pending:i latest_run_id:i last_sent_at:tm`)},
+	{Name: "support_requests", Serial: true, OrderBy: "id", Columns: cols(`id:i user_id:i problem_type:t category:t description:t run_id:i status:t answer:t answered_by:i answered_at:tm closed_at:tm created_at:tm`)},
 }
 
 // NotTransferred are the tables export leaves out on purpose:
 // schema_migrations (the stream carries the schema version instead),
-// sign-in attempts and sessions (short-lived, tied to the old server).
-var NotTransferred = []string{"schema_migrations", "sign_in_attempts", "sessions"}
+// sign-in attempts and sessions (short-lived, tied to the old server),
+// and the help index with SQLite's FTS5 tables behind it (rebuilt from
+// the articles and the catalog at every start).
+var NotTransferred = []string{"schema_migrations", "sign_in_attempts", "sessions",
+	"help_index", "help_index_config", "help_index_content", "help_index_data", "help_index_docsize", "help_index_idx"}
 
 // Rows is what both drivers' result sets (database/sql's and pgx's)
 // offer, for the helpers below that both drivers share.

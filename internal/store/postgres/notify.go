@@ -78,6 +78,14 @@ func scanNote(row rowScanner) (store.Notification, error) {
 	return n, nil
 }
 
+// insertNote adds a notification: user_id, kind, title, body, flow_id,
+// run_id, connection_id, created_at.
+const insertNote = `INSERT INTO notifications (user_id, kind, title, body, flow_id, run_id, connection_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
+
+// insertMail queues a message due at once: recipients, subject,
+// text_body, html_body, kind, and the time.
+const insertMail = `INSERT INTO outbox (recipients, subject, text_body, html_body, kind, status, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, 'queued', $6, $6)`
+
 // AddNotification adds an entry to a user's feed; a zero CreatedAt is
 // now.
 func (s *Store) AddNotification(ctx context.Context, n store.Notification) (store.Notification, error) {
@@ -85,8 +93,7 @@ func (s *Store) AddNotification(ctx context.Context, n store.Notification) (stor
 	if created.IsZero() {
 		created = time.Now()
 	}
-	out, err := scanNote(s.pool.QueryRow(ctx, `INSERT INTO notifications (user_id, kind, title, body, flow_id, run_id, connection_id, created_at) `+
-		`VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING `+noteCols,
+	out, err := scanNote(s.pool.QueryRow(ctx, insertNote+` RETURNING `+noteCols,
 		n.UserID, n.Kind, n.Title, n.Body, nullID(n.FlowID), nullID(n.RunID), nullID(n.ConnectionID), created.UTC()))
 	if err != nil {
 		return store.Notification{}, wrap(err, fmt.Sprintf("add notification for user %d", n.UserID))
@@ -151,8 +158,7 @@ func (s *Store) EnqueueMail(ctx context.Context, m store.Mail) (store.Mail, erro
 		return store.Mail{}, fmt.Errorf("enqueue mail %q: no recipient", m.Subject)
 	}
 	now := time.Now().UTC()
-	out, err := scanMail(s.pool.QueryRow(ctx, `INSERT INTO outbox (recipients, subject, text_body, html_body, kind, status, next_attempt_at, created_at) `+
-		`VALUES ($1, $2, $3, $4, $5, 'queued', $6, $6) RETURNING `+mailCols,
+	out, err := scanMail(s.pool.QueryRow(ctx, insertMail+` RETURNING `+mailCols,
 		m.To, m.Subject, m.Text, m.HTML, m.Kind, now))
 	if err != nil {
 		return store.Mail{}, wrap(err, fmt.Sprintf("enqueue mail %q", m.Subject))
@@ -322,8 +328,7 @@ func (s *Store) queueAlertMail(ctx context.Context, m store.Mail, alerts []store
 			}
 		}
 		now := time.Now().UTC()
-		_, err := tx.Exec(ctx, `INSERT INTO outbox (recipients, subject, text_body, html_body, kind, status, next_attempt_at, created_at) `+
-			`VALUES ($1, $2, $3, $4, $5, 'queued', $6, $6)`, m.To, m.Subject, m.Text, m.HTML, m.Kind, now)
+		_, err := tx.Exec(ctx, insertMail, m.To, m.Subject, m.Text, m.HTML, m.Kind, now)
 		return err
 	})
 	if errors.Is(err, errTaken) {

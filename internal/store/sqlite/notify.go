@@ -80,6 +80,14 @@ func (s *Store) AckEvents(ctx context.Context, ids []int64) error {
 	return nil
 }
 
+// insertNote adds a notification: user_id, kind, title, body, flow_id,
+// run_id, connection_id, created_at.
+const insertNote = `INSERT INTO notifications (user_id, kind, title, body, flow_id, run_id, connection_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+
+// insertMail queues a message: recipients, subject, text_body,
+// html_body, kind, next_attempt_at, created_at.
+const insertMail = `INSERT INTO outbox (recipients, subject, text_body, html_body, kind, status, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?)`
+
 const noteCols = `id, user_id, kind, title, body, COALESCE(flow_id, 0), COALESCE(run_id, 0), COALESCE(connection_id, 0), read_at, created_at`
 
 func scanNote(row interface{ Scan(...any) error }) (store.Notification, error) {
@@ -107,7 +115,7 @@ func (s *Store) AddNotification(ctx context.Context, n store.Notification) (stor
 		n.CreatedAt = time.Now().UTC()
 	}
 	err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO notifications (user_id, kind, title, body, flow_id, run_id, connection_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		res, err := tx.ExecContext(ctx, insertNote,
 			n.UserID, n.Kind, n.Title, n.Body, nullID(n.FlowID), nullID(n.RunID), nullID(n.ConnectionID), nanos(n.CreatedAt))
 		if err != nil {
 			return err
@@ -206,7 +214,7 @@ func (s *Store) EnqueueMail(ctx context.Context, m store.Mail) (store.Mail, erro
 	now := time.Now().UTC()
 	m.Status, m.CreatedAt, m.NextAttemptAt = store.MailQueued, now, now
 	err = s.exec(ctx, func(ctx context.Context, tx *wtx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO outbox (recipients, subject, text_body, html_body, kind, status, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?)`,
+		res, err := tx.ExecContext(ctx, insertMail,
 			string(to), m.Subject, m.Text, m.HTML, m.Kind, nanos(now), nanos(now))
 		if err != nil {
 			return err
@@ -381,7 +389,7 @@ func (s *Store) queueAlertMail(ctx context.Context, m store.Mail, alerts []store
 			}
 		}
 		now := nanos(time.Now())
-		_, err := tx.ExecContext(ctx, `INSERT INTO outbox (recipients, subject, text_body, html_body, kind, status, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?)`,
+		_, err := tx.ExecContext(ctx, insertMail,
 			string(to), m.Subject, m.Text, m.HTML, m.Kind, now, now)
 		return err
 	})
@@ -459,6 +467,14 @@ func (s *Store) ListProblems(ctx context.Context, pf store.ProblemFilter) ([]sto
 	if limit <= 0 {
 		limit = 100
 	}
+	// Everyone's failed steps are read through the index of failed steps;
+	// one owner's or one flow's from their runs (CROSS JOIN fixes that
+	// order), so that a maker's problems cost what the maker's runs hold,
+	// not what the whole store holds.
+	from := `steps s JOIN runs r ON r.id = s.run_id JOIN flows f ON f.id = r.flow_id`
+	if pf.OwnerID != 0 || pf.FlowID != 0 {
+		from = `flows f CROSS JOIN runs r ON r.flow_id = f.id CROSS JOIN steps s ON s.run_id = r.id`
+	}
 	// Ongoing compares with the group's latest run in an outer query:
 	// SQLite refuses an aggregate of the outer query inside a subquery.
 	q := `SELECT g.flow_id, g.name, g.owner_id, g.step, g.code, g.class, g.title, g.n, g.first_seen, g.last_seen, g.latest, ` +
@@ -466,7 +482,7 @@ func (s *Store) ListProblems(ctx context.Context, pf store.ProblemFilter) ([]sto
 		`SELECT r.flow_id, f.name, f.owner_id, s.action_id AS step, ` + diagnosis("code") + ` AS code, ` +
 		`MAX(` + diagnosis("class") + `) AS class, MAX(` + diagnosis("title") + `) AS title, COUNT(*) AS n, ` +
 		`MIN(COALESCE(s.finished_at, r.created_at)) AS first_seen, MAX(COALESCE(s.finished_at, r.created_at)) AS last_seen, MAX(r.id) AS latest ` +
-		`FROM steps s JOIN runs r ON r.id = s.run_id JOIN flows f ON f.id = r.flow_id WHERE ` + strings.Join(where, ` AND `) +
+		`FROM ` + from + ` WHERE ` + strings.Join(where, ` AND `) +
 		` GROUP BY r.flow_id, s.action_id, code) g ORDER BY g.last_seen DESC, g.flow_id, g.step, g.code LIMIT ?`
 	rows, err := s.query(ctx, q, append(args, limit)...)
 	if err != nil {

@@ -2,7 +2,11 @@ package sqlite
 
 import (
 	"encoding/json"
+	"io/fs"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -91,9 +95,7 @@ func TestDigestsSeededFromOutbox(t *testing.T) {
 		}
 	}
 	// Back to the schema before 0010, as a store of the previous version.
-	if _, err := s.write.ExecContext(ctx, `DROP TABLE digests; DELETE FROM schema_migrations WHERE version = 10`); err != nil {
-		t.Fatal(err)
-	}
+	migrateDownTo(t, s, 10)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -104,5 +106,33 @@ func TestDigestsSeededFromOutbox(t *testing.T) {
 	}
 	if !got.Equal(last.CreatedAt) {
 		t.Fatalf("LastDigest after the upgrade: %s, want the last digest's %s", got, last.CreatedAt)
+	}
+}
+
+// migrateDownTo applies the down migrations of version and every later
+// one, newest first, as if the store had been made by an older binary.
+func migrateDownTo(t *testing.T, s *Store, version int) {
+	t.Helper()
+	downs, err := fs.Glob(migrations, "migrations/*.down.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(downs)
+	slices.Reverse(downs)
+	for _, name := range downs {
+		v, err := strconv.Atoi(strings.SplitN(strings.TrimPrefix(name, "migrations/"), "_", 2)[0])
+		if err != nil {
+			t.Fatalf("migration %s: %v", name, err)
+		}
+		if v < version {
+			break
+		}
+		body, err := migrations.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.write.ExecContext(t.Context(), string(body)+`; DELETE FROM schema_migrations WHERE version = `+strconv.Itoa(v)); err != nil {
+			t.Fatalf("down %s: %v", name, err)
+		}
 	}
 }

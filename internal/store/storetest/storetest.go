@@ -60,6 +60,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Problems", problemTests},
 		{"Settings", settingsTests},
 		{"Transfer", transferTests},
+		{"Help", helpTests},
+		{"Support", supportTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

@@ -187,6 +187,13 @@ func populate(t *testing.T, st store.Store) populated {
 	if err := st.CountAlert(ctx, p.flow.ID, "b", "http.500", failed.ID, now); err != nil {
 		t.Fatalf("CountAlert: %v", err)
 	}
+	req, err := st.CreateSupportRequest(ctx, store.SupportRequest{UserID: p.user.ID, ProblemType: "failed_run", Category: "auth",
+		Description: "my token", RunID: &failed.ID, Status: "open", CreatedAt: now})
+	requireNoError(t, err, "CreateSupportRequest")
+	_, err = st.AnswerSupportRequest(ctx, req.ID, store.SupportAnswer{Answer: "renew it", By: other.ID, At: now,
+		Note: store.Notification{UserID: p.user.ID, Kind: "support_answer", Title: "t", Body: "b"},
+		Mail: store.Mail{To: []string{"a@example.com"}, Subject: "s", Text: "t", Kind: "support_answer"}})
+	requireNoError(t, err, "AnswerSupportRequest")
 	return p
 }
 

@@ -1,0 +1,2 @@
+DROP TABLE support_requests;
+DROP TABLE help_index;
