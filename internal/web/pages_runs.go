@@ -187,38 +187,3 @@ func (p *portal) resubmit(w http.ResponseWriter, r *http.Request, c *call) error
 	http.Redirect(w, r, fmt.Sprintf("/runs/%d", nr.ID), http.StatusSeeOther)
 	return nil
 }
-
-// runsPage is the run list (this slice: newest first, a keyset page at a
-// time; filters, columns and bulk actions come later).
-type runsPage struct {
-	base
-	Runs []store.Run
-	// Next is the before= of the next page, 0 on the last one.
-	Next int64
-}
-
-// runsPageSize is the run list's page.
-const runsPageSize = 50
-
-// runs answers GET /runs?before=ID: one keyset page of ListRuns (the
-// primary key, newest first).
-func (p *portal) runs(w http.ResponseWriter, r *http.Request, c *call) error {
-	f := store.RunFilter{OwnerID: scope(c.user), Limit: runsPageSize}
-	if v := r.URL.Query().Get("before"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 1 {
-			return pageErr(http.StatusBadRequest, "This page of runs does not exist", "Start again from the first page of Runs.")
-		}
-		f.BeforeID = n
-	}
-	runs, err := p.st.ListRuns(r.Context(), f)
-	if err != nil {
-		return fmt.Errorf("run list: %w", err)
-	}
-	v := runsPage{base: c.base("Runs", "runs"), Runs: runs}
-	if len(runs) == runsPageSize {
-		v.Next = runs[len(runs)-1].ID
-	}
-	p.render(w, http.StatusOK, "runs", v)
-	return nil
-}

@@ -29,7 +29,8 @@ var staticFS embed.FS
 // layout once at start-up.
 var portalPages = func() map[string]*template.Template {
 	out := map[string]*template.Template{}
-	for _, name := range []string{"signin", "home", "flows", "flow", "runs", "run", "confirm", "connections", "connection", "activity", "error"} {
+	for _, name := range []string{"signin", "home", "flows", "flow", "runs", "run", "confirm", "connections", "connection", "activity", "error",
+		"job"} {
 		out[name] = template.Must(template.New("").Funcs(funcs).ParseFS(templateFS,
 			"templates/portal/layout.html", "templates/portal/parts.html", "templates/portal/"+name+".html"))
 	}
@@ -42,6 +43,9 @@ type Runner interface {
 	// Resubmit starts a run of orig's flow with the same trigger input
 	// (see engine.Engine.Resubmit).
 	Resubmit(ctx context.Context, orig store.Run, opt engine.ResubmitOptions) (store.Run, bool, error)
+	// SubmitJob queues a bulk resubmit or cancel (see
+	// engine.Engine.SubmitJob), as POST /api/v1/runs/resubmit does.
+	SubmitJob(ctx context.Context, ownerID int64, kind string, p engine.JobParams) (store.Job, error)
 }
 
 // PortalConfig configures the portal.
@@ -117,7 +121,6 @@ func NewPortal(cfg PortalConfig) http.Handler {
 	mux.Handle("GET /flows", p.page(p.flows))
 	mux.Handle("GET /flows/{id}", p.page(p.flow))
 	mux.Handle("POST /flows/{id}/enabled", p.page(p.setFlowEnabled))
-	mux.Handle("GET /runs", p.page(p.runs))
 	mux.Handle("GET /runs/{id}", p.page(p.run))
 	mux.Handle("POST /runs/{id}/resubmit", p.page(p.resubmit))
 	mux.Handle("GET /connections", p.page(p.connections))
@@ -125,6 +128,14 @@ func NewPortal(cfg PortalConfig) http.Handler {
 	mux.Handle("POST /connections/{ref}/verify", p.page(p.verify))
 	mux.Handle("GET /activity", p.page(p.activity))
 	mux.Handle("POST /activity/read", p.page(p.markRead))
+	// Slice 3: run history, bulk jobs, problems, connections' fix,
+	// settings and admin.
+	mux.Handle("GET /runs", p.page(historyForm(p.history)))
+	mux.Handle("GET /flows/{id}/runs", p.page(historyForm(p.history)))
+	mux.Handle("GET /runs/export.csv", p.page(p.export))
+	mux.Handle("GET /flows/{id}/runs/export.csv", p.page(p.export))
+	mux.Handle("POST /runs/bulk", p.page(p.bulk))
+	mux.Handle("GET /jobs/{id}", p.page(p.job))
 	mux.Handle("/", p.page(func(w http.ResponseWriter, r *http.Request, c *call) error { return errNotFound }))
 	return mux
 }
@@ -226,6 +237,9 @@ type base struct {
 	User   *store.User
 	Unread int
 	CSRF   string
+	// Refresh, when not 0, reloads the page after that many seconds (a
+	// progress page without JavaScript).
+	Refresh int
 }
 
 // base returns the frame of a signed-in page.
@@ -322,6 +336,7 @@ var funcs = template.FuncMap{
 	"duration": duration,
 	"json":     prettyJSON,
 	"kind":     noteBadge,
+	"badgeOf":  func(mark, word string) badge { return badge{mark, word} },
 	"plural": func(n int, one, many string) string {
 		if n == 1 {
 			return one
