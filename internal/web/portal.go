@@ -30,7 +30,7 @@ var staticFS embed.FS
 var portalPages = func() map[string]*template.Template {
 	out := map[string]*template.Template{}
 	for _, name := range []string{"signin", "home", "flows", "flow", "runs", "run", "confirm", "connections", "connection", "activity", "error",
-		"job"} {
+		"job", "fix"} {
 		out[name] = template.Must(template.New("").Funcs(funcs).ParseFS(templateFS,
 			"templates/portal/layout.html", "templates/portal/parts.html", "templates/portal/"+name+".html"))
 	}
@@ -48,6 +48,18 @@ type Runner interface {
 	SubmitJob(ctx context.Context, ownerID int64, kind string, p engine.JobParams) (store.Job, error)
 }
 
+// ConnectionFixer is what the connection page asks of the API's
+// connection logic (api.ConnectionFixer).
+type ConnectionFixer interface {
+	// SecretFields names the secret fields of the connection's type.
+	SecretFields(c store.Connection) []string
+	// Fix replaces the secret fields given and marks the connection
+	// unverified; an *api.Error says what is wrong with them.
+	Fix(ctx context.Context, c store.Connection, secret map[string]string) (store.Connection, error)
+	// FlowsUsing returns the flows whose latest version uses c.
+	FlowsUsing(ctx context.Context, c store.Connection) ([]store.Flow, error)
+}
+
 // PortalConfig configures the portal.
 type PortalConfig struct {
 	// Store reads and writes users, flows, runs and connections. Required.
@@ -62,6 +74,10 @@ type PortalConfig struct {
 	// "" once the health is recorded. Defaults to nil: the connection page
 	// offers no Verify.
 	Verify func(ctx context.Context, c store.Connection) (string, error)
+	// Connections fixes connections with the API's logic
+	// (api.NewConnectionFixer): Fix connection and the flows using one.
+	// Defaults to nil: the connection page offers no Fix connection.
+	Connections ConnectionFixer
 	// SignIn checks passwords, throttled; pass the API's Checker so that
 	// both count one client address together. Defaults to a
 	// signin.Checker on Store with the default limits.
@@ -136,6 +152,9 @@ func NewPortal(cfg PortalConfig) http.Handler {
 	mux.Handle("GET /flows/{id}/runs/export.csv", p.page(p.export))
 	mux.Handle("POST /runs/bulk", p.page(p.bulk))
 	mux.Handle("GET /jobs/{id}", p.page(p.job))
+	mux.Handle("GET /connections/{ref}/fix", p.page(p.fixForm))
+	mux.Handle("POST /connections/{ref}/fix", p.page(p.fix))
+	mux.Handle("POST /connections/{ref}/resubmit", p.page(p.resubmitConnection))
 	mux.Handle("/", p.page(func(w http.ResponseWriter, r *http.Request, c *call) error { return errNotFound }))
 	return mux
 }
@@ -328,15 +347,16 @@ func owned[T any](ctx context.Context, u store.User, id int64, get func(context.
 
 // funcs are the templates' helpers.
 var funcs = template.FuncMap{
-	"ago":      ago,
-	"exact":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 MST") },
-	"iso":      func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-	"word":     statusWord,
-	"mark":     statusMark,
-	"duration": duration,
-	"json":     prettyJSON,
-	"kind":     noteBadge,
-	"badgeOf":  func(mark, word string) badge { return badge{mark, word} },
+	"ago":        ago,
+	"exact":      func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 MST") },
+	"iso":        func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+	"word":       statusWord,
+	"mark":       statusMark,
+	"duration":   duration,
+	"json":       prettyJSON,
+	"kind":       noteBadge,
+	"fieldLabel": func(f string) string { return fieldLabels[f] },
+	"badgeOf":    func(mark, word string) badge { return badge{mark, word} },
 	"plural": func(n int, one, many string) string {
 		if n == 1 {
 			return one
