@@ -27,11 +27,6 @@ const (
 	maxColumnPath = 100
 	// maxSearch caps the text searched for in trigger inputs.
 	maxSearch = 200
-	// searchWindow is how many run ids one request's text search covers
-	// (a LIKE over the input of each run the other filters leave): a
-	// search that finds too little in one window offers to go on below
-	// it, so that no request reads every run.
-	searchWindow = 20_000
 	// exportPage is how many runs an export reads per query, and
 	// maxExportRows the most it writes.
 	exportPage    = 500
@@ -154,7 +149,7 @@ type historySlice struct {
 
 // listHistory reads one page of runs newest first: an index range below
 // before (the primary key, or runs_status, runs_flow, runs_created as
-// the filter allows), and for a text search a window of searchWindow ids.
+// the filter allows), and for a text search a window of SearchWindow ids.
 func (p *portal) listHistory(ctx context.Context, f store.RunFilter, text string, before int64, limit int) (historySlice, error) {
 	f.BeforeID, f.Limit = before, limit+1
 	if text != "" {
@@ -166,7 +161,7 @@ func (p *portal) listHistory(ctx context.Context, f store.RunFilter, text string
 			f.BeforeID = newest[0].ID + 1
 		}
 		f.InputContains = jsonText.Replace(text)
-		f.AfterID = max(0, f.BeforeID-1-searchWindow)
+		f.AfterID = max(0, f.BeforeID-1-p.cfg.SearchWindow)
 	}
 	runs, err := p.st.ListRuns(ctx, f)
 	if err != nil {
@@ -266,7 +261,7 @@ func (p *portal) history(w http.ResponseWriter, r *http.Request, c *call) error 
 func splitCols(v url.Values) {
 	if box := v.Get("cols"); box != "" {
 		for _, c := range strings.Split(box, ",") {
-			v.Add("col", c)
+			v.Add("col", strings.TrimSpace(c))
 		}
 		v.Del("cols")
 	}

@@ -82,6 +82,12 @@ type PortalConfig struct {
 	// both count one client address together. Defaults to a
 	// signin.Checker on Store with the default limits.
 	SignIn *signin.Checker
+	// SearchWindow is how many run ids one request's text search in the
+	// run history covers (a LIKE over the input of each run the other
+	// filters leave): a search that finds too little in one window offers
+	// to go on below it, so that no request reads every run. Defaults to
+	// 20,000.
+	SearchWindow int64
 	// BaseURL is the server's public URL. Defaults to "".
 	BaseURL string
 	// WebhookBaseURL starts webhook URLs when webhooks have their own
@@ -122,6 +128,9 @@ func NewPortal(cfg PortalConfig) http.Handler {
 	}
 	if cfg.SignIn == nil {
 		cfg.SignIn = signin.New(signin.Config{Store: cfg.Store, Logger: cfg.Logger})
+	}
+	if cfg.SearchWindow <= 0 {
+		cfg.SearchWindow = 20_000
 	}
 	if cfg.WebhookBaseURL == "" {
 		cfg.WebhookBaseURL = cfg.BaseURL
