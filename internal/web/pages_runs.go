@@ -99,7 +99,7 @@ func (p *portal) runView(r *http.Request, c *call, run store.Run) (runPageView, 
 			if slices.Contains(f.Actions, diagnose.ActionFixConnection) && f.Connection != "" {
 				v.ConnectionLink = "/connections/" + urlPath(f.Connection)
 				if cn, err := p.st.GetConnectionByName(ctx, run.OwnerID, f.Connection); err == nil {
-					v.ConnectionLink = "/connections/" + strconv.FormatInt(cn.ID, 10)
+					v.ConnectionLink = "/connections/" + strconv.FormatInt(cn.ID, 10) + "/fix"
 				}
 			}
 		}

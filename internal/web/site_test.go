@@ -59,17 +59,17 @@ func newSite(t *testing.T) *site {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := engine.New(engine.Config{Store: st, Logger: logger, HTTPClient: netguard.NewClient(netguard.Options{Allow: allow}), SingleNode: true})
+	box, err := secret.NewBox([]byte("fedcba9876543210fedcba9876543210"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := engine.New(engine.Config{Store: st, Logger: logger, Secrets: box, HTTPClient: netguard.NewClient(netguard.Options{Allow: allow}), SingleNode: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	engCtx, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = eng.Run(engCtx) })
-	box, err := secret.NewBox([]byte("fedcba9876543210fedcba9876543210"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	s := &site{st: st, eng: eng, box: box, key: notify.LinkKey([]byte("0123456789abcdef0123456789abcdef"))}
 	sessions := web.NewSessions(web.SessionConfig{Store: st})
 	mux := http.NewServeMux()
