@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluice/sluice/internal/api"
 	"github.com/sluice/sluice/internal/engine"
 	"github.com/sluice/sluice/internal/signin"
 	"github.com/sluice/sluice/internal/store"
@@ -30,7 +31,7 @@ var staticFS embed.FS
 var portalPages = func() map[string]*template.Template {
 	out := map[string]*template.Template{}
 	for _, name := range []string{"signin", "home", "flows", "flow", "runs", "run", "confirm", "connections", "connection", "activity", "error",
-		"job", "fix"} {
+		"job", "fix", "problems", "problem", "settings", "users", "outbox"} {
 		out[name] = template.Must(template.New("").Funcs(funcs).ParseFS(templateFS,
 			"templates/portal/layout.html", "templates/portal/parts.html", "templates/portal/"+name+".html"))
 	}
@@ -78,6 +79,9 @@ type PortalConfig struct {
 	// (api.NewConnectionFixer): Fix connection and the flows using one.
 	// Defaults to nil: the connection page offers no Fix connection.
 	Connections ConnectionFixer
+	// Accounts creates users and tokens and sets passwords with the
+	// API's logic. Defaults to api.NewAccounts on Store and Logger.
+	Accounts *api.Accounts
 	// SignIn checks passwords, throttled; pass the API's Checker so that
 	// both count one client address together. Defaults to a
 	// signin.Checker on Store with the default limits.
@@ -129,6 +133,9 @@ func NewPortal(cfg PortalConfig) http.Handler {
 	if cfg.SignIn == nil {
 		cfg.SignIn = signin.New(signin.Config{Store: cfg.Store, Logger: cfg.Logger})
 	}
+	if cfg.Accounts == nil {
+		cfg.Accounts = api.NewAccounts(api.Config{Store: cfg.Store, Logger: cfg.Logger, SignIn: cfg.SignIn})
+	}
 	if cfg.SearchWindow <= 0 {
 		cfg.SearchWindow = 20_000
 	}
@@ -161,6 +168,19 @@ func NewPortal(cfg PortalConfig) http.Handler {
 	mux.Handle("GET /flows/{id}/runs/export.csv", p.page(p.export))
 	mux.Handle("POST /runs/bulk", p.page(p.bulk))
 	mux.Handle("GET /jobs/{id}", p.page(p.job))
+	mux.Handle("GET /problems", p.page(p.problems))
+	mux.Handle("GET /problems/{id}", p.page(p.problem))
+	mux.Handle("POST /problems/{id}/resubmit", p.page(p.resubmitProblem))
+	mux.Handle("GET /settings", p.page(p.settings))
+	mux.Handle("POST /settings/notifications", p.page(p.setNotifications))
+	mux.Handle("POST /settings/tokens", p.page(p.createToken))
+	mux.Handle("POST /settings/tokens/{id}/delete", p.page(p.deleteToken))
+	mux.Handle("POST /settings/password", p.page(p.changePassword))
+	mux.Handle("GET /admin/users", p.page(p.adminOnly(p.users)))
+	mux.Handle("POST /admin/users", p.page(p.adminOnly(p.createUser)))
+	mux.Handle("POST /admin/users/{id}/disabled", p.page(p.adminOnly(p.setUserDisabled)))
+	mux.Handle("POST /admin/users/{id}/password", p.page(p.adminOnly(p.resetPassword)))
+	mux.Handle("GET /admin/outbox", p.page(p.adminOnly(p.outbox)))
 	mux.Handle("GET /connections/{ref}/fix", p.page(p.fixForm))
 	mux.Handle("POST /connections/{ref}/fix", p.page(p.fix))
 	mux.Handle("POST /connections/{ref}/resubmit", p.page(p.resubmitConnection))
@@ -364,14 +384,19 @@ var funcs = template.FuncMap{
 	"duration":   duration,
 	"json":       prettyJSON,
 	"kind":       noteBadge,
+	"problemID":  problemID,
+	"mul":        func(a, b int) int { return a * b },
 	"fieldLabel": func(f string) string { return fieldLabels[f] },
 	"badgeOf":    func(mark, word string) badge { return badge{mark, word} },
-	"plural": func(n int, one, many string) string {
-		if n == 1 {
-			return one
-		}
-		return many
-	},
+	"plural":     plural,
+}
+
+// plural picks the word for n things.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // ago says how long ago t was, in the words people use.
