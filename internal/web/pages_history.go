@@ -142,17 +142,22 @@ type historySlice struct {
 	Runs []store.Run
 	// Next is the before= of the next page, 0 on the last one.
 	Next int64
-	// SearchedTo, for a text search that did not fill the page, is the
-	// lowest run id its window reached; the next page searches below.
+	// SearchedTo, for a windowed page (see listHistory) that did not
+	// fill, is the lowest run id its window reached; the next page
+	// searches below.
 	SearchedTo int64
 }
 
 // listHistory reads one page of runs newest first: an index range below
 // before (the primary key, or runs_status, runs_flow, runs_created as
-// the filter allows), and for a text search a window of SearchWindow ids.
+// the filter allows). A text search, and a status filter within one
+// owner's or one flow's runs, read one window of SearchWindow ids per
+// page: without an index on (flow_id, status, id) the store walks every
+// run of that status (runs_status) to find one owner's, which takes a
+// second at a million runs when the owner has few (docs/benchmarks.md).
 func (p *portal) listHistory(ctx context.Context, f store.RunFilter, text string, before int64, limit int) (historySlice, error) {
 	f.BeforeID, f.Limit = before, limit+1
-	if text != "" {
+	if text != "" || (f.Status != "" && (f.OwnerID != 0 || f.FlowID != 0)) {
 		if before == 0 {
 			newest, err := p.st.ListRuns(ctx, store.RunFilter{Limit: 1})
 			if err != nil || len(newest) == 0 {
@@ -160,7 +165,9 @@ func (p *portal) listHistory(ctx context.Context, f store.RunFilter, text string
 			}
 			f.BeforeID = newest[0].ID + 1
 		}
-		f.InputContains = jsonText.Replace(text)
+		if text != "" {
+			f.InputContains = jsonText.Replace(text)
+		}
 		f.AfterID = max(0, f.BeforeID-1-p.cfg.SearchWindow)
 	}
 	runs, err := p.st.ListRuns(ctx, f)

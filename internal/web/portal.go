@@ -86,11 +86,12 @@ type PortalConfig struct {
 	// both count one client address together. Defaults to a
 	// signin.Checker on Store with the default limits.
 	SignIn *signin.Checker
-	// SearchWindow is how many run ids one request's text search in the
-	// run history covers (a LIKE over the input of each run the other
-	// filters leave): a search that finds too little in one window offers
-	// to go on below it, so that no request reads every run. Defaults to
-	// 20,000.
+	// SearchWindow is how many run ids one page of the run history
+	// covers when it searches text in trigger inputs (a LIKE over the
+	// input of each run the other filters leave) or filters one owner's
+	// or flow's runs by status: a page that finds too little in one
+	// window offers to go on below it, so that no request reads every
+	// run. Defaults to 20,000.
 	SearchWindow int64
 	// BaseURL is the server's public URL. Defaults to "".
 	BaseURL string

@@ -24,3 +24,11 @@
     if (e.target.elements.again) e.target.elements.again.value = "1";
   });
 })();
+// Slice 3: a checkbox with data-check-all="name" checks every checkbox of
+// that name in its form.
+document.addEventListener("change", function (e) {
+  var name = e.target.getAttribute && e.target.getAttribute("data-check-all");
+  if (!name || !e.target.form) return;
+  var boxes = e.target.form.querySelectorAll('input[type=checkbox][name="' + name + '"]');
+  for (var i = 0; i < boxes.length; i++) boxes[i].checked = e.target.checked;
+});
