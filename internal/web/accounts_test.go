@@ -94,6 +94,11 @@ func TestProblemsPages(t *testing.T) {
 	if n, _ := s.st.CountRuns(t.Context(), store.RunFilter{ResubmittedFrom: rec.run.ID}); n != 1 {
 		t.Fatalf("the problem's run was resubmitted %d times, want 1", n)
 	}
+	// Resubmitted once, it is not offered again.
+	if body := ann.get("/problems/" + id).body; strings.Contains(body, "Resubmit the") {
+		t.Errorf("the problem page offers to resubmit a run resubmitted already:\n%s", body)
+	}
+	requireStatus(t, ann.post("/problems/"+id, "/problems/"+id+"/resubmit", nil), http.StatusConflict, "resubmit again")
 }
 
 func TestSettings(t *testing.T) {

@@ -460,6 +460,7 @@ actions:
 	do(t, ctx, "phone viewport", chromedp.EmulateViewport(375, 812, chromedp.EmulateMobile, chromedp.EmulateScale(2)))
 	for _, p := range []struct{ path, name string }{
 		{fmt.Sprintf("/connections/%d/fix", cn.ID), "fix"}, {"/runs?col=input.user", "runs"}, {fmt.Sprintf("/connections/%d", cn.ID), "connection"},
+		{"/problems", "problems"}, {fmt.Sprintf("/problems/%d.get_manager.http.invalid_token", f.ID), "problem"}, {"/settings", "settings"},
 	} {
 		do(t, ctx, "open "+p.path, chromedp.Navigate(s.srv.URL+p.path))
 		if w := must[int](t, "scroll width")(chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))); w > 375 {

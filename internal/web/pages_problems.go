@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -64,10 +65,36 @@ type problemPage struct {
 	// Max is the tallest bar's count.
 	Max  int
 	Days int
-	// Failed are the runs that failed this way and are still failed,
-	// which Resubmit takes; Capped says the list stopped at its cap.
+	// Failed counts the runs that failed this way and were not
+	// resubmitted yet, which Resubmit takes; Capped says the count
+	// stopped at maxBulk.
 	Failed int
 	Capped bool
+}
+
+// unresubmitted returns the runs of a problem that are failed and were
+// never resubmitted, newest first, at most maxBulk: a run resubmitted
+// before is represented by its newest resubmit (which is in the list if
+// it failed this way too), so that no input runs twice. One probe of
+// runs_resubmitted_from per failed run.
+func (p *portal) unresubmitted(ctx context.Context, runs []store.ProblemRun) ([]int64, error) {
+	var ids []int64
+	for _, run := range runs {
+		if run.Status != store.RunFailed {
+			continue
+		}
+		again, err := p.st.ListRuns(ctx, store.RunFilter{ResubmittedFrom: run.RunID, Limit: 1})
+		if err != nil {
+			return nil, fmt.Errorf("problem: resubmits of run %d: %w", run.RunID, err)
+		}
+		if len(again) == 0 {
+			ids = append(ids, run.RunID)
+			if len(ids) == maxBulk {
+				break
+			}
+		}
+	}
+	return ids, nil
 }
 
 // lookupProblem finds the problem of the path's id among the caller's.
@@ -138,33 +165,31 @@ func (p *portal) problem(w http.ResponseWriter, r *http.Request, c *call) error 
 	if err != nil {
 		return err
 	}
-	v := problemPage{base: c.base(pr.Title, "problems"), Problem: pr, ID: problemID(pr), Days: problemDays, Capped: len(runs) == maxProblemRuns}
+	v := problemPage{base: c.base(pr.Title, "problems"), Problem: pr, ID: problemID(pr), Days: problemDays}
 	v.Bars, v.Max = bars(runs, p.now(), problemDays)
-	for _, run := range runs {
-		if run.Status == store.RunFailed {
-			v.Failed++
-		}
+	ids, err := p.unresubmitted(r.Context(), runs)
+	if err != nil {
+		return err
 	}
+	v.Failed, v.Capped = len(ids), len(ids) == maxBulk
 	p.render(w, http.StatusOK, "problem", v)
 	return nil
 }
 
 // resubmitProblem answers POST /problems/{id}/resubmit: a bulk resubmit
-// job of the problem's runs that are still failed (at most
-// maxProblemRuns, the newest).
+// job of the problem's runs that are failed and not resubmitted yet (at
+// most maxBulk, the newest).
 func (p *portal) resubmitProblem(w http.ResponseWriter, r *http.Request, c *call) error {
 	pr, runs, err := p.lookupProblem(r, c)
 	if err != nil {
 		return err
 	}
 	params := engine.JobParams{OwnerID: pr.OwnerID, FlowID: pr.FlowID, Status: store.RunFailed}
-	for _, run := range runs {
-		if run.Status == store.RunFailed {
-			params.IDs = append(params.IDs, run.RunID)
-		}
+	if params.IDs, err = p.unresubmitted(r.Context(), runs); err != nil {
+		return err
 	}
 	if len(params.IDs) == 0 {
-		return pageErr(http.StatusConflict, "Nothing to resubmit", "No run that failed this way is still failed.")
+		return pageErr(http.StatusConflict, "Nothing to resubmit", "Every run that failed this way was resubmitted already.")
 	}
 	return p.submitJob(w, r, c, store.JobResubmit, params)
 }
