@@ -20,6 +20,7 @@ import (
 	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
+	"github.com/sluice/sluice/internal/auth"
 	"github.com/sluice/sluice/internal/connection"
 	"github.com/sluice/sluice/internal/engine"
 	"github.com/sluice/sluice/internal/notify"
@@ -470,5 +471,35 @@ actions:
 	}
 	if target.calls.Load() != 2 {
 		t.Fatalf("the target was called %d times, want 2", target.calls.Load())
+	}
+}
+
+// TestBrowserAdminOnAPhone shows the admin pages at 375 px, with a
+// generated password shown once, and nothing scrolling sideways.
+func TestBrowserAdminOnAPhone(t *testing.T) {
+	t.Parallel()
+	ctx := tab(t)
+	s := newSite(t)
+	if _, err := s.st.EnqueueMail(t.Context(), store.Mail{To: []string{"ann@example.com"}, Subject: "Look up the manager failed: The access token is invalid or expired",
+		Text: "Time: now\nWhat happened: the token expired.\nHow do I fix: Fix connection.", Kind: "repair_tip"}); err != nil {
+		t.Fatal(err)
+	}
+	do(t, ctx, "phone viewport", chromedp.EmulateViewport(375, 812, chromedp.EmulateMobile, chromedp.EmulateScale(2)))
+	do(t, ctx, "open /admin/users", chromedp.Navigate(s.srv.URL+"/admin/users"))
+	signInWith(t, ctx, "admin@example.com")
+	do(t, ctx, "fill the new user", chromedp.SendKeys("#uemail", "carl@example.com"), chromedp.SendKeys("#uname", "Carl"))
+	clickAndLoad(t, ctx, `form[action="/admin/users"] button.primary`)
+	pw := must[string](t, "generated password")(chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("newpw").value`)))
+	if carl, err := s.st.GetUserByEmail(t.Context(), "carl@example.com"); err != nil || !auth.CheckPassword(carl.PasswordHash, pw) {
+		t.Fatalf("carl was not created with the password shown: %v", err)
+	}
+	for _, p := range []struct{ path, name string }{{"", "users"}, {"/admin/outbox", "outbox"}} {
+		if p.path != "" {
+			do(t, ctx, "open "+p.path, chromedp.Navigate(s.srv.URL+p.path))
+		}
+		if w := must[int](t, "scroll width")(chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))); w > 375 {
+			t.Errorf("%s at 375 px scrolls sideways: scrollWidth %d", p.name, w)
+		}
+		screenshot(t, ctx, "admin-phone-"+p.name)
 	}
 }
