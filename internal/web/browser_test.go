@@ -328,6 +328,22 @@ func TestBrowserActivityOnAPhone(t *testing.T) {
 	}
 }
 
+// phonePage is a page to look at on a phone, and its screenshot's name.
+type phonePage struct{ path, name string }
+
+// onAPhone opens each page in the tab (already at 375 px), checks that
+// nothing scrolls sideways and keeps a screenshot named prefix+name.
+func onAPhone(t *testing.T, ctx context.Context, base, prefix string, pages []phonePage) {
+	t.Helper()
+	for _, p := range pages {
+		do(t, ctx, "open "+p.path, chromedp.Navigate(base+p.path))
+		if w := must[int](t, "scroll width")(chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))); w > 375 {
+			t.Errorf("%s at 375 px scrolls sideways: scrollWidth %d", p.path, w)
+		}
+		screenshot(t, ctx, prefix+p.name)
+	}
+}
+
 // tokenTarget is a directory API that answers 401 unless the request
 // carries the bearer token it expects.
 type tokenTarget struct {
@@ -459,16 +475,10 @@ actions:
 	}
 	screenshot(t, ctx, "401-7-run-succeeded-laptop")
 	do(t, ctx, "phone viewport", chromedp.EmulateViewport(375, 812, chromedp.EmulateMobile, chromedp.EmulateScale(2)))
-	for _, p := range []struct{ path, name string }{
+	onAPhone(t, ctx, s.srv.URL, "401-phone-", []phonePage{
 		{fmt.Sprintf("/connections/%d/fix", cn.ID), "fix"}, {"/runs?col=input.user", "runs"}, {fmt.Sprintf("/connections/%d", cn.ID), "connection"},
 		{"/problems", "problems"}, {fmt.Sprintf("/problems/%d.get_manager.http.invalid_token", f.ID), "problem"}, {"/settings", "settings"},
-	} {
-		do(t, ctx, "open "+p.path, chromedp.Navigate(s.srv.URL+p.path))
-		if w := must[int](t, "scroll width")(chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))); w > 375 {
-			t.Errorf("%s at 375 px scrolls sideways: scrollWidth %d", p.path, w)
-		}
-		screenshot(t, ctx, "401-phone-"+p.name)
-	}
+	})
 	if target.calls.Load() != 2 {
 		t.Fatalf("the target was called %d times, want 2", target.calls.Load())
 	}
@@ -493,13 +503,5 @@ func TestBrowserAdminOnAPhone(t *testing.T) {
 	if carl, err := s.st.GetUserByEmail(t.Context(), "carl@example.com"); err != nil || !auth.CheckPassword(carl.PasswordHash, pw) {
 		t.Fatalf("carl was not created with the password shown: %v", err)
 	}
-	for _, p := range []struct{ path, name string }{{"", "users"}, {"/admin/outbox", "outbox"}} {
-		if p.path != "" {
-			do(t, ctx, "open "+p.path, chromedp.Navigate(s.srv.URL+p.path))
-		}
-		if w := must[int](t, "scroll width")(chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))); w > 375 {
-			t.Errorf("%s at 375 px scrolls sideways: scrollWidth %d", p.name, w)
-		}
-		screenshot(t, ctx, "admin-phone-"+p.name)
-	}
+	onAPhone(t, ctx, s.srv.URL, "admin-phone-", []phonePage{{"/admin/users", "users"}, {"/admin/outbox", "outbox"}})
 }

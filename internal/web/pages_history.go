@@ -210,17 +210,24 @@ type historyPage struct {
 	ColsText string
 }
 
-// historyScope is the store filter of the list at the request's path:
-// the caller's runs (all for an admin), or one flow's.
-func (p *portal) historyScope(r *http.Request, c *call) (store.RunFilter, *store.Flow, string, error) {
+// historyFilter reads the list's query and scope at the request's path:
+// the caller's runs (all for an admin), or one flow's. It returns the
+// query, the store filter, the flow (nil for /runs) and the list's path.
+func (p *portal) historyFilter(r *http.Request, c *call) (historyQuery, store.RunFilter, *store.Flow, string, error) {
+	q, f, err := parseHistory(r.URL.Query())
+	if err != nil {
+		return q, f, nil, "", err
+	}
 	if r.PathValue("id") == "" {
-		return store.RunFilter{OwnerID: scope(c.user)}, nil, "/runs", nil
+		f.OwnerID = scope(c.user)
+		return q, f, nil, "/runs", nil
 	}
 	fl, err := p.lookupFlow(r, c)
 	if err != nil {
-		return store.RunFilter{}, nil, "", err
+		return q, f, nil, "", err
 	}
-	return store.RunFilter{FlowID: fl.ID}, &fl, fmt.Sprintf("/flows/%d/runs", fl.ID), nil
+	f.FlowID = fl.ID
+	return q, f, &fl, fmt.Sprintf("/flows/%d/runs", fl.ID), nil
 }
 
 // history answers GET /runs and /flows/{id}/runs: which runs failed, and
@@ -228,15 +235,10 @@ func (p *portal) historyScope(r *http.Request, c *call) (store.RunFilter, *store
 // columns of trigger fields (col=body.user); before= pages by keyset.
 // Queries: one ListRuns (an index range by id; see listHistory).
 func (p *portal) history(w http.ResponseWriter, r *http.Request, c *call) error {
-	rf, fl, action, err := p.historyScope(r, c)
+	q, f, fl, action, err := p.historyFilter(r, c)
 	if err != nil {
 		return err
 	}
-	q, f, err := parseHistory(r.URL.Query())
-	if err != nil {
-		return err
-	}
-	f.OwnerID, f.FlowID = rf.OwnerID, rf.FlowID
 	sl, err := p.listHistory(r.Context(), f, q.Q, q.Before, runsPageSize)
 	if err != nil {
 		return err
@@ -367,15 +369,10 @@ func timeCell(t *time.Time) string {
 // a time by keyset, at most maxExportRows (a last line says when more
 // were left out), every cell through csvCell.
 func (p *portal) export(w http.ResponseWriter, r *http.Request, c *call) error {
-	rf, _, _, err := p.historyScope(r, c)
+	q, f, _, _, err := p.historyFilter(r, c)
 	if err != nil {
 		return err
 	}
-	q, f, err := parseHistory(r.URL.Query())
-	if err != nil {
-		return err
-	}
-	f.OwnerID, f.FlowID = rf.OwnerID, rf.FlowID
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="runs.csv"`)
 	cw := csv.NewWriter(w)

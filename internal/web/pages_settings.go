@@ -153,12 +153,9 @@ func (p *portal) changePassword(w http.ResponseWriter, r *http.Request, c *call)
 		return p.settingsProblem(w, r, c, http.StatusBadRequest, "The new password and its repetition differ. Type them again.")
 	}
 	_, err := p.cfg.SignIn.Check(r.Context(), signin.Attempt{Email: c.user.Email, Password: current, RemoteAddr: r.RemoteAddr, Via: "portal"})
-	var throttled *signin.ThrottledError
 	switch {
-	case errors.As(err, &throttled):
-		w.Header().Set("Retry-After", throttled.RetryAfterHeader())
-		return pageErr(http.StatusTooManyRequests, "Too many attempts",
-			fmt.Sprintf("Too many password attempts. Wait %s, then try again.", throttled.RetryAfter.Round(1e9)))
+	case isThrottled(err):
+		return throttledPage(w, err, "password")
 	case errors.Is(err, signin.ErrInvalid):
 		return p.settingsProblem(w, r, c, http.StatusBadRequest, "The current password is wrong, so the password was not changed.")
 	case err != nil:

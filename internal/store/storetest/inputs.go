@@ -7,17 +7,21 @@ import (
 	"github.com/sluice/sluice/internal/store"
 )
 
+// runWithInput creates a queued run of the bundle's flow with that
+// trigger input.
+func runWithInput(t *testing.T, b *bundle, trigger, input string) store.Run {
+	t.Helper()
+	r, err := b.st.CreateRun(b.ctx, store.NewRun{FlowID: b.flow.ID, FlowVersion: 1, TriggerType: trigger, Input: json.RawMessage(input)})
+	requireNoError(t, err, "CreateRun")
+	return r
+}
+
 // inputTests check finding runs by the path of their input and replacing
 // inputs in place, which the scrub of old webhook inputs uses.
 var inputTests = []test{
 	{"FindByPathAndReplace", func(t *testing.T, open opener) {
 		b := setup(t, open)
-		run := func(input string) store.Run {
-			t.Helper()
-			r, err := b.st.CreateRun(b.ctx, store.NewRun{FlowID: b.flow.ID, FlowVersion: 1, TriggerType: "webhook", Input: json.RawMessage(input)})
-			requireNoError(t, err, "CreateRun")
-			return r
-		}
+		run := func(input string) store.Run { return runWithInput(t, b, "webhook", input) }
 		old := run(`{"method":"POST","path":"/hooks/tok-123","headers":{"authorization":"Basic dTpw"}}`)
 		run(`{"method":"POST","path":"/hooks/[redacted]","headers":{"authorization":"[redacted]"}}`)
 		run(`{"input":{"path":"/hooks/tok-123"}}`) // a manual input: path is not at the top
@@ -58,12 +62,7 @@ var inputTests = []test{
 	}},
 	{"FindByInputText", func(t *testing.T, open opener) {
 		b := setup(t, open)
-		run := func(input string) store.Run {
-			t.Helper()
-			r, err := b.st.CreateRun(b.ctx, store.NewRun{FlowID: b.flow.ID, FlowVersion: 1, TriggerType: "manual", Input: json.RawMessage(input)})
-			requireNoError(t, err, "CreateRun")
-			return r
-		}
+		run := func(input string) store.Run { return runWithInput(t, b, "manual", input) }
 		ann := run(`{"input":{"user":"Ann Lee","note":"100%_done"}}`)
 		run(`{"input":{"user":"Bob"}}`)
 		annToo := run(`{"input":{"manager":"ANN LEE"}}`)
