@@ -382,11 +382,21 @@ func (s *server) updateConnection(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
+	if c, err = s.update(r.Context(), c, req); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, s.viewConnection(r.Context(), c))
+	return nil
+}
+
+// update merges req into c and stores it, unverified (see
+// updateConnection); a *Error says what in req is wrong.
+func (s *server) update(ctx context.Context, c store.Connection, req updateConnectionRequest) (store.Connection, error) {
 	old, err := connection.Open(s.secrets, c.Type, c.Config, c.Secret)
 	if err != nil {
 		// The secret no longer opens (the key changed): the update must
 		// give every secret field again, which checkSpec asks for.
-		s.log.WarnContext(r.Context(), "connection secret does not open; replacing it", "connection_id", c.ID, "err", err)
+		s.log.WarnContext(ctx, "connection secret does not open; replacing it", "connection_id", c.ID, "err", err)
 		old = connection.Spec{Type: c.Type}
 		_ = json.Unmarshal(c.Config, &old.Config)
 	}
@@ -395,10 +405,10 @@ func (s *server) updateConnection(w http.ResponseWriter, r *http.Request) error 
 		spec.Type = *req.Type
 	}
 	if err := mergeFields(old.Config, req.Config, &spec.Config, "config"); err != nil {
-		return err
+		return store.Connection{}, err
 	}
 	if err := mergeFields(old.Secret, req.Secret, &spec.Secret, "secret"); err != nil {
-		return err
+		return store.Connection{}, err
 	}
 	// Fields only the old type used go; fields the request gave are kept
 	// so that checkSpec refuses them by name.
@@ -410,19 +420,69 @@ func (s *server) updateConnection(w http.ResponseWriter, r *http.Request) error 
 		spec = mergeSpecs(pruned, requested)
 	}
 	if err := checkSpec(spec); err != nil {
-		return err
+		return store.Connection{}, err
 	}
 	rec, err := s.sealConnection(spec)
 	if err != nil {
-		return err
+		return store.Connection{}, err
 	}
 	rec.ID, rec.OwnerID, rec.Name = c.ID, c.OwnerID, c.Name
-	c, err = s.store.UpdateConnection(r.Context(), rec)
+	c, err = s.store.UpdateConnection(ctx, rec)
 	if err != nil {
-		return fmt.Errorf("update connection %d: %w", rec.ID, err)
+		return store.Connection{}, fmt.Errorf("update connection %d: %w", rec.ID, err)
 	}
-	writeJSON(w, http.StatusOK, s.viewConnection(r.Context(), c))
-	return nil
+	return c, nil
+}
+
+// ConnectionFixer is what the portal's connection page does with the
+// API's own logic: the secret fields a connection's type has, a new
+// secret merged, checked and sealed as PUT /connections/{conn} does it,
+// and the flows that use the connection.
+type ConnectionFixer struct{ s *server }
+
+// NewConnectionFixer returns the fixer on c (its Store, Secrets and
+// Logger).
+func NewConnectionFixer(c Config) *ConnectionFixer { return &ConnectionFixer{s: newServer(c)} }
+
+// SecretFields names the secret fields of c's type (token, password,
+// key, client_secret), in that order, for a form that asks for them.
+func (f *ConnectionFixer) SecretFields(c store.Connection) []string {
+	var out []string
+	for _, name := range []string{"token", "password", "key", "client_secret"} {
+		if slices.Contains(fieldsByType[c.Type], name) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// Fix replaces the secret fields given (a field left out keeps its
+// value) and marks the connection unverified, as PUT
+// /connections/{conn} with {"secret": {...}} does. A *Error says what is
+// wrong with the fields.
+func (f *ConnectionFixer) Fix(ctx context.Context, c store.Connection, secret map[string]string) (store.Connection, error) {
+	if f.s.secrets == nil {
+		return store.Connection{}, errNoSecretBox
+	}
+	b, err := json.Marshal(secret)
+	if err != nil {
+		return store.Connection{}, fmt.Errorf("encode secret: %w", err)
+	}
+	return f.s.update(ctx, c, updateConnectionRequest{Secret: b})
+}
+
+// FlowsUsing returns the ids and names of the flows whose latest version
+// uses the connection (see GET /connections/{conn}).
+func (f *ConnectionFixer) FlowsUsing(ctx context.Context, c store.Connection) ([]store.Flow, error) {
+	refs, err := f.s.flowsUsing(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]store.Flow, len(refs))
+	for i, r := range refs {
+		out[i] = store.Flow{ID: r.ID, Name: r.Name, OwnerID: c.OwnerID}
+	}
+	return out, nil
 }
 
 // mergeSpecs returns base with every field set in over set to that value.

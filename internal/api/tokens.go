@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -14,12 +15,12 @@ import (
 // newToken makes a token for the user, expiring at expires unless it is
 // nil, stores its hash and returns the plain token, which is shown once
 // and never again.
-func (s *server) newToken(r *http.Request, userID int64, name string, expires *time.Time) (string, store.Token, error) {
+func (s *server) newToken(ctx context.Context, userID int64, name string, expires *time.Time) (string, store.Token, error) {
 	plain, hash, err := auth.NewToken()
 	if err != nil {
 		return "", store.Token{}, fmt.Errorf("new token: %w", err)
 	}
-	t, err := s.store.CreateToken(r.Context(), store.Token{UserID: userID, Name: name, Hash: hash, ExpiresAt: expires})
+	t, err := s.store.CreateToken(ctx, store.Token{UserID: userID, Name: name, Hash: hash, ExpiresAt: expires})
 	if err != nil {
 		return "", store.Token{}, fmt.Errorf("new token: %w", err)
 	}
@@ -55,25 +56,7 @@ func (s *server) createToken(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &req, false); err != nil {
 		return err
 	}
-	name := strings.TrimSpace(req.Name)
-	if name == "" {
-		return badRequest("name is required")
-	}
-	if len(name) > maxNameLength {
-		return badRequest("name is longer than %d bytes", maxNameLength)
-	}
-	var expires *time.Time
-	if req.ExpiresAt != "" {
-		at, err := time.Parse(time.RFC3339, req.ExpiresAt)
-		if err != nil {
-			return badRequest("expires_at %q is not an RFC 3339 time such as 2030-01-31T00:00:00Z", req.ExpiresAt)
-		}
-		if !at.After(time.Now()) {
-			return badRequest("expires_at %s is not in the future", at.UTC().Format(time.RFC3339))
-		}
-		expires = &at
-	}
-	plain, t, err := s.newToken(r, caller(r).ID, name, expires)
+	plain, t, err := s.addToken(r.Context(), caller(r).ID, req)
 	if err != nil {
 		return err
 	}
@@ -85,6 +68,30 @@ func (s *server) createToken(w http.ResponseWriter, r *http.Request) error {
 		ExpiresAt *time.Time `json:"expires_at"`
 	}{plain, t.ID, t.Name, t.CreatedAt, t.ExpiresAt})
 	return nil
+}
+
+// addToken checks req and makes the token (see createToken); a *Error
+// says what is wrong with req.
+func (s *server) addToken(ctx context.Context, userID int64, req createTokenRequest) (string, store.Token, error) {
+	name := strings.TrimSpace(req.Name)
+	if name == "" {
+		return "", store.Token{}, badRequest("name is required")
+	}
+	if len(name) > maxNameLength {
+		return "", store.Token{}, badRequest("name is longer than %d bytes", maxNameLength)
+	}
+	var expires *time.Time
+	if req.ExpiresAt != "" {
+		at, err := time.Parse(time.RFC3339, req.ExpiresAt)
+		if err != nil {
+			return "", store.Token{}, badRequest("expires_at %q is not an RFC 3339 time such as 2030-01-31T00:00:00Z", req.ExpiresAt)
+		}
+		if !at.After(time.Now()) {
+			return "", store.Token{}, badRequest("expires_at %s is not in the future", at.UTC().Format(time.RFC3339))
+		}
+		expires = &at
+	}
+	return s.newToken(ctx, userID, name, expires)
 }
 
 // deleteToken revokes one of the caller's tokens.

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -55,7 +56,7 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) error {
 	case err != nil:
 		return fmt.Errorf("login: %w", err)
 	}
-	plain, _, err := s.newToken(r, u.ID, name, nil)
+	plain, _, err := s.newToken(r.Context(), u.ID, name, nil)
 	if err != nil {
 		return err
 	}
@@ -100,33 +101,43 @@ func (s *server) createUser(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &req, false); err != nil {
 		return err
 	}
-	email := strings.TrimSpace(req.Email)
-	if addr, err := mail.ParseAddress(email); err != nil || addr.Address != email {
-		return badRequest("email %q is not a valid address such as ann@example.com", req.Email)
-	}
-	name := strings.TrimSpace(req.Name)
-	if len(name) > maxNameLength {
-		return badRequest("name is longer than %d bytes", maxNameLength)
-	}
-	if req.Role != store.RoleAdmin && req.Role != store.RoleMaker {
-		return badRequest("role must be %q or %q", store.RoleAdmin, store.RoleMaker)
-	}
-	hash, err := auth.HashPassword(req.Password)
-	if errors.Is(err, auth.ErrPasswordTooShort) {
-		return badRequest("password: %s", err.Error())
-	}
+	u, err := s.addUser(r.Context(), req)
 	if err != nil {
-		return fmt.Errorf("create user: %w", err)
-	}
-	u, err := s.store.CreateUser(r.Context(), store.User{Email: email, Name: name, PasswordHash: hash, Role: req.Role})
-	if errors.Is(err, store.ErrConflict) {
-		return &Error{Status: http.StatusConflict, Code: CodeConflict, Message: fmt.Sprintf("a user with email %q already exists", email)}
-	}
-	if err != nil {
-		return fmt.Errorf("create user: %w", err)
+		return err
 	}
 	writeJSON(w, http.StatusCreated, viewUser(u))
 	return nil
+}
+
+// addUser checks and adds a user (see createUser); a *Error says what
+// is wrong with req.
+func (s *server) addUser(ctx context.Context, req createUserRequest) (store.User, error) {
+	email := strings.TrimSpace(req.Email)
+	if addr, err := mail.ParseAddress(email); err != nil || addr.Address != email {
+		return store.User{}, badRequest("email %q is not a valid address such as ann@example.com", req.Email)
+	}
+	name := strings.TrimSpace(req.Name)
+	if len(name) > maxNameLength {
+		return store.User{}, badRequest("name is longer than %d bytes", maxNameLength)
+	}
+	if req.Role != store.RoleAdmin && req.Role != store.RoleMaker {
+		return store.User{}, badRequest("role must be %q or %q", store.RoleAdmin, store.RoleMaker)
+	}
+	hash, err := auth.HashPassword(req.Password)
+	if errors.Is(err, auth.ErrPasswordTooShort) {
+		return store.User{}, badRequest("password: %s", err.Error())
+	}
+	if err != nil {
+		return store.User{}, fmt.Errorf("create user: %w", err)
+	}
+	u, err := s.store.CreateUser(ctx, store.User{Email: email, Name: name, PasswordHash: hash, Role: req.Role})
+	if errors.Is(err, store.ErrConflict) {
+		return store.User{}, &Error{Status: http.StatusConflict, Code: CodeConflict, Message: fmt.Sprintf("a user with email %q already exists", email)}
+	}
+	if err != nil {
+		return store.User{}, fmt.Errorf("create user: %w", err)
+	}
+	return u, nil
 }
 
 // lookupUser finds the user a {user} path names, by id or by email.
@@ -169,16 +180,24 @@ func (s *server) setUserDisabled(w http.ResponseWriter, r *http.Request, disable
 	if err != nil {
 		return err
 	}
-	if disabled && u.ID == caller(r).ID {
-		return &Error{Status: http.StatusConflict, Code: CodeConflict, Message: "you cannot disable your own account; ask another admin"}
+	if u, err = s.setDisabled(r.Context(), caller(r), u, disabled); err != nil {
+		return err
 	}
-	u, err = s.store.SetUserDisabled(r.Context(), u.ID, disabled)
-	if err != nil {
-		return fmt.Errorf("set user %d disabled=%t: %w", u.ID, disabled, err)
-	}
-	s.log.InfoContext(r.Context(), "user disabled or enabled", "user", u.ID, "disabled", disabled, "by", caller(r).ID)
 	writeJSON(w, http.StatusOK, viewUser(u))
 	return nil
+}
+
+// setDisabled disables or enables u for the admin by (see disableUser).
+func (s *server) setDisabled(ctx context.Context, by, u store.User, disabled bool) (store.User, error) {
+	if disabled && u.ID == by.ID {
+		return store.User{}, &Error{Status: http.StatusConflict, Code: CodeConflict, Message: "you cannot disable your own account; ask another admin"}
+	}
+	u, err := s.store.SetUserDisabled(ctx, u.ID, disabled)
+	if err != nil {
+		return store.User{}, fmt.Errorf("set user %d disabled=%t: %w", u.ID, disabled, err)
+	}
+	s.log.InfoContext(ctx, "user disabled or enabled", "user", u.ID, "disabled", disabled, "by", by.ID)
+	return u, nil
 }
 
 // resetPasswordRequest is POST /users/{user}/password's body: a new
@@ -186,6 +205,29 @@ func (s *server) setUserDisabled(w http.ResponseWriter, r *http.Request, disable
 type resetPasswordRequest struct {
 	Password string `json:"password"`
 	Generate bool   `json:"generate"`
+}
+
+// setPassword sets u's password for the admin by (see resetPassword):
+// it returns the generated password, if req asked for one, and how many
+// tokens it revoked.
+func (s *server) setPassword(ctx context.Context, by, u store.User, req resetPasswordRequest) (generated string, revoked int, err error) {
+	pw := req.Password
+	if req.Generate {
+		pw = auth.RandomPassword()
+		generated = pw
+	}
+	hash, err := auth.HashPassword(pw)
+	if errors.Is(err, auth.ErrPasswordTooShort) {
+		return "", 0, badRequest("password: %s", err.Error())
+	}
+	if err != nil {
+		return "", 0, fmt.Errorf("reset password of user %d: %w", u.ID, err)
+	}
+	if revoked, err = s.store.SetUserPassword(ctx, u.ID, hash); err != nil {
+		return "", 0, fmt.Errorf("reset password of user %d: %w", u.ID, err)
+	}
+	s.log.InfoContext(ctx, "password reset", "user", u.ID, "by", by.ID, "revoked_tokens", revoked)
+	return generated, revoked, nil
 }
 
 // resetPasswordResponse is POST /users/{user}/password's answer.
@@ -213,23 +255,44 @@ func (s *server) resetPassword(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	resp := resetPasswordResponse{}
-	pw := req.Password
-	if req.Generate {
-		pw = auth.RandomPassword()
-		resp.Password = pw
+	if resp.Password, resp.RevokedTokens, err = s.setPassword(r.Context(), caller(r), u, req); err != nil {
+		return err
 	}
-	hash, err := auth.HashPassword(pw)
-	if errors.Is(err, auth.ErrPasswordTooShort) {
-		return badRequest("password: %s", err.Error())
-	}
-	if err != nil {
-		return fmt.Errorf("reset password of user %d: %w", u.ID, err)
-	}
-	if resp.RevokedTokens, err = s.store.SetUserPassword(r.Context(), u.ID, hash); err != nil {
-		return fmt.Errorf("reset password of user %d: %w", u.ID, err)
-	}
-	s.log.InfoContext(r.Context(), "password reset", "user", u.ID, "by", caller(r).ID, "revoked_tokens", resp.RevokedTokens)
 	resp.User = viewUser(u)
 	writeJSON(w, http.StatusOK, resp)
 	return nil
+}
+
+// Accounts is what the portal's settings and admin pages do with the
+// API's own account logic: the same checks and the same store writes as
+// POST /users, /users/{user}/disable, /users/{user}/password and /tokens.
+// Its errors are *Error when the input is wrong.
+type Accounts struct{ s *server }
+
+// NewAccounts returns the account logic on c (its Store and Logger).
+func NewAccounts(c Config) *Accounts { return &Accounts{s: newServer(c)} }
+
+// CreateUser adds a user, as POST /users does.
+func (a *Accounts) CreateUser(ctx context.Context, email, name, password, role string) (store.User, error) {
+	return a.s.addUser(ctx, createUserRequest{Email: email, Name: name, Password: password, Role: role})
+}
+
+// SetDisabled disables or enables u for the admin by, as POST
+// /users/{user}/disable and /enable do.
+func (a *Accounts) SetDisabled(ctx context.Context, by, u store.User, disabled bool) (store.User, error) {
+	return a.s.setDisabled(ctx, by, u, disabled)
+}
+
+// SetPassword sets u's password (a generated one when generate is true,
+// returned) and deletes u's tokens and sessions, as POST
+// /users/{user}/password does; it returns how many tokens it revoked.
+func (a *Accounts) SetPassword(ctx context.Context, by, u store.User, password string, generate bool) (generated string, revoked int, err error) {
+	return a.s.setPassword(ctx, by, u, resetPasswordRequest{Password: password, Generate: generate})
+}
+
+// CreateToken makes an API token for the user, as POST /tokens does;
+// expiresAt is "" or an RFC 3339 time in the future. The plain token is
+// returned to be shown once.
+func (a *Accounts) CreateToken(ctx context.Context, userID int64, name, expiresAt string) (string, store.Token, error) {
+	return a.s.addToken(ctx, userID, createTokenRequest{Name: name, ExpiresAt: expiresAt})
 }

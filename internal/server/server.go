@@ -143,7 +143,7 @@ func Run(ctx context.Context, cfg Config) error {
 	hooks := api.NewWebhooks(apiCfg)
 	mux.HandleFunc("GET /healthz", healthz)
 	mux.Handle("/", web.NewPortal(web.PortalConfig{
-		Store: st, Sessions: sessions, Runner: eng, Verify: api.NewVerifier(apiCfg), SaveFlow: api.NewFlowSaver(apiCfg), SignIn: signIn,
+		Store: st, Sessions: sessions, Runner: eng, Verify: api.NewVerifier(apiCfg), SaveFlow: api.NewFlowSaver(apiCfg), Connections: api.NewConnectionFixer(apiCfg), SignIn: signIn,
 		BaseURL: cfg.BaseURL, WebhookBaseURL: cfg.WebhookBaseURL, Logger: log.With("component", "portal"),
 	}))
 	ln, err := listen(cfg)

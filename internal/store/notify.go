@@ -95,6 +95,25 @@ type ProblemFilter struct {
 	Limit   int
 }
 
+// ProblemRun is one failure of a problem: its run, the run's status now,
+// and when the step failed.
+type ProblemRun struct {
+	RunID  int64     `json:"run_id"`
+	Status string    `json:"status"`
+	At     time.Time `json:"at"`
+}
+
+// ProblemRunFilter names a problem (a flow, a step and a diagnosis code)
+// and the window of its failures.
+type ProblemRunFilter struct {
+	FlowID     int64
+	Step, Code string
+	// Since keeps runs created at or after it.
+	Since time.Time
+	// Limit caps the result. Defaults to 1000.
+	Limit int
+}
+
 // Alert is the repair-tip state of one flow and problem: failures are
 // counted into it and an email goes out at most once per window.
 type Alert struct {
@@ -190,6 +209,10 @@ type NotifyStore interface {
 
 	// ListProblems groups failed steps by flow, step and diagnosis code.
 	ListProblems(ctx context.Context, f ProblemFilter) ([]Problem, error)
+	// ListProblemRuns returns the failures of one problem, newest run
+	// first, one per run: a range of the flow's runs (runs_flow) and
+	// their failed steps.
+	ListProblemRuns(ctx context.Context, f ProblemRunFilter) ([]ProblemRun, error)
 
 	// GetUserSettings returns a user's settings (defaults when unset).
 	GetUserSettings(ctx context.Context, userID int64) (UserSettings, error)

@@ -239,6 +239,11 @@ type RunFilter struct {
 	// inputs stored before the token was masked. The prefixes are matched
 	// as text (LikePrefix), case-insensitively on SQLite.
 	InputPathPrefix, InputPathExcept string
+	// InputContains keeps runs whose stored trigger input (its JSON text)
+	// contains it, matched case-insensitively (LikeContains). It reads
+	// every run the other conditions leave, so a caller bounds it with an
+	// id window (BeforeID and AfterID) to keep a request's work bounded.
+	InputContains string
 	// Limit caps the result. Defaults to 50.
 	Limit int
 }
@@ -247,6 +252,12 @@ type RunFilter struct {
 // that start with prefix: its %, _ and \ escaped, then %.
 func LikePrefix(prefix string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(prefix) + "%"
+}
+
+// LikeContains returns the SQL LIKE pattern (with ESCAPE '\') of the
+// strings that contain s: its %, _ and \ escaped, between two %.
+func LikeContains(s string) string {
+	return "%" + LikePrefix(s)
 }
 
 // Step is the recorded result of one action in a run. Key is unique in the

@@ -2,7 +2,10 @@ package web_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,7 +20,10 @@ import (
 	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
+	"github.com/sluice/sluice/internal/auth"
+	"github.com/sluice/sluice/internal/connection"
 	"github.com/sluice/sluice/internal/engine"
+	"github.com/sluice/sluice/internal/notify"
 	"github.com/sluice/sluice/internal/store"
 )
 
@@ -320,4 +326,182 @@ func TestBrowserActivityOnAPhone(t *testing.T) {
 	if bell != "Notifications: 0 unread" {
 		t.Fatalf("bell after Mark all read: %q", bell)
 	}
+}
+
+// phonePage is a page to look at on a phone, and its screenshot's name.
+type phonePage struct{ path, name string }
+
+// onAPhone opens each page in the tab (already at 375 px), checks that
+// nothing scrolls sideways and keeps a screenshot named prefix+name.
+func onAPhone(t *testing.T, ctx context.Context, base, prefix string, pages []phonePage) {
+	t.Helper()
+	for _, p := range pages {
+		do(t, ctx, "open "+p.path, chromedp.Navigate(base+p.path))
+		if w := must[int](t, "scroll width")(chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))); w > 375 {
+			t.Errorf("%s at 375 px scrolls sideways: scrollWidth %d", p.path, w)
+		}
+		screenshot(t, ctx, prefix+p.name)
+	}
+}
+
+// tokenTarget is a directory API that answers 401 unless the request
+// carries the bearer token it expects.
+type tokenTarget struct {
+	token string
+	calls atomic.Int64
+}
+
+func (d *tokenTarget) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	d.calls.Add(1)
+	w.Header().Set("Content-Type", "application/json")
+	if r.Header.Get("Authorization") != "Bearer "+d.token {
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		w.WriteHeader(http.StatusUnauthorized)
+		fmt.Fprint(w, `{"error":"invalid_token","error_description":"The access token expired"}`)
+		return
+	}
+	fmt.Fprint(w, `{"manager":"grace@example.com"}`)
+}
+
+// TestBrowser401Journey is journey 1: a run failed with a 401; the bell
+// shows it, the run page shows the failed step in red with How do I fix
+// and Fix connection; the owner enters a new token, resubmits the runs
+// that failed because of the connection, and the run succeeds against a
+// target that checks the token.
+func TestBrowser401Journey(t *testing.T) {
+	t.Parallel()
+	ctx := tab(t)
+	s := newSite(t)
+	target := &tokenTarget{token: "fresh-token"}
+	ts := httptest.NewServer(target)
+	t.Cleanup(ts.Close)
+	sealed := must[[]byte](t, "seal")(connection.Seal(s.box, connection.Secret{Token: "expired-token"}))
+	cn := must[store.Connection](t, "create connection")(s.st.CreateConnection(t.Context(), store.Connection{OwnerID: s.ann.ID, Name: "directory",
+		Type: "bearer", Config: json.RawMessage(`{"test_url":"` + ts.URL + `/me"}`), Secret: sealed}))
+	f := s.saveFlow(t, s.ann, `name: Look up the manager
+trigger:
+  type: manual
+actions:
+  - id: get_manager
+    type: http
+    connection: directory
+    retry: {policy: none}
+    with:
+      method: GET
+      url: `+ts.URL+`/users/ann/manager
+`)
+	nt := must[*notify.Notifier](t, "notifier")(notify.New(notify.Config{Store: s.st, BaseURL: s.srv.URL, Key: s.key,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Poll: 20 * time.Millisecond}))
+	nctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = nt.Run(nctx); close(done) }()
+	t.Cleanup(func() { stop(); <-done })
+
+	run, err := s.eng.Start(t.Context(), engine.StartRequest{Flow: f, TriggerType: "manual", Trigger: engine.Trigger{Input: map[string]any{"user": "ann"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run = s.waitRun(t, run.ID); run.Status != store.RunFailed {
+		t.Fatalf("the run with an expired token %s, want failed", run.Status)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if n, _ := s.st.CountUnread(t.Context(), s.ann.ID); n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the notifier did not tell ann")
+		}
+	}
+
+	do(t, ctx, "laptop viewport", chromedp.EmulateViewport(1280, 900))
+	do(t, ctx, "open /", chromedp.Navigate(s.srv.URL+"/"))
+	signInWith(t, ctx, "ann@example.com")
+	bell := must[string](t, "bell")(chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("a.bell").getAttribute("aria-label")`)))
+	if unread, _ := s.st.CountUnread(t.Context(), s.ann.ID); bell != fmt.Sprintf("Notifications: %d unread", unread) || unread == 0 {
+		t.Fatalf("bell: %q, ann has %d unread", bell, unread)
+	}
+	screenshot(t, ctx, "401-1-bell-laptop")
+	clickAndLoad(t, ctx, "a.bell")
+	screenshot(t, ctx, "401-2-activity-laptop")
+	do(t, ctx, "open the run", chromedp.Navigate(fmt.Sprintf("%s/runs/%d", s.srv.URL, run.ID)))
+	color := must[string](t, "root step colour")(chromedp.Run(ctx, chromedp.Evaluate[string](`getComputedStyle(document.querySelector("li.step.root .st")).color`)))
+	word := must[string](t, "root step status")(chromedp.Run(ctx, chromedp.Text("li.step.root .st")))
+	if color != "rgb(207, 34, 46)" || strings.TrimSpace(word) != "Failed" {
+		t.Fatalf("root step: colour=%s word=%q; want red, Failed", color, word)
+	}
+	diag := must[string](t, "diagnosis")(chromedp.Run(ctx, chromedp.Text("section.diagnosis")))
+	button := must[string](t, "Fix connection")(chromedp.Run(ctx, chromedp.Text(`main a.button[href$="/fix"]`)))
+	if !strings.Contains(diag, "How do I fix") || button != "Fix connection" {
+		t.Fatalf("diagnosis panel:\n%s\nbutton %q", diag, button)
+	}
+	screenshot(t, ctx, "401-3-run-failed-laptop")
+	clickAndLoad(t, ctx, `main a.button[href$="/fix"]`)
+	if loc, want := location(t, ctx, s.srv.URL), fmt.Sprintf("/connections/%d/fix", cn.ID); loc != want {
+		t.Fatalf("Fix connection went to %q, want %q", loc, want)
+	}
+	form := must[string](t, "fix form")(chromedp.Run(ctx, chromedp.Text("main")))
+	if strings.Contains(form, "expired-token") || !strings.Contains(form, "••••") {
+		t.Fatalf("the fix form shows the secret, or not its mask:\n%s", form)
+	}
+	do(t, ctx, "enter the new token", chromedp.SendKeys("#f-token", "fresh-token"))
+	screenshot(t, ctx, "401-4-fix-connection-laptop")
+	clickAndLoad(t, ctx, `main form button.primary`)
+	if loc, want := location(t, ctx, s.srv.URL), fmt.Sprintf("/connections/%d?saved=1", cn.ID); loc != want {
+		t.Fatalf("after Save: %q, want %q", loc, want)
+	}
+	screenshot(t, ctx, "401-5-connection-fixed-laptop")
+	clickAndLoad(t, ctx, `form[action$="/resubmit"] button`)
+	if loc := location(t, ctx, s.srv.URL); !strings.HasPrefix(loc, "/jobs/") {
+		t.Fatalf("resubmit went to %q, want the job's progress", loc)
+	}
+	newRun := s.waitRun(t, lastRunID(t, s))
+	if newRun.ID == run.ID || newRun.Status != store.RunSucceeded {
+		t.Fatalf("the resubmitted run: %+v, want a new run that succeeded", newRun)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		do(t, ctx, "reload the job", chromedp.Reload())
+		if txt := must[string](t, "job")(chromedp.Run(ctx, chromedp.Text("main"))); strings.Contains(txt, "1 done") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the job page did not say 1 done")
+		}
+	}
+	screenshot(t, ctx, "401-6-job-done-laptop")
+	do(t, ctx, "open the new run", chromedp.Navigate(fmt.Sprintf("%s/runs/%d", s.srv.URL, newRun.ID)))
+	head := must[string](t, "run header")(chromedp.Run(ctx, chromedp.Text("section.runhead")))
+	if !strings.Contains(head, "Succeeded") {
+		t.Fatalf("the new run's header:\n%s", head)
+	}
+	screenshot(t, ctx, "401-7-run-succeeded-laptop")
+	do(t, ctx, "phone viewport", chromedp.EmulateViewport(375, 812, chromedp.EmulateMobile, chromedp.EmulateScale(2)))
+	onAPhone(t, ctx, s.srv.URL, "401-phone-", []phonePage{
+		{fmt.Sprintf("/connections/%d/fix", cn.ID), "fix"}, {"/runs?col=input.user", "runs"}, {fmt.Sprintf("/connections/%d", cn.ID), "connection"},
+		{"/problems", "problems"}, {fmt.Sprintf("/problems/%d.get_manager.http.invalid_token", f.ID), "problem"}, {"/settings", "settings"},
+	})
+	if target.calls.Load() != 2 {
+		t.Fatalf("the target was called %d times, want 2", target.calls.Load())
+	}
+}
+
+// TestBrowserAdminOnAPhone shows the admin pages at 375 px, with a
+// generated password shown once, and nothing scrolling sideways.
+func TestBrowserAdminOnAPhone(t *testing.T) {
+	t.Parallel()
+	ctx := tab(t)
+	s := newSite(t)
+	if _, err := s.st.EnqueueMail(t.Context(), store.Mail{To: []string{"ann@example.com"}, Subject: "Look up the manager failed: The access token is invalid or expired",
+		Text: "Time: now\nWhat happened: the token expired.\nHow do I fix: Fix connection.", Kind: "repair_tip"}); err != nil {
+		t.Fatal(err)
+	}
+	do(t, ctx, "phone viewport", chromedp.EmulateViewport(375, 812, chromedp.EmulateMobile, chromedp.EmulateScale(2)))
+	do(t, ctx, "open /admin/users", chromedp.Navigate(s.srv.URL+"/admin/users"))
+	signInWith(t, ctx, "admin@example.com")
+	do(t, ctx, "fill the new user", chromedp.SendKeys("#uemail", "carl@example.com"), chromedp.SendKeys("#uname", "Carl"))
+	clickAndLoad(t, ctx, `form[action="/admin/users"] button.primary`)
+	pw := must[string](t, "generated password")(chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("newpw").value`)))
+	if carl, err := s.st.GetUserByEmail(t.Context(), "carl@example.com"); err != nil || !auth.CheckPassword(carl.PasswordHash, pw) {
+		t.Fatalf("carl was not created with the password shown: %v", err)
+	}
+	onAPhone(t, ctx, s.srv.URL, "admin-phone-", []phonePage{{"/admin/users", "users"}, {"/admin/outbox", "outbox"}})
 }

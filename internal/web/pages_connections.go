@@ -31,12 +31,19 @@ func (p *portal) connections(w http.ResponseWriter, r *http.Request, c *call) er
 	return nil
 }
 
-// connectionPage is a connection's page (this slice: its status and
-// Verify; fixing it comes later).
+// connectionPage is a connection's page: its status, Verify, Fix
+// connection, the flows using it and the runs that failed because of it.
 type connectionPage struct {
 	base
 	Conn      store.Connection
 	CanVerify bool
+	CanFix    bool
+	// Flows use the connection; Failed counts the runs that failed
+	// authenticating with it since it broke.
+	Flows  []store.Flow
+	Failed int
+	// Saved is set after Fix connection saved new credentials.
+	Saved bool
 }
 
 // lookupConnection returns the caller's connection named by the path: a
@@ -59,7 +66,17 @@ func (p *portal) connection(w http.ResponseWriter, r *http.Request, c *call) err
 	if err != nil {
 		return err
 	}
-	p.render(w, http.StatusOK, "connection", connectionPage{base: c.base("Connection "+cn.Name, "connections"), Conn: cn, CanVerify: p.cfg.Verify != nil})
+	v := connectionPage{base: c.base("Connection "+cn.Name, "connections"), Conn: cn, CanVerify: p.cfg.Verify != nil,
+		CanFix: p.cfg.Connections != nil, Saved: r.URL.Query().Get("saved") == "1"}
+	if p.cfg.Connections != nil {
+		if v.Flows, err = p.cfg.Connections.FlowsUsing(r.Context(), cn); err != nil {
+			return fmt.Errorf("connection %d: %w", cn.ID, err)
+		}
+	}
+	if v.Failed, err = p.st.CountRuns(r.Context(), failedOn(cn)); err != nil {
+		return fmt.Errorf("connection %d: %w", cn.ID, err)
+	}
+	p.render(w, http.StatusOK, "connection", v)
 	return nil
 }
 

@@ -99,7 +99,7 @@ func (p *portal) runView(r *http.Request, c *call, run store.Run) (runPageView, 
 			if slices.Contains(f.Actions, diagnose.ActionFixConnection) && f.Connection != "" {
 				v.ConnectionLink = "/connections/" + urlPath(f.Connection)
 				if cn, err := p.st.GetConnectionByName(ctx, run.OwnerID, f.Connection); err == nil {
-					v.ConnectionLink = "/connections/" + strconv.FormatInt(cn.ID, 10)
+					v.ConnectionLink = "/connections/" + strconv.FormatInt(cn.ID, 10) + "/fix"
 				}
 			}
 		}
@@ -185,40 +185,5 @@ func (p *portal) resubmit(w http.ResponseWriter, r *http.Request, c *call) error
 	}
 	p.log.Info("run resubmitted from the portal", "run", run.ID, "new_run", nr.ID, "user", c.user.ID)
 	http.Redirect(w, r, fmt.Sprintf("/runs/%d", nr.ID), http.StatusSeeOther)
-	return nil
-}
-
-// runsPage is the run list (this slice: newest first, a keyset page at a
-// time; filters, columns and bulk actions come later).
-type runsPage struct {
-	base
-	Runs []store.Run
-	// Next is the before= of the next page, 0 on the last one.
-	Next int64
-}
-
-// runsPageSize is the run list's page.
-const runsPageSize = 50
-
-// runs answers GET /runs?before=ID: one keyset page of ListRuns (the
-// primary key, newest first).
-func (p *portal) runs(w http.ResponseWriter, r *http.Request, c *call) error {
-	f := store.RunFilter{OwnerID: scope(c.user), Limit: runsPageSize}
-	if v := r.URL.Query().Get("before"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 1 {
-			return pageErr(http.StatusBadRequest, "This page of runs does not exist", "Start again from the first page of Runs.")
-		}
-		f.BeforeID = n
-	}
-	runs, err := p.st.ListRuns(r.Context(), f)
-	if err != nil {
-		return fmt.Errorf("run list: %w", err)
-	}
-	v := runsPage{base: c.base("Runs", "runs"), Runs: runs}
-	if len(runs) == runsPageSize {
-		v.Next = runs[len(runs)-1].ID
-	}
-	p.render(w, http.StatusOK, "runs", v)
 	return nil
 }

@@ -42,12 +42,9 @@ func (p *portal) signin(w http.ResponseWriter, r *http.Request) error {
 	next := localPath(r.PostFormValue("next"))
 	email, password := strings.TrimSpace(r.PostFormValue("email")), r.PostFormValue("password")
 	u, err := p.cfg.SignIn.Check(r.Context(), signin.Attempt{Email: email, Password: password, RemoteAddr: r.RemoteAddr, Via: "portal"})
-	var throttled *signin.ThrottledError
 	switch {
-	case errors.As(err, &throttled):
-		w.Header().Set("Retry-After", throttled.RetryAfterHeader())
-		return pageErr(http.StatusTooManyRequests, "Too many attempts",
-			fmt.Sprintf("Too many sign-in attempts. Wait %s, then try again.", throttled.RetryAfter.Round(1e9)))
+	case isThrottled(err):
+		return throttledPage(w, err, "sign-in")
 	case errors.Is(err, signin.ErrInvalid), errors.Is(err, signin.ErrDisabled):
 		p.render(w, http.StatusUnauthorized, "signin", signinPage{base: base{Title: "Sign in", CSRF: csrfToken(pre.Value)},
 			Next: next, Email: email, FormError: "The email or password is wrong, or the account is disabled."})
@@ -70,4 +67,21 @@ func (p *portal) signout(w http.ResponseWriter, r *http.Request, c *call) error 
 	}
 	http.Redirect(w, r, "/signin", http.StatusSeeOther)
 	return nil
+}
+
+// isThrottled reports whether a password check was refused before it
+// was made (a *signin.ThrottledError).
+func isThrottled(err error) bool {
+	var throttled *signin.ThrottledError
+	return errors.As(err, &throttled)
+}
+
+// throttledPage is the 429 page of a throttled password check, with
+// Retry-After; what names the attempts ("sign-in", "password").
+func throttledPage(w http.ResponseWriter, err error, what string) error {
+	var throttled *signin.ThrottledError
+	errors.As(err, &throttled)
+	w.Header().Set("Retry-After", throttled.RetryAfterHeader())
+	return pageErr(http.StatusTooManyRequests, "Too many attempts",
+		fmt.Sprintf("Too many %s attempts. Wait %s, then try again.", what, throttled.RetryAfter.Round(1e9)))
 }

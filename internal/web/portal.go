@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluice/sluice/internal/api"
 	"github.com/sluice/sluice/internal/engine"
 	"github.com/sluice/sluice/internal/signin"
 	"github.com/sluice/sluice/internal/store"
@@ -29,7 +30,8 @@ var staticFS embed.FS
 // layout once at start-up.
 var portalPages = func() map[string]*template.Template {
 	out := map[string]*template.Template{}
-	for _, name := range []string{"signin", "home", "flows", "flow", "runs", "run", "confirm", "connections", "connection", "activity", "error", "flowedit", "flowdiff", "flowdelete"} {
+	for _, name := range []string{"signin", "home", "flows", "flow", "runs", "run", "confirm", "connections", "connection", "activity", "error",
+		"flowedit", "flowdiff", "flowdelete", "job", "fix", "problems", "problem", "settings", "users", "outbox"} {
 		out[name] = template.Must(template.New("").Funcs(funcs).ParseFS(templateFS,
 			"templates/portal/layout.html", "templates/portal/parts.html", "templates/portal/"+name+".html"))
 	}
@@ -45,6 +47,21 @@ type Runner interface {
 	// Start starts a run (see engine.Engine.Start); Run now uses it as
 	// the API's trigger does.
 	Start(ctx context.Context, req engine.StartRequest) (store.Run, error)
+	// SubmitJob queues a bulk resubmit or cancel (see
+	// engine.Engine.SubmitJob), as POST /api/v1/runs/resubmit does.
+	SubmitJob(ctx context.Context, ownerID int64, kind string, p engine.JobParams) (store.Job, error)
+}
+
+// ConnectionFixer is what the connection page asks of the API's
+// connection logic (api.ConnectionFixer).
+type ConnectionFixer interface {
+	// SecretFields names the secret fields of the connection's type.
+	SecretFields(c store.Connection) []string
+	// Fix replaces the secret fields given and marks the connection
+	// unverified; an *api.Error says what is wrong with them.
+	Fix(ctx context.Context, c store.Connection, secret map[string]string) (store.Connection, error)
+	// FlowsUsing returns the flows whose latest version uses c.
+	FlowsUsing(ctx context.Context, c store.Connection) ([]store.Flow, error)
 }
 
 // PortalConfig configures the portal.
@@ -64,10 +81,24 @@ type PortalConfig struct {
 	// "" once the health is recorded. Defaults to nil: the connection page
 	// offers no Verify.
 	Verify func(ctx context.Context, c store.Connection) (string, error)
+	// Connections fixes connections with the API's logic
+	// (api.NewConnectionFixer): Fix connection and the flows using one.
+	// Defaults to nil: the connection page offers no Fix connection.
+	Connections ConnectionFixer
+	// Accounts creates users and tokens and sets passwords with the
+	// API's logic. Defaults to api.NewAccounts on Store and Logger.
+	Accounts *api.Accounts
 	// SignIn checks passwords, throttled; pass the API's Checker so that
 	// both count one client address together. Defaults to a
 	// signin.Checker on Store with the default limits.
 	SignIn *signin.Checker
+	// SearchWindow is how many run ids one page of the run history
+	// covers when it searches text in trigger inputs (a LIKE over the
+	// input of each run the other filters leave) or filters one owner's
+	// or flow's runs by status: a page that finds too little in one
+	// window offers to go on below it, so that no request reads every
+	// run. Defaults to 20,000.
+	SearchWindow int64
 	// BaseURL is the server's public URL. Defaults to "".
 	BaseURL string
 	// WebhookBaseURL starts webhook URLs when webhooks have their own
@@ -109,6 +140,12 @@ func NewPortal(cfg PortalConfig) http.Handler {
 	if cfg.SignIn == nil {
 		cfg.SignIn = signin.New(signin.Config{Store: cfg.Store, Logger: cfg.Logger})
 	}
+	if cfg.Accounts == nil {
+		cfg.Accounts = api.NewAccounts(api.Config{Store: cfg.Store, Logger: cfg.Logger, SignIn: cfg.SignIn})
+	}
+	if cfg.SearchWindow <= 0 {
+		cfg.SearchWindow = 20_000
+	}
 	if cfg.WebhookBaseURL == "" {
 		cfg.WebhookBaseURL = cfg.BaseURL
 	}
@@ -135,7 +172,6 @@ func NewPortal(cfg PortalConfig) http.Handler {
 	mux.Handle("POST /flows/{id}/run", p.page(p.runNow))
 	mux.Handle("GET /flows/{id}/delete", p.page(p.confirmDelete))
 	mux.Handle("POST /flows/{id}/delete", p.page(p.deleteFlow))
-	mux.Handle("GET /runs", p.page(p.runs))
 	mux.Handle("GET /runs/{id}", p.page(p.run))
 	mux.Handle("POST /runs/{id}/resubmit", p.page(p.resubmit))
 	mux.Handle("GET /connections", p.page(p.connections))
@@ -143,6 +179,30 @@ func NewPortal(cfg PortalConfig) http.Handler {
 	mux.Handle("POST /connections/{ref}/verify", p.page(p.verify))
 	mux.Handle("GET /activity", p.page(p.activity))
 	mux.Handle("POST /activity/read", p.page(p.markRead))
+	// Slice 3: run history, bulk jobs, problems, connections' fix,
+	// settings and admin.
+	mux.Handle("GET /runs", p.page(historyForm(p.history)))
+	mux.Handle("GET /flows/{id}/runs", p.page(historyForm(p.history)))
+	mux.Handle("GET /runs/export.csv", p.page(p.export))
+	mux.Handle("GET /flows/{id}/runs/export.csv", p.page(p.export))
+	mux.Handle("POST /runs/bulk", p.page(p.bulk))
+	mux.Handle("GET /jobs/{id}", p.page(p.job))
+	mux.Handle("GET /problems", p.page(p.problems))
+	mux.Handle("GET /problems/{id}", p.page(p.problem))
+	mux.Handle("POST /problems/{id}/resubmit", p.page(p.resubmitProblem))
+	mux.Handle("GET /settings", p.page(p.settings))
+	mux.Handle("POST /settings/notifications", p.page(p.setNotifications))
+	mux.Handle("POST /settings/tokens", p.page(p.createToken))
+	mux.Handle("POST /settings/tokens/{id}/delete", p.page(p.deleteToken))
+	mux.Handle("POST /settings/password", p.page(p.changePassword))
+	mux.Handle("GET /admin/users", p.page(p.adminOnly(p.users)))
+	mux.Handle("POST /admin/users", p.page(p.adminOnly(p.createUser)))
+	mux.Handle("POST /admin/users/{id}/disabled", p.page(p.adminOnly(p.setUserDisabled)))
+	mux.Handle("POST /admin/users/{id}/password", p.page(p.adminOnly(p.resetPassword)))
+	mux.Handle("GET /admin/outbox", p.page(p.adminOnly(p.outbox)))
+	mux.Handle("GET /connections/{ref}/fix", p.page(p.fixForm))
+	mux.Handle("POST /connections/{ref}/fix", p.page(p.fix))
+	mux.Handle("POST /connections/{ref}/resubmit", p.page(p.resubmitConnection))
 	mux.Handle("/", p.page(func(w http.ResponseWriter, r *http.Request, c *call) error { return errNotFound }))
 	return mux
 }
@@ -259,6 +319,9 @@ type base struct {
 	User   *store.User
 	Unread int
 	CSRF   string
+	// Refresh, when not 0, reloads the page after that many seconds (a
+	// progress page without JavaScript).
+	Refresh int
 }
 
 // base returns the frame of a signed-in page.
@@ -347,23 +410,30 @@ func owned[T any](ctx context.Context, u store.User, id int64, get func(context.
 
 // funcs are the templates' helpers.
 var funcs = template.FuncMap{
-	"ago":       ago,
-	"exact":     func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 MST") },
-	"iso":       func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-	"word":      statusWord,
-	"mark":      statusMark,
-	"duration":  duration,
-	"json":      prettyJSON,
-	"kind":      noteBadge,
-	"thousands": thousands,
-	"add":       func(a, b int) int { return a + b },
-	"sub":       func(a, b int) int { return a - b },
-	"plural": func(n int, one, many string) string {
-		if n == 1 {
-			return one
-		}
-		return many
-	},
+	"ago":        ago,
+	"exact":      func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 MST") },
+	"iso":        func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+	"word":       statusWord,
+	"mark":       statusMark,
+	"duration":   duration,
+	"json":       prettyJSON,
+	"kind":       noteBadge,
+	"problemID":  problemID,
+	"thousands":  thousands,
+	"add":        func(a, b int) int { return a + b },
+	"sub":        func(a, b int) int { return a - b },
+	"mul":        func(a, b int) int { return a * b },
+	"fieldLabel": func(f string) string { return fieldLabels[f] },
+	"badgeOf":    func(mark, word string) badge { return badge{mark, word} },
+	"plural":     plural,
+}
+
+// plural picks the word for n things.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // ago says how long ago t was, in the words people use.

@@ -194,7 +194,7 @@ func TestPortalRunPage(t *testing.T) {
 	p := ann.get(fmt.Sprintf("/runs/%d", rec.run.ID))
 	for _, want := range []string{
 		`<li id="step-call" class="step step-failed root">`, "<details open>", "What happened", "How do I fix",
-		`>Resubmit</button>`, fmt.Sprintf(`href="/connections/%d">Fix connection</a>`, rec.conn.ID),
+		`>Resubmit</button>`, fmt.Sprintf(`href="/connections/%d/fix">Fix connection</a>`, rec.conn.ID),
 		fmt.Sprintf(`href="/flows/%d/edit#step-call">Edit flow</a>`, rec.flow.ID), "HTTP 502",
 	} {
 		if !strings.Contains(p.body, want) {
@@ -202,7 +202,7 @@ func TestPortalRunPage(t *testing.T) {
 		}
 	}
 	// The connection and flow pages the buttons lead to exist.
-	requireStatus(t, ann.get(fmt.Sprintf("/connections/%d", rec.conn.ID)), http.StatusOK, "Fix connection's page")
+	requireStatus(t, ann.get(fmt.Sprintf("/connections/%d/fix", rec.conn.ID)), http.StatusOK, "Fix connection's page")
 	requireStatus(t, ann.get(fmt.Sprintf("/flows/%d", rec.flow.ID)), http.StatusOK, "Edit flow's page")
 
 	// Resubmit goes to the new run; the original then links it.

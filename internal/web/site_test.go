@@ -22,6 +22,7 @@ import (
 	"github.com/sluice/sluice/internal/flow"
 	"github.com/sluice/sluice/internal/netguard"
 	"github.com/sluice/sluice/internal/notify"
+	"github.com/sluice/sluice/internal/secret"
 	"github.com/sluice/sluice/internal/store"
 	"github.com/sluice/sluice/internal/store/sqlite"
 	"github.com/sluice/sluice/internal/web"
@@ -35,6 +36,7 @@ type site struct {
 	eng   *engine.Engine
 	srv   *httptest.Server
 	key   []byte
+	box   *secret.Box
 	admin store.User
 	ann   store.User
 	bob   store.User
@@ -57,14 +59,18 @@ func newSite(t *testing.T) *site {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := engine.New(engine.Config{Store: st, Logger: logger, HTTPClient: netguard.NewClient(netguard.Options{Allow: allow}), SingleNode: true})
+	box, err := secret.NewBox([]byte("fedcba9876543210fedcba9876543210"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := engine.New(engine.Config{Store: st, Logger: logger, Secrets: box, HTTPClient: netguard.NewClient(netguard.Options{Allow: allow}), SingleNode: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	engCtx, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = eng.Run(engCtx) })
-	s := &site{st: st, eng: eng, key: notify.LinkKey([]byte("0123456789abcdef0123456789abcdef"))}
+	s := &site{st: st, eng: eng, box: box, key: notify.LinkKey([]byte("0123456789abcdef0123456789abcdef"))}
 	sessions := web.NewSessions(web.SessionConfig{Store: st})
 	mux := http.NewServeMux()
 	mux.Handle("/r/", web.New(web.Config{Store: st, Key: s.key, Logger: logger, Sessions: sessions,
@@ -74,7 +80,7 @@ func newSite(t *testing.T) *site {
 		}}))
 	mux.Handle("/", web.NewPortal(web.PortalConfig{Store: st, Sessions: sessions, Runner: eng, Logger: logger,
 		SaveFlow: api.NewFlowSaver(api.Config{Store: st, Runner: eng, Logger: logger}),
-		BaseURL:  "http://sluice.test",
+		BaseURL: "http://sluice.test", SearchWindow: 20, Connections: api.NewConnectionFixer(api.Config{Store: st, Secrets: box, Logger: logger}),
 		Verify: func(ctx context.Context, c store.Connection) (string, error) {
 			_, err := st.SetConnectionHealth(ctx, c.ID, store.HealthOK, "", time.Now())
 			return "", err

@@ -340,6 +340,31 @@ func (s *Store) queueAlertMail(ctx context.Context, m store.Mail, alerts []store
 	return true, nil
 }
 
+// ListProblemRuns returns the failures of one problem, newest run first.
+func (s *Store) ListProblemRuns(ctx context.Context, f store.ProblemRunFilter) ([]store.ProblemRun, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 1000
+	}
+	since := f.Since
+	if since.IsZero() {
+		since = time.Unix(0, 0)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT r.id, r.status, MAX(COALESCE(s.finished_at, r.created_at)) FROM runs r JOIN steps s ON s.run_id = r.id `+
+		`WHERE r.flow_id = $1 AND r.created_at >= $2 AND s.action_id = $3 AND s.status IN ('failed', 'timed_out') `+
+		`AND sluice_try_jsonb(s.error) -> 'diagnosis' ->> 'code' = $4 GROUP BY r.id ORDER BY r.id DESC LIMIT $5`,
+		f.FlowID, since, f.Step, f.Code, limit)
+	out, err := collect(rows, err, func(row rowScanner) (store.ProblemRun, error) {
+		var pr store.ProblemRun
+		err := row.Scan(&pr.RunID, &pr.Status, &pr.At)
+		return pr, err
+	})
+	if err != nil {
+		return nil, wrap(err, "list problem runs")
+	}
+	return out, nil
+}
+
 // ListProblems groups failed steps by flow, step and diagnosis code,
 // most recently seen first. Steps whose error is not JSON, or has no
 // diagnosis code, are left out rather than failing the query.

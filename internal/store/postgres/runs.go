@@ -234,6 +234,9 @@ func runWhere(rf store.RunFilter) (string, []any) {
 	if rf.InputPathExcept != "" {
 		add(`COALESCE(sluice_try_jsonb(r.input) ->> 'path', '') NOT LIKE $? ESCAPE '\'`, store.LikePrefix(rf.InputPathExcept))
 	}
+	if rf.InputContains != "" {
+		add(`r.input ILIKE $? ESCAPE '\'`, store.LikeContains(rf.InputContains))
+	}
 	if len(where) == 0 {
 		return "", nil
 	}

@@ -506,6 +506,24 @@ func (s *Store) ListProblems(ctx context.Context, pf store.ProblemFilter) ([]sto
 	return out, nil
 }
 
+// ListProblemRuns returns the failures of one problem, newest run first.
+func (s *Store) ListProblemRuns(ctx context.Context, f store.ProblemRunFilter) ([]store.ProblemRun, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 1000
+	}
+	q := `SELECT r.id, r.status, MAX(COALESCE(s.finished_at, r.created_at)) FROM runs r JOIN steps s ON s.run_id = r.id ` +
+		`WHERE r.flow_id = ? AND r.created_at >= ? AND s.action_id = ? AND s.status IN ('failed', 'timed_out') AND ` + diagnosis("code") + ` = ? ` +
+		`GROUP BY r.id ORDER BY r.id DESC LIMIT ?`
+	return list(ctx, s, "list problem runs", func(row interface{ Scan(...any) error }) (store.ProblemRun, error) {
+		var pr store.ProblemRun
+		var at int64
+		err := row.Scan(&pr.RunID, &pr.Status, &at)
+		pr.At = fromNanos(at)
+		return pr, err
+	}, q, f.FlowID, nanos(f.Since), f.Step, f.Code, limit)
+}
+
 // GetUserSettings returns a user's settings (defaults when unset).
 func (s *Store) GetUserSettings(ctx context.Context, userID int64) (store.UserSettings, error) {
 	st := store.UserSettings{RepairEmails: "immediately"}

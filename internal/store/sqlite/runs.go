@@ -234,6 +234,9 @@ func runWhere(rf store.RunFilter) (string, []any) {
 	if rf.InputPathExcept != "" {
 		add(`NOT (json_valid(r.input) AND json_type(r.input, '$.path') = 'text' AND json_extract(r.input, '$.path') LIKE ? ESCAPE '\')`, store.LikePrefix(rf.InputPathExcept))
 	}
+	if rf.InputContains != "" {
+		add(`r.input LIKE ? ESCAPE '\'`, store.LikeContains(rf.InputContains))
+	}
 	if len(where) == 0 {
 		return "", nil
 	}

@@ -7,17 +7,21 @@ import (
 	"github.com/sluice/sluice/internal/store"
 )
 
+// runWithInput creates a queued run of the bundle's flow with that
+// trigger input.
+func runWithInput(t *testing.T, b *bundle, trigger, input string) store.Run {
+	t.Helper()
+	r, err := b.st.CreateRun(b.ctx, store.NewRun{FlowID: b.flow.ID, FlowVersion: 1, TriggerType: trigger, Input: json.RawMessage(input)})
+	requireNoError(t, err, "CreateRun")
+	return r
+}
+
 // inputTests check finding runs by the path of their input and replacing
 // inputs in place, which the scrub of old webhook inputs uses.
 var inputTests = []test{
 	{"FindByPathAndReplace", func(t *testing.T, open opener) {
 		b := setup(t, open)
-		run := func(input string) store.Run {
-			t.Helper()
-			r, err := b.st.CreateRun(b.ctx, store.NewRun{FlowID: b.flow.ID, FlowVersion: 1, TriggerType: "webhook", Input: json.RawMessage(input)})
-			requireNoError(t, err, "CreateRun")
-			return r
-		}
+		run := func(input string) store.Run { return runWithInput(t, b, "webhook", input) }
 		old := run(`{"method":"POST","path":"/hooks/tok-123","headers":{"authorization":"Basic dTpw"}}`)
 		run(`{"method":"POST","path":"/hooks/[redacted]","headers":{"authorization":"[redacted]"}}`)
 		run(`{"input":{"path":"/hooks/tok-123"}}`) // a manual input: path is not at the top
@@ -55,5 +59,27 @@ var inputTests = []test{
 		requireNoError(t, err, "ListRuns(after scrub)")
 		requireIDs(t, got, nil, "runs with an unmasked webhook path after the scrub")
 		requireNoError(t, b.st.SetRunInputs(b.ctx, nil), "SetRunInputs(none)")
+	}},
+	{"FindByInputText", func(t *testing.T, open opener) {
+		b := setup(t, open)
+		run := func(input string) store.Run { return runWithInput(t, b, "manual", input) }
+		ann := run(`{"input":{"user":"Ann Lee","note":"100%_done"}}`)
+		run(`{"input":{"user":"Bob"}}`)
+		annToo := run(`{"input":{"manager":"ANN LEE"}}`)
+		run(`{"input":{"note":"100x done"}}`) // % and _ are not wildcards
+		got, err := b.st.ListRuns(b.ctx, store.RunFilter{InputContains: "ann lee", Limit: 10})
+		requireNoError(t, err, "ListRuns(input text)")
+		requireIDs(t, got, []int64{annToo.ID, ann.ID}, "runs whose input contains ann lee, any case")
+		got, err = b.st.ListRuns(b.ctx, store.RunFilter{InputContains: "100%_", Limit: 10})
+		requireNoError(t, err, "ListRuns(escaped text)")
+		requireIDs(t, got, []int64{ann.ID}, "runs whose input contains 100%_")
+		got, err = b.st.ListRuns(b.ctx, store.RunFilter{InputContains: "ann", BeforeID: annToo.ID, AfterID: ann.ID - 1, Limit: 10})
+		requireNoError(t, err, "ListRuns(text in an id window)")
+		requireIDs(t, got, []int64{ann.ID}, "runs in the window whose input contains ann")
+		n, err := b.st.CountRuns(b.ctx, store.RunFilter{InputContains: "Bob"})
+		requireNoError(t, err, "CountRuns(input text)")
+		if n != 1 {
+			t.Fatalf("CountRuns(input text Bob) = %d, want 1", n)
+		}
 	}},
 }

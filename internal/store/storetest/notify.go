@@ -894,6 +894,30 @@ var problemTests = []test{
 			requireNoError(t, err, "ListProblems("+tc.name+")")
 			requireProblems(t, got, tc.want, "ListProblems("+tc.name+")")
 		}
+
+		// The failures of one problem, newest run first.
+		runs, err := b.st.ListProblemRuns(b.ctx, store.ProblemRunFilter{FlowID: flowA.ID, Step: "fetch", Code: "http_401"})
+		requireNoError(t, err, "ListProblemRuns")
+		if len(runs) != 2 || runs[0].RunID != r2.ID || runs[0].Status != store.RunFailed || runs[1].RunID != r2.ID-1 {
+			t.Fatalf("ListProblemRuns(fetch/http_401): got %+v, want runs %d and %d", runs, r2.ID, r2.ID-1)
+		}
+		requireTime(t, runs[0].At, at(2), "problem run at")
+		for name, f := range map[string]store.ProblemRunFilter{
+			"other flow":  {FlowID: flowB.ID, Step: "send", Code: "smtp_down"},
+			"other code":  {FlowID: flowA.ID, Step: "fetch", Code: "http_500"},
+			"since after": {FlowID: flowA.ID, Step: "fetch", Code: "http_401", Since: time.Now().Add(time.Hour)},
+		} {
+			got, err := b.st.ListProblemRuns(b.ctx, f)
+			requireNoError(t, err, "ListProblemRuns("+name+")")
+			if len(got) != 0 {
+				t.Fatalf("ListProblemRuns(%s): got %+v, want none", name, got)
+			}
+		}
+		got, err := b.st.ListProblemRuns(b.ctx, store.ProblemRunFilter{FlowID: flowA.ID, Step: "fetch", Code: "http_401", Limit: 1})
+		requireNoError(t, err, "ListProblemRuns(limit)")
+		if len(got) != 1 || got[0].RunID != r2.ID {
+			t.Fatalf("ListProblemRuns(limit 1): got %+v", got)
+		}
 	}},
 }
 

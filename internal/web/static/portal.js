@@ -69,3 +69,11 @@
     if (n) selectLine(n);
   }
 })();
+// Slice 3: a checkbox with data-check-all="name" checks every checkbox of
+// that name in its form.
+document.addEventListener("change", function (e) {
+  var name = e.target.getAttribute && e.target.getAttribute("data-check-all");
+  if (!name || !e.target.form) return;
+  var boxes = e.target.form.querySelectorAll('input[type=checkbox][name="' + name + '"]');
+  for (var i = 0; i < boxes.length; i++) boxes[i].checked = e.target.checked;
+});
