@@ -336,3 +336,77 @@ func TestNextSeqUsesIndex(t *testing.T) {
 		t.Fatalf("plan of the next seq:\n%s\nwant a scan of index steps_seq", got)
 	}
 }
+
+// TestStepFaultsBackfilled upgrades a store whose step errors were only
+// JSON: migration 0011 fills the fault columns from the errors already
+// recorded, and leaves them empty for an error that is not a JSON object.
+func TestStepFaultsBackfilled(t *testing.T) {
+	admin(t)
+	ctx := t.Context()
+	dsn := freshSchema(t)
+	s, err := Open(ctx, dsn, quietLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Back to the schema before 0011, as a store of the previous version.
+	down, err := migrations.ReadFile("migrations/0011_step_faults.down.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.pool.Exec(ctx, string(down)+`; DELETE FROM schema_migrations WHERE version = 11`); err != nil {
+		t.Fatal(err)
+	}
+	u, err := s.CreateUser(ctx, store.User{Email: "ann@example.com", PasswordHash: "x", Role: store.RoleMaker})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := s.CreateFlow(ctx, store.NewFlow{OwnerID: u.ID, Name: "f", TriggerType: "manual", Source: "name: f", Definition: json.RawMessage(`{}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := map[string]string{
+		"auth":   `{"message":"401","class":"auth","connection":"crm","diagnosis":{"code":"http.401","class":"auth","title":"Refused"}}`,
+		"nodiag": `{"message":"boom","kind":"http"}`,
+		"text":   `connection reset by peer`,
+		"scalar": `"just a string"`,
+	}
+	var runs []int64
+	for key, e := range errs {
+		r, err := s.CreateRun(ctx, store.NewRun{FlowID: f.ID, FlowVersion: 1, TriggerType: "manual"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		runs = append(runs, r.ID)
+		if _, err := s.pool.Exec(ctx, `UPDATE runs SET status = 'failed' WHERE id = $1`, r.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.pool.Exec(ctx, `INSERT INTO steps (run_id, key, seq, action_id, type, status, attempts, error) VALUES ($1, $2, 1, $2, 'http', 'failed', 1, $3)`,
+			r.ID, key, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	s, err = Open(ctx, dsn, quietLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	want := map[string]store.StepFault{"auth": {Class: "auth", Code: "http.401", Connection: "crm"}}
+	for _, id := range runs {
+		steps, err := s.ListSteps(ctx, id)
+		if err != nil || len(steps) != 1 {
+			t.Fatalf("ListSteps(%d): %+v, %v", id, steps, err)
+		}
+		if got := steps[0].Fault; got != want[steps[0].Key] {
+			t.Errorf("step %s: fault %+v, want %+v", steps[0].Key, got, want[steps[0].Key])
+		}
+	}
+	problems, err := s.ListProblems(ctx, store.ProblemFilter{})
+	if err != nil || len(problems) != 1 || problems[0].Code != "http.401" || problems[0].Class != "auth" || problems[0].Title != "Refused" {
+		t.Fatalf("ListProblems after the upgrade: %+v, %v", problems, err)
+	}
+	rescue, err := s.ListRuns(ctx, store.RunFilter{FailedOnConnection: "crm"})
+	if err != nil || len(rescue) != 1 {
+		t.Fatalf("ListRuns(failed on crm) after the upgrade: %d runs, %v", len(rescue), err)
+	}
+}

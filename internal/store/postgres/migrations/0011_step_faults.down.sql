@@ -1,0 +1,3 @@
+DROP INDEX steps_auth_connection;
+DROP INDEX steps_problems;
+ALTER TABLE steps DROP COLUMN error_connection, DROP COLUMN error_code, DROP COLUMN error_class;
