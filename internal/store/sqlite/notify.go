@@ -453,9 +453,13 @@ func (s *Store) ListProblems(ctx context.Context, pf store.ProblemFilter) ([]sto
 	if limit <= 0 {
 		limit = 100
 	}
-	// The title and whether the problem is ongoing are read in an outer
-	// query, for the groups kept only: SQLite refuses an aggregate of the
-	// outer query inside a subquery.
+	// The steps come first (CROSS JOIN keeps SQLite to that order, which
+	// it cannot know without statistics): the failed steps with a code
+	// are read from the covering steps_problems index, in run order, and
+	// each one's run is found by its id. The title and whether the
+	// problem is ongoing are read in an outer query, for the groups kept
+	// only: SQLite refuses an aggregate of the outer query inside a
+	// subquery.
 	q := `SELECT g.flow_id, f.name, f.owner_id, g.step, g.code, g.class, ` +
 		`(SELECT CASE WHEN json_valid(t.error) THEN json_extract(t.error, '$.diagnosis.title') END FROM steps t ` +
 		`WHERE t.run_id = g.latest AND t.action_id = g.step AND t.error_code = g.code LIMIT 1), ` +
@@ -463,7 +467,7 @@ func (s *Store) ListProblems(ctx context.Context, pf store.ProblemFilter) ([]sto
 		`NOT EXISTS (SELECT 1 FROM runs ok WHERE ok.flow_id = g.flow_id AND ok.status = 'succeeded' AND ok.id > g.latest) FROM (` +
 		`SELECT r.flow_id, s.action_id AS step, s.error_code AS code, MAX(s.error_class) AS class, COUNT(*) AS n, ` +
 		`MIN(COALESCE(s.finished_at, r.created_at)) AS first_seen, MAX(COALESCE(s.finished_at, r.created_at)) AS last_seen, MAX(r.id) AS latest ` +
-		`FROM steps s JOIN runs r ON r.id = s.run_id JOIN flows f ON f.id = r.flow_id WHERE ` + strings.Join(where, ` AND `) +
+		`FROM steps s CROSS JOIN runs r ON r.id = s.run_id JOIN flows f ON f.id = r.flow_id WHERE ` + strings.Join(where, ` AND `) +
 		` GROUP BY r.flow_id, s.action_id, s.error_code ORDER BY last_seen DESC, r.flow_id, s.action_id, s.error_code LIMIT ?) g ` +
 		`JOIN flows f ON f.id = g.flow_id ORDER BY g.last_seen DESC, g.flow_id, g.step, g.code`
 	rows, err := s.query(ctx, q, append(args, limit)...)

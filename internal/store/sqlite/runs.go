@@ -220,8 +220,10 @@ func runWhere(rf store.RunFilter) (string, []any) {
 		add(`r.id IN (?`+strings.Repeat(`, ?`, len(ids)-1)+`)`, ids...)
 	}
 	if rf.FailedOnConnection != "" {
-		add(`r.status = 'failed' AND EXISTS (SELECT 1 FROM steps s WHERE s.run_id = r.id AND s.status IN ('failed', 'timed_out') `+
-			`AND s.error_class = 'auth' AND s.error_connection = ?)`, rf.FailedOnConnection)
+		// From the steps_auth_connection index: as many steps as the
+		// connection has failures, however many other runs failed.
+		add(`r.status = 'failed' AND r.id IN (SELECT s.run_id FROM steps s WHERE s.error_connection = ? `+
+			`AND s.error_class = 'auth' AND s.status IN ('failed', 'timed_out'))`, rf.FailedOnConnection)
 	}
 	if rf.InputPathPrefix != "" {
 		add(`json_valid(r.input) AND json_type(r.input, '$.path') = 'text' AND json_extract(r.input, '$.path') LIKE ? ESCAPE '\'`, store.LikePrefix(rf.InputPathPrefix))

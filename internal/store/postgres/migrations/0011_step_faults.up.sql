@@ -12,6 +12,8 @@ UPDATE steps SET
 FROM (SELECT run_id AS id, key AS k, sluice_try_jsonb(error) AS e FROM steps WHERE error IS NOT NULL) j
 WHERE steps.run_id = j.id AND steps.key = j.k AND jsonb_typeof(j.e) = 'object';
 
+-- steps_problems replaces steps_failed, which ListProblems no longer uses.
+DROP INDEX steps_failed;
 -- ListProblems: the failed steps with a diagnosis, in groups.
 CREATE INDEX steps_problems ON steps (error_code, action_id, run_id) WHERE error_code IS NOT NULL AND status IN ('failed', 'timed_out');
 -- RunFilter.FailedOnConnection: the steps that failed on a connection's

@@ -13,8 +13,11 @@ UPDATE steps SET
     error_connection = NULLIF(json_extract(error, '$.connection'), '')
 WHERE error IS NOT NULL AND json_valid(error) AND json_type(error) = 'object';
 
--- ListProblems: the failed steps with a diagnosis, in groups.
-CREATE INDEX steps_problems ON steps (error_code, action_id, run_id) WHERE error_code IS NOT NULL AND status IN ('failed', 'timed_out');
+-- steps_problems replaces steps_failed, which ListProblems no longer uses.
+DROP INDEX steps_failed;
+-- ListProblems: the failed steps with a diagnosis, covering what it groups
+-- and counts, in run order so that their runs are read in order.
+CREATE INDEX steps_problems ON steps (run_id, action_id, error_code, status, finished_at, error_class) WHERE error_code IS NOT NULL AND status IN ('failed', 'timed_out');
 -- RunFilter.FailedOnConnection: the steps that failed on a connection's
 -- credentials.
 CREATE INDEX steps_auth_connection ON steps (error_connection, run_id) WHERE error_class = 'auth' AND status IN ('failed', 'timed_out');
