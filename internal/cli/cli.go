@@ -15,6 +15,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -117,6 +118,10 @@ func (a *app) printError(err error) {
 	var ae *apiError
 	if errors.As(err, &ae) {
 		for _, p := range ae.Problems {
+			if ae.File != "" {
+				fmt.Fprintln(a.stderr, formatProblemAt(ae.File, p))
+				continue
+			}
 			fmt.Fprintln(a.stderr, p.String())
 		}
 	}
@@ -136,6 +141,7 @@ func (a *app) rootCommand() *cobra.Command {
 		RunE:          groupRunE,
 	}
 	root.CompletionOptions.DisableDefaultCmd = true
+	root.SuggestionsMinimumDistance = suggestionDistance
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return &usageError{err: err}
 	})
@@ -163,7 +169,17 @@ func (a *app) rootCommand() *cobra.Command {
 		a.connectionsCommand(),
 		a.outboxCommand(),
 		a.diagnoseCommand(),
+		a.versionCommand(),
 	)
+	// Every group suggests the subcommand nearest a mistyped one.
+	var suggest func(*cobra.Command)
+	suggest = func(c *cobra.Command) {
+		c.SuggestionsMinimumDistance = suggestionDistance
+		for _, sub := range c.Commands() {
+			suggest(sub)
+		}
+	}
+	suggest(root)
 	return root
 }
 
@@ -204,7 +220,28 @@ func groupRunE(cmd *cobra.Command, args []string) error {
 		}
 		return usagef("%s needs a command", commandName(cmd))
 	}
-	return usagef("unknown command %q for %q", args[0], cmd.CommandPath())
+	msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+	if suggestions := cmd.SuggestionsFor(args[0]); len(suggestions) > 0 {
+		msg += "; did you mean " + quoteOr(suggestions) + "?"
+	}
+	return usagef("%s", msg)
+}
+
+// suggestionDistance is how many letters a mistyped command may be from
+// the command it suggests (cobra's SuggestionsMinimumDistance): "runs
+// lsit" suggests "list".
+const suggestionDistance = 2
+
+// quoteOr joins words as "a", "b" or "c".
+func quoteOr(words []string) string {
+	q := make([]string, len(words))
+	for i, w := range words {
+		q[i] = strconv.Quote(w)
+	}
+	if len(q) == 1 {
+		return q[0]
+	}
+	return strings.Join(q[:len(q)-1], ", ") + " or " + q[len(q)-1]
 }
 
 // noArgs lets groupRunE report unknown subcommands itself.

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"testing"
@@ -114,7 +116,13 @@ func TestUsageErrors(t *testing.T) {
 		{"timeout without wait", []string{"trigger", "hello", "--timeout", "1s"}, "--timeout is a positive duration and goes with --wait"},
 		{"input file not JSON", []string{"trigger", "hello", "--input-file", "testdata/welcome.yaml"}, "is not valid JSON"},
 		{"login without password-stdin", []string{"login", "--email", "ada@example.com"}, "pass --password-stdin"},
-		{"login bad server", []string{"login", "--server", "localhost:8080", "--email", "a@b", "--password-stdin"}, "must look like http://HOST:PORT"},
+		{"login bad server", []string{"login", "--server", "ftp://localhost:8080", "--email", "a@b", "--password-stdin"}, "must look like http://HOST:PORT"},
+		{"login server without scheme", []string{"login", "--server", "localhost:8080", "--email", "a@b", "--password-stdin"}, `"localhost:8080" has no scheme: write http://localhost:8080`},
+		{"server without scheme", []string{"--server", "127.0.0.1:8080", "runs", "list"}, `server URL "127.0.0.1:8080" has no scheme: write http://127.0.0.1:8080 (or https://127.0.0.1:8080)`},
+		{"mistyped subcommand", []string{"runs", "lsit"}, `unknown command "lsit" for "sluice runs"; did you mean "list"?`},
+		{"mistyped command", []string{"flws", "list"}, `unknown command "flws" for "sluice"; did you mean "flows"?`},
+		{"mistyped connections subcommand", []string{"connections", "verfy", "crm"}, `did you mean "verify"?`},
+		{"version with argument", []string{"version", "now"}, "version takes no arguments"},
 		{"bad role", []string{"users", "create", "--email", "b@example.com", "--name", "B", "--role", "root", "--password-stdin"}, `--role "root" is not a role`},
 		{"bad email", []string{"users", "create", "--email", "bob", "--name", "B", "--password-stdin"}, "needs --email"},
 		{"serve bad log format", []string{"serve", "--log-format", "xml"}, "--log-format \"xml\" must be text or json"},
@@ -137,6 +145,24 @@ func TestUsageErrors(t *testing.T) {
 				t.Error("a usage error started the server")
 			}
 		})
+	}
+}
+
+// TestVersion prints the binary's version without asking a server.
+func TestVersion(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.run(t, "", "version").check(t, ExitOK, []string{"sluice ", runtime.Version(), runtime.GOOS + "/" + runtime.GOARCH}, nil)
+	if got := b.api.seen(); len(got) != 0 {
+		t.Errorf("version sent %d requests", len(got))
+	}
+	info := &debug.BuildInfo{Main: debug.Module{Version: "v1.2.0"}, Settings: []debug.BuildSetting{
+		{Key: "vcs.revision", Value: "0123456789abcdef0123"}, {Key: "vcs.time", Value: "2026-11-28T10:00:00Z"}, {Key: "vcs.modified", Value: "true"}}}
+	if got, want := versionLine(info, true), "sluice v1.2.0 (commit 0123456789ab, 2026-11-28T10:00:00Z, modified) "+runtime.Version(); !strings.HasPrefix(got, want) {
+		t.Errorf("versionLine = %q, want it to start with %q", got, want)
+	}
+	if got := versionLine(nil, false); !strings.HasPrefix(got, "sluice (unknown version) ") {
+		t.Errorf("versionLine without build info = %q", got)
 	}
 }
 
@@ -182,10 +208,18 @@ func TestInvalidFlowProblems(t *testing.T) {
 	r := b.run(t, "", "flows", "apply", "-f", "testdata/bad.yaml")
 	r.check(t, ExitFailure, nil, nil)
 	want := "sluice: saving flow from testdata/bad.yaml: the flow has problems\n" +
-		"actions[0].type (line 6): unknown action type \"htp\"\n" +
-		"name: must not be empty\n"
+		"testdata/bad.yaml:6:11: actions[0].type: unknown action type \"htp\"\n" +
+		"testdata/bad.yaml: name: must not be empty\n"
 	if r.stderr != want {
 		t.Errorf("stderr:\n%s\nwant:\n%s", r.stderr, want)
+	}
+	// A YAML syntax error has no path: the file and the line of the
+	// misplaced colon (line 4, not the line before it) are shown.
+	r = b.run(t, "", "flows", "apply", "-f", "testdata/syntax.yaml")
+	want = "sluice: saving flow from testdata/syntax.yaml: the flow has problems\n" +
+		"testdata/syntax.yaml:4:7: not valid YAML or JSON: mapping value is not allowed in this context\n"
+	if r.code != ExitFailure || r.stderr != want {
+		t.Errorf("exit %d, stderr:\n%s\nwant:\n%s", r.code, r.stderr, want)
 	}
 }
 

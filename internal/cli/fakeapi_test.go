@@ -153,6 +153,9 @@ func (f *fakeAPI) authed(w http.ResponseWriter, r *http.Request) {
 	case route == "POST /flows":
 		src, _ := body["source"].(string)
 		switch {
+		case strings.Contains(src, "indented"):
+			// The real checker's answer, as the server gives it.
+			writeErr(w, 422, "invalid_flow", "the flow has problems", checkOffline([]byte(src)))
 		case strings.Contains(src, "htp"):
 			writeErr(w, 422, "invalid_flow", "the flow has problems", []map[string]any{
 				{"path": "actions[0].type", "message": `unknown action type "htp"`, "line": 6, "column": 11},

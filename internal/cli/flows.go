@@ -101,6 +101,12 @@ func (a *app) flowsApply(ctx context.Context, o *flowsApplyOptions) error {
 	var raw json.RawMessage
 	status, err := c.do(ctx, http.MethodPost, "/flows", nil, map[string]string{"source": string(src)}, &raw)
 	if err != nil {
+		if ae := (*apiError)(nil); errors.As(err, &ae) {
+			ae.File = o.File
+			if o.File == "-" {
+				ae.File = "<stdin>"
+			}
+		}
 		return fmt.Errorf("saving flow from %s: %w", o.File, err)
 	}
 	if o.JSON {

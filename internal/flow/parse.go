@@ -13,6 +13,7 @@ import (
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
+	"github.com/goccy/go-yaml/token"
 )
 
 // Parse reads a definition written in YAML or JSON and checks it. It
@@ -76,7 +77,14 @@ func syntaxProblem(err error) Problem {
 	var yerr yaml.Error
 	if errors.As(err, &yerr) {
 		p := Problem{Message: "not valid YAML or JSON: " + yerr.GetMessage()}
-		if tk := yerr.GetToken(); tk != nil && tk.Position != nil {
+		tk := yerr.GetToken()
+		if tk != nil && tk.Next != nil && tk.Next.Type == token.MappingValueType && strings.Contains(yerr.GetMessage(), "mapping value") {
+			// The parser names the value before the misplaced colon, which
+			// a plain scalar running over lines starts on an earlier line
+			// ("type: manual" then "   bad: 1"): point at the colon.
+			tk = tk.Next
+		}
+		if tk != nil && tk.Position != nil {
 			p.Line, p.Column = tk.Position.Line, tk.Position.Column
 		}
 		return p
