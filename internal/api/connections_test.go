@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -527,6 +528,7 @@ func TestConnectionFlows(t *testing.T) {
 	cb := setupConnections(t)
 	ghA := cb.create(t, "a", `{"name":"gh","type":"bearer","secret":{"token":"`+canaryToken+`"}}`)
 	cb.create(t, "b", `{"name":"gh","type":"bearer","secret":{"token":"`+canaryToken+`"}}`)
+	cb.create(t, "a", `{"name":"other","type":"bearer","secret":{"token":"`+canaryToken+`"}}`)
 	httpFlow := func(name, conn string) string {
 		return fmt.Sprintf(`name: %s
 trigger: {type: manual}
@@ -589,6 +591,30 @@ actions:
 	cb.doJSON(t, "GET", fmt.Sprintf("/api/v1/connections/%d", ghA.ID), "admin", "", 200, &got)
 	if len(got.Flows) != 2 {
 		t.Errorf("admin sees flows %v of a's connection, want 2", got.Flows)
+	}
+}
+
+// TestUnknownConnectionRefused checks that a flow naming a connection its
+// owner does not have is refused at check and at save, with the line of
+// the field and the closest name, and that another user's connection of
+// that name does not count.
+func TestUnknownConnectionRefused(t *testing.T) {
+	t.Parallel()
+	cb := setupConnections(t)
+	cb.create(t, "a", `{"name":"directory","type":"bearer","secret":{"token":"t"}}`)
+	cb.create(t, "b", `{"name":"directry","type":"bearer","secret":{"token":"t"}}`)
+	src := "name: typo\ntrigger: {type: manual}\nactions:\n  - id: call\n    type: http\n    connection: directry\n    with: {url: \"https://api.example.com/user\"}\n"
+	want := []string{`"code":"invalid_flow"`, `"path":"actions[0].connection"`, `"line":6`, `no connection named \"directry\" (did you mean \"directory\"?)`}
+	for _, sc := range []scenario{
+		{name: "check", method: "POST", path: "/api/v1/flows/check", who: "a", body: fmt.Sprintf(`{"source": %q}`, src), status: 200,
+			contains: []string{`"ok":false`, `"path":"actions[0].connection"`, `"line":6`, `did you mean \"directory\"?`}},
+		{name: "save", method: "POST", path: "/api/v1/flows", who: "a", body: fmt.Sprintf(`{"source": %q}`, src), status: 422, contains: want},
+		{name: "owner has it", method: "POST", path: "/api/v1/flows", who: "b", body: fmt.Sprintf(`{"source": %q}`, src), status: 201},
+	} {
+		t.Run(sc.name, func(t *testing.T) { cb.run(t, sc) })
+	}
+	if _, err := cb.store.GetFlowByName(context.Background(), cb.users["a"].ID, "typo"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the refused flow was saved: %v", err)
 	}
 }
 

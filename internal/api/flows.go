@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -74,6 +75,27 @@ func parseSource(src string, now time.Time) (parsed, []flow.Problem, error) {
 	return p, nil, nil
 }
 
+// checkConnections checks the connections def names against those of
+// its owner, the caller (runs look connections up by the flow owner's
+// id), so that a misspelt name is refused at save rather than failing
+// the first run. The flow checker knows no store; it is given the names.
+func (s *server) checkConnections(ctx context.Context, u store.User, def *flow.Definition, src string) ([]flow.Problem, error) {
+	uses := false
+	def.Walk(func(a *flow.Action) { uses = uses || a.Connection != "" })
+	if !uses {
+		return nil, nil
+	}
+	conns, err := s.store.ListConnections(ctx, u.ID)
+	if err != nil {
+		return nil, fmt.Errorf("check the connections of flow %q: %w", def.Name, err)
+	}
+	names := make([]string, len(conns))
+	for i, c := range conns {
+		names[i] = c.Name
+	}
+	return def.CheckConnections([]byte(src), names), nil
+}
+
 // invalidFlow is the 422 answer to a flow with problems.
 func invalidFlow(problems []flow.Problem) *Error {
 	return &Error{
@@ -90,9 +112,14 @@ func (s *server) checkFlow(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &req, false); err != nil {
 		return err
 	}
-	_, problems, err := parseSource(req.Source, time.Now())
+	p, problems, err := parseSource(req.Source, time.Now())
 	if err != nil {
 		return err
+	}
+	if problems == nil {
+		if problems, err = s.checkConnections(r.Context(), caller(r), p.def, req.Source); err != nil {
+			return err
+		}
 	}
 	if problems == nil {
 		problems = []flow.Problem{}
@@ -117,6 +144,11 @@ func (s *server) saveFlow(w http.ResponseWriter, r *http.Request) error {
 	}
 	u := caller(r)
 	ctx := r.Context()
+	if problems, err := s.checkConnections(ctx, u, p.def, req.Source); err != nil {
+		return err
+	} else if len(problems) > 0 {
+		return invalidFlow(problems)
+	}
 	for attempt := 0; ; attempt++ {
 		existing, err := s.store.GetFlowByName(ctx, u.ID, p.def.Name)
 		switch {

@@ -35,6 +35,7 @@ func (b *bundle) failRun(t *testing.T, key, step, code, class string) store.Run 
 	})
 	err = b.store.FinishRun(ctx, "test", r.ID, store.RunFinish{Status: store.RunFailed, Error: "step " + step + " failed", Steps: []store.Step{{
 		Key: step, ActionID: step, Type: "http", Status: "failed", Attempts: 1, StartedAt: &now, FinishedAt: &now, Error: stepErr,
+		Fault: store.StepFault{Class: class, Code: code},
 	}}})
 	if err != nil {
 		t.Fatal(err)
