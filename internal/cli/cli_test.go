@@ -408,7 +408,34 @@ func TestHumanOutput(t *testing.T) {
 			"\n" +
 			"STEP  TYPE  STATUS     ATTEMPTS  STARTED              DURATION  ERROR\n" +
 			"get   http  succeeded  1         2026-01-02 03:04:05  250ms     -\n" +
-			"call  http  failed     3         2026-01-02 03:04:05  1.25s     401 Unauthorized: bad token\n"},
+			"call  http  failed     3         2026-01-02 03:04:05  1.25s     401 Unauthorized: bad token\n" +
+			"\n" +
+			"Step get (http, succeeded, 1 attempt)\n" +
+			"  Input:       {\"url\":\"https://api.example.com/me\"}\n" +
+			"  Output:      {\"status\":200,\"body\":\"line one\\nline two\"}\n" +
+			"\n" +
+			"Step call (http, failed, 3 attempts)\n" +
+			"  Input:       {}\n" +
+			"  Last answer: HTTP 401 Unauthorized: {\"error\":\"invalid_token\"}\n" +
+			"  Error:       401 Unauthorized:\n" +
+			"               bad token\n"},
+		{"runs show retry", []string{"runs", "show", "48"}, "" +
+			"Run:       48\n" +
+			"Flow:      hello (id 3, version 2)\n" +
+			"Status:    waiting\n" +
+			"Trigger:   manual\n" +
+			"Created:   2026-01-02 03:04:05\n" +
+			"Started:   2026-01-02 03:04:05\n" +
+			"Finished:  -\n" +
+			"Duration:  -\n" +
+			"\n" +
+			"STEP  TYPE  STATUS   ATTEMPTS  STARTED              DURATION  ERROR\n" +
+			"call  http  waiting  2         2026-01-02 03:04:05  -         503 Service Unavailable\n" +
+			"\n" +
+			"Step call (http, waiting, 2 attempts)\n" +
+			"  Last answer: HTTP 503 Service Unavailable: busy, try later\n" +
+			"  Error:       503 Service Unavailable\n" +
+			"  Next try:    2026-01-02 03:05:00\n"},
 		{"runs show long run", []string{"runs", "show", "47"}, run47Head +
 			"STEP       TYPE     STATUS     ATTEMPTS  STARTED  DURATION  ERROR\n" +
 			"loop[0].c  compose  succeeded  1         -        -         -\n" +

@@ -283,4 +283,9 @@ type apiStep struct {
 	FinishedAt apiTime    `json:"finished_at"`
 	Attempts   int        `json:"attempts"`
 	Error      flexString `json:"error"`
+	// Input and Output are shown as compact JSON by runs show.
+	Input  json.RawMessage `json:"input"`
+	Output json.RawMessage `json:"output"`
+	// NextAttemptAt is when a waiting step is due.
+	NextAttemptAt apiTime `json:"next_attempt_at"`
 }
