@@ -197,7 +197,11 @@ func (s *server) showFlow(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("show flow %d: version %d: %w", f.ID, f.Version, err)
 	}
-	writeJSON(w, http.StatusOK, flowDetailView{flowView: s.viewFlow(u, f), Definition: rawOrNull(v.Definition), Source: v.Source})
+	n, err := s.store.CountRuns(r.Context(), store.RunFilter{FlowID: f.ID})
+	if err != nil {
+		return fmt.Errorf("show flow %d: count runs: %w", f.ID, err)
+	}
+	writeJSON(w, http.StatusOK, flowDetailView{flowView: s.viewFlow(u, f), Definition: rawOrNull(v.Definition), Source: v.Source, RunCount: n})
 	return nil
 }
 

@@ -75,6 +75,9 @@ type flowDetailView struct {
 	flowView
 	Definition json.RawMessage `json:"definition"`
 	Source     string          `json:"source"`
+	// RunCount is how many runs the flow has, all of which go when it
+	// is deleted.
+	RunCount int `json:"run_count"`
 }
 
 // versionView is one saved version in a list.

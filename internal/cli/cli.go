@@ -62,6 +62,9 @@ type app struct {
 	maxPollInterval time.Duration
 	// serve starts a server; it is server.Run except in tests.
 	serve serveFunc
+	// terminal reports whether a stream is a terminal, where the CLI may
+	// ask a question; it is isTerminal except in tests.
+	terminal func(any) bool
 
 	// Global flags.
 	flagServer string
@@ -85,6 +88,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) strin
 		pollInterval:    500 * time.Millisecond,
 		maxPollInterval: 5 * time.Second,
 		serve:           defaultServe,
+		terminal:        isTerminal,
 	}
 }
 

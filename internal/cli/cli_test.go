@@ -31,6 +31,8 @@ type bundle struct {
 	env       map[string]string
 	configDir string
 	served    *server.Config // set by the fake serve
+	// terminal is what the CLI is told of whether a stream is a terminal.
+	terminal bool
 }
 
 // setup starts a fake API and an environment logged in to it through
@@ -63,6 +65,7 @@ func (b *bundle) run(t *testing.T, stdin string, args ...string) result {
 	a.loc = time.UTC
 	a.pollInterval = time.Millisecond
 	a.maxPollInterval = 2 * time.Millisecond
+	a.terminal = func(any) bool { return b.terminal }
 	a.serve = func(_ context.Context, cfg server.Config) error {
 		b.served = &cfg
 		return nil
@@ -163,6 +166,46 @@ func TestVersion(t *testing.T) {
 	}
 	if got := versionLine(nil, false); !strings.HasPrefix(got, "sluice (unknown version) ") {
 		t.Errorf("versionLine without build info = %q", got)
+	}
+}
+
+// TestFlowsDeleteConfirms checks that flows delete says how many runs go
+// and deletes only when confirmed: with --yes, or "y" on a terminal; off
+// a terminal it refuses without --yes.
+func TestFlowsDeleteConfirms(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		terminal bool
+		stdin    string
+		args     []string
+		code     int
+		stdout   string
+		stderr   string
+		deleted  bool
+	}{
+		{"yes flag", false, "", []string{"--yes"}, ExitOK, "deleted flow hello and its 12 runs\n", "", true},
+		{"no terminal", false, "y\n", nil, ExitUsage, "", "removes flow hello (id 3) and its 12 runs for good: pass --yes to confirm", false},
+		{"terminal yes", true, "y\n", nil, ExitOK, "deleted flow hello and its 12 runs\n", "Delete flow hello (id 3) and its 12 runs for good? [y/N] ", true},
+		{"terminal no", true, "n\n", nil, ExitFailure, "", "sluice: flow hello not deleted\n", false},
+		{"terminal empty", true, "\n", nil, ExitFailure, "", "not deleted", false},
+		{"terminal closed", true, "", nil, ExitFailure, "", "not deleted: no answer", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			b.terminal = tt.terminal
+			r := b.run(t, tt.stdin, append([]string{"flows", "delete", "hello"}, tt.args...)...)
+			r.check(t, tt.code, []string{tt.stdout}, []string{tt.stderr})
+			deleted := false
+			for _, req := range b.api.seen() {
+				deleted = deleted || req.Method == "DELETE"
+			}
+			if deleted != tt.deleted {
+				t.Errorf("DELETE sent: %v, want %v", deleted, tt.deleted)
+			}
+		})
 	}
 }
 
@@ -316,7 +359,7 @@ func TestJSONOutput(t *testing.T) {
 		keys  []string
 	}{
 		{"flows list", []string{"flows", "list", "--json"}, 1, flowKeys},
-		{"flows show", []string{"flows", "show", "hello", "--json"}, -1, append([]string{"definition", "source"}, flowKeys...)},
+		{"flows show", []string{"flows", "show", "hello", "--json"}, -1, append([]string{"definition", "source", "run_count"}, flowKeys...)},
 		{"flows versions", []string{"flows", "versions", "hello", "--json"}, 2, []string{"created_at", "created_by", "version"}},
 		{"runs list", []string{"runs", "list", "--json"}, 2, runKeys},
 		{"runs show", []string{"runs", "show", "44", "--json"}, -1, append([]string{"steps"}, runKeys...)},
@@ -462,7 +505,7 @@ func TestHumanOutput(t *testing.T) {
 			"1   ada@example.com  Ada   admin  enabled  2026-01-02 03:04:05\n"},
 		{"enable", []string{"flows", "enable", "hello"}, "enabled flow hello\n"},
 		{"disable", []string{"flows", "disable", "hello"}, "disabled flow hello\n"},
-		{"delete", []string{"flows", "delete", "hello"}, "deleted flow hello\n"},
+		{"delete", []string{"flows", "delete", "hello", "--yes"}, "deleted flow hello and its 12 runs\n"},
 		{"tokens create", []string{"tokens", "create", "ci"}, "slc_new\n"},
 		{"tokens delete", []string{"tokens", "delete", "9"}, "deleted token 9\n"},
 		{"users create", []string{"users", "create", "--email", "bo@example.com", "--name", "Bo", "--password-stdin"}, "created user bo@example.com (id 2, role maker)\n"},

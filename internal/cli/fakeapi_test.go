@@ -180,12 +180,12 @@ func (f *fakeAPI) authed(w http.ResponseWriter, r *http.Request) {
 		}
 		writeJSON(w, 200, `{"ok":true,"problems":[]}`)
 	case route == "GET /flows/hello" || route == "GET /flows/3" || route == "GET /flows/my%20flow":
-		writeJSON(w, 200, strings.TrimSuffix(flowJSON, "}")+`,"definition":{"name":"hello"},"source":"name: hello\ntrigger:\n  type: webhook\n"}`)
+		writeJSON(w, 200, strings.TrimSuffix(flowJSON, "}")+`,"definition":{"name":"hello"},"source":"name: hello\ntrigger:\n  type: webhook\n","run_count":12}`)
 	case route == "POST /flows/hello/enable" || route == "POST /flows/hello/disable":
 		writeJSON(w, 200, flowJSON)
 	case route == "GET /flows/hello/versions":
 		writeJSON(w, 200, `{"versions":[{"version":2,"created_at":"2026-01-03T03:04:05Z","created_by":1},{"version":1,"created_at":"2026-01-02T03:04:05Z","created_by":1}]}`)
-	case route == "DELETE /flows/hello":
+	case route == "DELETE /flows/3":
 		w.WriteHeader(204)
 	case route == "POST /flows/hello/trigger":
 		writeJSON(w, 201, `{"id":42,"flow_id":3,"flow_name":"hello","status":"queued"}`)

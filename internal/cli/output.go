@@ -248,6 +248,8 @@ type apiFlow struct {
 	CreatedAt   apiTime    `json:"created_at"`
 	UpdatedAt   apiTime    `json:"updated_at"`
 	Source      string     `json:"source"`
+	// RunCount is how many runs the flow has (GET /flows/{flow} only).
+	RunCount int `json:"run_count"`
 }
 
 type apiVersion struct {
