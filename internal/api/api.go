@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluice/sluice/internal/diagnose"
 	"github.com/sluice/sluice/internal/engine"
 	"github.com/sluice/sluice/internal/mail"
 	"github.com/sluice/sluice/internal/netguard"
@@ -102,6 +103,12 @@ type Config struct {
 	// together. Defaults to a signin.Checker on Store with the default
 	// limits.
 	SignIn *signin.Checker
+	// Catalog diagnoses what a connection's test request (POST
+	// /connections/{conn}/verify) got back; pass the catalog the engine
+	// diagnoses runs with (with SLUICE_CATALOG's entries), so that a test
+	// request and a run that get the same answer are diagnosed the same.
+	// Defaults to diagnose.Default().
+	Catalog *diagnose.Catalog
 }
 
 // access says who may call a route.
@@ -197,7 +204,9 @@ type server struct {
 	httpClient *http.Client
 	// smtpDial connects to smtp connections' servers.
 	smtpDial mail.DialFunc
-	mux      *http.ServeMux
+	// catalog diagnoses connections' test requests.
+	catalog *diagnose.Catalog
+	mux     *http.ServeMux
 	// signin checks passwords, throttled.
 	signin *signin.Checker
 }
@@ -231,6 +240,7 @@ func newServer(c Config) *server {
 		secrets:      c.Secrets,
 		httpClient:   c.HTTPClient,
 		smtpDial:     c.SMTPDial,
+		catalog:      c.Catalog,
 		mux:          http.NewServeMux(),
 		signin:       c.SignIn,
 	}
@@ -254,6 +264,9 @@ func newServer(c Config) *server {
 	}
 	if s.httpClient == nil {
 		s.httpClient = netguard.NewClient(netguard.Options{})
+	}
+	if s.catalog == nil {
+		s.catalog = diagnose.Default()
 	}
 	for _, rt := range routes {
 		s.mux.Handle(rt.method+" "+Prefix+rt.path, s.wrap(rt))

@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/sluice/sluice/internal/connection"
+	"github.com/sluice/sluice/internal/diagnose"
 	"github.com/sluice/sluice/internal/mail/mailtest"
 	"github.com/sluice/sluice/internal/netguard"
 	"github.com/sluice/sluice/internal/secret"
@@ -649,4 +650,31 @@ func TestShortReason(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestVerifyUsesConfiguredCatalog checks that verify diagnoses its test
+// request with the catalog it is given (the engine's, with SLUICE_CATALOG's
+// entries), not only the built-in one, so that a test request and a run
+// that get the same answer are diagnosed the same.
+func TestVerifyUsesConfiguredCatalog(t *testing.T) {
+	t.Parallel()
+	cb := setupConnections(t)
+	api := testAPI(t)
+	catalog := diagnose.Default()
+	if err := catalog.Load(strings.NewReader(`[{"id": "acme.scope", "generic": true, "match": {"status": [403], "hosts": ["127.0.0.1"]},
+		"class": "auth", "actions": ["fix_connection"], "title": "Acme scope missing",
+		"what_happened": "Acme refused {{.Connection}}.", "how_to_fix": "Grant the scope to {{.Connection}}."}]`)); err != nil {
+		t.Fatal(err)
+	}
+	allow, err := netguard.ParseAllow("127.0.0.1/32")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb.handler = New(Config{
+		Store: cb.store, Runner: cb.runner, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Secrets: cb.box, HTTPClient: netguard.NewClient(netguard.Options{Allow: allow}), Catalog: catalog,
+	})
+	c := cb.create(t, "a", fmt.Sprintf(`{"name":"scope","type":"bearer","config":{"test_url":"%s/forbidden"},"secret":{"token":"GOOD"}}`, api.URL))
+	cb.run(t, scenario{name: "verify", method: "POST", path: fmt.Sprintf("/api/v1/connections/%d/verify", c.ID), who: "a", status: 200,
+		contains: []string{`"code":"acme.scope"`, `"title":"Acme scope missing"`, `"health":"needs_attention"`}})
 }

@@ -481,7 +481,7 @@ func (rs *runState) doHTTP(ctx context.Context, a *flow.Action, key string, with
 	for k, v := range headers {
 		headers[k] = rs.redact.String(v)
 	}
-	out := map[string]any{"status": resp.StatusCode, "headers": headers, "body": parseBody(resp.Header.Get("Content-Type"), raw)}
+	out := map[string]any{"status": resp.StatusCode, "headers": headers, "body": DecodeBody(resp.Header.Get("Content-Type"), raw)}
 	failed := resp.StatusCode >= 400 || rs.e.cfg.Catalog.IsFailure(resp.StatusCode, headers, out["body"])
 	if !failed {
 		rs.health(ctx, conn, true, "")
@@ -582,10 +582,12 @@ func flatHeaders(h http.Header) map[string]string {
 	return out
 }
 
-// parseBody decodes a body by its content type: JSON into values, text
-// as a string, anything else as a string when it is UTF-8 or else as
-// {"base64": ...}.
-func parseBody(contentType string, raw []byte) any {
+// DecodeBody decodes an HTTP answer's body by its content type as an
+// http step's output holds it: JSON into values, text as a string,
+// anything else as a string when it is UTF-8 or else as {"base64": ...}.
+// Connection verify decodes its test request's answer with it too, so
+// that the catalog judges both alike.
+func DecodeBody(contentType string, raw []byte) any {
 	if len(raw) == 0 {
 		return nil
 	}
