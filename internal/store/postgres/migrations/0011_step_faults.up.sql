@@ -14,8 +14,9 @@ WHERE steps.run_id = j.id AND steps.key = j.k AND jsonb_typeof(j.e) = 'object';
 
 -- steps_problems replaces steps_failed, which ListProblems no longer uses.
 DROP INDEX steps_failed;
--- ListProblems: the failed steps with a diagnosis, in groups.
-CREATE INDEX steps_problems ON steps (error_code, action_id, run_id) WHERE error_code IS NOT NULL AND status IN ('failed', 'timed_out');
+-- ListProblems: the failed steps with a diagnosis, covering what it groups
+-- and counts.
+CREATE INDEX steps_problems ON steps (run_id) INCLUDE (action_id, error_code, error_class, finished_at) WHERE error_code IS NOT NULL AND status IN ('failed', 'timed_out');
 -- RunFilter.FailedOnConnection: the steps that failed on a connection's
 -- credentials.
 CREATE INDEX steps_auth_connection ON steps (error_connection, run_id) WHERE error_class = 'auth' AND status IN ('failed', 'timed_out');
