@@ -56,7 +56,7 @@ func (a *app) activityCommand() *cobra.Command {
 attention, flows turned off. STATE says unread or read, and resolved once
 what the notification reports is over: a run of the flow succeeded after
 the failed one, or the connection works again.`,
-		Args:  argsRange(0, 0, "no arguments"),
+		Args: argsRange(0, 0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runValidated(cmd.Context(), &o, a.activity)
 		},
