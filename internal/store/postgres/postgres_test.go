@@ -364,14 +364,8 @@ func TestStepFaultsBackfilled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	errs := map[string]string{
-		"auth":   `{"message":"401","class":"auth","connection":"crm","diagnosis":{"code":"http.401","class":"auth","title":"Refused"}}`,
-		"nodiag": `{"message":"boom","kind":"http"}`,
-		"text":   `connection reset by peer`,
-		"scalar": `"just a string"`,
-	}
 	var runs []int64
-	for key, e := range errs {
+	for key, e := range storetest.FaultErrors {
 		r, err := s.CreateRun(ctx, store.NewRun{FlowID: f.ID, FlowVersion: 1, TriggerType: "manual"})
 		if err != nil {
 			t.Fatal(err)
@@ -391,22 +385,5 @@ func TestStepFaultsBackfilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	want := map[string]store.StepFault{"auth": {Class: "auth", Code: "http.401", Connection: "crm"}}
-	for _, id := range runs {
-		steps, err := s.ListSteps(ctx, id)
-		if err != nil || len(steps) != 1 {
-			t.Fatalf("ListSteps(%d): %+v, %v", id, steps, err)
-		}
-		if got := steps[0].Fault; got != want[steps[0].Key] {
-			t.Errorf("step %s: fault %+v, want %+v", steps[0].Key, got, want[steps[0].Key])
-		}
-	}
-	problems, err := s.ListProblems(ctx, store.ProblemFilter{})
-	if err != nil || len(problems) != 1 || problems[0].Code != "http.401" || problems[0].Class != "auth" || problems[0].Title != "Refused" {
-		t.Fatalf("ListProblems after the upgrade: %+v, %v", problems, err)
-	}
-	rescue, err := s.ListRuns(ctx, store.RunFilter{FailedOnConnection: "crm"})
-	if err != nil || len(rescue) != 1 {
-		t.Fatalf("ListRuns(failed on crm) after the upgrade: %d runs, %v", len(rescue), err)
-	}
+	storetest.CheckFaultsBackfilled(t, s, runs)
 }

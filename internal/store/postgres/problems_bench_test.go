@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sluice/sluice/internal/store"
+	"github.com/sluice/sluice/internal/store/storetest"
 )
 
 // fillHistory writes n runs of 10 flows of one owner, one step each, a
@@ -20,16 +21,7 @@ func fillHistory(b *testing.B, s *Store, n, failEvery int) store.User {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var first int64
-	for i := range 10 {
-		f, err := s.CreateFlow(ctx, store.NewFlow{Name: fmt.Sprintf("f%d", i), OwnerID: u.ID, TriggerType: "manual", WebhookToken: fmt.Sprintf("t%d", i), Definition: []byte(`{}`), Source: "x"})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if i == 0 {
-			first = f.ID
-		}
-	}
+	first := storetest.BenchFlows(b, s, u.ID)
 	start := time.Now().Add(-365 * 24 * time.Hour)
 	if _, err := s.pool.Exec(ctx, `INSERT INTO runs (id, flow_id, flow_version, status, trigger_type, input, created_at, next_attempt_at) `+
 		`SELECT n, $4::bigint + (n / 7) % 10, 1, CASE WHEN n % $3::bigint = 0 THEN 'failed' ELSE 'succeeded' END, 'manual', '{}', $2::timestamptz + n * (interval '1 year' / $1::float8), $2::timestamptz `+
@@ -55,47 +47,14 @@ func fillHistory(b *testing.B, s *Store, n, failEvery int) store.User {
 	return u
 }
 
-// BenchmarkProblems is the SQLite benchmark of the same name on
-// PostgreSQL: GET /problems's query and the rescue of a fixed connection's
-// runs over a million runs, of which 1 % or 5 % failed.
+// BenchmarkProblems runs storetest.BenchmarkProblems over a million runs,
+// of which 1 % or 5 % failed, as the SQLite benchmark of that name does.
 func BenchmarkProblems(b *testing.B) {
 	admin(b)
 	for _, failEvery := range []int{100, 20} {
 		b.Run(fmt.Sprintf("failed=1in%d", failEvery), func(b *testing.B) {
 			s := openFresh(b)
-			u := fillHistory(b, s, 1_000_000, failEvery)
-			ctx := context.Background()
-			b.Run("ListProblems", func(b *testing.B) {
-				for b.Loop() {
-					ps, err := s.ListProblems(ctx, store.ProblemFilter{OwnerID: u.ID})
-					if err != nil || len(ps) == 0 {
-						b.Fatalf("ListProblems: %d problems, %v", len(ps), err)
-					}
-				}
-			})
-			b.Run("ListProblemsSinceWeek", func(b *testing.B) {
-				for b.Loop() {
-					if _, err := s.ListProblems(ctx, store.ProblemFilter{OwnerID: u.ID, Since: time.Now().Add(-7 * 24 * time.Hour)}); err != nil {
-						b.Fatal(err)
-					}
-				}
-			})
-			b.Run("FailedOnConnection", func(b *testing.B) {
-				for b.Loop() {
-					rs, err := s.ListRuns(ctx, store.RunFilter{OwnerID: u.ID, FailedOnConnection: "crm"})
-					if err != nil || len(rs) != 50 {
-						b.Fatalf("ListRuns: %d runs, %v; want 50", len(rs), err)
-					}
-				}
-			})
-			b.Run("FailedOnConnectionNone", func(b *testing.B) {
-				for b.Loop() {
-					rs, err := s.ListRuns(ctx, store.RunFilter{OwnerID: u.ID, FailedOnConnection: "erp"})
-					if err != nil || len(rs) != 0 {
-						b.Fatalf("ListRuns: %d runs, %v; want none", len(rs), err)
-					}
-				}
-			})
+			storetest.BenchmarkProblems(b, s, fillHistory(b, s, 1_000_000, failEvery).ID)
 		})
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sluice/sluice/internal/store"
+	"github.com/sluice/sluice/internal/store/storetest"
 )
 
 // problemsBenchRuns is the size of the history the problems benchmarks
@@ -24,17 +25,13 @@ func fillHistory(b *testing.B, s *Store, n, failEvery int) store.User {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for i := range 10 {
-		if _, err := s.CreateFlow(ctx, store.NewFlow{Name: fmt.Sprintf("f%d", i), OwnerID: u.ID, TriggerType: "manual", WebhookToken: fmt.Sprintf("t%d", i), Definition: []byte(`{}`), Source: "x"}); err != nil {
-			b.Fatal(err)
-		}
-	}
+	first := storetest.BenchFlows(b, s, u.ID)
 	start := time.Now().Add(-365 * 24 * time.Hour).UnixNano()
 	err = s.exec(ctx, func(ctx context.Context, tx *wtx) error {
 		if _, err := tx.ExecContext(ctx, `WITH RECURSIVE i(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM i WHERE n < ?1) `+
 			`INSERT INTO runs (id, flow_id, flow_version, status, trigger_type, input, created_at, next_attempt_at) `+
-			`SELECT n, 1 + (n / 7) % 10, 1, CASE WHEN n % ?3 = 0 THEN 'failed' ELSE 'succeeded' END, 'manual', '{}', ?2 + n * (31536000000000000 / ?1), 0 FROM i`,
-			n, start, failEvery); err != nil {
+			`SELECT n, ?4 + (n / 7) % 10, 1, CASE WHEN n % ?3 = 0 THEN 'failed' ELSE 'succeeded' END, 'manual', '{}', ?2 + n * (31536000000000000 / ?1), 0 FROM i`,
+			n, start, failEvery, first); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO steps (run_id, key, seq, action_id, type, status, attempts, finished_at, output, error, error_class, error_code, error_connection) `+
@@ -53,48 +50,13 @@ func fillHistory(b *testing.B, s *Store, n, failEvery int) store.User {
 	return u
 }
 
-// BenchmarkProblems measures GET /problems's query (ListProblems of an
-// owner, the default limit, all time and the last week) and the rescue of
-// a fixed connection's runs (ListRuns with FailedOnConnection, one page)
-// over a million runs, of which 1 % or 5 % failed, for a connection with
-// failed runs and for one without.
+// BenchmarkProblems runs storetest.BenchmarkProblems over a million runs,
+// of which 1 % or 5 % failed.
 func BenchmarkProblems(b *testing.B) {
 	for _, failEvery := range []int{100, 20} {
 		b.Run(fmt.Sprintf("failed=1in%d", failEvery), func(b *testing.B) {
 			s := openTemp(b)
-			u := fillHistory(b, s, problemsBenchRuns, failEvery)
-			ctx := context.Background()
-			b.Run("ListProblems", func(b *testing.B) {
-				for b.Loop() {
-					ps, err := s.ListProblems(ctx, store.ProblemFilter{OwnerID: u.ID})
-					if err != nil || len(ps) == 0 {
-						b.Fatalf("ListProblems: %d problems, %v", len(ps), err)
-					}
-				}
-			})
-			b.Run("ListProblemsSinceWeek", func(b *testing.B) {
-				for b.Loop() {
-					if _, err := s.ListProblems(ctx, store.ProblemFilter{OwnerID: u.ID, Since: time.Now().Add(-7 * 24 * time.Hour)}); err != nil {
-						b.Fatal(err)
-					}
-				}
-			})
-			b.Run("FailedOnConnection", func(b *testing.B) {
-				for b.Loop() {
-					rs, err := s.ListRuns(ctx, store.RunFilter{OwnerID: u.ID, FailedOnConnection: "crm"})
-					if err != nil || len(rs) != 50 {
-						b.Fatalf("ListRuns: %d runs, %v; want 50", len(rs), err)
-					}
-				}
-			})
-			b.Run("FailedOnConnectionNone", func(b *testing.B) {
-				for b.Loop() {
-					rs, err := s.ListRuns(ctx, store.RunFilter{OwnerID: u.ID, FailedOnConnection: "erp"})
-					if err != nil || len(rs) != 0 {
-						b.Fatalf("ListRuns: %d runs, %v; want none", len(rs), err)
-					}
-				}
-			})
+			storetest.BenchmarkProblems(b, s, fillHistory(b, s, problemsBenchRuns, failEvery).ID)
 		})
 	}
 }
