@@ -356,26 +356,10 @@ func TestStepFaultsBackfilled(t *testing.T) {
 	if _, err := s.pool.Exec(ctx, string(down)+`; DELETE FROM schema_migrations WHERE version = 11`); err != nil {
 		t.Fatal(err)
 	}
-	u, err := s.CreateUser(ctx, store.User{Email: "ann@example.com", PasswordHash: "x", Role: store.RoleMaker})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := s.CreateFlow(ctx, store.NewFlow{OwnerID: u.ID, Name: "f", TriggerType: "manual", Source: "name: f", Definition: json.RawMessage(`{}`)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var runs []int64
-	for key, e := range storetest.FaultErrors {
-		r, err := s.CreateRun(ctx, store.NewRun{FlowID: f.ID, FlowVersion: 1, TriggerType: "manual"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		runs = append(runs, r.ID)
-		if _, err := s.pool.Exec(ctx, `UPDATE runs SET status = 'failed' WHERE id = $1`, r.ID); err != nil {
-			t.Fatal(err)
-		}
+	runs := storetest.FaultRuns(t, s)
+	for key, id := range runs {
 		if _, err := s.pool.Exec(ctx, `INSERT INTO steps (run_id, key, seq, action_id, type, status, attempts, error) VALUES ($1, $2, 1, $2, 'http', 'failed', 1, $3)`,
-			r.ID, key, e); err != nil {
+			id, key, storetest.FaultErrors[key]); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -121,26 +121,10 @@ func TestStepFaultsBackfilled(t *testing.T) {
 	ctx := t.Context()
 	// Back to the schema before 0011, as a store of the previous version.
 	downTo(t, s, 10)
-	u, err := s.CreateUser(ctx, store.User{Email: "ann@example.com", PasswordHash: "x", Role: store.RoleMaker})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := s.CreateFlow(ctx, store.NewFlow{OwnerID: u.ID, Name: "f", TriggerType: "manual", Source: "name: f", Definition: json.RawMessage(`{}`)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var runs []int64
-	for key, e := range storetest.FaultErrors {
-		r, err := s.CreateRun(ctx, store.NewRun{FlowID: f.ID, FlowVersion: 1, TriggerType: "manual"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		runs = append(runs, r.ID)
-		if _, err := s.write.ExecContext(ctx, `UPDATE runs SET status = 'failed' WHERE id = ?`, r.ID); err != nil {
-			t.Fatal(err)
-		}
+	runs := storetest.FaultRuns(t, s)
+	for key, id := range runs {
 		if _, err := s.write.ExecContext(ctx, `INSERT INTO steps (run_id, key, seq, action_id, type, status, attempts, error) VALUES (?, ?, 1, ?, 'http', 'failed', 1, ?)`,
-			r.ID, key, key, e); err != nil {
+			id, key, key, storetest.FaultErrors[key]); err != nil {
 			t.Fatal(err)
 		}
 	}

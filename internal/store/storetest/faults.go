@@ -21,11 +21,38 @@ var FaultErrors = map[string]string{
 	"array":  `[1]`,
 }
 
+// FaultRuns creates a user, a flow and one failed run for each of
+// FaultErrors, through the store (none of it touches the steps), and
+// returns the run ids by step key. The driver then writes each run's
+// failed step with the error, in its own SQL under the schema before
+// 0011, which has no fault columns for SaveSteps to write.
+func FaultRuns(t *testing.T, st store.Store) map[string]int64 {
+	t.Helper()
+	ctx := t.Context()
+	u, err := st.CreateUser(ctx, store.User{Email: "ann@example.com", PasswordHash: "x", Role: store.RoleMaker})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := st.CreateFlow(ctx, store.NewFlow{OwnerID: u.ID, Name: "f", TriggerType: "manual", WebhookToken: "wh", Source: "name: f", Definition: []byte(`{}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs := map[string]int64{}
+	for key := range FaultErrors {
+		r := createLeasedRun(t, st, f.ID, "w", time.Now().Add(time.Minute))
+		if err := st.FinishRun(ctx, "w", r.ID, store.RunFinish{Status: store.RunFailed, Error: "step " + key + " failed"}); err != nil {
+			t.Fatal(err)
+		}
+		runs[key] = r.ID
+	}
+	return runs
+}
+
 // CheckFaultsBackfilled checks a store upgraded with the runs of
 // FaultErrors: the fault columns were filled from the JSON where it is an
 // object with them, and are empty elsewhere, so that problems and the runs
 // a fixed connection can rescue are found as before the upgrade.
-func CheckFaultsBackfilled(t *testing.T, st store.Store, runs []int64) {
+func CheckFaultsBackfilled(t *testing.T, st store.Store, runs map[string]int64) {
 	t.Helper()
 	ctx := t.Context()
 	want := map[string]store.StepFault{"auth": {Class: "auth", Code: "http.401", Connection: "crm"}}
