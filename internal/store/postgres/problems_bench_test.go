@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"fmt"
 	"testing"
 	"time"
 
@@ -10,22 +9,18 @@ import (
 	"github.com/sluice/sluice/internal/store/storetest"
 )
 
-// fillHistory writes n runs of 10 flows of one owner, one step each, a
+// fillHistory writes storetest.ProblemsHistoryRuns runs of 10 flows of one owner, one step each, a
 // year of them, of which one in every failEvery failed with one of four
 // diagnoses (one of them auth on connection crm), straight into the
 // tables, and vacuums and analyzes them as autovacuum would.
-func fillHistory(b *testing.B, s *Store, n, failEvery int) store.User {
+func fillHistory(b *testing.B, s *Store, failEvery int) (store.Store, int64) {
 	b.Helper()
 	ctx := context.Background()
-	u, err := s.CreateUser(ctx, store.User{Email: "b@example.com", PasswordHash: "x", Role: store.RoleMaker})
-	if err != nil {
-		b.Fatal(err)
-	}
-	first := storetest.BenchFlows(b, s, u.ID)
+	owner, first := storetest.BenchOwner(b, s)
 	start := time.Now().Add(-365 * 24 * time.Hour)
 	if _, err := s.pool.Exec(ctx, `INSERT INTO runs (id, flow_id, flow_version, status, trigger_type, input, created_at, next_attempt_at) `+
 		`SELECT n, $4::bigint + (n / 7) % 10, 1, CASE WHEN n % $3::bigint = 0 THEN 'failed' ELSE 'succeeded' END, 'manual', '{}', $2::timestamptz + n * (interval '1 year' / $1::float8), $2::timestamptz `+
-		`FROM generate_series(1, $1::bigint) n`, n, start, failEvery, first); err != nil {
+		`FROM generate_series(1, $1::bigint) n`, storetest.ProblemsHistoryRuns, start, failEvery, first); err != nil {
 		b.Fatal(err)
 	}
 	if _, err := s.pool.Exec(ctx, `INSERT INTO steps (run_id, key, seq, action_id, type, status, attempts, finished_at, output, error, error_class, error_code, error_connection) `+
@@ -44,17 +39,14 @@ func fillHistory(b *testing.B, s *Store, n, failEvery int) store.User {
 	if _, err := s.pool.Exec(ctx, `VACUUM ANALYZE steps`); err != nil {
 		b.Fatal(err)
 	}
-	return u
+	return s, owner
 }
 
-// BenchmarkProblems runs storetest.BenchmarkProblems over a million runs,
-// of which 1 % or 5 % failed, as the SQLite benchmark of that name does.
+// BenchmarkProblems runs storetest.BenchmarkProblemsHistories on
+// PostgreSQL.
 func BenchmarkProblems(b *testing.B) {
 	admin(b)
-	for _, failEvery := range []int{100, 20} {
-		b.Run(fmt.Sprintf("failed=1in%d", failEvery), func(b *testing.B) {
-			s := openFresh(b)
-			storetest.BenchmarkProblems(b, s, fillHistory(b, s, 1_000_000, failEvery).ID)
-		})
-	}
+	storetest.BenchmarkProblemsHistories(b, func(b *testing.B, failEvery int) (store.Store, int64) {
+		return fillHistory(b, openFresh(b), failEvery)
+	})
 }

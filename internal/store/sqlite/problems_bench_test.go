@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"fmt"
 	"testing"
 	"time"
 
@@ -10,28 +9,20 @@ import (
 	"github.com/sluice/sluice/internal/store/storetest"
 )
 
-// problemsBenchRuns is the size of the history the problems benchmarks
-// read: a year of a busy server.
-const problemsBenchRuns = 1_000_000
-
-// fillHistory writes n runs of 10 flows of one owner, one step each, a
+// fillHistory writes storetest.ProblemsHistoryRuns runs of 10 flows of one owner, one step each, a
 // year of them, of which one in every failEvery failed with one of four
 // diagnoses (one of them auth on connection crm), straight into the
 // tables: the store's own writes would take minutes for a million runs.
-func fillHistory(b *testing.B, s *Store, n, failEvery int) store.User {
+func fillHistory(b *testing.B, s *Store, failEvery int) (store.Store, int64) {
 	b.Helper()
 	ctx := context.Background()
-	u, err := s.CreateUser(ctx, store.User{Email: "b@example.com", PasswordHash: "x", Role: store.RoleMaker})
-	if err != nil {
-		b.Fatal(err)
-	}
-	first := storetest.BenchFlows(b, s, u.ID)
+	owner, first := storetest.BenchOwner(b, s)
 	start := time.Now().Add(-365 * 24 * time.Hour).UnixNano()
-	err = s.exec(ctx, func(ctx context.Context, tx *wtx) error {
+	err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
 		if _, err := tx.ExecContext(ctx, `WITH RECURSIVE i(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM i WHERE n < ?1) `+
 			`INSERT INTO runs (id, flow_id, flow_version, status, trigger_type, input, created_at, next_attempt_at) `+
 			`SELECT n, ?4 + (n / 7) % 10, 1, CASE WHEN n % ?3 = 0 THEN 'failed' ELSE 'succeeded' END, 'manual', '{}', ?2 + n * (31536000000000000 / ?1), 0 FROM i`,
-			n, start, failEvery, first); err != nil {
+			storetest.ProblemsHistoryRuns, start, failEvery, first); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO steps (run_id, key, seq, action_id, type, status, attempts, finished_at, output, error, error_class, error_code, error_connection) `+
@@ -47,16 +38,12 @@ func fillHistory(b *testing.B, s *Store, n, failEvery int) store.User {
 	if err != nil {
 		b.Fatalf("fill history: %v", err)
 	}
-	return u
+	return s, owner
 }
 
-// BenchmarkProblems runs storetest.BenchmarkProblems over a million runs,
-// of which 1 % or 5 % failed.
+// BenchmarkProblems runs storetest.BenchmarkProblemsHistories on SQLite.
 func BenchmarkProblems(b *testing.B) {
-	for _, failEvery := range []int{100, 20} {
-		b.Run(fmt.Sprintf("failed=1in%d", failEvery), func(b *testing.B) {
-			s := openTemp(b)
-			storetest.BenchmarkProblems(b, s, fillHistory(b, s, problemsBenchRuns, failEvery).ID)
-		})
-	}
+	storetest.BenchmarkProblemsHistories(b, func(b *testing.B, failEvery int) (store.Store, int64) {
+		return fillHistory(b, openTemp(b), failEvery)
+	})
 }

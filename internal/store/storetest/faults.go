@@ -112,13 +112,35 @@ func BenchmarkProblems(b *testing.B, st store.Store, owner int64) {
 	}
 }
 
-// BenchFlows creates the 10 flows of owner that a driver's benchmark
-// history spreads its runs over, and returns the first one's id (the
-// others follow it).
-func BenchFlows(b *testing.B, st store.Store, owner int64) int64 {
-	var first int64
+// ProblemsHistoryRuns is the size of the history BenchmarkProblemsHistories
+// has a driver write: a year of a busy server.
+const ProblemsHistoryRuns = 1_000_000
+
+// BenchmarkProblemsHistories runs BenchmarkProblems on two histories of
+// ProblemsHistoryRuns runs, of which 1 in 100, then 1 in 20, failed. fill
+// writes one (the driver's own SQL: the store's writes would take minutes)
+// into a fresh store: runs spread over flows first..first+9 of owner, one
+// step each, as BenchOwner creates them. It returns the store and owner.
+func BenchmarkProblemsHistories(b *testing.B, fill func(b *testing.B, failEvery int) (store.Store, int64)) {
+	for _, failEvery := range []int{100, 20} {
+		b.Run(fmt.Sprintf("failed=1in%d", failEvery), func(b *testing.B) {
+			st, owner := fill(b, failEvery)
+			BenchmarkProblems(b, st, owner)
+		})
+	}
+}
+
+// BenchOwner creates the owner of a benchmark history and the 10 flows
+// its runs are spread over; it returns the owner and the first flow's id
+// (the others follow it).
+func BenchOwner(b *testing.B, st store.Store) (owner, first int64) {
+	ctx := context.Background()
+	u, err := st.CreateUser(ctx, store.User{Email: "b@example.com", PasswordHash: "x", Role: store.RoleMaker})
+	if err != nil {
+		b.Fatal(err)
+	}
 	for i := range 10 {
-		f, err := st.CreateFlow(context.Background(), store.NewFlow{Name: fmt.Sprintf("f%d", i), OwnerID: owner, TriggerType: "manual",
+		f, err := st.CreateFlow(ctx, store.NewFlow{Name: fmt.Sprintf("f%d", i), OwnerID: u.ID, TriggerType: "manual",
 			WebhookToken: fmt.Sprintf("t%d", i), Definition: []byte(`{}`), Source: "x"})
 		if err != nil {
 			b.Fatal(err)
@@ -127,5 +149,5 @@ func BenchFlows(b *testing.B, st store.Store, owner int64) int64 {
 			first = f.ID
 		}
 	}
-	return first
+	return u.ID, first
 }
