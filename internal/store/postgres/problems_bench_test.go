@@ -9,10 +9,10 @@ import (
 	"github.com/sluice/sluice/internal/store/storetest"
 )
 
-// fillHistory writes storetest.ProblemsHistoryRuns runs of 10 flows of one owner, one step each, a
-// year of them, of which one in every failEvery failed with one of four
-// diagnoses (one of them auth on connection crm), straight into the
-// tables, and vacuums and analyzes them as autovacuum would.
+// fillHistory writes the history that storetest.BenchmarkProblemsHistories
+// describes with generate_series, its failed steps spread over four
+// diagnoses on connection crm, and vacuums and analyzes the tables as
+// autovacuum would: without it, index-only scans read every heap row.
 func fillHistory(b *testing.B, s *Store, failEvery int) (store.Store, int64) {
 	b.Helper()
 	ctx := context.Background()

@@ -71,11 +71,7 @@ func TestEventsSurviveReopen(t *testing.T) {
 // a second digest early.
 func TestDigestsSeededFromOutbox(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "sluice.db")
-	s, err := Open(t.Context(), path, quietLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, path := openBefore(t, 10)
 	ctx := t.Context()
 	u, err := s.CreateUser(ctx, store.User{Email: "Ann@Example.com", PasswordHash: "x", Role: store.RoleMaker})
 	if err != nil {
@@ -91,8 +87,6 @@ func TestDigestsSeededFromOutbox(t *testing.T) {
 			last = m
 		}
 	}
-	// Back to the schema before 0010, as a store of the previous version.
-	downTo(t, s, 9)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -113,14 +107,8 @@ func TestDigestsSeededFromOutbox(t *testing.T) {
 // that is not a JSON object.
 func TestStepFaultsBackfilled(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "sluice.db")
-	s, err := Open(t.Context(), path, quietLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, path := openBefore(t, 11)
 	ctx := t.Context()
-	// Back to the schema before 0011, as a store of the previous version.
-	downTo(t, s, 10)
 	runs := storetest.FaultRuns(t, s)
 	for key, id := range runs {
 		if _, err := s.write.ExecContext(ctx, `INSERT INTO steps (run_id, key, seq, action_id, type, status, attempts, error) VALUES (?, ?, 1, ?, 'http', 'failed', 1, ?)`,

@@ -9,10 +9,10 @@ import (
 	"github.com/sluice/sluice/internal/store/storetest"
 )
 
-// fillHistory writes storetest.ProblemsHistoryRuns runs of 10 flows of one owner, one step each, a
-// year of them, of which one in every failEvery failed with one of four
-// diagnoses (one of them auth on connection crm), straight into the
-// tables: the store's own writes would take minutes for a million runs.
+// fillHistory writes storetest.ProblemsHistoryRuns runs of 10 flows of
+// one owner over a year, one step each, of which one in every failEvery
+// failed with one of four diagnoses (one of them auth on connection crm),
+// with a recursive query in one transaction.
 func fillHistory(b *testing.B, s *Store, failEvery int) (store.Store, int64) {
 	b.Helper()
 	ctx := context.Background()

@@ -61,6 +61,20 @@ func downTo(tb testing.TB, s *Store, version int) {
 	}
 }
 
+// openBefore opens a store in a new file with the schema as it was before
+// migration version, as a store of the previous version left it; the
+// caller closes it, and opens the file again to upgrade it.
+func openBefore(t *testing.T, version int) (*Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "sluice.db")
+	s, err := Open(t.Context(), path, quietLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	downTo(t, s, version-1)
+	return s, path
+}
+
 func openAt(tb testing.TB, path string) *Store {
 	tb.Helper()
 	s, err := Open(context.Background(), path, quietLogger())
