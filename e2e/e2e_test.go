@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -334,6 +335,28 @@ func TestExamplesApply(t *testing.T) {
 	files, err := filepath.Glob("../examples/*.yaml")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no examples: %v", err)
+	}
+	// A flow naming a connection its owner does not have is refused at
+	// save, with the line and the closest name.
+	s.sluice("", "connections", "add", "directory", "--type", "bearer", "--token", "t")
+	_, stderr, code := s.run("", "flows", "apply", "-f", writeFlow(t, "name: typo\ntrigger: { type: manual }\nactions:\n"+
+		"  - { id: call, type: http, connection: directry, with: { url: \"https://example.com\" } }\n"))
+	if code != 1 || !strings.Contains(stderr, `:4:`) || !strings.Contains(stderr, `no connection named "directry" (did you mean "directory"?)`) {
+		t.Fatalf("apply with a misspelt connection: exit %d\n%s", code, stderr)
+	}
+	// The connections the examples name, as a user creates them first.
+	names := map[string]bool{"directory": true}
+	for _, f := range files {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range regexp.MustCompile(`connection: (\w+)`).FindAllStringSubmatch(string(src), -1) {
+			if !names[m[1]] {
+				names[m[1]] = true
+				s.sluice("", "connections", "add", m[1], "--type", "bearer", "--token", "t")
+			}
+		}
 	}
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluice/sluice/internal/diagnose"
 	"github.com/sluice/sluice/internal/engine"
 	"github.com/sluice/sluice/internal/help"
 	"github.com/sluice/sluice/internal/mail"
@@ -107,6 +108,12 @@ type Config struct {
 	// support answers link from. Defaults to a center with the built-in
 	// articles on Store, made by New.
 	Help *help.Center
+	// Catalog diagnoses what a connection's test request (POST
+	// /connections/{conn}/verify) got back; pass the catalog the engine
+	// diagnoses runs with (with SLUICE_CATALOG's entries), so that a test
+	// request and a run that get the same answer are diagnosed the same.
+	// Defaults to diagnose.Default().
+	Catalog *diagnose.Catalog
 }
 
 // access says who may call a route.
@@ -210,7 +217,9 @@ type server struct {
 	httpClient *http.Client
 	// smtpDial connects to smtp connections' servers.
 	smtpDial mail.DialFunc
-	mux      *http.ServeMux
+	// catalog diagnoses connections' test requests.
+	catalog *diagnose.Catalog
+	mux     *http.ServeMux
 	// signin checks passwords, throttled.
 	signin *signin.Checker
 	// help is the help center; nil when it could not be made, and the
@@ -247,6 +256,7 @@ func newServer(c Config) *server {
 		secrets:      c.Secrets,
 		httpClient:   c.HTTPClient,
 		smtpDial:     c.SMTPDial,
+		catalog:      c.Catalog,
 		mux:          http.NewServeMux(),
 		signin:       c.SignIn,
 		help:         c.Help,
@@ -278,6 +288,9 @@ func newServer(c Config) *server {
 	}
 	if s.httpClient == nil {
 		s.httpClient = netguard.NewClient(netguard.Options{})
+	}
+	if s.catalog == nil {
+		s.catalog = diagnose.Default()
 	}
 	for _, rt := range routes {
 		s.mux.Handle(rt.method+" "+Prefix+rt.path, s.wrap(rt))

@@ -311,7 +311,7 @@ func TestReadOnly(t *testing.T) {
 		// Flows: a maker sees only their own; another's answers 404.
 		{name: "maker lists own flows", method: "GET", path: "/api/v1/flows", who: "a", status: 200, contains: []string{`"hook-a"`, "https://sluice.example.com/hooks/"}, absent: []string{`"hook-b"`}},
 		{name: "admin lists every flow", method: "GET", path: "/api/v1/flows", who: "admin", status: 200, contains: []string{`"hook-a"`, `"hook-b"`, `"webhook_url":null`}},
-		{name: "owner shows flow by name", method: "GET", path: "/api/v1/flows/hook-a", who: "a", status: 200, contains: []string{`"source":"name: hook-a`, `"definition":{`, `"webhook_url":"https://sluice.example.com/hooks/`}},
+		{name: "owner shows flow by name", method: "GET", path: "/api/v1/flows/hook-a", who: "a", status: 200, contains: []string{`"source":"name: hook-a`, `"definition":{`, `"run_count":1`, `"webhook_url":"https://sluice.example.com/hooks/`}},
 		{name: "owner shows flow by id", method: "GET", path: fmt.Sprintf("/api/v1/flows/%d", fa.ID), who: "a", status: 200, contains: []string{`"hook-a"`}},
 		{name: "maker shows another's flow by id", method: "GET", path: fmt.Sprintf("/api/v1/flows/%d", fb.ID), who: "a", status: 404, contains: []string{`"not_found"`}, absent: []string{"hook-b"}},
 		{name: "maker shows another's flow by name", method: "GET", path: "/api/v1/flows/hook-b", who: "a", status: 404},

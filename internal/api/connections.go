@@ -18,6 +18,7 @@ import (
 
 	"github.com/sluice/sluice/internal/connection"
 	"github.com/sluice/sluice/internal/diagnose"
+	"github.com/sluice/sluice/internal/engine"
 	"github.com/sluice/sluice/internal/flow"
 	"github.com/sluice/sluice/internal/mail"
 	"github.com/sluice/sluice/internal/secret"
@@ -609,8 +610,8 @@ func (s *server) verify(ctx context.Context, c store.Connection) (verifyView, er
 	if !res.ok {
 		out.Health = store.HealthNeedsAttention
 		out.HealthError = truncateText(redact.String(res.reason), 500)
-		d := diagnose.Diagnose(diagnose.Input{
-			Kind: res.kind, Status: res.code(), Headers: res.headers, RawBody: redact.String(res.body),
+		d := s.catalog.Diagnose(diagnose.Input{
+			Kind: res.kind, Status: res.code(), Headers: res.headers, Body: res.body,
 			Message: out.HealthError, URL: shownURL(spec.Config.TestURL), Connection: c.Name,
 		})
 		out.Diagnosis = &d
@@ -644,10 +645,11 @@ type verifyResult struct {
 	ok     bool
 	reason string
 	status *int
-	// kind, headers and body feed the diagnosis of a failure.
+	// kind, headers and body (decoded, redacted) feed the diagnosis of a
+	// failure.
 	kind    string
 	headers map[string]string
-	body    string
+	body    any
 }
 
 // code is the answered status, or 0.
@@ -711,7 +713,10 @@ func (s *server) testConnection(ctx context.Context, spec connection.Spec, redac
 		}
 		headers[k] = strings.Join(vs, ", ")
 	}
-	if !diagnose.IsFailure(status, headers, decodedBody(resp.Header.Get("Content-Type"), body)) {
+	// Decoded and judged as a run's http step is (engine.DecodeBody, the
+	// same catalog), so that the two agree on what failed and why.
+	decoded := engine.DecodeBody(resp.Header.Get("Content-Type"), body)
+	if !s.catalog.IsFailure(status, headers, decoded) {
 		return verifyResult{ok: true, status: &status}
 	}
 	why := fmt.Sprintf("test request to %s answered %d %s", shownURL(spec.Config.TestURL), status, http.StatusText(status))
@@ -721,18 +726,7 @@ func (s *server) testConnection(ctx context.Context, spec connection.Spec, redac
 	if status == http.StatusUnauthorized || status == http.StatusForbidden {
 		why += " (check the connection's credentials and their permissions)"
 	}
-	return verifyResult{reason: why, status: &status, kind: diagnose.KindHTTP, headers: headers, body: string(body)}
-}
-
-// decodedBody decodes a JSON body for IsFailure, or returns the text.
-func decodedBody(contentType string, body []byte) any {
-	if strings.Contains(contentType, "json") {
-		var v any
-		if json.Unmarshal(body, &v) == nil {
-			return v
-		}
-	}
-	return string(body)
+	return verifyResult{reason: why, status: &status, kind: diagnose.KindHTTP, headers: headers, body: decoded}
 }
 
 // shownURL is u without its query and fragment, which may carry an API

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/sluice/sluice/internal/connection"
+	"github.com/sluice/sluice/internal/diagnose"
 	"github.com/sluice/sluice/internal/mail/mailtest"
 	"github.com/sluice/sluice/internal/netguard"
 	"github.com/sluice/sluice/internal/secret"
@@ -527,6 +529,7 @@ func TestConnectionFlows(t *testing.T) {
 	cb := setupConnections(t)
 	ghA := cb.create(t, "a", `{"name":"gh","type":"bearer","secret":{"token":"`+canaryToken+`"}}`)
 	cb.create(t, "b", `{"name":"gh","type":"bearer","secret":{"token":"`+canaryToken+`"}}`)
+	cb.create(t, "a", `{"name":"other","type":"bearer","secret":{"token":"`+canaryToken+`"}}`)
 	httpFlow := func(name, conn string) string {
 		return fmt.Sprintf(`name: %s
 trigger: {type: manual}
@@ -589,6 +592,30 @@ actions:
 	cb.doJSON(t, "GET", fmt.Sprintf("/api/v1/connections/%d", ghA.ID), "admin", "", 200, &got)
 	if len(got.Flows) != 2 {
 		t.Errorf("admin sees flows %v of a's connection, want 2", got.Flows)
+	}
+}
+
+// TestUnknownConnectionRefused checks that a flow naming a connection its
+// owner does not have is refused at check and at save, with the line of
+// the field and the closest name, and that another user's connection of
+// that name does not count.
+func TestUnknownConnectionRefused(t *testing.T) {
+	t.Parallel()
+	cb := setupConnections(t)
+	cb.create(t, "a", `{"name":"directory","type":"bearer","secret":{"token":"t"}}`)
+	cb.create(t, "b", `{"name":"directry","type":"bearer","secret":{"token":"t"}}`)
+	src := "name: typo\ntrigger: {type: manual}\nactions:\n  - id: call\n    type: http\n    connection: directry\n    with: {url: \"https://api.example.com/user\"}\n"
+	want := []string{`"code":"invalid_flow"`, `"path":"actions[0].connection"`, `"line":6`, `no connection named \"directry\" (did you mean \"directory\"?)`}
+	for _, sc := range []scenario{
+		{name: "check", method: "POST", path: "/api/v1/flows/check", who: "a", body: fmt.Sprintf(`{"source": %q}`, src), status: 200,
+			contains: []string{`"ok":false`, `"path":"actions[0].connection"`, `"line":6`, `did you mean \"directory\"?`}},
+		{name: "save", method: "POST", path: "/api/v1/flows", who: "a", body: fmt.Sprintf(`{"source": %q}`, src), status: 422, contains: want},
+		{name: "owner has it", method: "POST", path: "/api/v1/flows", who: "b", body: fmt.Sprintf(`{"source": %q}`, src), status: 201},
+	} {
+		t.Run(sc.name, func(t *testing.T) { cb.run(t, sc) })
+	}
+	if _, err := cb.store.GetFlowByName(context.Background(), cb.users["a"].ID, "typo"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the refused flow was saved: %v", err)
 	}
 }
 
@@ -661,4 +688,31 @@ func TestNewVerifier(t *testing.T) {
 			t.Fatalf("%s: health error shows the token: %s", tc.name, c.HealthError)
 		}
 	}
+}
+
+// TestVerifyUsesConfiguredCatalog checks that verify diagnoses its test
+// request with the catalog it is given (the engine's, with SLUICE_CATALOG's
+// entries), not only the built-in one, so that a test request and a run
+// that get the same answer are diagnosed the same.
+func TestVerifyUsesConfiguredCatalog(t *testing.T) {
+	t.Parallel()
+	cb := setupConnections(t)
+	api := testAPI(t)
+	catalog := diagnose.Default()
+	if err := catalog.Load(strings.NewReader(`[{"id": "acme.scope", "generic": true, "match": {"status": [403], "hosts": ["127.0.0.1"]},
+		"class": "auth", "actions": ["fix_connection"], "title": "Acme scope missing",
+		"what_happened": "Acme refused {{.Connection}}.", "how_to_fix": "Grant the scope to {{.Connection}}."}]`)); err != nil {
+		t.Fatal(err)
+	}
+	allow, err := netguard.ParseAllow("127.0.0.1/32")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb.handler = New(Config{
+		Store: cb.store, Runner: cb.runner, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Secrets: cb.box, HTTPClient: netguard.NewClient(netguard.Options{Allow: allow}), Catalog: catalog,
+	})
+	c := cb.create(t, "a", fmt.Sprintf(`{"name":"scope","type":"bearer","config":{"test_url":"%s/forbidden"},"secret":{"token":"GOOD"}}`, api.URL))
+	cb.run(t, scenario{name: "verify", method: "POST", path: fmt.Sprintf("/api/v1/connections/%d/verify", c.ID), who: "a", status: 200,
+		contains: []string{`"code":"acme.scope"`, `"title":"Acme scope missing"`, `"health":"needs_attention"`}})
 }

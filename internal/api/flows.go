@@ -76,6 +76,27 @@ func parseSource(src string, now time.Time) (parsed, []flow.Problem, error) {
 	return p, nil, nil
 }
 
+// checkConnections checks the connections def names against those of
+// its owner, the caller (runs look connections up by the flow owner's
+// id), so that a misspelt name is refused at save rather than failing
+// the first run. The flow checker knows no store; it is given the names.
+func (s *server) checkConnections(ctx context.Context, u store.User, def *flow.Definition, src string) ([]flow.Problem, error) {
+	uses := false
+	def.Walk(func(a *flow.Action) { uses = uses || a.Connection != "" })
+	if !uses {
+		return nil, nil
+	}
+	conns, err := s.store.ListConnections(ctx, u.ID)
+	if err != nil {
+		return nil, fmt.Errorf("check the connections of flow %q: %w", def.Name, err)
+	}
+	names := make([]string, len(conns))
+	for i, c := range conns {
+		names[i] = c.Name
+	}
+	return def.CheckConnections([]byte(src), names), nil
+}
+
 // invalidFlow is the 422 answer to a flow with problems.
 func invalidFlow(problems []flow.Problem) *Error {
 	return &Error{
@@ -92,9 +113,14 @@ func (s *server) checkFlow(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &req, false); err != nil {
 		return err
 	}
-	_, problems, err := parseSource(req.Source, time.Now())
+	p, problems, err := parseSource(req.Source, time.Now())
 	if err != nil {
 		return err
+	}
+	if problems == nil {
+		if problems, err = s.checkConnections(r.Context(), caller(r), p.def, req.Source); err != nil {
+			return err
+		}
 	}
 	if problems == nil {
 		problems = []flow.Problem{}
@@ -134,6 +160,9 @@ func (s *server) saveFlow(w http.ResponseWriter, r *http.Request) error {
 func (s *server) saveSource(ctx context.Context, u store.User, src string, into int64) (store.Flow, bool, []flow.Problem, error) {
 	p, problems, err := parseSource(src, time.Now())
 	if err != nil || len(problems) > 0 {
+		return store.Flow{}, false, problems, err
+	}
+	if problems, err := s.checkConnections(ctx, u, p.def, src); err != nil || len(problems) > 0 {
 		return store.Flow{}, false, problems, err
 	}
 	addVersion := func(id int64) (store.Flow, error) {
@@ -226,7 +255,11 @@ func (s *server) showFlow(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("show flow %d: version %d: %w", f.ID, f.Version, err)
 	}
-	writeJSON(w, http.StatusOK, flowDetailView{flowView: s.viewFlow(u, f), Definition: rawOrNull(v.Definition), Source: v.Source})
+	n, err := s.store.CountRuns(r.Context(), store.RunFilter{FlowID: f.ID})
+	if err != nil {
+		return fmt.Errorf("show flow %d: count runs: %w", f.ID, err)
+	}
+	writeJSON(w, http.StatusOK, flowDetailView{flowView: s.viewFlow(u, f), Definition: rawOrNull(v.Definition), Source: v.Source, RunCount: n})
 	return nil
 }
 

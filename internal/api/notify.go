@@ -1,6 +1,8 @@
 package api
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -35,6 +37,10 @@ type notificationView struct {
 	ConnectionID *int64     `json:"connection_id"`
 	ReadAt       *time.Time `json:"read_at"`
 	CreatedAt    time.Time  `json:"created_at"`
+	// Resolved says that what the notification reports is over: a run of
+	// the flow succeeded after the failed run, or the broken connection
+	// works again. Always false for other kinds.
+	Resolved bool `json:"resolved"`
 }
 
 // idOrNull returns nil for a zero id, so that it is sent as null.
@@ -127,11 +133,63 @@ func (s *server) listNotifications(w http.ResponseWriter, r *http.Request) error
 		return fmt.Errorf("list notifications: %w", err)
 	}
 	out := make([]notificationView, 0, len(notes))
+	res := resolver{store: s.store, lastSuccess: map[int64]int64{}, healthy: map[int64]bool{}}
 	for _, n := range notes {
-		out = append(out, viewNotification(n))
+		v := viewNotification(n)
+		if v.Resolved, err = res.resolved(r.Context(), n); err != nil {
+			return fmt.Errorf("list notifications: %w", err)
+		}
+		out = append(out, v)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"notifications": out, "unread": unread})
 	return nil
+}
+
+// resolver tells whether notifications report something that is over,
+// reading each flow's latest succeeded run and each connection's health
+// once for a whole page.
+type resolver struct {
+	store store.Store
+	// lastSuccess is the id of a flow's latest succeeded run (0: none).
+	lastSuccess map[int64]int64
+	// healthy is whether a connection works (a deleted one counts).
+	healthy map[int64]bool
+}
+
+// resolved reports whether a failed run's flow succeeded since, or a
+// broken connection works again.
+func (rv resolver) resolved(ctx context.Context, n store.Notification) (bool, error) {
+	switch {
+	case n.Kind == store.NoteRunFailed && n.FlowID != 0 && n.RunID != 0:
+		last, ok := rv.lastSuccess[n.FlowID]
+		if !ok {
+			runs, err := rv.store.ListRuns(ctx, store.RunFilter{FlowID: n.FlowID, Status: store.RunSucceeded, Limit: 1})
+			if err != nil {
+				return false, fmt.Errorf("latest success of flow %d: %w", n.FlowID, err)
+			}
+			if len(runs) > 0 {
+				last = runs[0].ID
+			}
+			rv.lastSuccess[n.FlowID] = last
+		}
+		return last > n.RunID, nil
+	case n.Kind == store.NoteConnectionBroken && n.ConnectionID != 0:
+		ok, seen := rv.healthy[n.ConnectionID]
+		if !seen {
+			c, err := rv.store.GetConnection(ctx, n.ConnectionID)
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+				ok = true
+			case err != nil:
+				return false, fmt.Errorf("health of connection %d: %w", n.ConnectionID, err)
+			default:
+				ok = c.Health == store.HealthOK
+			}
+			rv.healthy[n.ConnectionID] = ok
+		}
+		return ok, nil
+	}
+	return false, nil
 }
 
 // markReadRequest is POST /notifications/read's optional body.

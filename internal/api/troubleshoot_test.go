@@ -35,6 +35,7 @@ func (b *bundle) failRun(t *testing.T, key, step, code, class string) store.Run 
 	})
 	err = b.store.FinishRun(ctx, "test", r.ID, store.RunFinish{Status: store.RunFailed, Error: "step " + step + " failed", Steps: []store.Step{{
 		Key: step, ActionID: step, Type: "http", Status: "failed", Attempts: 1, StartedAt: &now, FinishedAt: &now, Error: stepErr,
+		Fault: store.StepFault{Class: class, Code: code},
 	}}})
 	if err != nil {
 		t.Fatal(err)
@@ -314,4 +315,35 @@ func TestParseSince(t *testing.T) {
 			t.Errorf("ParseSince(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
 		}
 	}
+}
+
+// TestNotificationResolved checks that a failed run's notification says
+// resolved once a later run of its flow succeeded, and a broken
+// connection's once the connection works again (or is gone).
+func TestNotificationResolved(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	failed := b.failRun(t, "a", "call", "http.401", "auth")
+	if _, err := b.store.AddNotification(ctx, store.Notification{UserID: b.users["a"].ID, Kind: store.NoteRunFailed, Title: "failed-run",
+		Body: "call: 401", FlowID: b.flows["a"].ID, RunID: failed.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.store.AddNotification(ctx, store.Notification{UserID: b.users["a"].ID, Kind: store.NoteConnectionBroken, Title: "gone-connection",
+		Body: "token expired", ConnectionID: 9999}); err != nil {
+		t.Fatal(err)
+	}
+	scenario{name: "failing", method: "GET", path: "/api/v1/notifications", who: "a", status: 200,
+		contains: []string{`"title":"failed-run"`, `"kind":"run_failed"`, `"resolved":false`, `"title":"gone-connection"`, `"resolved":true`}}.run(t, b)
+
+	r, err := b.store.CreateRun(ctx, store.NewRun{FlowID: b.flows["a"].ID, FlowVersion: b.flows["a"].Version, TriggerType: "manual",
+		LeaseOwner: "test", LeaseUntil: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.store.FinishRun(ctx, "test", r.ID, store.RunFinish{Status: store.RunSucceeded}); err != nil {
+		t.Fatal(err)
+	}
+	scenario{name: "fixed", method: "GET", path: "/api/v1/notifications", who: "a", status: 200,
+		contains: []string{`"title":"failed-run"`}, absent: []string{`"resolved":false`}}.run(t, b)
 }

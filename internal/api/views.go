@@ -75,6 +75,9 @@ type flowDetailView struct {
 	flowView
 	Definition json.RawMessage `json:"definition"`
 	Source     string          `json:"source"`
+	// RunCount is how many runs the flow has, all of which go when it
+	// is deleted.
+	RunCount int `json:"run_count"`
 }
 
 // versionView is one saved version in a list.
@@ -147,13 +150,15 @@ type stepView struct {
 	Error      json.RawMessage `json:"error"`
 	Input      json.RawMessage `json:"input"`
 	Output     json.RawMessage `json:"output"`
+	// NextAttemptAt is when a waiting step (a retry, a delay) is due.
+	NextAttemptAt *time.Time `json:"next_attempt_at"`
 }
 
 func viewStep(st store.Step) stepView {
 	return stepView{
 		ID: st.Key, ActionID: st.ActionID, Type: st.Type, Status: st.Status, StartedAt: st.StartedAt,
 		FinishedAt: st.FinishedAt, Attempts: st.Attempts, Error: rawOrNull(st.Error),
-		Input: rawOrNull(st.Input), Output: rawOrNull(st.Output),
+		Input: rawOrNull(st.Input), Output: rawOrNull(st.Output), NextAttemptAt: st.NextAttemptAt,
 	}
 }
 

@@ -22,6 +22,9 @@ type apiNotification struct {
 	ConnectionID flexString `json:"connection_id"`
 	ReadAt       apiTime    `json:"read_at"`
 	CreatedAt    apiTime    `json:"created_at"`
+	// Resolved says that what it reports is over (the flow succeeded
+	// since, the connection works again).
+	Resolved bool `json:"resolved"`
 }
 
 // activityOptions are the options of `sluice activity`.
@@ -49,7 +52,11 @@ func (a *app) activityCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "activity [--unread] [--limit N] [--mark-read]",
 		Short: "Show your notifications: failed runs, connections needing attention, flows turned off",
-		Args:  argsRange(0, 0, "no arguments"),
+		Long: `Show your notifications, newest first: failed runs, connections needing
+attention, flows turned off. STATE says unread or read, and resolved once
+what the notification reports is over: a run of the flow succeeded after
+the failed one, or the connection works again.`,
+		Args: argsRange(0, 0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runValidated(cmd.Context(), &o, a.activity)
 		},
@@ -98,7 +105,11 @@ func (a *app) activity(ctx context.Context, o *activityOptions) error {
 				if !n.ReadAt.IsZero() || n.ReadAt.raw != "" {
 					state = "read"
 				}
-				t.row(state, formatTime(n.CreatedAt, a.loc), n.Kind, n.Title, string(n.RunID), truncate(n.Body, 80))
+				if n.Resolved {
+					state += ", resolved"
+				}
+				// The details are shown whole, on one line.
+				t.row(state, formatTime(n.CreatedAt, a.loc), n.Kind, n.Title, string(n.RunID), cell(n.Body))
 			}
 			if err := t.flush(); err != nil {
 				return err

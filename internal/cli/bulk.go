@@ -89,7 +89,7 @@ func (a *app) runsBulk(ctx context.Context, o *runsBatchOptions) error {
 // does to each run: resubmit or cancel.
 func (a *app) followJob(ctx context.Context, c *client, raw json.RawMessage, j apiJob, action string, asJSON bool) error {
 	if !j.finished() {
-		bar := newProgressBar(a.stderr, isTerminal(a.stderr), pastTense(action))
+		bar := newProgressBar(a.stderr, a.terminal(a.stderr), pastTense(action))
 		bar.update(j)
 		var err error
 		raw, j, err = a.waitJob(ctx, c, j, bar)
@@ -143,10 +143,11 @@ func (a *app) waitJob(ctx context.Context, c *client, j apiJob, bar *progressBar
 	}
 }
 
-// isTerminal reports whether w is a terminal, where the progress bar is
-// redrawn in place instead of printed line by line.
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
+// isTerminal reports whether the stream v (stdin, stdout or stderr) is a
+// terminal: where the progress bar is redrawn in place instead of printed
+// line by line, and where a question can be asked.
+func isTerminal(v any) bool {
+	f, ok := v.(*os.File)
 	if !ok {
 		return false
 	}

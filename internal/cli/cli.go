@@ -15,6 +15,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -61,6 +62,9 @@ type app struct {
 	maxPollInterval time.Duration
 	// serve starts a server; it is server.Run except in tests.
 	serve serveFunc
+	// terminal reports whether a stream is a terminal, where the CLI may
+	// ask a question; it is isTerminal except in tests.
+	terminal func(any) bool
 
 	// Global flags.
 	flagServer string
@@ -84,6 +88,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) strin
 		pollInterval:    500 * time.Millisecond,
 		maxPollInterval: 5 * time.Second,
 		serve:           defaultServe,
+		terminal:        isTerminal,
 	}
 }
 
@@ -117,6 +122,10 @@ func (a *app) printError(err error) {
 	var ae *apiError
 	if errors.As(err, &ae) {
 		for _, p := range ae.Problems {
+			if ae.File != "" {
+				fmt.Fprintln(a.stderr, formatProblemAt(ae.File, p))
+				continue
+			}
 			fmt.Fprintln(a.stderr, p.String())
 		}
 	}
@@ -136,6 +145,7 @@ func (a *app) rootCommand() *cobra.Command {
 		RunE:          groupRunE,
 	}
 	root.CompletionOptions.DisableDefaultCmd = true
+	root.SuggestionsMinimumDistance = suggestionDistance
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return &usageError{err: err}
 	})
@@ -168,7 +178,17 @@ func (a *app) rootCommand() *cobra.Command {
 		a.backupCommand(),
 		a.migrateCommand(),
 		a.supportCommand(),
+		a.versionCommand(),
 	)
+	// Every group suggests the subcommand nearest a mistyped one.
+	var suggest func(*cobra.Command)
+	suggest = func(c *cobra.Command) {
+		c.SuggestionsMinimumDistance = suggestionDistance
+		for _, sub := range c.Commands() {
+			suggest(sub)
+		}
+	}
+	suggest(root)
 	root.SetHelpCommand(a.helpCommand())
 	return root
 }
@@ -210,7 +230,28 @@ func groupRunE(cmd *cobra.Command, args []string) error {
 		}
 		return usagef("%s needs a command", commandName(cmd))
 	}
-	return usagef("unknown command %q for %q", args[0], cmd.CommandPath())
+	msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+	if suggestions := cmd.SuggestionsFor(args[0]); len(suggestions) > 0 {
+		msg += "; did you mean " + quoteOr(suggestions) + "?"
+	}
+	return usagef("%s", msg)
+}
+
+// suggestionDistance is how many letters a mistyped command may be from
+// the command it suggests (cobra's SuggestionsMinimumDistance): "runs
+// lsit" suggests "list".
+const suggestionDistance = 2
+
+// quoteOr joins words as "a", "b" or "c".
+func quoteOr(words []string) string {
+	q := make([]string, len(words))
+	for i, w := range words {
+		q[i] = strconv.Quote(w)
+	}
+	if len(q) == 1 {
+		return q[0]
+	}
+	return strings.Join(q[:len(q)-1], ", ") + " or " + q[len(q)-1]
 }
 
 // noArgs lets groupRunE report unknown subcommands itself.

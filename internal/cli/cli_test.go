@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"testing"
@@ -29,6 +31,8 @@ type bundle struct {
 	env       map[string]string
 	configDir string
 	served    *server.Config // set by the fake serve
+	// terminal is what the CLI is told of whether a stream is a terminal.
+	terminal bool
 }
 
 // setup starts a fake API and an environment logged in to it through
@@ -61,6 +65,7 @@ func (b *bundle) run(t *testing.T, stdin string, args ...string) result {
 	a.loc = time.UTC
 	a.pollInterval = time.Millisecond
 	a.maxPollInterval = 2 * time.Millisecond
+	a.terminal = func(any) bool { return b.terminal }
 	a.serve = func(_ context.Context, cfg server.Config) error {
 		b.served = &cfg
 		return nil
@@ -114,7 +119,13 @@ func TestUsageErrors(t *testing.T) {
 		{"timeout without wait", []string{"trigger", "hello", "--timeout", "1s"}, "--timeout is a positive duration and goes with --wait"},
 		{"input file not JSON", []string{"trigger", "hello", "--input-file", "testdata/welcome.yaml"}, "is not valid JSON"},
 		{"login without password-stdin", []string{"login", "--email", "ada@example.com"}, "pass --password-stdin"},
-		{"login bad server", []string{"login", "--server", "localhost:8080", "--email", "a@b", "--password-stdin"}, "must look like http://HOST:PORT"},
+		{"login bad server", []string{"login", "--server", "ftp://localhost:8080", "--email", "a@b", "--password-stdin"}, "must look like http://HOST:PORT"},
+		{"login server without scheme", []string{"login", "--server", "localhost:8080", "--email", "a@b", "--password-stdin"}, `"localhost:8080" has no scheme: write http://localhost:8080`},
+		{"server without scheme", []string{"--server", "127.0.0.1:8080", "runs", "list"}, `server URL "127.0.0.1:8080" has no scheme: write http://127.0.0.1:8080 (or https://127.0.0.1:8080)`},
+		{"mistyped subcommand", []string{"runs", "lsit"}, `unknown command "lsit" for "sluice runs"; did you mean "list"?`},
+		{"mistyped command", []string{"flws", "list"}, `unknown command "flws" for "sluice"; did you mean "flows"?`},
+		{"mistyped connections subcommand", []string{"connections", "verfy", "crm"}, `did you mean "verify"?`},
+		{"version with argument", []string{"version", "now"}, "version takes no arguments"},
 		{"bad role", []string{"users", "create", "--email", "b@example.com", "--name", "B", "--role", "root", "--password-stdin"}, `--role "root" is not a role`},
 		{"bad email", []string{"users", "create", "--email", "bob", "--name", "B", "--password-stdin"}, "needs --email"},
 		{"serve bad log format", []string{"serve", "--log-format", "xml"}, "--log-format \"xml\" must be text or json"},
@@ -135,6 +146,64 @@ func TestUsageErrors(t *testing.T) {
 			}
 			if b.served != nil {
 				t.Error("a usage error started the server")
+			}
+		})
+	}
+}
+
+// TestVersion prints the binary's version without asking a server.
+func TestVersion(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.run(t, "", "version").check(t, ExitOK, []string{"sluice ", runtime.Version(), runtime.GOOS + "/" + runtime.GOARCH}, nil)
+	if got := b.api.seen(); len(got) != 0 {
+		t.Errorf("version sent %d requests", len(got))
+	}
+	info := &debug.BuildInfo{Main: debug.Module{Version: "v1.2.0"}, Settings: []debug.BuildSetting{
+		{Key: "vcs.revision", Value: "0123456789abcdef0123"}, {Key: "vcs.time", Value: "2026-11-28T10:00:00Z"}, {Key: "vcs.modified", Value: "true"}}}
+	if got, want := versionLine(info, true), "sluice v1.2.0 (commit 0123456789ab, 2026-11-28T10:00:00Z, modified) "+runtime.Version(); !strings.HasPrefix(got, want) {
+		t.Errorf("versionLine = %q, want it to start with %q", got, want)
+	}
+	if got := versionLine(nil, false); !strings.HasPrefix(got, "sluice (unknown version) ") {
+		t.Errorf("versionLine without build info = %q", got)
+	}
+}
+
+// TestFlowsDeleteConfirms checks that flows delete says how many runs go
+// and deletes only when confirmed: with --yes, or "y" on a terminal; off
+// a terminal it refuses without --yes.
+func TestFlowsDeleteConfirms(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		terminal bool
+		stdin    string
+		args     []string
+		code     int
+		stdout   string
+		stderr   string
+		deleted  bool
+	}{
+		{"yes flag", false, "", []string{"--yes"}, ExitOK, "deleted flow hello and its 12 runs\n", "", true},
+		{"no terminal", false, "y\n", nil, ExitUsage, "", "removes flow hello (id 3) and its 12 runs for good: pass --yes to confirm", false},
+		{"terminal yes", true, "y\n", nil, ExitOK, "deleted flow hello and its 12 runs\n", "Delete flow hello (id 3) and its 12 runs for good? [y/N] ", true},
+		{"terminal no", true, "n\n", nil, ExitFailure, "", "sluice: flow hello not deleted\n", false},
+		{"terminal empty", true, "\n", nil, ExitFailure, "", "not deleted", false},
+		{"terminal closed", true, "", nil, ExitFailure, "", "not deleted: no answer", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			b.terminal = tt.terminal
+			r := b.run(t, tt.stdin, append([]string{"flows", "delete", "hello"}, tt.args...)...)
+			r.check(t, tt.code, []string{tt.stdout}, []string{tt.stderr})
+			deleted := false
+			for _, req := range b.api.seen() {
+				deleted = deleted || req.Method == "DELETE"
+			}
+			if deleted != tt.deleted {
+				t.Errorf("DELETE sent: %v, want %v", deleted, tt.deleted)
 			}
 		})
 	}
@@ -182,10 +251,18 @@ func TestInvalidFlowProblems(t *testing.T) {
 	r := b.run(t, "", "flows", "apply", "-f", "testdata/bad.yaml")
 	r.check(t, ExitFailure, nil, nil)
 	want := "sluice: saving flow from testdata/bad.yaml: the flow has problems\n" +
-		"actions[0].type (line 6): unknown action type \"htp\"\n" +
-		"name: must not be empty\n"
+		"testdata/bad.yaml:6:11: actions[0].type: unknown action type \"htp\"\n" +
+		"testdata/bad.yaml: name: must not be empty\n"
 	if r.stderr != want {
 		t.Errorf("stderr:\n%s\nwant:\n%s", r.stderr, want)
+	}
+	// A YAML syntax error has no path: the file and the line of the
+	// misplaced colon (line 4, not the line before it) are shown.
+	r = b.run(t, "", "flows", "apply", "-f", "testdata/syntax.yaml")
+	want = "sluice: saving flow from testdata/syntax.yaml: the flow has problems\n" +
+		"testdata/syntax.yaml:4:7: not valid YAML or JSON: mapping value is not allowed in this context\n"
+	if r.code != ExitFailure || r.stderr != want {
+		t.Errorf("exit %d, stderr:\n%s\nwant:\n%s", r.code, r.stderr, want)
 	}
 }
 
@@ -282,7 +359,7 @@ func TestJSONOutput(t *testing.T) {
 		keys  []string
 	}{
 		{"flows list", []string{"flows", "list", "--json"}, 1, flowKeys},
-		{"flows show", []string{"flows", "show", "hello", "--json"}, -1, append([]string{"definition", "source"}, flowKeys...)},
+		{"flows show", []string{"flows", "show", "hello", "--json"}, -1, append([]string{"definition", "source", "run_count"}, flowKeys...)},
 		{"flows versions", []string{"flows", "versions", "hello", "--json"}, 2, []string{"created_at", "created_by", "version"}},
 		{"runs list", []string{"runs", "list", "--json"}, 2, runKeys},
 		{"runs show", []string{"runs", "show", "44", "--json"}, -1, append([]string{"steps"}, runKeys...)},
@@ -374,7 +451,34 @@ func TestHumanOutput(t *testing.T) {
 			"\n" +
 			"STEP  TYPE  STATUS     ATTEMPTS  STARTED              DURATION  ERROR\n" +
 			"get   http  succeeded  1         2026-01-02 03:04:05  250ms     -\n" +
-			"call  http  failed     3         2026-01-02 03:04:05  1.25s     401 Unauthorized: bad token\n"},
+			"call  http  failed     3         2026-01-02 03:04:05  1.25s     401 Unauthorized: bad token\n" +
+			"\n" +
+			"Step get (http, succeeded, 1 attempt)\n" +
+			"  Input:       {\"url\":\"https://api.example.com/me\"}\n" +
+			"  Output:      {\"status\":200,\"body\":\"line one\\nline two\"}\n" +
+			"\n" +
+			"Step call (http, failed, 3 attempts)\n" +
+			"  Input:       {}\n" +
+			"  Last answer: HTTP 401 Unauthorized: {\"error\":\"invalid_token\"}\n" +
+			"  Error:       401 Unauthorized:\n" +
+			"               bad token\n"},
+		{"runs show retry", []string{"runs", "show", "48"}, "" +
+			"Run:       48\n" +
+			"Flow:      hello (id 3, version 2)\n" +
+			"Status:    waiting\n" +
+			"Trigger:   manual\n" +
+			"Created:   2026-01-02 03:04:05\n" +
+			"Started:   2026-01-02 03:04:05\n" +
+			"Finished:  -\n" +
+			"Duration:  -\n" +
+			"\n" +
+			"STEP  TYPE  STATUS   ATTEMPTS  STARTED              DURATION  ERROR\n" +
+			"call  http  waiting  2         2026-01-02 03:04:05  -         503 Service Unavailable\n" +
+			"\n" +
+			"Step call (http, waiting, 2 attempts)\n" +
+			"  Last answer: HTTP 503 Service Unavailable: busy, try later\n" +
+			"  Error:       503 Service Unavailable\n" +
+			"  Next try:    2026-01-02 03:05:00\n"},
 		{"runs show long run", []string{"runs", "show", "47"}, run47Head +
 			"STEP       TYPE     STATUS     ATTEMPTS  STARTED  DURATION  ERROR\n" +
 			"loop[0].c  compose  succeeded  1         -        -         -\n" +
@@ -401,7 +505,7 @@ func TestHumanOutput(t *testing.T) {
 			"1   ada@example.com  Ada   admin  enabled  2026-01-02 03:04:05\n"},
 		{"enable", []string{"flows", "enable", "hello"}, "enabled flow hello\n"},
 		{"disable", []string{"flows", "disable", "hello"}, "disabled flow hello\n"},
-		{"delete", []string{"flows", "delete", "hello"}, "deleted flow hello\n"},
+		{"delete", []string{"flows", "delete", "hello", "--yes"}, "deleted flow hello and its 12 runs\n"},
 		{"tokens create", []string{"tokens", "create", "ci"}, "slc_new\n"},
 		{"tokens delete", []string{"tokens", "delete", "9"}, "deleted token 9\n"},
 		{"users create", []string{"users", "create", "--email", "bo@example.com", "--name", "Bo", "--password-stdin"}, "created user bo@example.com (id 2, role maker)\n"},

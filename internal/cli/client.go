@@ -34,6 +34,9 @@ type apiError struct {
 	Message string
 	// Problems are the details of an invalid_flow answer.
 	Problems []problem
+	// File, when set, is the flow file the Problems are in; they are
+	// then printed as FILE:LINE:COL: path: message.
+	File string
 }
 
 func (e *apiError) Error() string {
@@ -56,10 +59,16 @@ type problem struct {
 	Column  int    `json:"column,omitempty"`
 }
 
-// String formats the problem as "path (line N): message".
+// String formats the problem as "path (line N): message", or "line N,
+// column C: message" for one that has no path (a YAML syntax error).
 func (p problem) String() string {
-	if p.Line > 0 {
+	switch {
+	case p.Path == "" && p.Line > 0:
+		return fmt.Sprintf("line %d, column %d: %s", p.Line, p.Column, p.Message)
+	case p.Line > 0:
 		return fmt.Sprintf("%s (line %d): %s", p.Path, p.Line, p.Message)
+	case p.Path == "":
+		return p.Message
 	}
 	return fmt.Sprintf("%s: %s", p.Path, p.Message)
 }
@@ -169,6 +178,11 @@ func (a *app) newClient(server, token string) *client {
 // slash, so that the saved login matches however the URL was typed.
 func normalizeServer(raw string) (string, error) {
 	raw = strings.TrimSpace(raw)
+	if !strings.Contains(raw, "://") {
+		// 127.0.0.1:8080 does not parse, and localhost:8080 parses as
+		// the scheme "localhost": say what is missing instead.
+		return "", fmt.Errorf("server URL %q has no scheme: write http://%s (or https://%s)", raw, raw, raw)
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "", fmt.Errorf("server URL %q: %w", raw, err)

@@ -110,8 +110,14 @@ const runsJSON = `{"runs":[
 
 const runJSON = `{"id":42,"flow_id":3,"flow_name":"hello","flow_version":2,"status":"failed","trigger_type":"manual","started_at":"2026-01-02T03:04:05Z","finished_at":"2026-01-02T03:04:06.5Z","created_at":"2026-01-02T03:04:05Z","resubmitted_from":null,"error":"step call failed","input":{"a":1},"output":null,
  "steps":[
-  {"id":"get","action_id":"get","type":"http","status":"succeeded","started_at":"2026-01-02T03:04:05Z","finished_at":"2026-01-02T03:04:05.25Z","attempts":1,"error":null,"input":{},"output":{"status":200}},
-  {"id":"call","action_id":"call","type":"http","status":"failed","started_at":"2026-01-02T03:04:05.25Z","finished_at":"2026-01-02T03:04:06.5Z","attempts":3,"error":"401 Unauthorized:\nbad token","input":{},"output":null}
+  {"id":"get","action_id":"get","type":"http","status":"succeeded","started_at":"2026-01-02T03:04:05Z","finished_at":"2026-01-02T03:04:05.25Z","attempts":1,"error":null,"input":{"url":"https://api.example.com/me"},"output":{"status":200,"body":"line one\nline two"}},
+  {"id":"call","action_id":"call","type":"http","status":"failed","started_at":"2026-01-02T03:04:05.25Z","finished_at":"2026-01-02T03:04:06.5Z","attempts":3,"error":{"message":"401 Unauthorized:\nbad token","kind":"http","status":401,"body":{"error":"invalid_token"}},"input":{},"output":null}
+ ]}`
+
+// retryJSON is a run waiting for the next try of a step.
+const retryJSON = `{"id":48,"flow_id":3,"flow_name":"hello","flow_version":2,"status":"waiting","trigger_type":"manual","started_at":"2026-01-02T03:04:05Z","finished_at":null,"created_at":"2026-01-02T03:04:05Z","resubmitted_from":null,"error":null,"input":null,"output":null,
+ "steps":[
+  {"id":"call","action_id":"call","type":"http","status":"waiting","started_at":"2026-01-02T03:04:05Z","finished_at":null,"attempts":2,"error":{"message":"503 Service Unavailable","kind":"http","status":503,"body":"busy, try later"},"input":null,"output":null,"next_attempt_at":"2026-01-02T03:05:00Z"}
  ]}`
 
 // authed serves every route that needs the bearer token.
@@ -153,6 +159,9 @@ func (f *fakeAPI) authed(w http.ResponseWriter, r *http.Request) {
 	case route == "POST /flows":
 		src, _ := body["source"].(string)
 		switch {
+		case strings.Contains(src, "indented"):
+			// The real checker's answer, as the server gives it.
+			writeErr(w, 422, "invalid_flow", "the flow has problems", checkOffline([]byte(src)))
 		case strings.Contains(src, "htp"):
 			writeErr(w, 422, "invalid_flow", "the flow has problems", []map[string]any{
 				{"path": "actions[0].type", "message": `unknown action type "htp"`, "line": 6, "column": 11},
@@ -171,12 +180,12 @@ func (f *fakeAPI) authed(w http.ResponseWriter, r *http.Request) {
 		}
 		writeJSON(w, 200, `{"ok":true,"problems":[]}`)
 	case route == "GET /flows/hello" || route == "GET /flows/3" || route == "GET /flows/my%20flow":
-		writeJSON(w, 200, strings.TrimSuffix(flowJSON, "}")+`,"definition":{"name":"hello"},"source":"name: hello\ntrigger:\n  type: webhook\n"}`)
+		writeJSON(w, 200, strings.TrimSuffix(flowJSON, "}")+`,"definition":{"name":"hello"},"source":"name: hello\ntrigger:\n  type: webhook\n","run_count":12}`)
 	case route == "POST /flows/hello/enable" || route == "POST /flows/hello/disable":
 		writeJSON(w, 200, flowJSON)
 	case route == "GET /flows/hello/versions":
 		writeJSON(w, 200, `{"versions":[{"version":2,"created_at":"2026-01-03T03:04:05Z","created_by":1},{"version":1,"created_at":"2026-01-02T03:04:05Z","created_by":1}]}`)
-	case route == "DELETE /flows/hello":
+	case route == "DELETE /flows/3":
 		w.WriteHeader(204)
 	case route == "POST /flows/hello/trigger":
 		writeJSON(w, 201, `{"id":42,"flow_id":3,"flow_name":"hello","status":"queued"}`)
@@ -196,6 +205,8 @@ func (f *fakeAPI) authed(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, `{"id":43,"status":"failed","error":"step call failed: 401","steps":[]}`)
 	case route == "GET /runs/44":
 		writeJSON(w, 200, runJSON) // a run shown, not polled
+	case route == "GET /runs/48":
+		writeJSON(w, 200, retryJSON)
 	case route == "GET /runs/47" && r.URL.Query().Get("steps_after") == "":
 		writeJSON(w, 200, `{"id":47,"status":"succeeded","steps":[{"id":"loop[0].c","type":"compose","status":"succeeded","attempts":1}],"next_steps_after":1}`)
 	case route == "GET /runs/47" && r.URL.Query().Get("steps_after") == "1":

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -101,6 +102,12 @@ func (a *app) flowsApply(ctx context.Context, o *flowsApplyOptions) error {
 	var raw json.RawMessage
 	status, err := c.do(ctx, http.MethodPost, "/flows", nil, map[string]string{"source": string(src)}, &raw)
 	if err != nil {
+		if ae := (*apiError)(nil); errors.As(err, &ae) {
+			ae.File = o.File
+			if o.File == "-" {
+				ae.File = "<stdin>"
+			}
+		}
 		return fmt.Errorf("saving flow from %s: %w", o.File, err)
 	}
 	if o.JSON {
@@ -412,28 +419,59 @@ func (a *app) flowsVersions(ctx context.Context, o *flowsVersionsOptions) error 
 	return t.flush()
 }
 
+// flowsDeleteOptions are the options of `sluice flows delete`.
+type flowsDeleteOptions struct {
+	flowRefOptions
+	// Yes deletes without asking. Without it, the command asks on a
+	// terminal and refuses elsewhere, since the flow's runs go with it.
+	Yes bool
+}
+
 func (a *app) flowsDeleteCommand() *cobra.Command {
-	var o flowRefOptions
-	return &cobra.Command{
-		Use:   "delete NAME|ID",
-		Short: "Delete a flow",
-		Args:  argsRange(1, 1, "one flow NAME|ID"),
+	var o flowsDeleteOptions
+	cmd := &cobra.Command{
+		Use:   "delete NAME|ID [--yes]",
+		Short: "Delete a flow with its versions and all its runs",
+		Long: `Delete a flow with its versions and all its runs, for good. It says how many
+runs go and asks for confirmation on a terminal; elsewhere (a script, a
+pipe) pass --yes.`,
+		Args: argsRange(1, 1, "one flow NAME|ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Flow = args[0]
 			return runValidated(cmd.Context(), &o, a.flowsDelete)
 		},
 	}
+	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "delete without asking")
+	return cmd
 }
 
-func (a *app) flowsDelete(ctx context.Context, o *flowRefOptions) error {
+func (a *app) flowsDelete(ctx context.Context, o *flowsDeleteOptions) error {
 	c, err := a.client()
 	if err != nil {
 		return err
 	}
-	if _, err := c.do(ctx, http.MethodDelete, pathFlow(o.Flow), nil, nil, nil); err != nil {
+	var f apiFlow
+	if _, err := c.do(ctx, http.MethodGet, pathFlow(o.Flow), nil, nil, &f); err != nil {
 		return fmt.Errorf("deleting flow %s: %w", o.Flow, err)
 	}
-	fmt.Fprintf(a.stdout, "deleted flow %s\n", o.Flow)
+	runs := fmt.Sprintf("%d %s", f.RunCount, plural(f.RunCount, "run", "runs"))
+	if !o.Yes {
+		if !a.terminal(a.stdin) {
+			return usagef("flows delete removes flow %s (id %s) and its %s for good: pass --yes to confirm (stdin is not a terminal to ask on)", f.Name, f.ID, runs)
+		}
+		fmt.Fprintf(a.stderr, "Delete flow %s (id %s) and its %s for good? [y/N] ", f.Name, f.ID, runs)
+		answer, err := bufio.NewReader(a.stdin).ReadString('\n')
+		if err != nil && answer == "" {
+			return fmt.Errorf("flow %s not deleted: no answer: %w", f.Name, err)
+		}
+		if ans := strings.ToLower(strings.TrimSpace(answer)); ans != "y" && ans != "yes" {
+			return fmt.Errorf("flow %s not deleted", f.Name)
+		}
+	}
+	if _, err := c.do(ctx, http.MethodDelete, pathFlow(string(f.ID)), nil, nil, nil); err != nil {
+		return fmt.Errorf("deleting flow %s: %w", o.Flow, err)
+	}
+	fmt.Fprintf(a.stdout, "deleted flow %s and its %s\n", f.Name, runs)
 	return nil
 }
 

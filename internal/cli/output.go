@@ -248,6 +248,8 @@ type apiFlow struct {
 	CreatedAt   apiTime    `json:"created_at"`
 	UpdatedAt   apiTime    `json:"updated_at"`
 	Source      string     `json:"source"`
+	// RunCount is how many runs the flow has (GET /flows/{flow} only).
+	RunCount int `json:"run_count"`
 }
 
 type apiVersion struct {
@@ -283,4 +285,9 @@ type apiStep struct {
 	FinishedAt apiTime    `json:"finished_at"`
 	Attempts   int        `json:"attempts"`
 	Error      flexString `json:"error"`
+	// Input and Output are shown as compact JSON by runs show.
+	Input  json.RawMessage `json:"input"`
+	Output json.RawMessage `json:"output"`
+	// NextAttemptAt is when a waiting step is due.
+	NextAttemptAt apiTime `json:"next_attempt_at"`
 }

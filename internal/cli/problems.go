@@ -55,7 +55,8 @@ func (a *app) problemsCommand() *cobra.Command {
 		Short: "List failures grouped by flow, step and diagnosis code",
 		Long: `List failures grouped by flow, step and diagnosis code, most recently seen
 first: how many times each failed, when first and last, the latest failed
-run, and whether it still happens (no run of the flow succeeded since).`,
+run, and its state: ongoing, or resolved once a run of the flow succeeded
+after the latest failure.`,
 		Args: argsRange(0, 0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runValidated(cmd.Context(), &o, a.problems)
@@ -94,10 +95,14 @@ func (a *app) problems(ctx context.Context, o *problemsOptions) error {
 		fmt.Fprintln(a.stdout, "no problems")
 		return nil
 	}
-	t := newTable(a.stdout, "FLOW", "STEP", "CODE", "CLASS", "COUNT", "FIRST SEEN", "LAST SEEN", "LATEST RUN", "ONGOING")
+	t := newTable(a.stdout, "FLOW", "STEP", "CODE", "PROBLEM", "CLASS", "COUNT", "FIRST SEEN", "LAST SEEN", "LATEST RUN", "STATE")
 	for _, p := range problems {
-		t.row(firstNonEmpty(p.FlowName, string(p.FlowID)), p.Step, p.Code, p.Class, strconv.Itoa(p.Count),
-			formatTime(p.FirstSeen, a.loc), formatTime(p.LastSeen, a.loc), string(p.LatestRun), yesNo(p.Ongoing))
+		state := "resolved"
+		if p.Ongoing {
+			state = "ongoing"
+		}
+		t.row(firstNonEmpty(p.FlowName, string(p.FlowID)), p.Step, p.Code, cell(p.Title), p.Class, strconv.Itoa(p.Count),
+			formatTime(p.FirstSeen, a.loc), formatTime(p.LastSeen, a.loc), string(p.LatestRun), state)
 	}
 	return t.flush()
 }

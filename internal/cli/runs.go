@@ -204,10 +204,98 @@ func (a *app) runsShow(ctx context.Context, o *runsShowOptions) error {
 	if err := st.flush(); err != nil {
 		return err
 	}
+	a.printStepDetails(raw, r.Steps)
 	if r.NextStepsAfter != nil {
 		fmt.Fprintf(a.stdout, "\nmore steps: sluice runs show %s --steps-after %d\n", o.Run, *r.NextStepsAfter)
 	}
 	return a.printDiagnoses(raw)
+}
+
+// stepValueLimit caps each value runs show prints of a step; --json shows
+// them whole.
+const stepValueLimit = 2000
+
+// printStepDetails prints, under a run's steps table, what each step was
+// given and gave: its input, its output, the answer of its last attempt
+// (for an HTTP failure, the status and body the other side sent) and,
+// for a waiting step, when it is tried next.
+func (a *app) printStepDetails(raw json.RawMessage, steps []apiStep) {
+	var errs struct {
+		Steps []struct {
+			Error json.RawMessage `json:"error"`
+		} `json:"steps"`
+	}
+	_ = json.Unmarshal(raw, &errs)
+	for i, s := range steps {
+		var lines []string
+		detail := func(label, v string) {
+			// Lines of a multi-line value line up under its first.
+			lines = append(lines, fmt.Sprintf("  %-12s %s\n", label+":", strings.ReplaceAll(v, "\n", "\n"+strings.Repeat(" ", 15))))
+		}
+		if v := jsonValue(s.Input); v != "" {
+			detail("Input", v)
+		}
+		if v := jsonValue(s.Output); v != "" {
+			detail("Output", v)
+		}
+		if i < len(errs.Steps) {
+			if ans := lastAnswer(errs.Steps[i].Error); ans != "" {
+				detail("Last answer", ans)
+			}
+		}
+		if s.Error != "" {
+			detail("Error", limitText(string(s.Error), stepValueLimit))
+		}
+		if !s.NextAttemptAt.IsZero() {
+			detail("Next try", formatTime(s.NextAttemptAt, a.loc))
+		}
+		if len(lines) == 0 {
+			continue
+		}
+		fmt.Fprintf(a.stdout, "\nStep %s (%s, %s, %d %s)\n", firstNonEmpty(string(s.ID), s.ActionID), s.Type, s.Status, s.Attempts, plural(s.Attempts, "attempt", "attempts"))
+		for _, l := range lines {
+			fmt.Fprint(a.stdout, l)
+		}
+	}
+}
+
+// lastAnswer describes the answer of a failed step's last attempt as its
+// error records it: "HTTP 503: {body}", or "" when it has no HTTP status.
+func lastAnswer(stepErr json.RawMessage) string {
+	var e struct {
+		Status int             `json:"status"`
+		Body   json.RawMessage `json:"body"`
+	}
+	if len(stepErr) == 0 || json.Unmarshal(stepErr, &e) != nil || e.Status == 0 {
+		return ""
+	}
+	ans := fmt.Sprintf("HTTP %d %s", e.Status, http.StatusText(e.Status))
+	if v := jsonValue(e.Body); v != "" {
+		ans += ": " + v
+	}
+	return ans
+}
+
+// jsonValue shows a JSON value compactly, a string as its text, capped at
+// stepValueLimit; "" for none or null.
+func jsonValue(b json.RawMessage) string {
+	if len(b) == 0 || string(b) == "null" {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(b, &s) == nil {
+		return limitText(s, stepValueLimit)
+	}
+	return limitText(compactJSON(b), stepValueLimit)
+}
+
+// limitText cuts s to n runes, saying how much was left out.
+func limitText(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n]) + fmt.Sprintf("… (%d more characters; --json shows all)", len(r)-n)
 }
 
 // runsBatchOptions are the options of `sluice runs cancel` and

@@ -85,11 +85,12 @@ func troubleRoutes(f *fakeAPI, w http.ResponseWriter, r *http.Request) bool {
    "how_to_fix":"Set a manager for the user in Entra ID,\nor handle users without one in the flow: add a step with run_after get_manager [failed].",
    "retryable":false,"actions":["edit_flow","resubmit"]}}}]}`)
 	case "GET /problems":
-		writeJSON(w, 200, `{"problems":[{"flow_id":3,"flow_name":"hello","owner_id":1,"step":"get_manager","code":"graph.no_manager","class":"flow","title":"The user has no manager","count":12,"first_seen":"2026-01-01T08:00:00Z","last_seen":"2026-01-02T09:30:00Z","latest_run_id":45,"ongoing":true}]}`)
+		writeJSON(w, 200, `{"problems":[{"flow_id":3,"flow_name":"hello","owner_id":1,"step":"get_manager","code":"graph.no_manager","class":"flow","title":"The user has no manager","count":12,"first_seen":"2026-01-01T08:00:00Z","last_seen":"2026-01-02T09:30:00Z","latest_run_id":45,"ongoing":true},
+ {"flow_id":3,"flow_name":"hello","owner_id":1,"step":"post","code":"http.404","class":"config","title":"Not found","count":1,"first_seen":"2026-01-01T07:00:00Z","last_seen":"2026-01-01T07:00:00Z","latest_run_id":40,"ongoing":false}]}`)
 	case "GET /notifications":
 		writeJSON(w, 200, `{"notifications":[
  {"id":12,"kind":"run_failed","title":"hello failed","body":"Step get_manager failed: the user has no manager","flow_id":3,"run_id":45,"connection_id":null,"read_at":null,"created_at":"2026-01-02T09:30:00Z"},
- {"id":11,"kind":"connection_broken","title":"directory needs attention","body":"The token was refused","flow_id":null,"run_id":null,"connection_id":2,"read_at":"2026-01-02T09:00:00Z","created_at":"2026-01-02T08:00:00Z"}],"unread":1}`)
+ {"id":11,"kind":"connection_broken","title":"directory needs attention","body":"The token was refused: the directory answered 401 Unauthorized with invalid_token; update the connection's token","flow_id":null,"run_id":null,"connection_id":2,"read_at":"2026-01-02T09:00:00Z","created_at":"2026-01-02T08:00:00Z","resolved":true}],"unread":1}`)
 	case "POST /notifications/read":
 		w.WriteHeader(204)
 	case "GET /flows/hello/settings":
@@ -291,14 +292,15 @@ func TestTroubleCommands(t *testing.T) {
 		body    map[string]any
 	}{
 		{"problems", []string{"problems", "--flow", "hello", "--since", "7d"}, ExitOK, []string{
-			"FLOW   STEP         CODE              CLASS  COUNT  FIRST SEEN           LAST SEEN            LATEST RUN  ONGOING",
-			"hello  get_manager  graph.no_manager  flow   12     2026-01-01 08:00:00  2026-01-02 09:30:00  45          yes",
+			"FLOW   STEP         CODE              PROBLEM                  CLASS   COUNT  FIRST SEEN           LAST SEEN            LATEST RUN  STATE",
+			"hello  get_manager  graph.no_manager  The user has no manager  flow    12     2026-01-01 08:00:00  2026-01-02 09:30:00  45          ongoing",
+			"hello  post         http.404          Not found                config  1      2026-01-01 07:00:00  2026-01-01 07:00:00  40          resolved",
 		}, "GET /api/v1/problems?flow=hello&since=7d", nil},
 		{"problems as JSON", []string{"problems", "--json"}, ExitOK, []string{`"code": "graph.no_manager"`, `"ongoing": true`}, "GET /api/v1/problems", nil},
 		{"activity", []string{"activity", "--unread", "--limit", "5"}, ExitOK, []string{
 			"1 unread\n",
-			"unread  2026-01-02 09:30:00  run_failed         hello failed",
-			"read    2026-01-02 08:00:00  connection_broken  directory needs attention",
+			"unread          2026-01-02 09:30:00  run_failed         hello failed",
+			"read, resolved  2026-01-02 08:00:00  connection_broken  directory needs attention  -    The token was refused: the directory answered 401 Unauthorized with invalid_token; update the connection's token\n",
 		}, "GET /api/v1/notifications?limit=5&unread=true", nil},
 		{"activity as JSON", []string{"activity", "--json"}, ExitOK, []string{`"unread": 1`, `"notifications": [`}, "GET /api/v1/notifications", nil},
 		{"activity marks read", []string{"activity", "--mark-read"}, ExitOK, []string{"marked 2 notifications read\n"},

@@ -68,6 +68,13 @@ type StepError struct {
 // Error returns the message.
 func (e *StepError) Error() string { return e.Message }
 
+// store writes the error into st as the store keeps it: the JSON, and
+// the class, diagnosis code and connection as the fault columns that
+// problems and runs filter on. A nil error clears both.
+func (e *StepError) store(st *store.Step) {
+	st.Error, st.Fault = e.encode(), e.fault()
+}
+
 // encode returns the error as stored JSON, or nil.
 func (e *StepError) encode() json.RawMessage {
 	if e == nil {
@@ -78,6 +85,18 @@ func (e *StepError) encode() json.RawMessage {
 		b, _ = json.Marshal(StepError{Kind: e.Kind, Message: e.Message, Status: e.Status})
 	}
 	return b
+}
+
+// fault returns the fault columns of the error (zero for nil).
+func (e *StepError) fault() store.StepFault {
+	if e == nil {
+		return store.StepFault{}
+	}
+	f := store.StepFault{Class: e.Class, Connection: e.Connection}
+	if e.Diagnosis != nil {
+		f.Code = e.Diagnosis.Code
+	}
+	return f
 }
 
 // view is what expressions see of the error (steps.x.error).
@@ -194,7 +213,7 @@ func (rs *runState) execLeaf(ctx context.Context, a *flow.Action, key string, re
 		if serr != nil {
 			rs.diagnose(ctx, a, serr)
 		}
-		step.Error = serr.encode()
+		serr.store(&step)
 		rs.record(step)
 		return outcome{status: status, output: output, err: serr}, nil
 	}
@@ -293,7 +312,8 @@ func (rs *runState) execLeaf(ctx context.Context, a *flow.Action, key string, re
 	if serr.Retryable {
 		if r := a.RetryPolicy(); step.Attempts <= *r.Count {
 			at := time.Now().Add(r.Backoff(step.Attempts, serr.RetryAfter)).UTC()
-			step.Status, step.NextAttemptAt, step.Error = store.StepWaiting, &at, serr.encode()
+			step.Status, step.NextAttemptAt = store.StepWaiting, &at
+			serr.store(&step)
 			step.Output, _ = rs.encode(output)
 			rs.record(step)
 			return outcome{blocked: true, wake: at}, nil
@@ -461,7 +481,7 @@ func (rs *runState) doHTTP(ctx context.Context, a *flow.Action, key string, with
 	for k, v := range headers {
 		headers[k] = rs.redact.String(v)
 	}
-	out := map[string]any{"status": resp.StatusCode, "headers": headers, "body": parseBody(resp.Header.Get("Content-Type"), raw)}
+	out := map[string]any{"status": resp.StatusCode, "headers": headers, "body": DecodeBody(resp.Header.Get("Content-Type"), raw)}
 	failed := resp.StatusCode >= 400 || rs.e.cfg.Catalog.IsFailure(resp.StatusCode, headers, out["body"])
 	if !failed {
 		rs.health(ctx, conn, true, "")
@@ -562,10 +582,12 @@ func flatHeaders(h http.Header) map[string]string {
 	return out
 }
 
-// parseBody decodes a body by its content type: JSON into values, text
-// as a string, anything else as a string when it is UTF-8 or else as
-// {"base64": ...}.
-func parseBody(contentType string, raw []byte) any {
+// DecodeBody decodes an HTTP answer's body by its content type as an
+// http step's output holds it: JSON into values, text as a string,
+// anything else as a string when it is UTF-8 or else as {"base64": ...}.
+// Connection verify decodes its test request's answer with it too, so
+// that the catalog judges both alike.
+func DecodeBody(contentType string, raw []byte) any {
 	if len(raw) == 0 {
 		return nil
 	}

@@ -758,6 +758,9 @@ actions:
 			t.Fatalf("the database holds the secret as %q", form)
 		}
 	}
+	if f := steps["call"].Fault; f.Class != "auth" || f.Connection != "directory" || f.Code == "" {
+		t.Errorf("step fault %+v, want class auth, a code and connection directory", f)
+	}
 	if !strings.Contains(string(steps["call"].Error), secret.Mask) {
 		t.Errorf("echoed credential not redacted in the step error: %s", steps["call"].Error)
 	}
@@ -974,6 +977,11 @@ actions:
 				t.Fatalf("run %s after %d attempts, want %s after %d", r.Status, steps["call"].Attempts, tc.status, tc.attempts)
 			}
 			if tc.class == "" {
+				// A step retried to success keeps no fault of its
+				// failed attempt.
+				if f := steps["call"].Fault; f != (store.StepFault{}) {
+					t.Fatalf("fault %+v of a step that succeeded", f)
+				}
 				return
 			}
 			var serr engine.StepError
@@ -982,6 +990,9 @@ actions:
 			}
 			if serr.Class != tc.class || serr.Diagnosis == nil || serr.Diagnosis.HowToFix == "" {
 				t.Fatalf("class %q diagnosis %+v, want class %s", serr.Class, serr.Diagnosis, tc.class)
+			}
+			if f := steps["call"].Fault; f != (store.StepFault{Class: tc.class, Code: serr.Diagnosis.Code}) {
+				t.Fatalf("fault %+v, want the class %s and code %s of the error", f, tc.class, serr.Diagnosis.Code)
 			}
 		})
 	}

@@ -61,7 +61,9 @@ func (rs *runState) refuse(ctx context.Context, a *flow.Action, key string, msg 
 	serr := &StepError{Kind: KindFlow, Message: msg}
 	rs.diagnose(ctx, a, serr)
 	now := time.Now().UTC()
-	rs.record(store.Step{Key: key, ActionID: a.ID, Type: a.Type, Status: flow.StatusFailed, StartedAt: &now, FinishedAt: &now, Error: serr.encode()})
+	st := store.Step{Key: key, ActionID: a.ID, Type: a.Type, Status: flow.StatusFailed, StartedAt: &now, FinishedAt: &now}
+	serr.store(&st)
+	rs.record(st)
 	rs.failRun(a, serr)
 	return outcome{status: flow.StatusFailed, err: serr}
 }

@@ -467,7 +467,9 @@ func (rs *runState) execContainer(ctx context.Context, a *flow.Action, key strin
 	timedOut := func() (outcome, error) {
 		now := time.Now().UTC()
 		serr := &StepError{Kind: KindTimeout, Message: fmt.Sprintf("%s %q did not finish within %s", a.Type, a.ID, time.Duration(a.Timeout))}
-		rs.record(store.Step{Key: key, ActionID: a.ID, Type: a.Type, Status: flow.StatusTimedOut, Attempts: 1, StartedAt: &started, FinishedAt: &now, Error: serr.encode()})
+		st := store.Step{Key: key, ActionID: a.ID, Type: a.Type, Status: flow.StatusTimedOut, Attempts: 1, StartedAt: &started, FinishedAt: &now}
+		serr.store(&st)
+		rs.record(st)
 		return outcome{status: flow.StatusTimedOut, err: serr}, nil
 	}
 	if !time.Now().Before(deadline) {
@@ -501,7 +503,7 @@ func (rs *runState) runContainer(ctx context.Context, a *flow.Action, key string
 			// the foreach's output as recorded, as a resumed run does.
 			out.output = decodeJSON(st.Output)
 		}
-		st.Error = out.err.encode()
+		out.err.store(&st)
 		rs.record(st)
 		return out, nil
 	}

@@ -139,7 +139,7 @@ func WebhookTrigger(r *http.Request, raw []byte) (Trigger, error) {
 		}
 		t.Body = form
 	default:
-		t.Body = parseBody(mt, raw)
+		t.Body = DecodeBody(mt, raw)
 	}
 	return t, nil
 }

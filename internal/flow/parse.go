@@ -14,6 +14,7 @@ import (
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
+	"github.com/goccy/go-yaml/token"
 )
 
 // parsing holds a slot for each definition being parsed: a parse may take
@@ -91,7 +92,14 @@ func syntaxProblem(err error) Problem {
 	var yerr yaml.Error
 	if errors.As(err, &yerr) {
 		p := Problem{Message: "not valid YAML or JSON: " + yerr.GetMessage()}
-		if tk := yerr.GetToken(); tk != nil && tk.Position != nil {
+		tk := yerr.GetToken()
+		if tk != nil && tk.Next != nil && tk.Next.Type == token.MappingValueType && strings.Contains(yerr.GetMessage(), "mapping value") {
+			// The parser names the value before the misplaced colon, which
+			// a plain scalar running over lines starts on an earlier line
+			// ("type: manual" then "   bad: 1"): point at the colon.
+			tk = tk.Next
+		}
+		if tk != nil && tk.Position != nil {
 			p.Line, p.Column = tk.Position.Line, tk.Position.Column
 		}
 		return p

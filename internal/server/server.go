@@ -138,7 +138,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	apiCfg := api.Config{Store: st, Runner: eng, Logger: log, BaseURL: cfg.BaseURL, WebhookBaseURL: cfg.WebhookBaseURL,
 		MaxBody: cfg.MaxPayload, WriteTimeout: cfg.WriteTimeout, Secrets: box, HTTPClient: client, SMTPDial: smtpDial, SignIn: signIn,
-		Help: helpCenter}
+		Help: helpCenter, Catalog: catalog}
 	mux.Handle("/api/", api.New(apiCfg))
 	hooks := api.NewWebhooks(apiCfg)
 	mux.HandleFunc("GET /healthz", healthz)

@@ -277,10 +277,24 @@ type Step struct {
 	// Error is the step's error as JSON: {"message", "kind", and for http
 	// failures "status", "headers", "body"}.
 	Error json.RawMessage `json:"error,omitempty"`
+	// Fault is what problems and runs filter and group on of Error, kept
+	// in columns of its own so that no query reads the JSON. The engine
+	// writes it with Error.
+	Fault StepFault `json:"fault,omitzero"`
 	// NextAttemptAt is when a waiting step (delay, retry backoff) is due.
 	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"`
 	// Seq orders steps in the order they were first recorded.
 	Seq int64 `json:"-"`
+}
+
+// StepFault is the part of a failed step's error that the store filters
+// and groups on: the diagnosis class (auth, config, throttled, transient,
+// flow) and code (such as http.401) and the connection the step used.
+// Empty fields are stored as NULL.
+type StepFault struct {
+	Class      string `json:"class,omitempty"`
+	Code       string `json:"code,omitempty"`
+	Connection string `json:"connection,omitempty"`
 }
 
 // StepChunk caps the steps one write transaction carries. SaveSteps,

@@ -276,7 +276,8 @@ func TestFixConnection(t *testing.T) {
 	}
 	f := s.saveFlow(t, s.ann, strings.Replace(flowSource("Uses crm", "https://crm.example.com/x"), "    retry:", "    connection: \"crm"+strings.ReplaceAll(hostile, `"`, `\"`)+"\"\n    retry:", 1))
 	authErr, _ := json.Marshal(map[string]any{"kind": "http", "status": 401, "message": "401", "connection": cn.Name, "class": "auth"})
-	s.failedRun(t, f, store.Step{Key: "call", ActionID: "call", Type: "http", Status: "failed", Attempts: 1, Error: authErr})
+	s.failedRun(t, f, store.Step{Key: "call", ActionID: "call", Type: "http", Status: "failed", Attempts: 1, Error: authErr,
+		Fault: store.StepFault{Class: "auth", Code: "http.401", Connection: cn.Name}})
 	ann, bob := s.browser(t), s.browser(t)
 	ann.signIn("ann@example.com", "/")
 	bob.signIn("bob@example.com", "/")

@@ -51,7 +51,7 @@ func annRecords(t *testing.T, s *site) records {
 			"what_happened": "It said " + hostile, "how_to_fix": "Wait " + hostile, "actions": []string{"resubmit", "fix_connection", "edit_flow"}}})
 	out, _ := json.Marshal(map[string]any{"status": 502, "body": hostile})
 	r := s.failedRun(t, f, store.Step{Key: "call", ActionID: "call", Type: "http", Status: "failed", Attempts: 1, StartedAt: &now, FinishedAt: &now,
-		Output: out, Error: errBody})
+		Output: out, Error: errBody, Fault: store.StepFault{Class: "transient", Code: "http.502", Connection: "crm"}})
 	c, err := s.st.CreateConnection(t.Context(), store.Connection{OwnerID: s.ann.ID, Name: "crm", Type: "bearer", Config: json.RawMessage(`{}`), Secret: []byte("sealed")})
 	if err != nil {
 		t.Fatal(err)

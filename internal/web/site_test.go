@@ -80,7 +80,7 @@ func newSite(t *testing.T) *site {
 		}}))
 	mux.Handle("/", web.NewPortal(web.PortalConfig{Store: st, Sessions: sessions, Runner: eng, Logger: logger,
 		SaveFlow: api.NewFlowSaver(api.Config{Store: st, Runner: eng, Logger: logger}),
-		BaseURL: "http://sluice.test", SearchWindow: 20, Connections: api.NewConnectionFixer(api.Config{Store: st, Secrets: box, Logger: logger}),
+		BaseURL:  "http://sluice.test", SearchWindow: 20, Connections: api.NewConnectionFixer(api.Config{Store: st, Secrets: box, Logger: logger}),
 		Verify: func(ctx context.Context, c store.Connection) (string, error) {
 			_, err := st.SetConnectionHealth(ctx, c.ID, store.HealthOK, "", time.Now())
 			return "", err

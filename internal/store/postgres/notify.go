@@ -352,7 +352,7 @@ func (s *Store) ListProblemRuns(ctx context.Context, f store.ProblemRunFilter) (
 	}
 	rows, err := s.pool.Query(ctx, `SELECT r.id, r.status, MAX(COALESCE(s.finished_at, r.created_at)) FROM runs r JOIN steps s ON s.run_id = r.id `+
 		`WHERE r.flow_id = $1 AND r.created_at >= $2 AND s.action_id = $3 AND s.status IN ('failed', 'timed_out') `+
-		`AND sluice_try_jsonb(s.error) -> 'diagnosis' ->> 'code' = $4 GROUP BY r.id ORDER BY r.id DESC LIMIT $5`,
+		`AND s.error_code = $4 GROUP BY r.id ORDER BY r.id DESC LIMIT $5`,
 		f.FlowID, since, f.Step, f.Code, limit)
 	out, err := collect(rows, err, func(row rowScanner) (store.ProblemRun, error) {
 		var pr store.ProblemRun
@@ -366,10 +366,12 @@ func (s *Store) ListProblemRuns(ctx context.Context, f store.ProblemRunFilter) (
 }
 
 // ListProblems groups failed steps by flow, step and diagnosis code,
-// most recently seen first. Steps whose error is not JSON, or has no
-// diagnosis code, are left out rather than failing the query.
+// most recently seen first. Steps without a diagnosis code are left out.
+// The groups are formed on the steps' fault columns (steps_problems
+// index); only the title of each group's latest step is read from its
+// error JSON.
 func (s *Store) ListProblems(ctx context.Context, pf store.ProblemFilter) ([]store.Problem, error) {
-	where := []string{`s.status IN ('failed', 'timed_out')`, `d.code IS NOT NULL`}
+	where := []string{`s.error_code IS NOT NULL`, `s.status IN ('failed', 'timed_out')`}
 	var args []any
 	add := func(cond string, a any) {
 		args = append(args, a)
@@ -389,14 +391,15 @@ func (s *Store) ListProblems(ctx context.Context, pf store.ProblemFilter) ([]sto
 		limit = 100
 	}
 	args = append(args, limit)
-	q := `SELECT f.id, f.name, f.owner_id, s.action_id, d.code, MAX(d.class), MAX(d.title), COUNT(*), ` +
-		`MIN(COALESCE(s.finished_at, r.created_at)), MAX(COALESCE(s.finished_at, r.created_at)) AS last_seen, MAX(r.id), ` +
-		`NOT EXISTS (SELECT 1 FROM runs ok WHERE ok.flow_id = f.id AND ok.status = 'succeeded' AND ok.id > MAX(r.id)) ` +
-		`FROM steps s JOIN runs r ON r.id = s.run_id JOIN flows f ON f.id = r.flow_id ` +
-		`CROSS JOIN LATERAL (SELECT e -> 'diagnosis' ->> 'code' AS code, e -> 'diagnosis' ->> 'class' AS class, e -> 'diagnosis' ->> 'title' AS title ` +
-		`FROM sluice_try_jsonb(s.error) AS e) d ` +
-		`WHERE ` + strings.Join(where, ` AND `) +
-		` GROUP BY f.id, s.action_id, d.code ORDER BY last_seen DESC, f.id, s.action_id, d.code LIMIT $` + strconv.Itoa(len(args))
+	q := `SELECT g.flow_id, f.name, f.owner_id, g.step, g.code, g.class, ` +
+		`(SELECT sluice_try_jsonb(t.error) -> 'diagnosis' ->> 'title' FROM steps t WHERE t.run_id = g.latest AND t.action_id = g.step AND t.error_code = g.code LIMIT 1), ` +
+		`g.n, g.first_seen, g.last_seen, g.latest, ` +
+		`NOT EXISTS (SELECT 1 FROM runs ok WHERE ok.flow_id = g.flow_id AND ok.status = 'succeeded' AND ok.id > g.latest) FROM (` +
+		`SELECT r.flow_id, s.action_id AS step, s.error_code AS code, MAX(s.error_class) AS class, COUNT(*) AS n, ` +
+		`MIN(COALESCE(s.finished_at, r.created_at)) AS first_seen, MAX(COALESCE(s.finished_at, r.created_at)) AS last_seen, MAX(r.id) AS latest ` +
+		`FROM steps s JOIN runs r ON r.id = s.run_id JOIN flows f ON f.id = r.flow_id WHERE ` + strings.Join(where, ` AND `) +
+		` GROUP BY r.flow_id, s.action_id, s.error_code ORDER BY last_seen DESC, r.flow_id, s.action_id, s.error_code LIMIT $` + strconv.Itoa(len(args)) + `) g ` +
+		`JOIN flows f ON f.id = g.flow_id ORDER BY g.last_seen DESC, g.flow_id, g.step, g.code`
 	rows, err := s.pool.Query(ctx, q, args...)
 	out, err := collect(rows, err, func(row rowScanner) (store.Problem, error) {
 		var p store.Problem

@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -274,4 +277,54 @@ func TestDownMigrationsUndoTheUps(t *testing.T) {
 		t.Fatalf("Open after the rollback: %v", err)
 	}
 	s.Close()
+}
+
+// TestStepFaultsBackfilled upgrades a store whose step errors were only
+// JSON: migration 0011 fills the fault columns from the errors already
+// recorded, and leaves them empty for an error that is not a JSON object.
+func TestStepFaultsBackfilled(t *testing.T) {
+	ctx := t.Context()
+	dsn := pgtest.FreshSchema(t)
+	s, err := Open(ctx, dsn, quietLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Back to the schema before 0011, as a store of the previous version:
+	// 0011 and every later migration undone, newest first.
+	downs, err := fs.Glob(migrations, "migrations/*.down.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(downs)
+	slices.Reverse(downs)
+	for _, name := range downs {
+		v, err := strconv.Atoi(strings.SplitN(strings.TrimPrefix(name, "migrations/"), "_", 2)[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v < 11 {
+			break
+		}
+		down, err := migrations.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.pool.Exec(ctx, string(down)+`; DELETE FROM schema_migrations WHERE version = `+strconv.Itoa(v)); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	runs := storetest.FaultRuns(t, s)
+	for key, id := range runs {
+		if _, err := s.pool.Exec(ctx, `INSERT INTO steps (run_id, key, seq, action_id, type, status, attempts, error) VALUES ($1, $2, 1, $2, 'http', 'failed', 1, $3)`,
+			id, key, storetest.FaultErrors[key]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	s, err = Open(ctx, dsn, quietLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	storetest.CheckFaultsBackfilled(t, s, runs)
 }

@@ -442,18 +442,12 @@ func (s *Store) AlertSent(ctx context.Context, flowID int64, step, code string, 
 	return nil
 }
 
-// diagnosis extracts a field of a step's diagnosis, or NULL when the
-// step's error is not JSON: json_extract raises on malformed JSON, and one
-// such step must not make ListProblems fail.
-func diagnosis(field string) string {
-	return `CASE WHEN json_valid(s.error) THEN json_extract(s.error, '$.diagnosis.` + field + `') END`
-}
-
 // ListProblems groups failed steps by flow, step and diagnosis code, most
-// recently seen first. Steps whose error is not JSON, or has no diagnosis
-// code, are left out.
+// recently seen first. Steps without a diagnosis code are left out. The
+// groups are formed on the steps' fault columns (steps_problems index);
+// only the title of each group's latest step is read from its error JSON.
 func (s *Store) ListProblems(ctx context.Context, pf store.ProblemFilter) ([]store.Problem, error) {
-	where, args := []string{`s.status IN ('failed', 'timed_out')`, diagnosis("code") + ` IS NOT NULL`}, []any{}
+	where, args := []string{`s.error_code IS NOT NULL`, `s.status IN ('failed', 'timed_out')`}, []any{}
 	if pf.OwnerID != 0 {
 		where, args = append(where, `f.owner_id = ?`), append(args, pf.OwnerID)
 	}
@@ -467,23 +461,28 @@ func (s *Store) ListProblems(ctx context.Context, pf store.ProblemFilter) ([]sto
 	if limit <= 0 {
 		limit = 100
 	}
-	// Everyone's failed steps are read through the index of failed steps;
-	// one owner's or one flow's from their runs (CROSS JOIN fixes that
-	// order), so that a maker's problems cost what the maker's runs hold,
-	// not what the whole store holds.
-	from := `steps s JOIN runs r ON r.id = s.run_id JOIN flows f ON f.id = r.flow_id`
+	// Everyone's failed steps are read from the covering steps_problems
+	// index, in run order, and each one's run is found by its id; one
+	// owner's or one flow's are read from their runs, so that a maker's
+	// problems cost what the maker's runs hold, not what the whole store
+	// holds. CROSS JOIN keeps SQLite to that order, which it cannot know
+	// without statistics. The title and whether the problem is ongoing
+	// are read in an outer query, for the groups kept only: SQLite refuses
+	// an aggregate of the outer query inside a subquery.
+	from := `steps s CROSS JOIN runs r ON r.id = s.run_id JOIN flows f ON f.id = r.flow_id`
 	if pf.OwnerID != 0 || pf.FlowID != 0 {
 		from = `flows f CROSS JOIN runs r ON r.flow_id = f.id CROSS JOIN steps s ON s.run_id = r.id`
 	}
-	// Ongoing compares with the group's latest run in an outer query:
-	// SQLite refuses an aggregate of the outer query inside a subquery.
-	q := `SELECT g.flow_id, g.name, g.owner_id, g.step, g.code, g.class, g.title, g.n, g.first_seen, g.last_seen, g.latest, ` +
+	q := `SELECT g.flow_id, f.name, f.owner_id, g.step, g.code, g.class, ` +
+		`(SELECT CASE WHEN json_valid(t.error) THEN json_extract(t.error, '$.diagnosis.title') END FROM steps t ` +
+		`WHERE t.run_id = g.latest AND t.action_id = g.step AND t.error_code = g.code LIMIT 1), ` +
+		`g.n, g.first_seen, g.last_seen, g.latest, ` +
 		`NOT EXISTS (SELECT 1 FROM runs ok WHERE ok.flow_id = g.flow_id AND ok.status = 'succeeded' AND ok.id > g.latest) FROM (` +
-		`SELECT r.flow_id, f.name, f.owner_id, s.action_id AS step, ` + diagnosis("code") + ` AS code, ` +
-		`MAX(` + diagnosis("class") + `) AS class, MAX(` + diagnosis("title") + `) AS title, COUNT(*) AS n, ` +
+		`SELECT r.flow_id, s.action_id AS step, s.error_code AS code, MAX(s.error_class) AS class, COUNT(*) AS n, ` +
 		`MIN(COALESCE(s.finished_at, r.created_at)) AS first_seen, MAX(COALESCE(s.finished_at, r.created_at)) AS last_seen, MAX(r.id) AS latest ` +
 		`FROM ` + from + ` WHERE ` + strings.Join(where, ` AND `) +
-		` GROUP BY r.flow_id, s.action_id, code) g ORDER BY g.last_seen DESC, g.flow_id, g.step, g.code LIMIT ?`
+		` GROUP BY r.flow_id, s.action_id, s.error_code ORDER BY last_seen DESC, r.flow_id, s.action_id, s.error_code LIMIT ?) g ` +
+		`JOIN flows f ON f.id = g.flow_id ORDER BY g.last_seen DESC, g.flow_id, g.step, g.code`
 	rows, err := s.query(ctx, q, append(args, limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("list problems: %w", err)
@@ -513,7 +512,7 @@ func (s *Store) ListProblemRuns(ctx context.Context, f store.ProblemRunFilter) (
 		limit = 1000
 	}
 	q := `SELECT r.id, r.status, MAX(COALESCE(s.finished_at, r.created_at)) FROM runs r JOIN steps s ON s.run_id = r.id ` +
-		`WHERE r.flow_id = ? AND r.created_at >= ? AND s.action_id = ? AND s.status IN ('failed', 'timed_out') AND ` + diagnosis("code") + ` = ? ` +
+		`WHERE r.flow_id = ? AND r.created_at >= ? AND s.action_id = ? AND s.status IN ('failed', 'timed_out') AND s.error_code = ? ` +
 		`GROUP BY r.id ORDER BY r.id DESC LIMIT ?`
 	return list(ctx, s, "list problem runs", func(row interface{ Scan(...any) error }) (store.ProblemRun, error) {
 		var pr store.ProblemRun

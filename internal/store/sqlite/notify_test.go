@@ -2,15 +2,12 @@ package sqlite
 
 import (
 	"encoding/json"
-	"io/fs"
 	"path/filepath"
-	"slices"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/sluice/sluice/internal/store"
+	"github.com/sluice/sluice/internal/store/storetest"
 )
 
 // failRuns finishes n failed runs of a new flow and returns their ids.
@@ -74,11 +71,7 @@ func TestEventsSurviveReopen(t *testing.T) {
 // a second digest early.
 func TestDigestsSeededFromOutbox(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "sluice.db")
-	s, err := Open(t.Context(), path, quietLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, path := openBefore(t, 10)
 	ctx := t.Context()
 	u, err := s.CreateUser(ctx, store.User{Email: "Ann@Example.com", PasswordHash: "x", Role: store.RoleMaker})
 	if err != nil {
@@ -94,8 +87,6 @@ func TestDigestsSeededFromOutbox(t *testing.T) {
 			last = m
 		}
 	}
-	// Back to the schema before 0010, as a store of the previous version.
-	migrateDownTo(t, s, 10)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -109,30 +100,24 @@ func TestDigestsSeededFromOutbox(t *testing.T) {
 	}
 }
 
-// migrateDownTo applies the down migrations of version and every later
-// one, newest first, as if the store had been made by an older binary.
-func migrateDownTo(t *testing.T, s *Store, version int) {
-	t.Helper()
-	downs, err := fs.Glob(migrations, "migrations/*.down.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	slices.Sort(downs)
-	slices.Reverse(downs)
-	for _, name := range downs {
-		v, err := strconv.Atoi(strings.SplitN(strings.TrimPrefix(name, "migrations/"), "_", 2)[0])
-		if err != nil {
-			t.Fatalf("migration %s: %v", name, err)
-		}
-		if v < version {
-			break
-		}
-		body, err := migrations.ReadFile(name)
-		if err != nil {
+// TestStepFaultsBackfilled upgrades a store whose step errors were only
+// JSON: migration 0011 fills the fault columns from the errors already
+// recorded, so that problems and the runs a fixed connection can rescue
+// are found as before the upgrade, and leaves them empty for an error
+// that is not a JSON object.
+func TestStepFaultsBackfilled(t *testing.T) {
+	t.Parallel()
+	s, path := openBefore(t, 11)
+	ctx := t.Context()
+	runs := storetest.FaultRuns(t, s)
+	for key, id := range runs {
+		if _, err := s.write.ExecContext(ctx, `INSERT INTO steps (run_id, key, seq, action_id, type, status, attempts, error) VALUES (?, ?, 1, ?, 'http', 'failed', 1, ?)`,
+			id, key, key, storetest.FaultErrors[key]); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.write.ExecContext(t.Context(), string(body)+`; DELETE FROM schema_migrations WHERE version = `+strconv.Itoa(v)); err != nil {
-			t.Fatalf("down %s: %v", name, err)
-		}
 	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	storetest.CheckFaultsBackfilled(t, openAt(t, path), runs)
 }

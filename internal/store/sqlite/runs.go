@@ -142,7 +142,7 @@ func (s *Store) copySucceeded(ctx context.Context, from int64, r store.Run, due 
 				return err
 			}
 			if n > 0 {
-				if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO steps (`+stepCols+`) SELECT ?, key, seq, action_id, type, status, attempts, started_at, finished_at, input, output, error, next_attempt_at `+
+				if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO steps (`+stepCols+`) SELECT ?, key, seq, action_id, type, status, attempts, started_at, finished_at, input, output, error, next_attempt_at, error_class, error_code, error_connection `+
 					`FROM steps WHERE run_id = ? AND status = 'succeeded' AND seq > ? AND seq <= ?`, r.ID, from, after, last.Int64); err != nil {
 					return err
 				}
@@ -225,8 +225,10 @@ func runWhere(rf store.RunFilter) (string, []any) {
 		add(`r.id IN (?`+strings.Repeat(`, ?`, len(ids)-1)+`)`, ids...)
 	}
 	if rf.FailedOnConnection != "" {
-		add(`r.status = 'failed' AND EXISTS (SELECT 1 FROM steps s WHERE s.run_id = r.id AND s.status IN ('failed', 'timed_out') `+
-			`AND json_valid(s.error) AND json_extract(s.error, '$.connection') = ? AND json_extract(s.error, '$.class') = 'auth')`, rf.FailedOnConnection)
+		// From the steps_auth_connection index: as many steps as the
+		// connection has failures, however many other runs failed.
+		add(`r.status = 'failed' AND r.id IN (SELECT s.run_id FROM steps s WHERE s.error_connection = ? `+
+			`AND s.error_class = 'auth' AND s.status IN ('failed', 'timed_out'))`, rf.FailedOnConnection)
 	}
 	if rf.InputPathPrefix != "" {
 		add(`json_valid(r.input) AND json_type(r.input, '$.path') = 'text' AND json_extract(r.input, '$.path') LIKE ? ESCAPE '\'`, store.LikePrefix(rf.InputPathPrefix))
@@ -267,7 +269,7 @@ func (s *Store) CountRuns(ctx context.Context, rf store.RunFilter) (int, error) 
 	return n, nil
 }
 
-const stepCols = `run_id, key, seq, action_id, type, status, attempts, started_at, finished_at, input, output, error, next_attempt_at`
+const stepCols = `run_id, key, seq, action_id, type, status, attempts, started_at, finished_at, input, output, error, next_attempt_at, error_class, error_code, error_connection`
 
 // ListSteps returns a run's steps in the order they were first recorded.
 func (s *Store) ListSteps(ctx context.Context, runID int64) ([]store.Step, error) {
@@ -289,11 +291,13 @@ func (s *Store) ListStepsAfter(ctx context.Context, runID, afterSeq int64, limit
 	for rows.Next() {
 		var st store.Step
 		var started, finished, next sql.NullInt64
-		var input, output, serr sql.NullString
-		if err := rows.Scan(&st.RunID, &st.Key, &st.Seq, &st.ActionID, &st.Type, &st.Status, &st.Attempts, &started, &finished, &input, &output, &serr, &next); err != nil {
+		var input, output, serr, class, code, conn sql.NullString
+		if err := rows.Scan(&st.RunID, &st.Key, &st.Seq, &st.ActionID, &st.Type, &st.Status, &st.Attempts, &started, &finished, &input, &output, &serr, &next,
+			&class, &code, &conn); err != nil {
 			return nil, fmt.Errorf("list steps of run %d: %w", runID, err)
 		}
 		st.StartedAt, st.FinishedAt, st.NextAttemptAt = fromNull(started), fromNull(finished), fromNull(next)
+		st.Fault = store.StepFault{Class: class.String, Code: code.String, Connection: conn.String}
 		if input.Valid {
 			st.Input = []byte(input.String)
 		}
@@ -465,11 +469,13 @@ func upsertSteps(ctx context.Context, tx *wtx, runID int64, steps []store.Step) 
 	}
 	for _, st := range steps {
 		seq++
-		_, err := tx.ExecContext(ctx, `INSERT INTO steps (`+stepCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) `+
+		_, err := tx.ExecContext(ctx, `INSERT INTO steps (`+stepCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) `+
 			`ON CONFLICT (run_id, key) DO UPDATE SET status = excluded.status, attempts = excluded.attempts, started_at = COALESCE(steps.started_at, excluded.started_at), `+
-			`finished_at = excluded.finished_at, input = excluded.input, output = excluded.output, error = excluded.error, next_attempt_at = excluded.next_attempt_at`,
+			`finished_at = excluded.finished_at, input = excluded.input, output = excluded.output, error = excluded.error, next_attempt_at = excluded.next_attempt_at, `+
+			`error_class = excluded.error_class, error_code = excluded.error_code, error_connection = excluded.error_connection`,
 			runID, st.Key, seq, st.ActionID, st.Type, st.Status, st.Attempts, nullNanos(st.StartedAt), nullNanos(st.FinishedAt),
-			nullText(st.Input), nullText(st.Output), nullText(st.Error), nullNanos(st.NextAttemptAt))
+			nullText(st.Input), nullText(st.Output), nullText(st.Error), nullNanos(st.NextAttemptAt),
+			nullText([]byte(st.Fault.Class)), nullText([]byte(st.Fault.Code)), nullText([]byte(st.Fault.Connection)))
 		if err != nil {
 			return fmt.Errorf("save step %q: %w", st.Key, err)
 		}

@@ -10,6 +10,8 @@ import (
 	"io/fs"
 	"log/slog"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -29,6 +31,50 @@ func TestMain(m *testing.M) {
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // openAt opens the store at path and closes it when tb ends.
+// downTo applies the down migrations of every version above version,
+// newest first, as a store of that earlier version would have left it.
+func downTo(tb testing.TB, s *Store, version int) {
+	tb.Helper()
+	downs, err := fs.Glob(migrations, "migrations/*.down.sql")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	slices.Reverse(downs)
+	for _, name := range downs {
+		v, err := strconv.Atoi(strings.SplitN(strings.TrimPrefix(name, "migrations/"), "_", 2)[0])
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if v <= version {
+			break
+		}
+		body, err := migrations.ReadFile(name)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if _, err := s.write.ExecContext(tb.Context(), string(body)); err != nil {
+			tb.Fatalf("%s: %v", name, err)
+		}
+		if _, err := s.write.ExecContext(tb.Context(), `DELETE FROM schema_migrations WHERE version = ?`, v); err != nil {
+			tb.Fatalf("%s: %v", name, err)
+		}
+	}
+}
+
+// openBefore opens a store in a new file with the schema as it was before
+// migration version, as a store of the previous version left it; the
+// caller closes it, and opens the file again to upgrade it.
+func openBefore(t *testing.T, version int) (*Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "sluice.db")
+	s, err := Open(t.Context(), path, quietLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	downTo(t, s, version-1)
+	return s, path
+}
+
 func openAt(tb testing.TB, path string) *Store {
 	tb.Helper()
 	s, err := Open(context.Background(), path, quietLogger())

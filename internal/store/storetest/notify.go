@@ -68,11 +68,12 @@ func requireEvents(t *testing.T, events []store.Event, lo, hi time.Time, want ..
 // failedStep is a failed step of action id whose error carries a
 // diagnosis code (none when code is empty), finished at.
 func failedStep(id, code string, at time.Time) store.Step {
-	e := `{"message":"boom","kind":"http"}`
+	e, f := `{"message":"boom","kind":"http"}`, store.StepFault{}
 	if code != "" {
-		e = `{"message":"boom","kind":"http","diagnosis":{"code":"` + code + `","class":"class-` + code + `","title":"Title ` + code + `"}}`
+		e = `{"message":"boom","kind":"http","class":"class-` + code + `","diagnosis":{"code":"` + code + `","class":"class-` + code + `","title":"Title ` + code + `"}}`
+		f = store.StepFault{Class: "class-" + code, Code: code}
 	}
-	return store.Step{Key: id, ActionID: id, Type: "http", Status: "failed", Attempts: 1, StartedAt: &at, FinishedAt: &at, Error: json.RawMessage(e)}
+	return store.Step{Key: id, ActionID: id, Type: "http", Status: "failed", Attempts: 1, StartedAt: &at, FinishedAt: &at, Error: json.RawMessage(e), Fault: f}
 }
 
 // eventTests check the events written with the changes they report and
@@ -196,20 +197,33 @@ var eventTests = []test{
 			t.Fatalf("alerts still pending after the email: %+v %v", again, err)
 		}
 	}},
-	{"NonJSONStepErrors", func(t *testing.T, open opener) {
-		// A failed step whose error is not JSON must not make the queries
-		// that read step errors as JSON fail.
+	{"StepFaults", func(t *testing.T, open opener) {
+		// Problems and the runs a fixed connection can rescue are found
+		// by the fault columns the engine writes, never by reading the
+		// error JSON: an error that is not JSON cannot make them fail,
+		// and JSON that says otherwise than the columns is not read.
 		b := setup(t, open)
 		now := time.Now()
-		for _, e := range []string{`connection reset by peer`, `{"class":"auth","connection":"crm","diagnosis":{"code":"http_401"}}`, `{truncated`} {
-			finishRun(t, b.st, b.flow.ID, store.RunFailed, store.Step{Key: "a", ActionID: "a", Type: "http", Status: "failed", FinishedAt: &now, Error: json.RawMessage(e)})
+		auth := store.StepFault{Class: "auth", Code: "http_401", Connection: "crm"}
+		for _, st := range []store.Step{
+			{Error: json.RawMessage(`connection reset by peer`)},
+			{Error: json.RawMessage(`{"message":"401"}`), Fault: auth},
+			{Error: json.RawMessage(`{truncated`)},
+			{Error: json.RawMessage(`{"class":"auth","connection":"crm","diagnosis":{"code":"http_401"}}`)},
+		} {
+			st.Key, st.ActionID, st.Type, st.Status, st.FinishedAt = "a", "a", "http", "failed", &now
+			finishRun(t, b.st, b.flow.ID, store.RunFailed, st)
 		}
 		runs, err := b.st.ListRuns(b.ctx, store.RunFilter{FailedOnConnection: "crm"})
 		if err != nil || len(runs) != 1 {
 			t.Fatalf("ListRuns(failed on crm): got %d runs, %v; want 1", len(runs), err)
 		}
+		steps, err := b.st.ListSteps(b.ctx, runs[0].ID)
+		if err != nil || len(steps) != 1 || steps[0].Fault != auth {
+			t.Fatalf("ListSteps: got %+v, %v; want the fault %+v back", steps, err, auth)
+		}
 		problems, err := b.st.ListProblems(b.ctx, store.ProblemFilter{})
-		if err != nil || len(problems) != 1 || problems[0].Code != "http_401" || problems[0].Count != 1 {
+		if err != nil || len(problems) != 1 || problems[0].Code != "http_401" || problems[0].Class != "auth" || problems[0].Count != 1 {
 			t.Fatalf("ListProblems: got %+v, %v; want one http_401 problem", problems, err)
 		}
 	}},

@@ -13,11 +13,16 @@ import (
 // with err (JSON).
 func failedRun(t *testing.T, st store.Store, flowID int64, stepErr string) store.Run {
 	t.Helper()
+	// The engine writes the fault columns with the error.
+	var fault store.StepFault
+	if err := json.Unmarshal([]byte(stepErr), &fault); err != nil {
+		t.Fatalf("step error %s: %v", stepErr, err)
+	}
 	r := createLeasedRun(t, st, flowID, "w", time.Now().Add(time.Minute))
 	now := time.Now().UTC()
 	err := st.FinishRun(t.Context(), "w", r.ID, store.RunFinish{Status: store.RunFailed, Error: "b failed", Steps: []store.Step{
 		{Key: "a", ActionID: "a", Type: "http", Status: "succeeded", Attempts: 1, StartedAt: &now, FinishedAt: &now, Output: json.RawMessage(`{"id":7}`)},
-		{Key: "b", ActionID: "b", Type: "http", Status: "failed", Attempts: 1, StartedAt: &now, FinishedAt: &now, Error: json.RawMessage(stepErr)},
+		{Key: "b", ActionID: "b", Type: "http", Status: "failed", Attempts: 1, StartedAt: &now, FinishedAt: &now, Error: json.RawMessage(stepErr), Fault: fault},
 	}})
 	if err != nil {
 		t.Fatalf("FinishRun: %v", err)
