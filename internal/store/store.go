@@ -55,6 +55,32 @@ const (
 	StepRunning = "running"
 )
 
+// StepFailed reports whether a step status is a failure: failed or
+// timed_out.
+func StepFailed(status string) bool {
+	return status == "failed" || status == "timed_out"
+}
+
+// Why a failed step's failure is a consequence of another's, as its
+// error's "consequence" says. The engine marks every failed step of a run
+// but one, the run's root cause: the first failed step that is not a
+// container failed by its actions. The root cause is what the run's
+// error, its alert (and so its email and its problem group) name; the
+// others are shown as its consequences.
+const (
+	// ConsequenceContainer marks a condition, scope or foreach that failed
+	// because an action inside it did.
+	ConsequenceContainer = "container"
+	// ConsequenceHandler marks an action that runs after a sibling's
+	// failure (its run_after accepts failed or timed_out: a catch or a
+	// finally) and failed after the root cause. A handler that fails in a
+	// run with no failure before it is the root cause.
+	ConsequenceHandler = "handler"
+	// ConsequenceLater marks any other failure after the root cause, such
+	// as another iteration of a concurrent foreach.
+	ConsequenceLater = "later"
+)
+
 // User is a person who signs in.
 type User struct {
 	ID           int64     `json:"id"`

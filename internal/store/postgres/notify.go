@@ -335,11 +335,12 @@ func (s *Store) queueAlertMail(ctx context.Context, m store.Mail, alerts []store
 	return true, nil
 }
 
-// ListProblems groups failed steps by flow, step and diagnosis code,
-// most recently seen first. Steps whose error is not JSON, or has no
+// ListProblems groups the root causes of failed runs (failed steps not
+// marked as a consequence) by flow, step and diagnosis code, most
+// recently seen first. Steps whose error is not JSON, or has no
 // diagnosis code, are left out rather than failing the query.
 func (s *Store) ListProblems(ctx context.Context, pf store.ProblemFilter) ([]store.Problem, error) {
-	where := []string{`s.status IN ('failed', 'timed_out')`, `d.code IS NOT NULL`}
+	where := []string{`s.status IN ('failed', 'timed_out')`, `d.code IS NOT NULL`, `d.consequence IS NULL`}
 	var args []any
 	add := func(cond string, a any) {
 		args = append(args, a)
@@ -363,7 +364,7 @@ func (s *Store) ListProblems(ctx context.Context, pf store.ProblemFilter) ([]sto
 		`MIN(COALESCE(s.finished_at, r.created_at)), MAX(COALESCE(s.finished_at, r.created_at)) AS last_seen, MAX(r.id), ` +
 		`NOT EXISTS (SELECT 1 FROM runs ok WHERE ok.flow_id = f.id AND ok.status = 'succeeded' AND ok.id > MAX(r.id)) ` +
 		`FROM steps s JOIN runs r ON r.id = s.run_id JOIN flows f ON f.id = r.flow_id ` +
-		`CROSS JOIN LATERAL (SELECT e -> 'diagnosis' ->> 'code' AS code, e -> 'diagnosis' ->> 'class' AS class, e -> 'diagnosis' ->> 'title' AS title ` +
+		`CROSS JOIN LATERAL (SELECT e -> 'diagnosis' ->> 'code' AS code, e -> 'diagnosis' ->> 'class' AS class, e -> 'diagnosis' ->> 'title' AS title, e ->> 'consequence' AS consequence ` +
 		`FROM sluice_try_jsonb(s.error) AS e) d ` +
 		`WHERE ` + strings.Join(where, ` AND `) +
 		` GROUP BY f.id, s.action_id, d.code ORDER BY last_seen DESC, f.id, s.action_id, d.code LIMIT $` + strconv.Itoa(len(args))

@@ -441,11 +441,13 @@ func diagnosis(field string) string {
 	return `CASE WHEN json_valid(s.error) THEN json_extract(s.error, '$.diagnosis.` + field + `') END`
 }
 
-// ListProblems groups failed steps by flow, step and diagnosis code, most
+// ListProblems groups the root causes of failed runs (failed steps not
+// marked as a consequence) by flow, step and diagnosis code, most
 // recently seen first. Steps whose error is not JSON, or has no diagnosis
 // code, are left out.
 func (s *Store) ListProblems(ctx context.Context, pf store.ProblemFilter) ([]store.Problem, error) {
-	where, args := []string{`s.status IN ('failed', 'timed_out')`, diagnosis("code") + ` IS NOT NULL`}, []any{}
+	where, args := []string{`s.status IN ('failed', 'timed_out')`, diagnosis("code") + ` IS NOT NULL`,
+		`(CASE WHEN json_valid(s.error) THEN json_extract(s.error, '$.consequence') END) IS NULL`}, []any{}
 	if pf.OwnerID != 0 {
 		where, args = append(where, `f.owner_id = ?`), append(args, pf.OwnerID)
 	}
