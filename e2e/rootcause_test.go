@@ -1,0 +1,59 @@
+package e2e
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// TestOneEmailPerFailedRun runs examples/try-catch-finally.yaml with none
+// of its connections: create_invoice fails, and so do the scope around
+// it, the catch and the finally. The run has one root cause,
+// create_invoice: trigger --wait, runs list, problems, Activity and the
+// one repair-tip email name it, and the others are its consequences.
+func TestOneEmailPerFailedRun(t *testing.T) {
+	s, smtp := startServerWithMail(t)
+	s.login()
+	s.sluice("", "flows", "apply", "-f", "../examples/try-catch-finally.yaml")
+	out, errOut, code := s.run("", "trigger", "Bill an order", "--input", `{"order_id": 7, "amount": 10}`, "--wait")
+	if code == 0 || !strings.Contains(out+errOut, `step "create_invoice" failed`) {
+		t.Errorf("trigger --wait: exit %d, want it to name create_invoice:\n%s%s", code, out, errOut)
+	}
+	if list := s.sluice("", "runs", "list", "--flow", "Bill an order"); !strings.Contains(list, `step "create_invoice"`) {
+		t.Errorf("runs list does not name create_invoice:\n%s", list)
+	}
+	email := waitMail(t, smtp, "repair_tip")
+	if !strings.Contains(email.Header.Get("Subject"), "create_invoice") && !strings.Contains(email.Text, "create_invoice") {
+		t.Errorf("the email does not name create_invoice:\n%s", email.Text)
+	}
+	var problems []struct {
+		Step  string `json:"step"`
+		Count int    `json:"count"`
+	}
+	if err := json.Unmarshal([]byte(s.sluice("", "problems", "--json")), &problems); err != nil {
+		t.Fatal(err)
+	}
+	if len(problems) != 1 || problems[0].Step != "create_invoice" || problems[0].Count != 1 {
+		t.Errorf("problems = %+v, want one: create_invoice, once", problems)
+	}
+	if act := s.sluice("", "activity"); !strings.Contains(act, "create_invoice") || strings.Contains(act, "Step finally failed") {
+		t.Errorf("activity does not name the root cause:\n%s", act)
+	}
+	// Every problem counted by the run's one event is in the pass that
+	// sent the first email: the outbox holds one repair tip.
+	var outbox []struct {
+		Kind string `json:"kind"`
+	}
+	if err := json.Unmarshal([]byte(s.sluice("", "outbox", "--json")), &outbox); err != nil {
+		t.Fatal(err)
+	}
+	tips := 0
+	for _, m := range outbox {
+		if m.Kind == "repair_tip" {
+			tips++
+		}
+	}
+	if tips != 1 || len(mailsOf(smtp, "repair_tip")) != 1 {
+		t.Errorf("%d repair tips in the outbox, %d received, want 1", tips, len(mailsOf(smtp, "repair_tip")))
+	}
+}
