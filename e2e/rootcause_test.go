@@ -2,8 +2,11 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/sluice/sluice/internal/mail/mailtest"
 )
 
 // TestOneEmailPerFailedRun runs examples/try-catch-finally.yaml with none
@@ -11,8 +14,15 @@ import (
 // it, the catch and the finally. The run has one root cause,
 // create_invoice: trigger --wait, runs list, problems, Activity and the
 // one repair-tip email name it, and the others are its consequences.
+// The server's SMTP URL has no from=: the email comes from sluice@ the
+// host of the base URL.
 func TestOneEmailPerFailedRun(t *testing.T) {
-	s, smtp := startServerWithMail(t)
+	smtp := mailtest.NewServer(t)
+	s := &server{t: t, data: t.TempDir(), config: t.TempDir(), addr: freeAddr(t)}
+	s.url = "http://" + s.addr
+	s.env = []string{fmt.Sprintf("SLUICE_SMTP_URL=smtp://%s?tls=none", smtp.Addr), "SLUICE_REPAIR_GRACE=1s"}
+	s.start()
+	t.Cleanup(s.kill)
 	s.login()
 	s.sluice("", "flows", "apply", "-f", "../examples/try-catch-finally.yaml")
 	out, errOut, code := s.run("", "trigger", "Bill an order", "--input", `{"order_id": 7, "amount": 10}`, "--wait")
@@ -23,6 +33,9 @@ func TestOneEmailPerFailedRun(t *testing.T) {
 		t.Errorf("runs list does not name create_invoice:\n%s", list)
 	}
 	email := waitMail(t, smtp, "repair_tip")
+	if from := email.Header.Get("From"); !strings.Contains(from, "sluice@127.0.0.1") {
+		t.Errorf("From: %q, want sluice@127.0.0.1", from)
+	}
 	if !strings.Contains(email.Header.Get("Subject"), "create_invoice") && !strings.Contains(email.Text, "create_invoice") {
 		t.Errorf("the email does not name create_invoice:\n%s", email.Text)
 	}
