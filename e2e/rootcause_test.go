@@ -3,6 +3,9 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -68,5 +71,67 @@ func TestOneEmailPerFailedRun(t *testing.T) {
 	}
 	if tips != 1 || len(mailsOf(smtp, "repair_tip")) != 1 {
 		t.Errorf("%d repair tips in the outbox, %d received, want 1", tips, len(mailsOf(smtp, "repair_tip")))
+	}
+}
+
+// TestFailingSynchronousWebhook: a webhook flow with a respond action
+// whose run fails before it responds answers 502 with the run id and the
+// diagnosis title of its root cause, and nothing of what the other side
+// said.
+func TestFailingSynchronousWebhook(t *testing.T) {
+	const secretText = "SECRET-debug-7c1f"
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		fmt.Fprintf(w, `{"message": "Not Found", "debug": %q}`, secretText)
+	}))
+	defer api.Close()
+	s := startServer(t)
+	s.login()
+	s.sluice("", "flows", "apply", "-f", writeFlow(t, `name: lookup
+trigger: { type: webhook }
+actions:
+  - id: get_user
+    type: http
+    with: { url: "`+api.URL+`/users/{{ trigger.body.user }}" }
+  - id: answer
+    type: respond
+    with: { status: 200, body: "{{ steps.get_user.output.body }}" }
+`))
+	var shown struct {
+		WebhookURL string `json:"webhook_url"`
+	}
+	if err := json.Unmarshal([]byte(s.sluice("", "flows", "show", "lookup", "--json")), &shown); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Post(shown.WebhookURL, "application/json", strings.NewReader(`{"user": "ada"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var answer struct {
+		Error struct {
+			Code    string `json:"code"`
+			Details struct {
+				RunID int64  `json:"run_id"`
+				Step  string `json:"step"`
+				Title string `json:"title"`
+			} `json:"details"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(body, &answer); err != nil {
+		t.Fatalf("answer %s: %v", body, err)
+	}
+	d := answer.Error.Details
+	if resp.StatusCode != http.StatusBadGateway || answer.Error.Code != "run_failed" || d.RunID == 0 || d.Step != "get_user" || d.Title == "" ||
+		resp.Header.Get("X-Sluice-Run") != fmt.Sprint(d.RunID) {
+		t.Fatalf("webhook answer %d %s, want 502 run_failed naming the run and its diagnosis", resp.StatusCode, body)
+	}
+	if strings.Contains(string(body), secretText) {
+		t.Errorf("the answer holds the other side's answer: %s", body)
+	}
+	if run := s.showRun(d.RunID); run.Status != "failed" {
+		t.Errorf("run %d is %s, want failed", d.RunID, run.Status)
 	}
 }

@@ -31,7 +31,13 @@ const (
 	CodeTooLarge           = "too_large"
 	CodeUnsupportedMedia   = "unsupported_media_type"
 	CodeInvalidFlow        = "invalid_flow"
-	CodeInternal           = "internal"
+	// CodeRunFailed answers a webhook whose run failed before its
+	// respond action answered (502).
+	CodeRunFailed = "run_failed"
+	// CodeRunNotFinished answers a webhook whose run goes on past the
+	// respond timeout (504).
+	CodeRunNotFinished = "run_not_finished"
+	CodeInternal       = "internal"
 )
 
 // Error is an error a handler means the client to see: its status, code,

@@ -71,7 +71,7 @@ const (
 	// DefaultRetention is how long finished runs are kept by default.
 	DefaultRetention = 28 * 24 * time.Hour
 	// DefaultRespondTimeout is how long a webhook waits for a respond
-	// action by default before answering 202.
+	// action by default before answering 504.
 	DefaultRespondTimeout = 30 * time.Second
 )
 
@@ -106,7 +106,8 @@ type Config struct {
 	// run left running by a previous process is re-queued at start.
 	SingleNode bool
 	// RespondTimeout is how long a webhook waits for a respond action
-	// before answering 202. Defaults to DefaultRespondTimeout.
+	// before answering 504 (see docs/api.md). Defaults to
+	// DefaultRespondTimeout.
 	RespondTimeout time.Duration
 	// SMTPDial connects email actions to the SMTP servers of makers' smtp
 	// connections; it should be the netguard dialer. Defaults to a plain
