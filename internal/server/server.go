@@ -115,9 +115,9 @@ func Run(ctx context.Context, cfg Config) error {
 	mux := http.NewServeMux()
 	mux.Handle("/r/", web.New(web.Config{
 		Store: st, Key: linkKey, BaseURL: cfg.BaseURL, Logger: log.With("component", "web"), SignIn: signIn,
-		Resubmit: func(ctx context.Context, r store.Run) (store.Run, error) {
+		Resubmit: func(ctx context.Context, r store.Run, again bool) (store.Run, error) {
 			// No Force: a double POST of one link gives one run.
-			nr, _, err := eng.Resubmit(ctx, r, engine.ResubmitOptions{})
+			nr, _, err := eng.Resubmit(ctx, r, engine.ResubmitOptions{Again: again})
 			return nr, err
 		},
 	}))

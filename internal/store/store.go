@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 )
@@ -235,6 +236,20 @@ type NewRun struct {
 	Dedupe bool
 }
 
+// SucceededResubmit returns the newest run resubmitted from run id that
+// succeeded, or ErrNotFound: resubmitting id again would repeat what
+// that run did.
+func SucceededResubmit(ctx context.Context, st Store, id int64) (Run, error) {
+	runs, err := st.ListRuns(ctx, RunFilter{ResubmittedFrom: id, Status: RunSucceeded, Limit: 1})
+	if err != nil {
+		return Run{}, fmt.Errorf("resubmits of run %d: %w", id, err)
+	}
+	if len(runs) == 0 {
+		return Run{}, ErrNotFound
+	}
+	return runs[0], nil
+}
+
 // RunFilter narrows ListRuns. Zero fields do not filter.
 type RunFilter struct {
 	OwnerID int64
@@ -250,6 +265,8 @@ type RunFilter struct {
 	Oldest bool
 	// IDs keeps only these runs.
 	IDs []int64
+	// ResubmittedFrom keeps the runs resubmitted from this run.
+	ResubmittedFrom int64
 	// FailedOnConnection keeps failed runs with a step that used the
 	// named connection and failed on authentication (an HTTP 401, or an
 	// error of kind auth), the runs a fixed connection can rescue.

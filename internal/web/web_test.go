@@ -76,7 +76,7 @@ func setup(t *testing.T) *bundle {
 		t.Fatal(err)
 	}
 	b.h = web.New(web.Config{Store: st, Key: b.key, BaseURL: "https://sluice.example.com", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Resubmit: func(ctx context.Context, r store.Run) (store.Run, error) {
+		Resubmit: func(ctx context.Context, r store.Run, again bool) (store.Run, error) {
 			b.resubmits++
 			return store.Run{}, errors.New("engine says no: internal detail")
 		}})

@@ -215,6 +215,9 @@ func runWhere(rf store.RunFilter) (string, []any) {
 	if rf.AfterID != 0 {
 		add(`r.id > $?`, rf.AfterID)
 	}
+	if rf.ResubmittedFrom != 0 {
+		add(`r.resubmitted_from = $?`, rf.ResubmittedFrom)
+	}
 	if len(rf.IDs) > 0 {
 		add(`r.id = ANY($?)`, rf.IDs)
 	}

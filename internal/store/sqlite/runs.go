@@ -212,6 +212,9 @@ func runWhere(rf store.RunFilter) (string, []any) {
 	if rf.AfterID != 0 {
 		add(`r.id > ?`, rf.AfterID)
 	}
+	if rf.ResubmittedFrom != 0 {
+		add(`r.resubmitted_from = ?`, rf.ResubmittedFrom)
+	}
 	if len(rf.IDs) > 0 {
 		ids := make([]any, len(rf.IDs))
 		for i, id := range rf.IDs {
