@@ -314,7 +314,7 @@ func (a *app) runsBatchCommand(verb, short, action string) *cobra.Command {
 Give run ids to act on each one now, or a filter to have the server do it
 in the background for every run that matches, with no limit on their
 number: --wait then follows the job with a progress bar on stderr and
-exits 1 if any run could not be handled.`+resubmitNote(action),
+exits 1 if any run could not be handled.` + resubmitNote(action),
 		Args: argsRange(0, -1, "RUN ids"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Runs = args
