@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/sluice/sluice/internal/mail/mailtest"
 )
@@ -133,5 +135,60 @@ actions:
 	}
 	if run := s.showRun(d.RunID); run.Status != "failed" {
 		t.Errorf("run %d is %s, want failed", d.RunID, run.Status)
+	}
+}
+
+// TestNoEmailForResolvedProblem: a run fails, and its resubmission
+// succeeds before the repair-tip grace ends: no email is sent about it.
+// A second flow's failure, due later, is the signal that the notifier
+// has passed over the first one's.
+func TestNoEmailForResolvedProblem(t *testing.T) {
+	var mu sync.Mutex
+	healthy := false
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		if r.URL.Path == "/orders" && healthy {
+			fmt.Fprint(w, `{"ok": true}`)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		fmt.Fprint(w, `{"message": "Not Found"}`)
+	}))
+	defer api.Close()
+	smtp := mailtest.NewServer(t)
+	s := &server{t: t, data: t.TempDir(), config: t.TempDir(), addr: freeAddr(t)}
+	s.url = "http://" + s.addr
+	s.env = []string{fmt.Sprintf("SLUICE_SMTP_URL=smtp://%s?from=sluice@example.com&tls=none", smtp.Addr), "SLUICE_REPAIR_GRACE=4s"}
+	s.start()
+	t.Cleanup(s.kill)
+	s.login()
+	flow := func(name, path string) string {
+		return writeFlow(t, `name: `+name+`
+trigger: { type: manual }
+actions:
+  - id: get
+    type: http
+    with: { url: "`+api.URL+path+`" }
+`)
+	}
+	s.sluice("", "flows", "apply", "-f", flow("orders", "/orders"))
+	s.sluice("", "flows", "apply", "-f", flow("other", "/other"))
+	id := s.triggerWait("orders", `{}`)
+	mu.Lock()
+	healthy = true
+	mu.Unlock()
+	s.sluice("", "runs", "resubmit", fmt.Sprint(id))
+	s.waitRuns("orders", "succeeded", 1, 30*time.Second)
+	s.triggerWait("other", `{}`)
+	email := waitMail(t, smtp, "repair_tip")
+	if !strings.Contains(email.Header.Get("Subject"), "other") {
+		t.Errorf("first repair tip is %q, want the one about flow other", email.Header.Get("Subject"))
+	}
+	for _, m := range mailsOf(smtp, "repair_tip") {
+		if strings.Contains(m.Header.Get("Subject"), "orders") {
+			t.Errorf("an email about the resolved problem: %q", m.Header.Get("Subject"))
+		}
 	}
 }

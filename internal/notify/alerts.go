@@ -21,7 +21,8 @@ type problem struct {
 
 // SendAlerts composes the repair-tip emails that are due: for each flow
 // and problem that failed since its last email, at most once per Window
-// and no sooner than Grace after its first failure. A flow with repair
+// and no sooner than Grace after its first failure, unless it was
+// resolved meanwhile (a later run of the flow succeeded). A flow with repair
 // emails off, or an owner whose setting is never, gets none (and the
 // failures are dropped from the count, so that turning emails back on
 // does not report old ones); an owner with immediately gets one email per
@@ -76,9 +77,19 @@ func (n *Notifier) SendAlerts(ctx context.Context) error {
 			errs = append(errs, err)
 			continue
 		}
+		resolved, err := n.resolved(ctx, a)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
 		// A disabled owner is treated as opted out: the failures are
 		// not saved up to arrive in a burst if they are enabled again.
-		if !fs.RepairEmails || us.RepairEmails == repairNever || !told(owner) {
+		// A problem resolved meanwhile (a later run of the flow, such as
+		// the failed run's resubmission, succeeded) is not told at all.
+		if resolved || !fs.RepairEmails || us.RepairEmails == repairNever || !told(owner) {
+			if resolved {
+				n.log.Info("repair email dropped: the problem was resolved", "flow", a.FlowID, "step", a.Step, "code", a.Code, "latest_failed_run", a.LatestRunID)
+			}
 			if err := n.st.AlertSent(ctx, a.FlowID, a.Step, a.Code, a.Pending, now); err != nil {
 				errs = append(errs, err)
 			}
@@ -134,6 +145,17 @@ func (n *Notifier) SendAlerts(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// resolved reports whether an alert's problem was resolved since its
+// latest failure: a later run of its flow succeeded, as `sluice problems`
+// says (ongoing: false).
+func (n *Notifier) resolved(ctx context.Context, a store.Alert) (bool, error) {
+	runs, err := n.st.ListRuns(ctx, store.RunFilter{FlowID: a.FlowID, Status: store.RunSucceeded, AfterID: a.LatestRunID, Limit: 1})
+	if err != nil {
+		return false, fmt.Errorf("repair email for flow %d: %w", a.FlowID, err)
+	}
+	return len(runs) > 0, nil
 }
 
 // problem loads what an email says about an alert: the diagnosis of its
