@@ -16,6 +16,7 @@ import (
 
 	"github.com/sluice/sluice/internal/auth"
 	connpkg "github.com/sluice/sluice/internal/connection"
+	"github.com/sluice/sluice/internal/diagnose"
 	"github.com/sluice/sluice/internal/mail"
 )
 
@@ -716,7 +717,8 @@ func (a *app) connectionsVerify(ctx context.Context, o *connRefOptions) error {
 		}
 	}
 	if v.Health != "ok" {
-		return fmt.Errorf("connection %s is %s: fix it with 'sluice connections update %s'", o.Conn, firstNonEmpty(v.Health, "not ok"), o.Conn)
+		return fmt.Errorf("connection %s is %s: fix it with 'sluice connections update %s --token-stdin' (for a bearer token; --password-stdin for basic and smtp, --key-stdin for api_key, --client-secret-stdin for oauth2)",
+			o.Conn, firstNonEmpty(v.Health, "not ok"), diagnose.ShellQuote(o.Conn))
 	}
 	return nil
 }

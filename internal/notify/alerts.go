@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
+	"github.com/sluice/sluice/internal/diagnose"
 	"github.com/sluice/sluice/internal/store"
 )
 
@@ -224,12 +224,6 @@ func (n *Notifier) link(purpose string, runID, userID int64, now time.Time) stri
 	return n.cfg.BaseURL + "/r/" + SignLink(n.cfg.Key, purpose, runID, userID, now.Add(n.cfg.LinkTTL))
 }
 
-// shellQuote quotes s for a POSIX shell when it needs it.
-func shellQuote(s string) string {
-	if s != "" && strings.IndexFunc(s, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:@", r))
-	}) < 0 {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
+// shellQuote quotes s for a POSIX shell when it needs it
+// (diagnose.ShellQuote).
+func shellQuote(s string) string { return diagnose.ShellQuote(s) }

@@ -392,8 +392,9 @@ func (n *Notifier) connectionBroken(ctx context.Context, ev store.Event) error {
 		return nil
 	}
 	title := fmt.Sprintf("Connection %s needs attention", c.Name)
-	body := fmt.Sprintf("%s Update it with: sluice connections update %s; then resubmit the runs that failed on it with: sluice runs resubmit --connection %s",
-		strings.TrimSpace(c.HealthError), shellQuote(c.Name), shellQuote(c.Name))
+	fix := ConnectionFixCommands(c.Name, c.Type)
+	body := fmt.Sprintf("%s Update it with: %s (it reads the new secret from stdin); then resubmit the runs that failed on it with: %s",
+		strings.TrimSpace(c.HealthError), fix[0], fix[2])
 	// Enqueue first: a failure after it repeats the email, not loses it.
 	us, err := n.st.GetUserSettings(ctx, owner.ID)
 	if err != nil {

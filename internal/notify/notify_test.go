@@ -691,7 +691,7 @@ func TestConnectionBroken(t *testing.T) {
 		t.Fatalf("%d emails, want 1", got)
 	}
 	requireContains(t, "connection email", msgs[0].Text, "Connection directory needs attention", "HTTP 401: the token was refused",
-		"sluice connections update directory --token NEW_TOKEN", "sluice runs resubmit --connection directory")
+		"sluice connections update directory --token-stdin", "sluice runs resubmit --connection directory")
 	if strings.Contains(msgs[0].Text+msgs[0].HTML, canary) {
 		t.Error("email contains the connection's secret")
 	}
