@@ -113,7 +113,7 @@ func TestUsageErrors(t *testing.T) {
 		{"two inputs", []string{"trigger", "hello", "--input", "{}", "--input-file", "x.json"}, "--input or --input-file, not both"},
 		{"timeout without wait", []string{"trigger", "hello", "--timeout", "1s"}, "--timeout is a positive duration and goes with --wait"},
 		{"input file not JSON", []string{"trigger", "hello", "--input-file", "testdata/welcome.yaml"}, "is not valid JSON"},
-		{"login without password-stdin", []string{"login", "--email", "ada@example.com"}, "pass --password-stdin"},
+		{"login without password-stdin", []string{"login", "--email", "ada@example.com"}, "from stdin with --password-stdin"},
 		{"login bad server", []string{"login", "--server", "localhost:8080", "--email", "a@b", "--password-stdin"}, "must look like http://HOST:PORT"},
 		{"bad role", []string{"users", "create", "--email", "b@example.com", "--name", "B", "--role", "root", "--password-stdin"}, `--role "root" is not a role`},
 		{"bad email", []string{"users", "create", "--email", "bob", "--name", "B", "--password-stdin"}, "needs --email"},
