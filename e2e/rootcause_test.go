@@ -10,8 +10,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/sluice/sluice/internal/mail/mailtest"
 )
 
 // TestOneEmailPerFailedRun runs examples/try-catch-finally.yaml with none
@@ -22,12 +20,7 @@ import (
 // The server's SMTP URL has no from=: the email comes from sluice@ the
 // host of the base URL.
 func TestOneEmailPerFailedRun(t *testing.T) {
-	smtp := mailtest.NewServer(t)
-	s := &server{t: t, data: t.TempDir(), config: t.TempDir(), addr: freeAddr(t)}
-	s.url = "http://" + s.addr
-	s.env = []string{fmt.Sprintf("SLUICE_SMTP_URL=smtp://%s?tls=none", smtp.Addr), "SLUICE_REPAIR_GRACE=1s"}
-	s.start()
-	t.Cleanup(s.kill)
+	s, smtp := startServerWithSMTP(t, "tls=none", "1s")
 	s.login()
 	s.sluice("", "flows", "apply", "-f", "../examples/try-catch-finally.yaml")
 	out, errOut, code := s.run("", "trigger", "Bill an order", "--input", `{"order_id": 7, "amount": 10}`, "--wait")
@@ -157,12 +150,7 @@ func TestNoEmailForResolvedProblem(t *testing.T) {
 		fmt.Fprint(w, `{"message": "Not Found"}`)
 	}))
 	defer api.Close()
-	smtp := mailtest.NewServer(t)
-	s := &server{t: t, data: t.TempDir(), config: t.TempDir(), addr: freeAddr(t)}
-	s.url = "http://" + s.addr
-	s.env = []string{fmt.Sprintf("SLUICE_SMTP_URL=smtp://%s?from=sluice@example.com&tls=none", smtp.Addr), "SLUICE_REPAIR_GRACE=4s"}
-	s.start()
-	t.Cleanup(s.kill)
+	s, smtp := startServerWithSMTP(t, "from=sluice@example.com&tls=none", "4s")
 	s.login()
 	flow := func(name, path string) string {
 		return writeFlow(t, `name: `+name+`

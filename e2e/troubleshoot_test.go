@@ -24,10 +24,18 @@ import (
 // in-process SMTP server.
 func startServerWithMail(t *testing.T) (*server, *mailtest.Server) {
 	t.Helper()
+	return startServerWithSMTP(t, "from=sluice@example.com&tls=none", "1s")
+}
+
+// startServerWithSMTP starts sluice serve with SMTP pointed at an
+// in-process SMTP server, with query as the SMTP URL's query and grace
+// as the repair-email grace.
+func startServerWithSMTP(t *testing.T, query, grace string) (*server, *mailtest.Server) {
+	t.Helper()
 	smtp := mailtest.NewServer(t)
 	s := &server{t: t, data: t.TempDir(), config: t.TempDir(), addr: freeAddr(t)}
 	s.url = "http://" + s.addr
-	s.env = []string{fmt.Sprintf("SLUICE_SMTP_URL=smtp://%s?from=sluice@example.com&tls=none", smtp.Addr), "SLUICE_REPAIR_GRACE=1s"}
+	s.env = []string{fmt.Sprintf("SLUICE_SMTP_URL=smtp://%s?%s", smtp.Addr, query), "SLUICE_REPAIR_GRACE=" + grace}
 	s.start()
 	t.Cleanup(s.kill)
 	return s, smtp
