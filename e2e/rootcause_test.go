@@ -37,6 +37,9 @@ func TestOneEmailPerFailedRun(t *testing.T) {
 	if !strings.Contains(email.Header.Get("Subject"), "create_invoice") && !strings.Contains(email.Text, "create_invoice") {
 		t.Errorf("the email does not name create_invoice:\n%s", email.Text)
 	}
+	if !strings.Contains(email.Text, "As a consequence, try, catch, finally failed too.") {
+		t.Errorf("the email does not name the consequences:\n%s", email.Text)
+	}
 	var problems []struct {
 		Step  string `json:"step"`
 		Count int    `json:"count"`

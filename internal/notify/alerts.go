@@ -15,6 +15,8 @@ type problem struct {
 	alert store.Alert
 	flow  store.Flow
 	fail  Failure
+	// after are the failures of the latest run that followed from fail.
+	after []Failure
 	// runGone is true when the latest failed run was pruned since.
 	runGone bool
 }
@@ -172,6 +174,10 @@ func (n *Notifier) problem(ctx context.Context, flow store.Flow, a store.Alert) 
 		} else if err != nil {
 			return problem{}, fmt.Errorf("repair email for flow %d: %w", flow.ID, err)
 		}
+	}
+	if root, after := RootCause(fails); len(fails) > 0 && root.Step == a.Step && root.Code == a.Code {
+		p.fail, p.after = root, after
+		return p, nil
 	}
 	for i := len(fails) - 1; i >= 0; i-- {
 		if fails[i].Step == a.Step && fails[i].Code == a.Code {

@@ -42,6 +42,9 @@ type problemView struct {
 	RunID                  int64
 	RunGone                bool
 	RetryURL, FixURL       string
+	// Consequences is the sentence naming the steps of the latest run
+	// that failed as a consequence of this one, or "".
+	Consequences string
 }
 
 // noticeView is what a one-off notice (broken connection, flow turned
@@ -95,6 +98,7 @@ func (n *Notifier) repairMail(owner store.User, problems []problem, kind string,
 			Flow: p.flow.Name, Step: p.fail.Step, Connection: p.fail.Connection, Title: p.fail.Title, Code: p.fail.Code,
 			Time: since, WhatHappened: p.fail.WhatHappened, HowToFix: p.fail.HowToFix,
 			CountText: countText(p.alert.Pending, since), RunID: p.alert.LatestRunID, RunGone: p.runGone,
+			Consequences: strings.TrimSpace(consequences(p.after)),
 		}
 		if !p.runGone {
 			pv.RetryURL = n.link(PurposeRetry, p.alert.LatestRunID, owner.ID, now)
