@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -770,18 +771,37 @@ func (rs *runState) markConsequence(st store.Step) json.RawMessage {
 	if rs.root == nil || rs.root.key == st.Key {
 		return st.Error
 	}
-	serr := decodeStepError(st.Error)
-	if serr == nil {
-		serr = &StepError{Kind: KindFlow, Message: st.Status}
-	}
-	if serr.Consequence != "" {
-		return st.Error
-	}
-	serr.Consequence = store.ConsequenceLater
+	c := store.ConsequenceLater
 	if rs.plan.handler(st.ActionID) {
-		serr.Consequence = store.ConsequenceHandler
+		c = store.ConsequenceHandler
 	}
-	return serr.encode()
+	return withConsequence(st.Error, st.Status, c)
+}
+
+// withConsequence returns a stored step error with its "consequence" set
+// to c, unless it has one. The field is spliced in, not decoded and
+// encoded again, so that the rest (a large body, numbers beyond float64)
+// stays byte for byte as recorded.
+func withConsequence(b json.RawMessage, status, c string) json.RawMessage {
+	var probe struct {
+		Consequence *string `json:"consequence"`
+	}
+	trimmed := bytes.TrimSpace(b)
+	if len(trimmed) < 2 || trimmed[0] != '{' || json.Unmarshal(trimmed, &probe) != nil {
+		msg := string(b)
+		if msg == "" {
+			msg = status
+		}
+		return (&StepError{Kind: KindFlow, Message: msg, Consequence: c}).encode()
+	}
+	if probe.Consequence != nil && *probe.Consequence != "" {
+		return b
+	}
+	field := `"consequence":` + strconv.Quote(c)
+	if len(bytes.TrimSpace(trimmed[1:len(trimmed)-1])) == 0 {
+		return json.RawMessage("{" + field + "}")
+	}
+	return append([]byte("{"+field+","), trimmed[1:]...)
 }
 
 // noteFailure counts a failed step in the run's account of failures; the
