@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluice/sluice/internal/diagnose"
 	"github.com/sluice/sluice/internal/engine"
 	"github.com/sluice/sluice/internal/flow"
 	"github.com/sluice/sluice/internal/notify"
@@ -78,7 +79,7 @@ func (s *server) webhook(w http.ResponseWriter, r *http.Request) error {
 	}
 	if !f.Enabled {
 		return &Error{Status: http.StatusConflict, Code: CodeFlowDisabled,
-			Message: fmt.Sprintf("flow %q is turned off: turn it on with `sluice flows enable %s`", f.Name, f.Name)}
+			Message: fmt.Sprintf("flow %q is turned off: turn it on with `sluice flows enable %s`", f.Name, diagnose.ShellQuote(f.Name))}
 	}
 	raw, err := readBody(r)
 	if err != nil {

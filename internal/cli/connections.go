@@ -442,7 +442,7 @@ func (a *app) connectionsAdd(ctx context.Context, o *connAddOptions) error {
 	}
 	fmt.Fprintf(a.stdout, "created connection %s (id %s, type %s)\n", v.Name, v.ID, v.Type)
 	if v.canVerify() {
-		fmt.Fprintf(a.stdout, "check it with: sluice connections verify %s\n", v.Name)
+		fmt.Fprintf(a.stdout, "check it with: sluice connections verify %s\n", diagnose.ShellQuote(v.Name))
 	}
 	return nil
 }
@@ -652,7 +652,7 @@ func (a *app) connectionsUpdate(ctx context.Context, o *connUpdateOptions) error
 	}
 	fmt.Fprintf(a.stdout, "updated connection %s (health: %s)\n", firstNonEmpty(v.Name, o.Conn), firstNonEmpty(v.Health, "unverified"))
 	if v.canVerify() {
-		fmt.Fprintf(a.stdout, "check it with: sluice connections verify %s\n", firstNonEmpty(v.Name, o.Conn))
+		fmt.Fprintf(a.stdout, "check it with: sluice connections verify %s\n", diagnose.ShellQuote(firstNonEmpty(v.Name, o.Conn)))
 	}
 	return nil
 }

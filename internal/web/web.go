@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluice/sluice/internal/diagnose"
 	"github.com/sluice/sluice/internal/notify"
 	"github.com/sluice/sluice/internal/signin"
 	"github.com/sluice/sluice/internal/store"
@@ -31,7 +32,9 @@ var templateFS embed.FS
 var pages = func() map[string]*template.Template {
 	out := map[string]*template.Template{}
 	for _, name := range []string{"run", "result", "error"} {
-		out[name] = template.Must(template.ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
+		// shell quotes a name in a suggested command, as the emails do.
+		t := template.New(name).Funcs(template.FuncMap{"shell": diagnose.ShellQuote})
+		out[name] = template.Must(t.ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
 	}
 	return out
 }()
@@ -381,7 +384,7 @@ func (h *handler) retry(w http.ResponseWriter, r *http.Request) error {
 	}
 	if !t.flow.Enabled {
 		return pageErr(http.StatusConflict, "The flow is turned off",
-			fmt.Sprintf("Flow %s is turned off, so run %d cannot run again. Fix it and turn it on first: sluice flows enable %s", t.flow.Name, t.run.ID, t.flow.Name))
+			fmt.Sprintf("Flow %s is turned off, so run %d cannot run again. Fix it and turn it on first: sluice flows enable %s", t.flow.Name, t.run.ID, diagnose.ShellQuote(t.flow.Name)))
 	}
 	p.Again = r.PostFormValue("again") != ""
 	if p.Succeeded != nil && !p.Again {
