@@ -24,10 +24,18 @@ import (
 // in-process SMTP server.
 func startServerWithMail(t *testing.T) (*server, *mailtest.Server) {
 	t.Helper()
+	return startServerWithSMTP(t, "from=sluice@example.com&tls=none", "1s")
+}
+
+// startServerWithSMTP starts sluice serve with SMTP pointed at an
+// in-process SMTP server, with query as the SMTP URL's query and grace
+// as the repair-email grace.
+func startServerWithSMTP(t *testing.T, query, grace string) (*server, *mailtest.Server) {
+	t.Helper()
 	smtp := mailtest.NewServer(t)
 	s := &server{t: t, data: t.TempDir(), config: t.TempDir(), addr: freeAddr(t)}
 	s.url = "http://" + s.addr
-	s.env = []string{fmt.Sprintf("SLUICE_SMTP_URL=smtp://%s?from=sluice@example.com&tls=none", smtp.Addr), "SLUICE_REPAIR_GRACE=1s"}
+	s.env = []string{fmt.Sprintf("SLUICE_SMTP_URL=smtp://%s?%s", smtp.Addr, query), "SLUICE_REPAIR_GRACE=" + grace}
 	s.start()
 	t.Cleanup(s.kill)
 	return s, smtp
@@ -137,18 +145,39 @@ actions:
 		t.Fatalf("succeeded run is not the resubmit of run %d: %+v", id, got)
 	}
 
-	// The retry link, confirmed with the owner's password, resubmits.
-	form := url.Values{"email": {"admin@localhost"}, "password": {adminPassword}}
-	resp, err := http.PostForm(link, form)
-	if err != nil {
-		t.Fatal(err)
+	// The run's resubmission succeeded: resubmitting it again would
+	// repeat its effects, so the CLI refuses without --force, and the
+	// retry link warns and asks a second question.
+	if out, errOut, code := s.run("", "runs", "resubmit", fmt.Sprint(id)); code == 0 || !strings.Contains(out+errOut, "which succeeded") || !strings.Contains(out+errOut, "--force") {
+		t.Errorf("runs resubmit of a run whose resubmission succeeded: exit %d\n%s%s", code, out, errOut)
 	}
-	posted, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || !strings.Contains(string(posted), "resubmitted") {
-		t.Fatalf("POST retry link: %d\n%s", resp.StatusCode, posted)
+	if _, page := retryPage(t, email); !strings.Contains(page, fmt.Sprintf("was already resubmitted as run %d, which succeeded", runs[0].ID)) {
+		t.Errorf("the retry page does not warn:\n%s", page)
+	}
+	post := func(form url.Values) (int, string) {
+		resp, err := http.PostForm(link, form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, string(b)
+	}
+	form := url.Values{"email": {"admin@localhost"}, "password": {adminPassword}}
+	if code, page := post(form); code != http.StatusConflict || !strings.Contains(page, "Run it again anyway") {
+		t.Fatalf("POST retry link without confirming: %d\n%s", code, page)
+	}
+	if runs := s.waitRuns("welcome", "", 2, time.Second); len(runs) != 2 {
+		t.Fatalf("an unconfirmed retry created a run: %d runs", len(runs))
+	}
+	// Confirmed, it resubmits.
+	form.Set("again", "1")
+	if code, page := post(form); code != 200 || !strings.Contains(page, "resubmitted") {
+		t.Fatalf("POST retry link, confirmed: %d\n%s", code, page)
 	}
 	s.waitRuns("welcome", "succeeded", 2, 30*time.Second)
+	s.sluice("", "runs", "resubmit", fmt.Sprint(id), "--force")
+	s.waitRuns("welcome", "succeeded", 3, 30*time.Second)
 	if tips := mailsOf(smtp, "repair_tip"); len(tips) != 1 {
 		t.Errorf("%d repair-tip emails for one problem, want 1", len(tips))
 	}

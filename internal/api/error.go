@@ -31,7 +31,16 @@ const (
 	CodeTooLarge           = "too_large"
 	CodeUnsupportedMedia   = "unsupported_media_type"
 	CodeInvalidFlow        = "invalid_flow"
-	CodeInternal           = "internal"
+	// CodeAlreadySucceeded refuses to resubmit a run whose resubmission
+	// already succeeded, unless the request says force (409).
+	CodeAlreadySucceeded = "already_succeeded"
+	// CodeRunFailed answers a webhook whose run failed before its
+	// respond action answered (502).
+	CodeRunFailed = "run_failed"
+	// CodeRunNotFinished answers a webhook whose run goes on past the
+	// respond timeout (504).
+	CodeRunNotFinished = "run_not_finished"
+	CodeInternal       = "internal"
 )
 
 // Error is an error a handler means the client to see: its status, code,
@@ -83,7 +92,7 @@ func notFound(format string, args ...any) *Error {
 
 // writeError is the one error mapper: it turns err into a status and the
 // JSON error shape. An *Error is sent as it is; store.ErrNotFound is a 404,
-// store.ErrConflict a 409, an oversized body or trigger input a 413, a
+// store.ErrConflict and engine.AlreadySucceededError a 409, an oversized body or trigger input a 413, a
 // throttled sign-in a 429 with Retry-After; anything else is a 500 whose
 // text is logged with a request id and never sent.
 func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
@@ -91,6 +100,7 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		apiErr    *Error
 		tooBig    *http.MaxBytesError
 		tooLarge  *engine.TooLargeError
+		again     *engine.AlreadySucceededError
 		throttled *signin.ThrottledError
 		fields    errorFields
 		status    int
@@ -109,6 +119,11 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &tooLarge):
 		status = http.StatusRequestEntityTooLarge
 		fields = errorFields{Code: CodeTooLarge, Message: tooLarge.Error()}
+	case errors.As(err, &again):
+		status = http.StatusConflict
+		fields = errorFields{Code: CodeAlreadySucceeded, Message: fmt.Sprintf(
+			"%s; running the flow again may repeat its effects: to resubmit run %d anyway, send \"force\": true (sluice runs resubmit %d --force)",
+			again.Error(), again.RunID, again.RunID)}
 	case errors.Is(err, store.ErrNotFound):
 		status = http.StatusNotFound
 		fields = errorFields{Code: CodeNotFound, Message: "not found"}

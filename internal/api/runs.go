@@ -145,7 +145,7 @@ type resubmitRequest struct {
 	// From is trigger (the default) or failed.
 	From string `json:"from"`
 	// Force creates a new run even when one resubmitted from the same run
-	// has not finished.
+	// has not finished, or has already succeeded.
 	Force bool `json:"force"`
 }
 
@@ -175,7 +175,8 @@ type resubmitView struct {
 // resubmitRun starts a new run of the run's flow with the same trigger
 // input, on the latest version or the original one, from the trigger or
 // from the failed step. While a resubmit of the same run has not finished
-// it answers that run (200, existing) instead of a new one, unless force.
+// it answers that run (200, existing) instead of a new one, and once one
+// has succeeded it refuses (409 already_succeeded), unless force.
 func (s *server) resubmitRun(w http.ResponseWriter, r *http.Request) error {
 	var req resubmitRequest
 	if err := decodeJSON(r, &req, true); err != nil {

@@ -347,3 +347,28 @@ func TestNotificationResolved(t *testing.T) {
 	scenario{name: "fixed", method: "GET", path: "/api/v1/notifications", who: "a", status: 200,
 		contains: []string{`"title":"failed-run"`}, absent: []string{`"resolved":false`}}.run(t, b)
 }
+
+// TestResubmitAfterSuccess: a run whose resubmission already succeeded is
+// not resubmitted again without force (409 already_succeeded naming that
+// run), since running the flow again may repeat its effects.
+func TestResubmitAfterSuccess(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ra := b.runs["a"]
+	ok, err := b.store.CreateRun(t.Context(), store.NewRun{FlowID: ra.FlowID, FlowVersion: ra.FlowVersion, TriggerType: "resubmit", Input: ra.Input,
+		ResubmittedFrom: &ra.ID, LeaseOwner: "test", LeaseUntil: time.Now().Add(time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.store.FinishRun(t.Context(), "test", ok.ID, store.RunFinish{Status: store.RunSucceeded}); err != nil {
+		t.Fatal(err)
+	}
+	path := fmt.Sprintf("/api/v1/runs/%d/resubmit", ra.ID)
+	scenario{name: "without force", method: "POST", path: path, who: "a", status: http.StatusConflict,
+		contains: []string{`"already_succeeded"`, fmt.Sprintf("as run %d, which succeeded", ok.ID), "--force"}}.run(t, b)
+	var forced resubmitView
+	b.doJSON(t, "POST", path, "a", `{"force": true}`, http.StatusCreated, &forced)
+	if forced.ID == ok.ID || forced.ResubmittedFrom == nil || *forced.ResubmittedFrom != ra.ID {
+		t.Fatalf("forced resubmit = %+v, want a new run", forced)
+	}
+}

@@ -9,8 +9,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluice/sluice/internal/diagnose"
 	"github.com/sluice/sluice/internal/engine"
 	"github.com/sluice/sluice/internal/flow"
+	"github.com/sluice/sluice/internal/notify"
 	"github.com/sluice/sluice/internal/store"
 )
 
@@ -60,7 +62,8 @@ func RequestHost(r *http.Request) string {
 // webhook serves a webhook trigger at /hooks/{token}: any method, the
 // body parsed by its content type. The run is committed before the
 // answer, which is 202 with the run id, or the response of the flow's
-// respond action.
+// respond action, or, when that action does not respond, 502 or 504
+// (unanswered).
 func (s *server) webhook(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Content-Security-Policy", webhookCSP)
 	if s.hookOrigin && !strings.EqualFold(RequestHost(r), s.hookHost) {
@@ -76,7 +79,7 @@ func (s *server) webhook(w http.ResponseWriter, r *http.Request) error {
 	}
 	if !f.Enabled {
 		return &Error{Status: http.StatusConflict, Code: CodeFlowDisabled,
-			Message: fmt.Sprintf("flow %q is turned off: turn it on with `sluice flows enable %s`", f.Name, f.Name)}
+			Message: fmt.Sprintf("flow %q is turned off: turn it on with `sluice flows enable %s`", f.Name, diagnose.ShellQuote(f.Name))}
 	}
 	raw, err := readBody(r)
 	if err != nil {
@@ -125,7 +128,53 @@ func (s *server) webhook(w http.ResponseWriter, r *http.Request) error {
 		if r.Context().Err() != nil {
 			return nil // the caller is gone
 		}
+		if err := s.unanswered(r, run.ID); err != nil {
+			return err
+		}
 	}
 	writeJSON(w, http.StatusAccepted, map[string]int64{"run_id": run.ID})
 	return nil
+}
+
+// RunOutcome is the details of a synchronous webhook's error: the run
+// that did not respond and, when it failed, its root cause's step and
+// diagnosis title (never the other side's answer, which may hold secrets).
+type RunOutcome struct {
+	RunID int64  `json:"run_id"`
+	Step  string `json:"step,omitempty"`
+	Code  string `json:"code,omitempty"`
+	Title string `json:"title,omitempty"`
+}
+
+// unanswered is the answer to a webhook whose flow has a respond action
+// that did not respond: 502 run_failed naming the run and its root
+// cause's diagnosis when the run failed or was cancelled first, as a
+// gateway whose upstream failed; 504 run_not_finished with the run id
+// when the run goes on past the respond timeout (or parked on a delay or
+// a retry's wait); nil, for the usual 202, when it succeeded without
+// reaching its respond action (a respond in a branch not taken).
+func (s *server) unanswered(r *http.Request, runID int64) error {
+	run, err := s.store.GetRun(r.Context(), runID)
+	if err != nil {
+		return fmt.Errorf("webhook: run %d: %w", runID, err)
+	}
+	switch run.Status {
+	case store.RunSucceeded:
+		return nil
+	case store.RunFailed, store.RunCancelled:
+		fails, _, err := notify.RunFailures(r.Context(), s.store, run.ID)
+		if err != nil {
+			return fmt.Errorf("webhook: run %d: %w", runID, err)
+		}
+		root, _ := notify.RootCause(fails)
+		if run.Status == store.RunCancelled && len(fails) == 0 {
+			root = notify.Failure{Step: "run", Code: "run.cancelled", Title: "The run was cancelled"}
+		}
+		return &Error{Status: http.StatusBadGateway, Code: CodeRunFailed,
+			Message: fmt.Sprintf("run %d %s at step %s before it responded: %s (see `sluice runs show %d`)", run.ID, run.Status, root.Step, root.Title, run.ID),
+			Details: RunOutcome{RunID: run.ID, Step: root.Step, Code: root.Code, Title: root.Title}}
+	}
+	return &Error{Status: http.StatusGatewayTimeout, Code: CodeRunNotFinished,
+		Message: fmt.Sprintf("run %d goes on but did not respond in time; follow it with `sluice runs show %d`", run.ID, run.ID),
+		Details: RunOutcome{RunID: run.ID}}
 }

@@ -118,7 +118,7 @@ func TestUsageErrors(t *testing.T) {
 		{"two inputs", []string{"trigger", "hello", "--input", "{}", "--input-file", "x.json"}, "--input or --input-file, not both"},
 		{"timeout without wait", []string{"trigger", "hello", "--timeout", "1s"}, "--timeout is a positive duration and goes with --wait"},
 		{"input file not JSON", []string{"trigger", "hello", "--input-file", "testdata/welcome.yaml"}, "is not valid JSON"},
-		{"login without password-stdin", []string{"login", "--email", "ada@example.com"}, "pass --password-stdin"},
+		{"login without password-stdin", []string{"login", "--email", "ada@example.com"}, "from stdin with --password-stdin"},
 		{"login bad server", []string{"login", "--server", "ftp://localhost:8080", "--email", "a@b", "--password-stdin"}, "must look like http://HOST:PORT"},
 		{"login server without scheme", []string{"login", "--server", "localhost:8080", "--email", "a@b", "--password-stdin"}, `"localhost:8080" has no scheme: write http://localhost:8080`},
 		{"server without scheme", []string{"--server", "127.0.0.1:8080", "runs", "list"}, `server URL "127.0.0.1:8080" has no scheme: write http://127.0.0.1:8080 (or https://127.0.0.1:8080)`},

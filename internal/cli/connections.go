@@ -16,6 +16,7 @@ import (
 
 	"github.com/sluice/sluice/internal/auth"
 	connpkg "github.com/sluice/sluice/internal/connection"
+	"github.com/sluice/sluice/internal/diagnose"
 	"github.com/sluice/sluice/internal/mail"
 )
 
@@ -441,7 +442,7 @@ func (a *app) connectionsAdd(ctx context.Context, o *connAddOptions) error {
 	}
 	fmt.Fprintf(a.stdout, "created connection %s (id %s, type %s)\n", v.Name, v.ID, v.Type)
 	if v.canVerify() {
-		fmt.Fprintf(a.stdout, "check it with: sluice connections verify %s\n", v.Name)
+		fmt.Fprintf(a.stdout, "check it with: sluice connections verify %s\n", diagnose.ShellQuote(v.Name))
 	}
 	return nil
 }
@@ -651,7 +652,7 @@ func (a *app) connectionsUpdate(ctx context.Context, o *connUpdateOptions) error
 	}
 	fmt.Fprintf(a.stdout, "updated connection %s (health: %s)\n", firstNonEmpty(v.Name, o.Conn), firstNonEmpty(v.Health, "unverified"))
 	if v.canVerify() {
-		fmt.Fprintf(a.stdout, "check it with: sluice connections verify %s\n", firstNonEmpty(v.Name, o.Conn))
+		fmt.Fprintf(a.stdout, "check it with: sluice connections verify %s\n", diagnose.ShellQuote(firstNonEmpty(v.Name, o.Conn)))
 	}
 	return nil
 }
@@ -716,7 +717,8 @@ func (a *app) connectionsVerify(ctx context.Context, o *connRefOptions) error {
 		}
 	}
 	if v.Health != "ok" {
-		return fmt.Errorf("connection %s is %s: fix it with 'sluice connections update %s'", o.Conn, firstNonEmpty(v.Health, "not ok"), o.Conn)
+		return fmt.Errorf("connection %s is %s: fix it with 'sluice connections update %s --token-stdin' (for a bearer token; --password-stdin for basic and smtp, --key-stdin for api_key, --client-secret-stdin for oauth2)",
+			o.Conn, firstNonEmpty(v.Health, "not ok"), diagnose.ShellQuote(o.Conn))
 	}
 	return nil
 }

@@ -248,7 +248,7 @@ func TestConnectionsFailures(t *testing.T) {
 			stderr: "sluice: adding connection taken: you already have a connection named \"taken\"\n"},
 		{name: "verify needs attention", args: []string{"connections", "verify", "gh"}, sent: true,
 			stdout: []string{"Health:      needs_attention\n", "Status:      401\n", "Reason:      test request to https://api.github.com/user answered 401 Unauthorized: Bad credentials\n"},
-			stderr: "sluice: connection gh is needs_attention: fix it with 'sluice connections update gh'\n"},
+			stderr: "sluice: connection gh is needs_attention: fix it with 'sluice connections update gh --token-stdin' (for a bearer token; --password-stdin for basic and smtp, --key-stdin for api_key, --client-secret-stdin for oauth2)\n"},
 		{name: "verify json needs attention", args: []string{"connections", "verify", "gh", "--json"}, sent: true,
 			stdout: []string{`"health": "needs_attention"`, `"status": 401`}, stderr: "sluice: connection gh is needs_attention"},
 		{name: "verify without test url", args: []string{"connections", "verify", "plain"}, sent: true,

@@ -93,7 +93,7 @@ func (a *app) exportCommand() *cobra.Command {
 	var o exportOptions
 	cmd := &cobra.Command{
 		Use:   "export [--data DIR | --db URL] [--out FILE]",
-		Short: "Write every row of a store as a stream, for sluice import",
+		Short: "Write every row of a store as a stream, for 'sluice import'",
 		Long: `Write everything a store holds (users with their password hashes, API
 tokens' hashes, flows with every version, connections, settings,
 notifications, the outbox, runs and steps, problems and bulk jobs) as
@@ -161,13 +161,13 @@ func (a *app) importCommand() *cobra.Command {
 	var o importOptions
 	cmd := &cobra.Command{
 		Use:   "import [--data DIR | --db URL] [--in FILE]",
-		Short: "Load a stream written by sluice export into an empty store",
-		Long: `Load a stream written by sluice export (from stdin or --in) into an empty
+		Short: "Load a stream written by 'sluice export' into an empty store",
+		Long: `Load a stream written by 'sluice export' (from stdin or --in) into an empty
 store: a new data folder, or a new PostgreSQL database or schema. Ids are
 kept, so links and resubmitted-from references stay valid.
 
 The import is one transaction: a stream cut short or refused leaves the
-store empty. The stream must come from the same sluice version (its schema
+store empty. The stream must come from the same Sluice version (its schema
 version is checked). Connections' secrets are checked against this
 server's key (SLUICE_SECRET_KEY, else DATA/secret.key) before anything is
 committed: set the key the exporting server used.`,
@@ -238,7 +238,7 @@ func (o *backupOptions) validate() error {
 		return errors.New("backup needs --out FILE")
 	}
 	if !o.sqlite() {
-		return errors.New("backup copies the SQLite store of a data folder; back up PostgreSQL with pg_dump or sluice export (see docs/deploy.md)")
+		return errors.New("backup copies the SQLite store of a data folder; back up PostgreSQL with pg_dump or 'sluice export' (see docs/deploy.md)")
 	}
 	return nil
 }

@@ -21,7 +21,8 @@ type loginOptions struct {
 	Server string
 	// Email is the account to log in as.
 	Email string
-	// PasswordStdin must be set: the password is only read from stdin, so
+	// PasswordStdin reads the password from stdin; without it, it is
+	// typed on a terminal without echo. It is never a flag's value, so
 	// that it shows neither in the shell history nor in ps.
 	PasswordStdin bool
 }
@@ -38,20 +39,18 @@ func (o *loginOptions) validate() error {
 	if strings.TrimSpace(o.Email) == "" {
 		return errors.New("login needs --email")
 	}
-	if !o.PasswordStdin {
-		return errors.New("login reads the password from stdin only: pass --password-stdin, such as: sluice login --server URL --email EMAIL --password-stdin < password-file")
-	}
 	return nil
 }
 
 func (a *app) loginCommand() *cobra.Command {
 	var o loginOptions
 	cmd := &cobra.Command{
-		Use:   "login --server URL --email EMAIL --password-stdin",
+		Use:   "login --server URL --email EMAIL [--password-stdin]",
 		Short: "Log in to a server and save the token for the next commands",
 		Long: `Log in to a server and save an API token in the user's configuration
 directory (sluice/config.json, readable by its owner only). The password is
-read from the first line of stdin.`,
+typed on the terminal, without echo, or read from the first line of stdin
+with --password-stdin.`,
 		Args: argsRange(0, 0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.Server = firstNonEmpty(a.flagServer, a.getenv("SLUICE_SERVER"))
@@ -65,9 +64,9 @@ read from the first line of stdin.`,
 
 // login exchanges email and password for a token and saves it.
 func (a *app) login(ctx context.Context, o *loginOptions) error {
-	password, err := readSecretLine(a.stdin)
+	password, err := a.readPassword("login", o.PasswordStdin, false)
 	if err != nil {
-		return &usageError{err: fmt.Errorf("reading the password from stdin: %w", err)}
+		return err
 	}
 	host, _ := os.Hostname()
 	if host == "" {

@@ -313,7 +313,7 @@ type runsBatchOptions struct {
 	// From is trigger or failed (resubmit only).
 	From string
 	// Force resubmits even when a resubmit of the same run has not
-	// finished (resubmit only).
+	// finished or has already succeeded (resubmit only).
 	Force bool
 	// Wait follows a bulk job until it finishes, with a progress bar.
 	Wait bool
@@ -375,6 +375,18 @@ func (o *runsBatchOptions) resubmitBody(body map[string]any) map[string]any {
 	return body
 }
 
+// resubmitNote is what the help of runs resubmit adds: a run whose
+// resubmission already succeeded is refused without --force.
+func resubmitNote(action string) string {
+	if action != "resubmit" {
+		return ""
+	}
+	return `
+
+A run whose resubmission already succeeded is not resubmitted again (a bulk
+job skips it), since the flow's effects would happen twice; --force does.`
+}
+
 func (a *app) runsBatchCommand(verb, short, action string) *cobra.Command {
 	o := runsBatchOptions{Action: action}
 	use := verb + " RUN... | " + verb + " [--flow NAME|ID] [--status STATUS] [--since 24h] [--connection NAME] [--wait]"
@@ -390,7 +402,7 @@ func (a *app) runsBatchCommand(verb, short, action string) *cobra.Command {
 Give run ids to act on each one now, or a filter to have the server do it
 in the background for every run that matches, with no limit on their
 number: --wait then follows the job with a progress bar on stderr and
-exits 1 if any run could not be handled.`,
+exits 1 if any run could not be handled.` + resubmitNote(action),
 		Args: argsRange(0, -1, "RUN ids"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Runs = args
@@ -406,7 +418,7 @@ exits 1 if any run could not be handled.`,
 	if action == "resubmit" {
 		f.StringVar(&o.Version, "version", "", "flow version to run: latest (default) or original")
 		f.StringVar(&o.From, "from", "", "where to start: trigger (default) or failed (reuse the steps that succeeded)")
-		f.BoolVar(&o.Force, "force", false, "resubmit even when a resubmit of the same run has not finished")
+		f.BoolVar(&o.Force, "force", false, "resubmit even when a resubmit of the same run has not finished, or has already succeeded (the flow's effects may happen twice)")
 	}
 	f.BoolVar(&o.JSON, "json", false, "print the answered runs, or the job, as JSON")
 	return cmd

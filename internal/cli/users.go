@@ -76,7 +76,8 @@ type usersCreateOptions struct {
 	Name  string
 	// Role is admin or maker. Defaults to maker.
 	Role string
-	// PasswordStdin must be set: the password is read from stdin only.
+	// PasswordStdin reads the password from stdin; without it, it is
+	// typed twice on a terminal without echo.
 	PasswordStdin bool
 	// JSON prints the created user as JSON.
 	JSON bool
@@ -96,17 +97,14 @@ func (o *usersCreateOptions) validate() error {
 	if o.Role != "admin" && o.Role != "maker" {
 		return fmt.Errorf("--role %q is not a role; use one of %s", o.Role, strings.Join(userRoles, ", "))
 	}
-	if !o.PasswordStdin {
-		return errors.New("users create reads the password from stdin only: pass --password-stdin")
-	}
 	return nil
 }
 
 func (a *app) usersCreateCommand() *cobra.Command {
 	var o usersCreateOptions
 	cmd := &cobra.Command{
-		Use:   "create --email EMAIL --name NAME [--role admin|maker] --password-stdin",
-		Short: "Create a user; the password is read from stdin",
+		Use:   "create --email EMAIL --name NAME [--role admin|maker] [--password-stdin]",
+		Short: "Create a user; the password is typed on the terminal or read from stdin",
 		Args:  argsRange(0, 0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runValidated(cmd.Context(), &o, a.usersCreate)
@@ -121,9 +119,9 @@ func (a *app) usersCreateCommand() *cobra.Command {
 }
 
 func (a *app) usersCreate(ctx context.Context, o *usersCreateOptions) error {
-	password, err := readSecretLine(a.stdin)
+	password, err := a.readPassword("users create", o.PasswordStdin, true)
 	if err != nil {
-		return &usageError{err: fmt.Errorf("reading the password from stdin: %w", err)}
+		return err
 	}
 	c, err := a.client()
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sluice/sluice/internal/diagnose"
 	"github.com/sluice/sluice/internal/mail"
 	"github.com/sluice/sluice/internal/secret"
 )
@@ -32,6 +33,28 @@ const (
 
 // Types lists every connection type.
 var Types = []string{TypeBearer, TypeBasic, TypeAPIKey, TypeOAuth2, TypeSMTP}
+
+// UpdateCommand is the command that gives connection name of type typ a
+// new secret, read from stdin.
+func UpdateCommand(name, typ string) string {
+	return "sluice connections update " + diagnose.ShellQuote(name) + " " + SecretStdinFlag(typ)
+}
+
+// SecretStdinFlag is the flag of `sluice connections add` and `update`
+// that reads a connection type's secret from stdin: suggested commands
+// use it, never a secret on the command line. An unknown type gets
+// --token-stdin.
+func SecretStdinFlag(typ string) string {
+	switch typ {
+	case TypeBasic, TypeSMTP:
+		return "--password-stdin"
+	case TypeAPIKey:
+		return "--key-stdin"
+	case TypeOAuth2:
+		return "--client-secret-stdin"
+	}
+	return "--token-stdin"
+}
 
 // Config is what a connection holds that is not secret; the API shows it.
 type Config struct {

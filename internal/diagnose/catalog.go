@@ -366,7 +366,7 @@ func (e *entry) compile() error {
 		if strings.TrimSpace(t.text) == "" {
 			return fmt.Errorf("%s: must not be empty", t.field)
 		}
-		if *t.dst, err = template.New(t.field).Option("missingkey=zero").Parse(t.text); err != nil {
+		if *t.dst, err = template.New(t.field).Option("missingkey=zero").Funcs(tipFuncs).Parse(t.text); err != nil {
 			return fmt.Errorf("%s: %v", t.field, err)
 		}
 		// Catch unknown fields such as {{.Conection}} now, not at the

@@ -438,3 +438,19 @@ func TestLookup(t *testing.T) {
 		}
 	}
 }
+
+// TestSMTPUnreachable: an email step that cannot reach its mail server is
+// told about the mail server (its connection, or SLUICE_SMTP_URL), not
+// about "the port in the URL" of an HTTP request.
+func TestSMTPUnreachable(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ conn, want string }{
+		{"office mail", "sluice connections show 'office mail'"},
+		{"", "SLUICE_SMTP_URL"},
+	} {
+		d := Diagnose(Input{Kind: "network", Message: "send email: dial tcp 127.0.0.1:2525: connect: connection refused", Connection: tc.conn, Step: "notify"})
+		if d.Code != "smtp.unreachable" || !strings.Contains(d.HowToFix, tc.want) || strings.Contains(d.HowToFix, "URL in") {
+			t.Errorf("connection %q: %s: %s", tc.conn, d.Code, d.HowToFix)
+		}
+	}
+}

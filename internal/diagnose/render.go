@@ -129,3 +129,19 @@ func execute(t *template.Template, data tipData, raw string) string {
 	}
 	return strings.TrimSpace(spaceRE.ReplaceAllString(b.String(), " "))
 }
+
+// tipFuncs are the functions catalog texts may call: shell quotes a name
+// for a command (ShellQuote).
+var tipFuncs = template.FuncMap{"shell": ShellQuote}
+
+// ShellQuote quotes s for a POSIX shell when it needs it, so that a name
+// in a suggested command (a connection or flow name with spaces or
+// quotes) runs as written when pasted.
+func ShellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:@", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

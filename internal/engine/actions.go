@@ -63,6 +63,12 @@ type StepError struct {
 	Retryable bool `json:"retryable,omitempty"`
 	// RetryAfter is the wait the other side asked for, if any.
 	RetryAfter time.Duration `json:"-"`
+	// Consequence says why this failure is a consequence of another and
+	// not the run's root cause: store.ConsequenceContainer for a
+	// container that failed because an action inside it did,
+	// store.ConsequenceHandler for an action that runs after a sibling's
+	// failure (a catch or finally). Empty for a failure of its own.
+	Consequence string `json:"consequence,omitempty"`
 }
 
 // Error returns the message.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sluice/sluice/internal/connection"
+	"github.com/sluice/sluice/internal/diagnose"
 	"github.com/sluice/sluice/internal/store"
 )
 
@@ -22,7 +23,7 @@ type usedConnection struct {
 func (rs *runState) connection(ctx context.Context, name, want string) (*usedConnection, *StepError) {
 	rec, err := rs.e.st.GetConnectionByName(ctx, rs.plan.flow.OwnerID, name)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, &StepError{Kind: KindConfig, Message: fmt.Sprintf("connection %q not found: add it with `sluice connections add %s --type ...`", name, name)}
+		return nil, &StepError{Kind: KindConfig, Message: fmt.Sprintf("connection %q not found: add it with `sluice connections add %s --type bearer --token-stdin` (other types: `sluice connections add --help`)", name, diagnose.ShellQuote(name))}
 	}
 	if err != nil {
 		return nil, &StepError{Kind: KindNetwork, Retryable: true, Message: fmt.Sprintf("load connection %q: %v", name, err)}
@@ -32,7 +33,7 @@ func (rs *runState) connection(ctx context.Context, name, want string) (*usedCon
 	}
 	spec, err := connection.Open(rs.e.cfg.Secrets, rec.Type, rec.Config, rec.Secret)
 	if err != nil {
-		return nil, &StepError{Kind: KindConfig, Message: fmt.Sprintf("connection %q cannot be opened (%v): update it with `sluice connections update %s`", name, err, name)}
+		return nil, &StepError{Kind: KindConfig, Message: fmt.Sprintf("connection %q cannot be opened (%v): update it with `%s`", name, err, connection.UpdateCommand(name, rec.Type))}
 	}
 	rs.redact.Add(spec.Values()...)
 	used := &usedConnection{rec: rec, spec: spec}

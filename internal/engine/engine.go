@@ -88,7 +88,7 @@ const (
 	// run holds in memory: about 1 GiB once decoded in the worst case.
 	DefaultMaxRunMemory = 256 << 20
 	// DefaultRespondTimeout is how long a webhook waits for a respond
-	// action by default before answering 202.
+	// action by default before answering 504.
 	DefaultRespondTimeout = 30 * time.Second
 )
 
@@ -123,7 +123,8 @@ type Config struct {
 	// run left running by a previous process is re-queued at start.
 	SingleNode bool
 	// RespondTimeout is how long a webhook waits for a respond action
-	// before answering 202. Defaults to DefaultRespondTimeout.
+	// before answering 504 (see docs/api.md). Defaults to
+	// DefaultRespondTimeout.
 	RespondTimeout time.Duration
 	// SMTPDial connects email actions to the SMTP servers of makers' smtp
 	// connections; it should be the netguard dialer. Defaults to a plain

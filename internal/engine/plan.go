@@ -17,7 +17,14 @@ type plan struct {
 	version int
 	def     *flow.Definition
 	actions map[*flow.Action]*compiled
+	// handlers holds the ids of the actions that run after a sibling's
+	// failure (flow.Action.Handles).
+	handlers map[string]bool
 }
+
+// handler reports whether an action runs after a sibling's failure, so
+// that its own failure is a consequence of that one.
+func (p *plan) handler(id string) bool { return p.handlers[id] }
 
 // compiled holds an action's compiled templates.
 type compiled struct {
@@ -79,9 +86,12 @@ func compilePlan(f store.Flow, fv store.FlowVersion) (*plan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("decode flow %q version %d: %w", f.Name, fv.Version, err)
 	}
-	pl := &plan{flow: f, version: fv.Version, def: def, actions: make(map[*flow.Action]*compiled)}
+	pl := &plan{flow: f, version: fv.Version, def: def, actions: make(map[*flow.Action]*compiled), handlers: map[string]bool{}}
 	var firstErr error
 	def.Walk(func(a *flow.Action) {
+		if a.Handles() {
+			pl.handlers[a.ID] = true
+		}
 		c := &compiled{}
 		var err error
 		if a.With != nil {

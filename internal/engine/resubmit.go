@@ -30,8 +30,13 @@ type ResubmitOptions struct {
 	// failed step).
 	From string `json:"from,omitempty"`
 	// Force creates a new run even when one resubmitted from the same
-	// original has not finished yet.
+	// original has not finished yet, or has already succeeded (Again).
 	Force bool `json:"force,omitempty"`
+	// Again creates a new run even when one resubmitted from the same
+	// original has already succeeded, which would otherwise be refused
+	// with an *AlreadySucceededError: running a flow again may repeat its
+	// effects (a second invoice, a second POST).
+	Again bool `json:"again,omitempty"`
 }
 
 // Validate checks the options' values.
@@ -49,9 +54,26 @@ func (o ResubmitOptions) Validate() error {
 	return nil
 }
 
+// AlreadySucceededError refuses to resubmit a run whose resubmission
+// already succeeded, unless asked again (ResubmitOptions.Again or Force).
+type AlreadySucceededError struct {
+	// RunID is the run asked to be resubmitted; Succeeded is its
+	// resubmission that succeeded.
+	RunID     int64
+	Succeeded store.Run
+}
+
+// Error says which run already succeeded.
+func (e *AlreadySucceededError) Error() string {
+	return fmt.Sprintf("run %d was already resubmitted as run %d, which succeeded", e.RunID, e.Succeeded.ID)
+}
+
 // Resubmit starts a run of the original run's flow with the same trigger
 // input. It reports whether it returned a run already resubmitted from
 // the same original (two resubmits at once yield one run unless Force).
+// A run whose resubmission already succeeded is not resubmitted again
+// unless opt says so (Again or Force): it returns an
+// *AlreadySucceededError.
 func (e *Engine) Resubmit(ctx context.Context, orig store.Run, opt ResubmitOptions) (store.Run, bool, error) {
 	if err := opt.Validate(); err != nil {
 		return store.Run{}, false, err
@@ -62,6 +84,15 @@ func (e *Engine) Resubmit(ctx context.Context, orig store.Run, opt ResubmitOptio
 	}
 	if !f.Enabled {
 		return store.Run{}, false, fmt.Errorf("resubmit run %d: flow %q: %w", orig.ID, f.Name, ErrFlowDisabled)
+	}
+	if !opt.Force && !opt.Again {
+		ok, err := store.SucceededResubmit(ctx, e.st, orig.ID)
+		if err == nil {
+			return store.Run{}, false, &AlreadySucceededError{RunID: orig.ID, Succeeded: ok}
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return store.Run{}, false, err
+		}
 	}
 	version := f.Version
 	if opt.Version == VersionOriginal {

@@ -1,11 +1,14 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -47,6 +50,13 @@ type runState struct {
 	current  string
 	term     *termination
 	response bool
+	// root is the run's root cause so far: the first failed step that is
+	// not a consequence of another's failure; failed holds the keys of
+	// its first failed steps in recorded order (at most maxNamedFailures)
+	// and failures counts them all. Guarded by mu.
+	root     *rootCause
+	failed   []string
+	failures int
 
 	// meter is the run's account of expression work
 	// (Config.MaxRunExpressionSteps and MaxRunExpressionTime), carried to
@@ -129,7 +139,7 @@ func (e *Engine) work(ctx context.Context, r store.Run, resp *responder, fresh b
 		fin.Status, fin.Error = rs.term.status, rs.term.message
 	} else if res.failure != nil {
 		fin.Status = store.RunFailed
-		fin.Error = fmt.Sprintf("step %q failed: %s", res.failed, res.failure.Message)
+		fin.Error = rs.rootError(res)
 	}
 	fin.Error = rs.redact.String(fin.Error)
 	fin.Steps = rs.takePending()
@@ -193,6 +203,7 @@ func (e *Engine) load(ctx context.Context, r store.Run, resp *responder, fresh b
 			return nil, err
 		}
 		for _, st := range steps {
+			rs.noteFailure(st)
 			rs.recorded[st.Key] = st
 			rs.held += int64(len(st.Output))
 			if !finished(st.Status) {
@@ -276,10 +287,19 @@ func finished(status string) bool {
 	return false
 }
 
-// record queues a step result for the next commit.
+// record queues a step result for the next commit, and keeps the run's
+// account of failures (noteFailure).
 func (rs *runState) record(st store.Step) {
 	st.Error = rs.redact.Bytes(st.Error)
 	rs.mu.Lock()
+	if store.StepFailed(st.Status) {
+		var consequence bool
+		if st.Error, consequence = rs.markConsequence(st); consequence {
+			// Problems group and count root causes only (store.ListProblems).
+			st.Fault.Code = ""
+		}
+		rs.noteFailure(st)
+	}
 	rs.pending = append(rs.pending, st)
 	rs.current = st.Key
 	rs.mu.Unlock()
@@ -514,7 +534,7 @@ func (rs *runState) runContainer(ctx context.Context, a *flow.Action, key string
 		out := outcome{status: flow.StatusSucceeded, output: output}
 		if res.failure != nil {
 			out.status = flow.StatusFailed
-			out.err = &StepError{Kind: KindFlow, Message: fmt.Sprintf("step %q failed: %s", res.failed, res.failure.Message)}
+			out.err = &StepError{Kind: KindFlow, Message: fmt.Sprintf("step %q failed: %s", res.failed, res.failure.Message), Consequence: store.ConsequenceContainer}
 		}
 		return finish(out)
 	}
@@ -740,3 +760,105 @@ func truthy(v any) bool {
 	}
 	return true
 }
+
+// rootCause is the failed step a run's failure is reported by.
+type rootCause struct {
+	key, message string
+}
+
+// markConsequence returns a failed step's error marked as a consequence
+// when the run already has a root cause: a handler's failure
+// (store.ConsequenceHandler) or any other later one
+// (store.ConsequenceLater); a container that failed by its actions is
+// marked when it fails (store.ConsequenceContainer). A run thus has
+// exactly one failed step whose error is not marked, its root cause. It
+// reports whether st is a consequence. Called with rs.mu held.
+func (rs *runState) markConsequence(st store.Step) (json.RawMessage, bool) {
+	if rs.root == nil || rs.root.key == st.Key {
+		return st.Error, false
+	}
+	c := store.ConsequenceLater
+	if rs.plan.handler(st.ActionID) {
+		c = store.ConsequenceHandler
+	}
+	return withConsequence(st.Error, st.Status, c), true
+}
+
+// withConsequence returns a stored step error with its "consequence" set
+// to c, unless it has one. The field is spliced in, not decoded and
+// encoded again, so that the rest (a large body, numbers beyond float64)
+// stays byte for byte as recorded.
+func withConsequence(b json.RawMessage, status, c string) json.RawMessage {
+	var probe struct {
+		Consequence *string `json:"consequence"`
+	}
+	trimmed := bytes.TrimSpace(b)
+	if len(trimmed) < 2 || trimmed[0] != '{' || json.Unmarshal(trimmed, &probe) != nil {
+		msg := string(b)
+		if msg == "" {
+			msg = status
+		}
+		return (&StepError{Kind: KindFlow, Message: msg, Consequence: c}).encode()
+	}
+	if probe.Consequence != nil && *probe.Consequence != "" {
+		return b
+	}
+	field := `"consequence":` + strconv.Quote(c)
+	if len(bytes.TrimSpace(trimmed[1:len(trimmed)-1])) == 0 {
+		return json.RawMessage("{" + field + "}")
+	}
+	return append([]byte("{"+field+","), trimmed[1:]...)
+}
+
+// noteFailure counts a failed step in the run's account of failures; the
+// first one that is not marked a consequence is the run's root cause.
+// Called with rs.mu held, or before the run starts.
+func (rs *runState) noteFailure(st store.Step) {
+	if !store.StepFailed(st.Status) || slices.Contains(rs.failed, st.Key) {
+		return
+	}
+	rs.failures++
+	if len(rs.failed) < maxNamedFailures {
+		rs.failed = append(rs.failed, st.Key)
+	}
+	if rs.root != nil {
+		return
+	}
+	serr := decodeStepError(st.Error)
+	if serr == nil {
+		serr = &StepError{Message: st.Status}
+	}
+	if serr.Consequence == "" {
+		rs.root = &rootCause{key: st.Key, message: serr.Message}
+	}
+}
+
+// rootError is the error of a run that failed: it names the root cause
+// (see store.ConsequenceContainer), and the steps that failed as its
+// consequences. A run with no failed step (one a terminate failed) is
+// named by the step its failure surfaced at.
+func (rs *runState) rootError(res listResult) string {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	root := rootCause{key: res.failed, message: res.failure.Message}
+	if rs.root != nil {
+		root = *rs.root
+	}
+	msg := fmt.Sprintf("step %q failed: %s", root.key, root.message)
+	var after []string
+	for _, k := range rs.failed {
+		if k != root.key {
+			after = append(after, strconv.Quote(k))
+		}
+	}
+	if more := rs.failures - len(rs.failed); more > 0 {
+		after = append(after, fmt.Sprintf("%d more", more))
+	}
+	if len(after) > 0 {
+		msg += fmt.Sprintf(" (then %s failed as a consequence)", strings.Join(after, ", "))
+	}
+	return msg
+}
+
+// maxNamedFailures is how many failed steps a run's error names.
+const maxNamedFailures = 5

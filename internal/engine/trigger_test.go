@@ -90,8 +90,8 @@ actions:
 	mux.Handle("/hooks/{token}", api.NewWebhooks(api.Config{Store: b.st, Runner: b.eng}))
 	rec := httptest.NewRecorder()
 	mux.ServeHTTP(rec, httptest.NewRequest("POST", "/hooks/"+f.WebhookToken+"?s=101", nil))
-	if rec.Code != http.StatusAccepted {
-		t.Fatalf("webhook answered %d %s, want 202 (the respond step failed)", rec.Code, rec.Body)
+	if rec.Code != http.StatusBadGateway || !strings.Contains(rec.Body.String(), `"step":"answer"`) {
+		t.Fatalf("webhook answered %d %s, want 502 naming the respond step, which failed", rec.Code, rec.Body)
 	}
 	id, _ := strconv.ParseInt(rec.Header().Get("X-Sluice-Run"), 10, 64)
 	got, steps := b.wait(t, id)

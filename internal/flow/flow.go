@@ -178,6 +178,21 @@ func (d *Definition) Walk(fn func(a *Action)) {
 	walk(d.Actions)
 }
 
+// Handles reports whether the action is a handler: its run_after lets it
+// run after a sibling failed or timed out, as a catch or a finally does.
+// A handler's own failure is a consequence, never a run's root cause
+// (see store.ConsequenceHandler).
+func (a *Action) Handles() bool {
+	for _, want := range a.RunAfter {
+		for _, w := range want {
+			if w == StatusFailed || w == StatusTimedOut {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // HasRespond reports whether any action of the definition is a respond
 // action, in which case a webhook waits for it before answering.
 func (d *Definition) HasRespond() bool {

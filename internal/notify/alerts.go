@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
+	"github.com/sluice/sluice/internal/diagnose"
 	"github.com/sluice/sluice/internal/store"
 )
 
@@ -15,13 +15,16 @@ type problem struct {
 	alert store.Alert
 	flow  store.Flow
 	fail  Failure
+	// after are the failures of the latest run that followed from fail.
+	after []Failure
 	// runGone is true when the latest failed run was pruned since.
 	runGone bool
 }
 
 // SendAlerts composes the repair-tip emails that are due: for each flow
 // and problem that failed since its last email, at most once per Window
-// and no sooner than Grace after its first failure. A flow with repair
+// and no sooner than Grace after its first failure, unless it was
+// resolved meanwhile (a later run of the flow succeeded). A flow with repair
 // emails off, or an owner whose setting is never, gets none (and the
 // failures are dropped from the count, so that turning emails back on
 // does not report old ones); an owner with immediately gets one email per
@@ -76,9 +79,19 @@ func (n *Notifier) SendAlerts(ctx context.Context) error {
 			errs = append(errs, err)
 			continue
 		}
+		resolved, err := n.resolved(ctx, a)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
 		// A disabled owner is treated as opted out: the failures are
 		// not saved up to arrive in a burst if they are enabled again.
-		if !fs.RepairEmails || us.RepairEmails == repairNever || !told(owner) {
+		// A problem resolved meanwhile (a later run of the flow, such as
+		// the failed run's resubmission, succeeded) is not told at all.
+		if resolved || !fs.RepairEmails || us.RepairEmails == repairNever || !told(owner) {
+			if resolved {
+				n.log.Info("repair email dropped: the problem was resolved", "flow", a.FlowID, "step", a.Step, "code", a.Code, "latest_failed_run", a.LatestRunID)
+			}
 			if err := n.st.AlertSent(ctx, a.FlowID, a.Step, a.Code, a.Pending, now); err != nil {
 				errs = append(errs, err)
 			}
@@ -136,6 +149,17 @@ func (n *Notifier) SendAlerts(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// resolved reports whether an alert's problem was resolved since its
+// latest failure: a later run of its flow succeeded, as `sluice problems`
+// says (ongoing: false).
+func (n *Notifier) resolved(ctx context.Context, a store.Alert) (bool, error) {
+	runs, err := n.st.ListRuns(ctx, store.RunFilter{FlowID: a.FlowID, Status: store.RunSucceeded, AfterID: a.LatestRunID, Limit: 1})
+	if err != nil {
+		return false, fmt.Errorf("repair email for flow %d: %w", a.FlowID, err)
+	}
+	return len(runs) > 0, nil
+}
+
 // problem loads what an email says about an alert: the diagnosis of its
 // latest failed run.
 func (n *Notifier) problem(ctx context.Context, flow store.Flow, a store.Alert) (problem, error) {
@@ -150,6 +174,10 @@ func (n *Notifier) problem(ctx context.Context, flow store.Flow, a store.Alert) 
 		} else if err != nil {
 			return problem{}, fmt.Errorf("repair email for flow %d: %w", flow.ID, err)
 		}
+	}
+	if root, after := RootCause(fails); len(fails) > 0 && root.Step == a.Step && root.Code == a.Code {
+		p.fail, p.after = root, after
+		return p, nil
 	}
 	for i := len(fails) - 1; i >= 0; i-- {
 		if fails[i].Step == a.Step && fails[i].Code == a.Code {
@@ -202,12 +230,6 @@ func (n *Notifier) link(purpose string, runID, userID int64, now time.Time) stri
 	return n.cfg.BaseURL + "/r/" + SignLink(n.cfg.Key, purpose, runID, userID, now.Add(n.cfg.LinkTTL))
 }
 
-// shellQuote quotes s for a POSIX shell when it needs it.
-func shellQuote(s string) string {
-	if s != "" && strings.IndexFunc(s, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:@", r))
-	}) < 0 {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
+// shellQuote quotes s for a POSIX shell when it needs it
+// (diagnose.ShellQuote).
+func shellQuote(s string) string { return diagnose.ShellQuote(s) }

@@ -44,6 +44,9 @@ type problemView struct {
 	RetryURL, FixURL       string
 	// LearnURL is the help article that explains the failure.
 	LearnURL string
+	// Consequences is the sentence naming the steps of the latest run
+	// that failed as a consequence of this one, or "".
+	Consequences string
 }
 
 // noticeView is what a one-off notice (broken connection, flow turned
@@ -86,7 +89,7 @@ func countText(n int, since string) string {
 func (n *Notifier) repairMail(owner store.User, problems []problem, kind string, now time.Time) (store.Mail, error) {
 	v := repairView{
 		Name: displayName(owner), BaseURL: n.cfg.BaseURL,
-		UserCommand: "sluice users settings --repair-emails never",
+		UserCommand: UserRepairOffCommand,
 		LinksExpire: now.Add(n.cfg.LinkTTL).UTC().Format(time.RFC1123),
 	}
 	seenFlow := map[int64]bool{}
@@ -97,6 +100,7 @@ func (n *Notifier) repairMail(owner store.User, problems []problem, kind string,
 			Flow: p.flow.Name, Step: p.fail.Step, Connection: p.fail.Connection, Title: p.fail.Title, Code: p.fail.Code,
 			Time: since, WhatHappened: p.fail.WhatHappened, HowToFix: p.fail.HowToFix,
 			CountText: countText(p.alert.Pending, since), RunID: p.alert.LatestRunID, RunGone: p.runGone,
+			Consequences: strings.TrimSpace(consequences(p.after)),
 		}
 		if p.fail.Article != "" {
 			pv.LearnURL = strings.TrimSuffix(n.cfg.BaseURL, "/") + "/help/" + p.fail.Article
@@ -108,7 +112,7 @@ func (n *Notifier) repairMail(owner store.User, problems []problem, kind string,
 		v.Problems = append(v.Problems, pv)
 		if !seenFlow[p.flow.ID] {
 			seenFlow[p.flow.ID] = true
-			v.FlowCommands = append(v.FlowCommands, "sluice flows settings "+shellQuote(p.flow.Name)+" --repair-emails off")
+			v.FlowCommands = append(v.FlowCommands, FlowRepairOffCommand(p.flow.Name))
 		}
 		total += p.alert.Pending
 	}
@@ -135,13 +139,9 @@ func (n *Notifier) connectionMail(owner store.User, c store.Connection) (store.M
 		Paragraphs: []string{
 			"A step that used connection " + c.Name + " was refused: its credentials are probably wrong, expired or revoked.",
 			strings.TrimSpace(c.HealthError),
-			"Update the connection's credentials, verify it, then resubmit every run that failed on it since it broke.",
+			"Update the connection's credentials, verify it, then resubmit every run that failed on it since it broke. The update reads the new secret from stdin: paste it and press Ctrl-D, or pipe it in.",
 		},
-		Commands: []string{
-			"sluice connections update " + shellQuote(c.Name) + updateFlags(c.Type),
-			"sluice connections verify " + shellQuote(c.Name),
-			"sluice runs resubmit --connection " + shellQuote(c.Name) + " --wait",
-		},
+		Commands: ConnectionFixCommands(c.Name, c.Type),
 	}
 	html, text, err := render("notice", v)
 	if err != nil {
@@ -160,30 +160,14 @@ func (n *Notifier) turnedOffMail(owner store.User, f store.Flow, since time.Time
 				f.Name, since.UTC().Format(time.RFC1123), days(n.cfg.DisableAfter)),
 			"Fix the flow or its connection, turn it back on, then resubmit the failed runs you still need.",
 		},
-		Commands: []string{
-			"sluice runs list --flow " + shellQuote(f.Name) + " --status failed",
-			"sluice flows enable " + shellQuote(f.Name),
-		},
-		LinkURL: n.link(PurposeFix, lastRun, owner.ID, now), LinkText: fmt.Sprintf("Fix my flow: open its latest failed run, %d", lastRun),
+		Commands: TurnedOffCommands(f.Name),
+		LinkURL:  n.link(PurposeFix, lastRun, owner.ID, now), LinkText: fmt.Sprintf("Fix my flow: open its latest failed run, %d", lastRun),
 	}
 	html, text, err := render("notice", v)
 	if err != nil {
 		return store.Mail{}, err
 	}
 	return store.Mail{To: []string{owner.Email}, Subject: oneLine(v.Subject), Text: text, HTML: html, Kind: MailFlowTurnedOff}, nil
-}
-
-// updateFlags are the flags that replace a connection's secret, by type.
-func updateFlags(typ string) string {
-	switch typ {
-	case "bearer":
-		return " --token NEW_TOKEN"
-	case "basic":
-		return " --username USER --password NEW_PASSWORD"
-	case "api_key":
-		return " --key NEW_KEY"
-	}
-	return " ..."
 }
 
 func plural(n int) string {

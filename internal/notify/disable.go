@@ -121,8 +121,8 @@ func (n *Notifier) turnOff(ctx context.Context, f store.Flow, first, last store.
 	_, err = n.st.AddNotification(ctx, store.Notification{
 		UserID: owner.ID, Kind: store.NoteFlowTurnedOff, FlowID: f.ID, RunID: last.ID,
 		Title: fmt.Sprintf("%s was turned off", f.Name),
-		Body: fmt.Sprintf("Every run has failed since %s, so Sluice turned the flow off. Fix it, then turn it on with: sluice flows enable %s",
-			first.CreatedAt.UTC().Format(time.RFC1123), shellQuote(f.Name)),
+		Body: fmt.Sprintf("Every run has failed since %s, so Sluice turned the flow off. Fix it, then turn it on with: %s",
+			first.CreatedAt.UTC().Format(time.RFC1123), TurnedOffCommands(f.Name)[1]),
 	})
 	if err != nil {
 		return fmt.Errorf("auto-disable flow %d: %w", f.ID, err)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/sluice/sluice/internal/diagnose"
@@ -32,6 +33,9 @@ type Failure struct {
 	Actions []string
 	// Article names the help article that explains the failure.
 	Article string
+	// Consequence is empty for the run's root cause, and otherwise says
+	// why this failure follows from it (store.ConsequenceContainer).
+	Consequence string
 }
 
 // stepError is the part of a stored step error that is safe to show. The
@@ -41,12 +45,12 @@ type stepError struct {
 	Connection string              `json:"connection"`
 	Status     int                 `json:"status"`
 	Diagnosis  *diagnose.Diagnosis `json:"diagnosis"`
+	// Consequence is store.ConsequenceContainer and the like.
+	Consequence string `json:"consequence"`
 }
 
-// StepFailed reports whether a step status is a failure.
-func StepFailed(status string) bool {
-	return status == "failed" || status == "timed_out"
-}
+// StepFailed reports whether a step status is a failure (store.StepFailed).
+func StepFailed(status string) bool { return store.StepFailed(status) }
 
 // failurePage is how many steps RunFailures reads at a time.
 const failurePage = 1000
@@ -93,7 +97,7 @@ func failureOf(s store.Step) Failure {
 		// A step error that does not decode still gets the generic text.
 		_ = json.Unmarshal(s.Error, &e)
 	}
-	f.Connection, f.HTTPStatus = e.Connection, e.Status
+	f.Connection, f.HTTPStatus, f.Consequence = e.Connection, e.Status, e.Consequence
 	if d := e.Diagnosis; d != nil && d.Code != "" {
 		f.Class, f.Code, f.Title, f.WhatHappened, f.HowToFix, f.Actions = d.Class, d.Code, d.Title, d.WhatHappened, d.HowToFix, d.Actions
 		// A diagnosis recorded before diagnoses named their article gets
@@ -113,6 +117,21 @@ func failureOf(s store.Step) Failure {
 	f.WhatHappened = "Step " + f.Step + " failed (" + strings.ReplaceAll(kind, "_", " ") + ") and Sluice has no diagnosis for it."
 	f.HowToFix = "Open the run, read the error of step " + f.Step + ", fix the flow or its connection, then resubmit the run."
 	return f
+}
+
+// RootCause splits a failed run's failures, in recorded order, into its
+// root cause and the failures that are its consequences (see
+// store.ConsequenceContainer). A run with no failed step has the run
+// itself as its root cause.
+func RootCause(fails []Failure) (root Failure, consequences []Failure) {
+	i := slices.IndexFunc(fails, func(f Failure) bool { return f.Consequence == "" })
+	switch {
+	case len(fails) == 0:
+		return runFailure(), nil
+	case i < 0:
+		i = 0 // recorded before consequences were marked
+	}
+	return fails[i], append(slices.Clip(fails[:i]), fails[i+1:]...)
 }
 
 // runFailure stands for a failed run with no failed step, such as one

@@ -303,23 +303,15 @@ func (n *Notifier) runFailed(ctx context.Context, ev store.Event) error {
 	if err != nil {
 		return fmt.Errorf("run %d failed: %w", ev.RunID, err)
 	}
-	if len(fails) == 0 {
-		fails = []Failure{runFailure()}
-	}
+	// One problem per run, its root cause: a catch and a finally that
+	// failed after it are consequences and neither counted nor emailed.
+	f, after := RootCause(fails)
 	at := ev.CreatedAt
 	if run.FinishedAt != nil {
 		at = *run.FinishedAt
 	}
-	seen := map[string]bool{}
-	for _, f := range fails {
-		k := f.Step + "\x00" + f.Code
-		if seen[k] {
-			continue
-		}
-		seen[k] = true
-		if err := n.st.CountAlert(ctx, flow.ID, f.Step, f.Code, run.ID, at); err != nil {
-			return fmt.Errorf("run %d failed: %w", run.ID, err)
-		}
+	if err := n.st.CountAlert(ctx, flow.ID, f.Step, f.Code, run.ID, at); err != nil {
+		return fmt.Errorf("run %d failed: %w", run.ID, err)
 	}
 	owner, err := n.st.GetUser(ctx, flow.OwnerID)
 	if err != nil {
@@ -328,10 +320,25 @@ func (n *Notifier) runFailed(ctx context.Context, ev store.Event) error {
 	if !told(owner) {
 		return nil
 	}
-	f := fails[len(fails)-1]
 	title := fmt.Sprintf("%s failed: %s", flow.Name, f.Title)
-	body := fmt.Sprintf("Run %d failed at step %s. %s", run.ID, f.Step, f.WhatHappened)
+	body := fmt.Sprintf("Run %d failed at step %s. %s", run.ID, f.Step, f.WhatHappened) + consequences(after)
 	return n.addNote(ctx, store.Notification{UserID: flow.OwnerID, Kind: store.NoteRunFailed, Title: title, Body: body, FlowID: flow.ID, RunID: run.ID, CreatedAt: at}, true)
+}
+
+// consequences is the sentence that names the steps that failed as a
+// consequence of a run's root cause, or nothing.
+func consequences(after []Failure) string {
+	if len(after) == 0 {
+		return ""
+	}
+	names := make([]string, 0, min(len(after), 5))
+	for _, f := range after[:min(len(after), 5)] {
+		names = append(names, f.Step)
+	}
+	if len(after) > 5 {
+		names = append(names, fmt.Sprintf("%d more", len(after)-5))
+	}
+	return " As a consequence, " + strings.Join(names, ", ") + " failed too."
 }
 
 // told reports whether the notifier tells a user anything. A user an
@@ -385,8 +392,9 @@ func (n *Notifier) connectionBroken(ctx context.Context, ev store.Event) error {
 		return nil
 	}
 	title := fmt.Sprintf("Connection %s needs attention", c.Name)
-	body := fmt.Sprintf("%s Update it with: sluice connections update %s; then resubmit the runs that failed on it with: sluice runs resubmit --connection %s",
-		strings.TrimSpace(c.HealthError), shellQuote(c.Name), shellQuote(c.Name))
+	fix := ConnectionFixCommands(c.Name, c.Type)
+	body := fmt.Sprintf("%s Update it with: %s (it reads the new secret from stdin); then resubmit the runs that failed on it with: %s",
+		strings.TrimSpace(c.HealthError), fix[0], fix[2])
 	// Enqueue first: a failure after it repeats the email, not loses it.
 	us, err := n.st.GetUserSettings(ctx, owner.ID)
 	if err != nil {

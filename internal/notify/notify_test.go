@@ -123,7 +123,7 @@ func setup(t *testing.T, opts ...func(*notify.Config)) *bundle {
 	mux := http.NewServeMux()
 	mux.Handle("/r/", web.New(web.Config{
 		Store: st, Key: b.key, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Resubmit: func(ctx context.Context, r store.Run) (store.Run, error) {
+		Resubmit: func(ctx context.Context, r store.Run, _ bool) (store.Run, error) {
 			nr, _, err := st.ResubmitRun(ctx, store.NewRun{FlowID: r.FlowID, FlowVersion: r.FlowVersion, TriggerType: "resubmit", Input: r.Input, ResubmittedFrom: &r.ID, Dedupe: true})
 			return nr, err
 		},
@@ -692,7 +692,7 @@ func TestConnectionBroken(t *testing.T) {
 		t.Fatalf("%d emails, want 1", got)
 	}
 	requireContains(t, "connection email", msgs[0].Text, "Connection directory needs attention", "HTTP 401: the token was refused",
-		"sluice connections update directory --token NEW_TOKEN", "sluice runs resubmit --connection directory")
+		"sluice connections update directory --token-stdin", "sluice runs resubmit --connection directory")
 	if strings.Contains(msgs[0].Text+msgs[0].HTML, canary) {
 		t.Error("email contains the connection's secret")
 	}
@@ -902,4 +902,29 @@ func TestDisabledOwnerIsNotTold(t *testing.T) {
 	if n, err := b.st.CountUnread(b.ctx, bob.ID); err != nil || n != 0 {
 		t.Errorf("disabled user has %d unread notifications, %v", n, err)
 	}
+}
+
+// TestResolvedProblemNoEmail: a problem that was resolved before its
+// grace ended (a later run of the flow, such as the resubmission,
+// succeeded) gets no email; a failure after that success does.
+func TestResolvedProblemNoEmail(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.fail(t, b.flow.ID, diagnosisError)
+	b.pass(t)
+	b.succeed(t, b.flow.ID)
+	b.clock.Advance(time.Hour)
+	b.pass(t)
+	if got := b.outbox(t); len(got) != 0 {
+		t.Fatalf("%d emails about a resolved problem, want none: %q", len(got), got[0].Subject)
+	}
+	requireContains(t, "log", b.logs.String(), "repair email dropped: the problem was resolved")
+	b.fail(t, b.flow.ID, diagnosisError)
+	b.pass(t)
+	b.clock.Advance(time.Hour)
+	b.pass(t)
+	if _, err := b.smtp.WaitMessages(1, 10*time.Second); err != nil {
+		t.Fatalf("no email about the failure after the success: %v", err)
+	}
+	requireContains(t, "email", b.smtp.Messages()[0].Text, "It failed 1 time")
 }

@@ -71,7 +71,8 @@ type Config struct {
 	// Defaults to none.
 	AllowNet string
 	// SMTPURL configures outgoing mail (SLUICE_SMTP_URL), such as
-	// smtp://user:pass@host:587?from=sluice@example.com. Defaults to none.
+	// smtp://user:pass@host:587?from=sluice@example.com; its from=
+	// defaults to sluice@ the host of BaseURL. Defaults to none.
 	SMTPURL string
 	// SecretKey is the key that seals connections' secrets
 	// (SLUICE_SECRET_KEY): 64 hex digits or base64 of 32 bytes.

@@ -40,6 +40,12 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	log := cfg.Logger
+	// The settings read from text are checked before anything is
+	// written: a mistyped SMTP URL creates no data folder and no admin.
+	mailer, mailFrom, err := smtpMailer(cfg)
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data folder %s: %w", cfg.DataDir, err)
 	}
@@ -68,15 +74,6 @@ func Run(ctx context.Context, cfg Config) error {
 	allow, err := netguard.ParseAllow(cfg.AllowNet)
 	if err != nil {
 		return fmt.Errorf("SLUICE_ALLOW_NET: %w", err)
-	}
-	var mailer mail.Sender
-	mailFrom := ""
-	if cfg.SMTPURL != "" {
-		sc, err := mail.ParseSMTPURL(cfg.SMTPURL)
-		if err != nil {
-			return fmt.Errorf("SLUICE_SMTP_URL: %w", err)
-		}
-		mailer, mailFrom = mail.NewSMTPSender(sc), sc.From
 	}
 	catalog := diagnose.Default()
 	if cfg.CatalogFile != "" {
@@ -126,9 +123,9 @@ func Run(ctx context.Context, cfg Config) error {
 	mux := http.NewServeMux()
 	mux.Handle("/r/", web.New(web.Config{
 		Store: st, Key: linkKey, BaseURL: cfg.BaseURL, Logger: log.With("component", "web"), SignIn: signIn, Sessions: sessions,
-		Resubmit: func(ctx context.Context, r store.Run) (store.Run, error) {
+		Resubmit: func(ctx context.Context, r store.Run, again bool) (store.Run, error) {
 			// No Force: a double POST of one link gives one run.
-			nr, _, err := eng.Resubmit(ctx, r, engine.ResubmitOptions{})
+			nr, _, err := eng.Resubmit(ctx, r, engine.ResubmitOptions{Again: again})
 			return nr, err
 		},
 	}))
@@ -277,6 +274,27 @@ func loadSecretKey(dir, configured string) ([]byte, error) {
 	return key, nil
 }
 
+// smtpMailer returns the sender of SLUICE_SMTP_URL and the address its
+// mail comes from: its from=, which defaults to sluice@ the host of the
+// base URL. Without SLUICE_SMTP_URL, there is none.
+func smtpMailer(cfg Config) (mail.Sender, string, error) {
+	if cfg.SMTPURL == "" {
+		return nil, "", nil
+	}
+	sc, err := mail.ParseSMTPURL(cfg.SMTPURL)
+	if err != nil {
+		return nil, "", fmt.Errorf("SLUICE_SMTP_URL: %w", err)
+	}
+	if sc.From == "" {
+		u, err := url.Parse(cfg.BaseURL)
+		if err != nil || u.Hostname() == "" {
+			return nil, "", fmt.Errorf("SLUICE_SMTP_URL has no from= and the base URL %q has no host to default it to: add ?from=sluice@example.com", cfg.BaseURL)
+		}
+		sc.From = "sluice@" + u.Hostname()
+	}
+	return mail.NewSMTPSender(sc), sc.From, nil
+}
+
 // bootstrapAdmin creates the first admin on first start. Without a
 // configured password it generates one and prints it once.
 func bootstrapAdmin(ctx context.Context, st store.Store, cfg Config) error {
@@ -285,6 +303,9 @@ func bootstrapAdmin(ctx context.Context, st store.Store, cfg Config) error {
 		return err
 	}
 	if n > 0 {
+		if cfg.AdminPassword != "" {
+			cfg.Logger.Warn("SLUICE_ADMIN_PASSWORD ignored: it sets the first admin's password only, and this database has users; reset one with: sluice users reset-password EMAIL --generate")
+		}
 		return nil
 	}
 	pw, generated := cfg.AdminPassword, false

@@ -112,16 +112,54 @@ func TestRunOnce(t *testing.T) {
 		t.Fatal("Run did not return after cancel")
 	}
 
-	// Restarting does not print a password again.
+	// Restarting does not print a password again, and says that an admin
+	// password given now is ignored.
 	out.Reset()
+	var logs bytes.Buffer
 	ctx2, cancel2 := context.WithCancel(context.Background())
-	cfg.Addr = freeAddr(t)
+	cfg.Addr, cfg.AdminPassword, cfg.Logger = freeAddr(t), "a new password", slog.New(slog.NewTextHandler(&logs, nil))
 	go func() { done <- Run(ctx2, cfg) }()
 	waitHealthy(t, cfg.Addr)
 	cancel2()
 	<-done
 	if out.Len() != 0 {
 		t.Errorf("second start printed:\n%s", out.String())
+	}
+	if !strings.Contains(logs.String(), "SLUICE_ADMIN_PASSWORD ignored") {
+		t.Errorf("the ignored admin password is not logged:\n%s", logs.String())
+	}
+}
+
+// TestBadSMTPURLWritesNothing: a mistyped SLUICE_SMTP_URL stops the
+// server before it creates its data folder, key or first admin.
+func TestBadSMTPURLWritesNothing(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	var out bytes.Buffer
+	cfg := Config{DataDir: dir, Addr: freeAddr(t), SMTPURL: "smtp//mail.example.com", Logger: slog.New(slog.DiscardHandler), Out: &out}
+	err := Run(context.Background(), cfg)
+	if err == nil || !strings.Contains(err.Error(), "SLUICE_SMTP_URL") {
+		t.Fatalf("Run = %v, want an SLUICE_SMTP_URL error", err)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the data folder was created: %v", err)
+	}
+	if out.Len() != 0 {
+		t.Errorf("an admin was created:\n%s", out.String())
+	}
+}
+
+// TestSMTPFromDefault: an SMTP URL without from= sends as sluice@ the
+// host of the base URL.
+func TestSMTPFromDefault(t *testing.T) {
+	for _, tc := range []struct{ smtp, base, from string }{
+		{"smtp://mail.example.com:25", "https://sluice.example.com", "sluice@sluice.example.com"},
+		{"smtp://mail.example.com:25?from=ops@example.com", "https://sluice.example.com", "ops@example.com"},
+		{"smtp://mail.example.com:25", "http://127.0.0.1:8080", "sluice@127.0.0.1"},
+	} {
+		_, from, err := smtpMailer(Config{SMTPURL: tc.smtp, BaseURL: tc.base})
+		if err != nil || from != tc.from {
+			t.Errorf("smtpMailer(%s, %s) = %q, %v; want %q", tc.smtp, tc.base, from, err, tc.from)
+		}
 	}
 }
 

@@ -207,7 +207,9 @@ type NotifyStore interface {
 	// many nodes notify, a user gets one digest per period.
 	QueueDigestMail(ctx context.Context, userID int64, period time.Duration, m Mail, alerts []Alert, at time.Time) (bool, error)
 
-	// ListProblems groups failed steps by flow, step and diagnosis code.
+	// ListProblems groups the root causes of failed runs (failed steps
+	// whose error has no "consequence", see ConsequenceContainer) by flow,
+	// step and diagnosis code.
 	ListProblems(ctx context.Context, f ProblemFilter) ([]Problem, error)
 	// ListProblemRuns returns the failures of one problem, newest run
 	// first, one per run: a range of the flow's runs (runs_flow) and

@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 )
@@ -53,6 +54,32 @@ const (
 	// StepRunning marks a condition, scope or foreach with a timeout that
 	// has started: its start time is its deadline's origin.
 	StepRunning = "running"
+)
+
+// StepFailed reports whether a step status is a failure: failed or
+// timed_out.
+func StepFailed(status string) bool {
+	return status == "failed" || status == "timed_out"
+}
+
+// Why a failed step's failure is a consequence of another's, as its
+// error's "consequence" says. The engine marks every failed step of a run
+// but one, the run's root cause: the first failed step that is not a
+// container failed by its actions. The root cause is what the run's
+// error, its alert (and so its email and its problem group) name; the
+// others are shown as its consequences.
+const (
+	// ConsequenceContainer marks a condition, scope or foreach that failed
+	// because an action inside it did.
+	ConsequenceContainer = "container"
+	// ConsequenceHandler marks an action that runs after a sibling's
+	// failure (its run_after accepts failed or timed_out: a catch or a
+	// finally) and failed after the root cause. A handler that fails in a
+	// run with no failure before it is the root cause.
+	ConsequenceHandler = "handler"
+	// ConsequenceLater marks any other failure after the root cause, such
+	// as another iteration of a concurrent foreach.
+	ConsequenceLater = "later"
 )
 
 // User is a person who signs in.
@@ -209,6 +236,20 @@ type NewRun struct {
 	Dedupe bool
 }
 
+// SucceededResubmit returns the newest run resubmitted from run id that
+// succeeded, or ErrNotFound: resubmitting id again would repeat what
+// that run did.
+func SucceededResubmit(ctx context.Context, st Store, id int64) (Run, error) {
+	runs, err := st.ListRuns(ctx, RunFilter{ResubmittedFrom: id, Status: RunSucceeded, Limit: 1})
+	if err != nil {
+		return Run{}, fmt.Errorf("resubmits of run %d: %w", id, err)
+	}
+	if len(runs) == 0 {
+		return Run{}, ErrNotFound
+	}
+	return runs[0], nil
+}
+
 // RunFilter narrows ListRuns. Zero fields do not filter.
 type RunFilter struct {
 	OwnerID int64
@@ -224,13 +265,13 @@ type RunFilter struct {
 	Oldest bool
 	// IDs keeps only these runs.
 	IDs []int64
+	// ResubmittedFrom keeps the runs resubmitted from that run (an index
+	// range of runs_resubmitted_from).
+	ResubmittedFrom int64
 	// FailedOnConnection keeps failed runs with a step that used the
 	// named connection and failed on authentication (an HTTP 401, or an
 	// error of kind auth), the runs a fixed connection can rescue.
 	FailedOnConnection string
-	// ResubmittedFrom keeps the runs resubmitted from that run (an index
-	// range of runs_resubmitted_from).
-	ResubmittedFrom int64
 	// BeforeID keeps runs with a smaller id, for paging newest first.
 	BeforeID int64
 	// InputPathPrefix keeps runs whose input is a JSON object with a path

@@ -164,18 +164,16 @@ func (p *portal) resubmit(w http.ResponseWriter, r *http.Request, c *call) error
 	if err := opt.Validate(); err != nil {
 		return pageErr(http.StatusBadRequest, "This resubmit cannot be done", "The form asked for "+err.Error()+". Go back and choose from the buttons.")
 	}
-	if r.PostFormValue("again") != "1" {
-		done, err := p.st.ListRuns(r.Context(), store.RunFilter{ResubmittedFrom: run.ID, Status: store.RunSucceeded, Limit: 1})
-		if err != nil {
-			return fmt.Errorf("resubmit run %d: %w", run.ID, err)
-		}
-		if len(done) > 0 {
-			p.render(w, http.StatusConflict, "confirm", confirmPage{base: c.base(fmt.Sprintf("Resubmit run %d again?", run.ID), "runs"),
-				Run: run, Succeeded: done[0], Version: opt.Version, From: opt.From})
-			return nil
-		}
-	}
+	// The engine refuses a run whose resubmission already succeeded unless
+	// asked again: the page asks that second question.
+	opt.Again = r.PostFormValue("again") == "1"
 	nr, _, err := p.cfg.Runner.Resubmit(r.Context(), run, opt)
+	var done *engine.AlreadySucceededError
+	if errors.As(err, &done) {
+		p.render(w, http.StatusConflict, "confirm", confirmPage{base: c.base(fmt.Sprintf("Resubmit run %d again?", run.ID), "runs"),
+			Run: run, Succeeded: done.Succeeded, Version: opt.Version, From: opt.From})
+		return nil
+	}
 	if errors.Is(err, engine.ErrFlowDisabled) {
 		return pageErr(http.StatusConflict, "The flow is turned off",
 			fmt.Sprintf("Run %d cannot run again while its flow is off. Turn the flow on from its page, then resubmit.", run.ID))

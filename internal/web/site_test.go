@@ -74,8 +74,8 @@ func newSite(t *testing.T) *site {
 	sessions := web.NewSessions(web.SessionConfig{Store: st})
 	mux := http.NewServeMux()
 	mux.Handle("/r/", web.New(web.Config{Store: st, Key: s.key, Logger: logger, Sessions: sessions,
-		Resubmit: func(ctx context.Context, r store.Run) (store.Run, error) {
-			nr, _, err := eng.Resubmit(ctx, r, engine.ResubmitOptions{})
+		Resubmit: func(ctx context.Context, r store.Run, again bool) (store.Run, error) {
+			nr, _, err := eng.Resubmit(ctx, r, engine.ResubmitOptions{Again: again})
 			return nr, err
 		}}))
 	mux.Handle("/", web.NewPortal(web.PortalConfig{Store: st, Sessions: sessions, Runner: eng, Logger: logger,

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluice/sluice/internal/diagnose"
 	"github.com/sluice/sluice/internal/notify"
 	"github.com/sluice/sluice/internal/signin"
 	"github.com/sluice/sluice/internal/store"
@@ -31,7 +32,9 @@ var templateFS embed.FS
 var pages = func() map[string]*template.Template {
 	out := map[string]*template.Template{}
 	for _, name := range []string{"run", "result", "error"} {
-		out[name] = template.Must(template.ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
+		// shell quotes a name in a suggested command, as the emails do.
+		t := template.New(name).Funcs(template.FuncMap{"shell": diagnose.ShellQuote})
+		out[name] = template.Must(t.ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
 	}
 	return out
 }()
@@ -45,8 +48,10 @@ type Config struct {
 	Key []byte
 	// Resubmit reruns a run with the same input, on the flow's latest
 	// version; a second call for the same run while the first new run is
-	// unfinished should return that run. Required.
-	Resubmit func(ctx context.Context, run store.Run) (store.Run, error)
+	// unfinished should return that run. A run whose resubmission already
+	// succeeded should be refused unless again, which the page sets only
+	// when the person confirmed a second question. Required.
+	Resubmit func(ctx context.Context, run store.Run, again bool) (store.Run, error)
 	// BaseURL is the server's public URL, shown in the page footer.
 	// Defaults to "".
 	BaseURL string
@@ -179,7 +184,14 @@ type runPage struct {
 	// follow, which `sluice runs show ID --steps-after MoreAfter` lists.
 	MoreAfter int64
 	Failed    *notify.Failure
-	Retry     bool
+	// Consequences are the failed steps that followed from Failed, the
+	// run's root cause.
+	Consequences []notify.Failure
+	Retry        bool
+	// Succeeded is the run's resubmission that already succeeded, if
+	// any: retrying then asks a second question (Again).
+	Succeeded *runView
+	Again     bool
 	Email     string
 	FormError string
 	BaseURL   string
@@ -259,7 +271,7 @@ func (h *handler) open(ctx context.Context, token string) (target, error) {
 
 // page builds the run page of a target.
 // It lists the first maxPageSteps steps of a long run; its failure is
-// the last of them all.
+// its root cause (notify.RootCause) among them all.
 func (h *handler) page(ctx context.Context, t target) (runPage, error) {
 	p := runPage{
 		Title: fmt.Sprintf("Run %d of %s", t.run.ID, t.flow.Name), Run: viewRun(t.run),
@@ -282,11 +294,19 @@ func (h *handler) page(ctx context.Context, t target) (runPage, error) {
 		return runPage{}, err
 	}
 	if len(fails) > 0 {
-		f := fails[len(fails)-1]
-		p.Failed = &f
+		f, after := notify.RootCause(fails)
+		p.Failed, p.Consequences = &f, after
 	}
 	if p.Retry {
 		p.Title = fmt.Sprintf("Retry run %d of %s", t.run.ID, t.flow.Name)
+		ok, err := store.SucceededResubmit(ctx, h.cfg.Store, t.run.ID)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return runPage{}, err
+		}
+		if err == nil {
+			v := viewRun(ok)
+			p.Succeeded = &v
+		}
 	}
 	return p, nil
 }
@@ -366,10 +386,23 @@ func (h *handler) retry(w http.ResponseWriter, r *http.Request) error {
 	}
 	if !t.flow.Enabled {
 		return pageErr(http.StatusConflict, "The flow is turned off",
-			fmt.Sprintf("Flow %s is turned off, so run %d cannot run again. Fix it and turn it on first: sluice flows enable %s", t.flow.Name, t.run.ID, t.flow.Name))
+			fmt.Sprintf("Flow %s is turned off, so run %d cannot run again. Fix it and turn it on first: sluice flows enable %s", t.flow.Name, t.run.ID, diagnose.ShellQuote(t.flow.Name)))
 	}
-	nr, err := h.cfg.Resubmit(r.Context(), t.run)
+	p.Again = r.PostFormValue("again") != ""
+	if p.Succeeded != nil && !p.Again {
+		h.askAgain(w, p)
+		return nil
+	}
+	nr, err := h.cfg.Resubmit(r.Context(), t.run, p.Again)
 	if err != nil {
+		// A resubmission that succeeded since the page was built is
+		// refused: ask the second question then.
+		if ok, e := store.SucceededResubmit(r.Context(), h.cfg.Store, t.run.ID); e == nil && !p.Again {
+			v := viewRun(ok)
+			p.Succeeded = &v
+			h.askAgain(w, p)
+			return nil
+		}
 		return fmt.Errorf("resubmit run %d: %w", t.run.ID, err)
 	}
 	h.log.Info("run resubmitted from an email link", "run", t.run.ID, "new_run", nr.ID, "user_email_domain", domainOf(email))
@@ -378,6 +411,14 @@ func (h *handler) retry(w http.ResponseWriter, r *http.Request) error {
 		Flow: t.flow.Name, New: viewRun(nr), BaseURL: h.cfg.BaseURL,
 	})
 	return nil
+}
+
+// askAgain shows the retry page again with its second question: the run
+// was already resubmitted and that run succeeded, so running it again may
+// repeat its effects.
+func (h *handler) askAgain(w http.ResponseWriter, p runPage) {
+	p.FormError = fmt.Sprintf("Run %d was already resubmitted as run %d, which succeeded. Running it again may repeat what it did (a second invoice, a second email). To run it again anyway, tick \u201cRun it again anyway\u201d and sign in again.", p.Run.ID, p.Succeeded.ID)
+	h.render(w, http.StatusConflict, "run", p)
 }
 
 func domainOf(email string) string {

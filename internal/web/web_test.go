@@ -86,7 +86,7 @@ func setup(t *testing.T) *bundle {
 		t.Fatal(err)
 	}
 	b.h = web.New(web.Config{Store: st, Key: b.key, BaseURL: "https://sluice.example.com", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Resubmit: func(ctx context.Context, r store.Run) (store.Run, error) {
+		Resubmit: func(ctx context.Context, r store.Run, again bool) (store.Run, error) {
 			b.resubmits++
 			return store.Run{}, errors.New("engine says no: internal detail")
 		}})
@@ -317,5 +317,47 @@ func TestOversizedForm(t *testing.T) {
 	}
 	if b.resubmits != 0 {
 		t.Fatal("resubmitted")
+	}
+}
+
+// TestRetryAfterSuccessAsksAgain: the retry page of a run whose
+// resubmission already succeeded warns, and a signed-in POST without the
+// second yes resubmits nothing (409, the question asked); with it, the
+// page resubmits with again set.
+func TestRetryAfterSuccessAsksAgain(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ok, err := b.st.CreateRun(t.Context(), store.NewRun{FlowID: b.run.FlowID, FlowVersion: 1, TriggerType: "resubmit", ResubmittedFrom: &b.run.ID,
+		LeaseOwner: "w", LeaseUntil: time.Now().Add(time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.st.FinishRun(t.Context(), "w", ok.ID, store.RunFinish{Status: store.RunSucceeded}); err != nil {
+		t.Fatal(err)
+	}
+	var agains []bool
+	b.h = web.New(web.Config{Store: b.st, Key: b.key, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Resubmit: func(ctx context.Context, r store.Run, again bool) (store.Run, error) {
+			agains = append(agains, again)
+			return store.Run{ID: ok.ID + 1, Status: store.RunQueued, CreatedAt: time.Now()}, nil
+		}})
+	retry := notify.SignLink(b.key, notify.PurposeRetry, b.run.ID, b.owner.ID, time.Now().Add(time.Hour))
+	warning := fmt.Sprintf("was already resubmitted as run %d, which succeeded", ok.ID)
+	if status, body, _ := b.do("GET", retry, nil); status != 200 || !strings.Contains(body, warning) || !strings.Contains(body, `name="again"`) {
+		t.Fatalf("GET: %d, want the warning and the second question:\n%s", status, body)
+	}
+	creds := url.Values{"email": {"ann@example.com"}, "password": {password}}
+	if status, body, _ := b.do("POST", retry, creds); status != http.StatusConflict || !strings.Contains(body, "Run it again anyway") {
+		t.Fatalf("POST without the second yes: %d\n%s", status, body)
+	}
+	if len(agains) != 0 {
+		t.Fatalf("Resubmit called without the second yes: %v", agains)
+	}
+	creds.Set("again", "1")
+	if status, body, _ := b.do("POST", retry, creds); status != 200 || !strings.Contains(body, "resubmitted") {
+		t.Fatalf("POST with the second yes: %d\n%s", status, body)
+	}
+	if len(agains) != 1 || !agains[0] {
+		t.Fatalf("Resubmit calls: %v, want one with again", agains)
 	}
 }

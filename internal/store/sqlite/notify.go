@@ -442,10 +442,12 @@ func (s *Store) AlertSent(ctx context.Context, flowID int64, step, code string, 
 	return nil
 }
 
-// ListProblems groups failed steps by flow, step and diagnosis code, most
-// recently seen first. Steps without a diagnosis code are left out. The
-// groups are formed on the steps' fault columns (steps_problems index);
-// only the title of each group's latest step is read from its error JSON.
+// ListProblems groups the root causes of failed runs by flow, step and
+// diagnosis code, most recently seen first. Steps without a diagnosis code
+// are left out: the engine records no code for a step whose failure is a
+// consequence of the root cause. The groups are formed on the steps' fault
+// columns (steps_problems index); only the title of each group's latest
+// step is read from its error JSON.
 func (s *Store) ListProblems(ctx context.Context, pf store.ProblemFilter) ([]store.Problem, error) {
 	where, args := []string{`s.error_code IS NOT NULL`, `s.status IN ('failed', 'timed_out')`}, []any{}
 	if pf.OwnerID != 0 {

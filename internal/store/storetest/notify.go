@@ -869,7 +869,16 @@ var problemTests = []test{
 		finishRun(t, b.st, flowA.ID, store.RunSucceeded, retried)
 		// flowA succeeds after its fetch problem: it is no longer ongoing.
 		finishRun(t, b.st, flowA.ID, store.RunSucceeded, ok)
-		r3 := finishRun(t, b.st, flowA.ID, store.RunFailed, failedStep("send", "smtp_down", at(4)))
+		// A handler and a container that failed as consequences of the
+		// run's root cause are not problems of their own: the engine
+		// records their errors with no fault code.
+		handler := failedStep("finally", "http_404", at(4))
+		handler.Error = json.RawMessage(`{"message":"boom","consequence":"handler","diagnosis":{"code":"http_404"}}`)
+		handler.Fault.Code = ""
+		container := failedStep("try", "http_500", at(4))
+		container.Error = json.RawMessage(`{"message":"boom","consequence":"container","diagnosis":{"code":"http_500"}}`)
+		container.Fault.Code = ""
+		r3 := finishRun(t, b.st, flowA.ID, store.RunFailed, failedStep("send", "smtp_down", at(4)), container, handler)
 		r4 := finishRun(t, b.st, flowB.ID, store.RunFailed, failedStep("fetch", "http_401", at(5)))
 		// A later failed run of flowB keeps its problem ongoing.
 		finishRun(t, b.st, flowB.ID, store.RunFailed, failedStep("other", "", at(6)))

@@ -55,6 +55,16 @@ var resubmitTests = []test{
 		steps, err = b.st.ListSteps(b.ctx, plain.ID)
 		requireNoError(t, err, "ListSteps")
 		requireStepKeys(t, steps)
+
+		// ResubmittedFrom lists the runs resubmitted from a run, and no
+		// other.
+		failedRun(t, b.st, b.flow.ID, `{"message":"boom"}`)
+		got, err := b.st.ListRuns(b.ctx, store.RunFilter{ResubmittedFrom: orig.ID, Oldest: true})
+		requireNoError(t, err, "ListRuns(ResubmittedFrom)")
+		requireIDs(t, got, []int64{r.ID, plain.ID}, "runs resubmitted from the original")
+		got, err = b.st.ListRuns(b.ctx, store.RunFilter{ResubmittedFrom: r.ID})
+		requireNoError(t, err, "ListRuns(ResubmittedFrom)")
+		requireIDs(t, got, nil, "runs resubmitted from a run never resubmitted")
 	}},
 	{"ResubmitDedupe", func(t *testing.T, open opener) {
 		b := setup(t, open)
