@@ -82,8 +82,8 @@ func TestReadmeFirstSteps(t *testing.T) {
 			t.Errorf("the First steps' output lacks %q:\n%s", want, text)
 		}
 	}
-	if !regexp.MustCompile(`(?m)^Quote a price +quote +expression\.error .* yes *$`).MatchString(text) ||
-		!regexp.MustCompile(`(?m)^Quote a price +quote +expression\.error .* no *$`).MatchString(text) {
+	if !regexp.MustCompile(`(?m)^Quote a price +quote +expression\.error .* ongoing *$`).MatchString(text) ||
+		!regexp.MustCompile(`(?m)^Quote a price +quote +expression\.error .* resolved *$`).MatchString(text) {
 		t.Errorf("problems did not show the failure ongoing, then fixed:\n%s", text)
 	}
 }

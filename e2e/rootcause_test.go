@@ -13,7 +13,8 @@ import (
 )
 
 // TestOneEmailPerFailedRun runs examples/try-catch-finally.yaml with none
-// of its connections: create_invoice fails, and so do the scope around
+// of its connections (they must exist when the flow is saved, and are
+// deleted before it runs, as a maker might): create_invoice fails, and so do the scope around
 // it, the catch and the finally. The run has one root cause,
 // create_invoice: trigger --wait, runs list, problems, Activity and the
 // one repair-tip email name it, and the others are its consequences.
@@ -22,7 +23,14 @@ import (
 func TestOneEmailPerFailedRun(t *testing.T) {
 	s, smtp := startServerWithSMTP(t, "tls=none", "1s")
 	s.login()
+	conns := []string{"billing", "shop", "mail", "audit"}
+	for _, c := range conns {
+		s.sluice("t", "connections", "add", c, "--type", "bearer", "--token-stdin")
+	}
 	s.sluice("", "flows", "apply", "-f", "../examples/try-catch-finally.yaml")
+	for _, c := range conns {
+		s.sluice("", "connections", "delete", c)
+	}
 	out, errOut, code := s.run("", "trigger", "Bill an order", "--input", `{"order_id": 7, "amount": 10}`, "--wait")
 	if code == 0 || !strings.Contains(out+errOut, `step "create_invoice" failed`) {
 		t.Errorf("trigger --wait: exit %d, want it to name create_invoice:\n%s%s", code, out, errOut)
