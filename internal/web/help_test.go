@@ -150,7 +150,7 @@ func TestPortalHelpArticleIsSanitized(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := newSite(t, func(pc *web.PortalConfig) {
-		hc, err := help.New(t.Context(), help.Config{Store: pc.Store, Dir: dir})
+		hc, err := help.New(t.Context(), help.Config{Store: pc.Store, Dir: dir, CommunityURL: "https://community.example.com/"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -167,5 +167,12 @@ func TestPortalHelpArticleIsSanitized(t *testing.T) {
 		if !strings.Contains(p.body, "Hostile &lt;script&gt;") {
 			t.Errorf("%s lacks the title as text:\n%s", path, p.body)
 		}
+	}
+	p := ann.get("/help/ask?" + url.Values{"q": {hostile}, "category": {"other"}}.Encode())
+	if strings.Contains(p.body, "<script>alert") || !strings.Contains(p.body, "&lt;script&gt;alert(1)&lt;/script&gt;") {
+		t.Errorf("/help/ask does not show the question as text:\n%s", p.body)
+	}
+	if p := ann.get("/help"); !strings.Contains(p.body, `href="https://community.example.com/"`) {
+		t.Errorf("/help lacks the community link")
 	}
 }

@@ -9,15 +9,26 @@ import (
 	"strings"
 
 	"github.com/sluice/sluice/internal/api"
+	"github.com/sluice/sluice/internal/diagnose"
 	"github.com/sluice/sluice/internal/help"
 	"github.com/sluice/sluice/internal/store"
 )
 
 // helpTopics are the headings of the help index, by article class.
 var helpTopics = []struct{ Class, Title string }{
-	{"", "How to"}, {"auth", "Credentials and sign-in"}, {"config", "Configuration"},
+	{"", "How to"}, {"service", "Services' errors"}, {"auth", "Credentials and sign-in"}, {"config", "Configuration"},
 	{"throttled", "Rate limits"}, {"transient", "Network and timeouts"}, {"flow", "Flows and expressions"},
 }
+
+// serviceArticles are the articles without a class that explain
+// catalog entries: a provider's errors, under their own heading.
+var serviceArticles = func() map[string]bool {
+	out := map[string]bool{}
+	for _, s := range diagnose.Default().Summaries() {
+		out[s.Article] = true
+	}
+	return out
+}()
 
 // helpTopic is one heading of the help index with its articles.
 type helpTopic struct {
@@ -49,7 +60,11 @@ func (p *portal) helpIndex(w http.ResponseWriter, r *http.Request, c *call) erro
 	}
 	by := map[string][]*help.Article{}
 	for _, a := range hc.Library().Articles() {
-		by[a.Class] = append(by[a.Class], a)
+		topic := a.Class
+		if topic == "" && serviceArticles[a.Name] {
+			topic = "service"
+		}
+		by[topic] = append(by[topic], a)
 	}
 	v := helpPage{base: c.base("Help", "help"), Community: hc.CommunityURL()}
 	for _, t := range helpTopics {
@@ -148,6 +163,9 @@ func (p *portal) ask(w http.ResponseWriter, r *http.Request, c *call) error {
 	v, err := p.askForm(r, c)
 	if err != nil {
 		return err
+	}
+	if v.RunID == 0 && len(v.Answer.Failures) > 0 {
+		v.RunID = v.Answer.Failures[0].RunID // the best match is attached unless the maker picks None
 	}
 	p.render(w, http.StatusOK, "ask", v)
 	return nil
