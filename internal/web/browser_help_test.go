@@ -2,13 +2,11 @@ package web_test
 
 import (
 	"fmt"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/sluice/sluice/internal/engine"
 	"github.com/sluice/sluice/internal/store"
 )
 
@@ -21,16 +19,7 @@ func TestBrowserHelpJourney(t *testing.T) {
 	t.Parallel()
 	ctx := tab(t)
 	s := newSite(t)
-	ts := httptest.NewServer(&flaky502{})
-	t.Cleanup(ts.Close)
-	f := s.saveFlow(t, s.ann, flowSource("Sync orders", ts.URL+"/orders"))
-	run, err := s.eng.Start(t.Context(), engine.StartRequest{Flow: f, TriggerType: "manual", Trigger: engine.Trigger{Input: map[string]any{}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if run = s.waitRun(t, run.ID); run.Status != store.RunFailed {
-		t.Fatalf("the run against a 502 %s, want failed", run.Status)
-	}
+	run := s.failed502Run(t, &flaky502{})
 
 	do(t, ctx, "laptop viewport", chromedp.EmulateViewport(1280, 900))
 	do(t, ctx, "open /", chromedp.Navigate(s.srv.URL+"/"))
