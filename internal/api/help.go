@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -151,8 +152,8 @@ func (s *server) viewSupport(q store.SupportRequest) supportView {
 	return v
 }
 
-// supportRequest is POST /support's body.
-type supportRequest struct {
+// SupportInput is a request for help, POST /support's body.
+type SupportInput struct {
 	ProblemType string `json:"problem_type"`
 	Category    string `json:"category"`
 	Description string `json:"description"`
@@ -162,40 +163,49 @@ type supportRequest struct {
 // createSupport records the caller's request for help, with a run of
 // theirs attached.
 func (s *server) createSupport(w http.ResponseWriter, r *http.Request) error {
-	var req supportRequest
+	var req SupportInput
 	if err := decodeJSON(r, &req, false); err != nil {
 		return err
 	}
-	if !slices.Contains(help.ProblemTypes, req.ProblemType) {
-		return badRequest("problem_type %q: want one of %s", req.ProblemType, strings.Join(help.ProblemTypes, ", "))
-	}
-	if !slices.Contains(help.Categories, req.Category) {
-		return badRequest("category %q: want one of %s", req.Category, strings.Join(help.Categories, ", "))
-	}
-	if strings.TrimSpace(req.Description) == "" {
-		return badRequest("description is empty: tell us what you need help with")
-	}
-	if len(req.Description) > maxDescription || !utf8.ValidString(req.Description) {
-		return badRequest("description must be UTF-8 text of at most %d bytes", maxDescription)
-	}
-	u := caller(r)
-	if req.RunID != nil {
-		run, err := s.store.GetRun(r.Context(), *req.RunID)
-		if errors.Is(err, store.ErrNotFound) || err == nil && run.OwnerID != u.ID {
-			return notFound("run_id: run %d not found among your runs", *req.RunID)
-		}
-		if err != nil {
-			return fmt.Errorf("support request: look up run %d: %w", *req.RunID, err)
-		}
-	}
-	q, err := s.store.CreateSupportRequest(r.Context(), store.SupportRequest{UserID: u.ID, ProblemType: req.ProblemType, Category: req.Category,
-		Description: req.Description, RunID: req.RunID})
+	q, err := s.createSupportRequest(r.Context(), caller(r), req)
 	if err != nil {
 		return err
 	}
-	s.log.InfoContext(r.Context(), "support request", "id", q.ID, "user", u.ID, "problem_type", q.ProblemType, "category", q.Category)
 	writeJSON(w, http.StatusCreated, s.viewSupport(q))
 	return nil
+}
+
+// createSupportRequest checks a request for help and records it; an
+// *Error says what is wrong with it.
+func (s *server) createSupportRequest(ctx context.Context, u store.User, req SupportInput) (store.SupportRequest, error) {
+	if !slices.Contains(help.ProblemTypes, req.ProblemType) {
+		return store.SupportRequest{}, badRequest("problem_type %q: want one of %s", req.ProblemType, strings.Join(help.ProblemTypes, ", "))
+	}
+	if !slices.Contains(help.Categories, req.Category) {
+		return store.SupportRequest{}, badRequest("category %q: want one of %s", req.Category, strings.Join(help.Categories, ", "))
+	}
+	if strings.TrimSpace(req.Description) == "" {
+		return store.SupportRequest{}, badRequest("description is empty: tell us what you need help with")
+	}
+	if len(req.Description) > maxDescription || !utf8.ValidString(req.Description) {
+		return store.SupportRequest{}, badRequest("description must be UTF-8 text of at most %d bytes", maxDescription)
+	}
+	if req.RunID != nil {
+		run, err := s.store.GetRun(ctx, *req.RunID)
+		if errors.Is(err, store.ErrNotFound) || err == nil && run.OwnerID != u.ID {
+			return store.SupportRequest{}, notFound("run_id: run %d not found among your runs", *req.RunID)
+		}
+		if err != nil {
+			return store.SupportRequest{}, fmt.Errorf("support request: look up run %d: %w", *req.RunID, err)
+		}
+	}
+	q, err := s.store.CreateSupportRequest(ctx, store.SupportRequest{UserID: u.ID, ProblemType: req.ProblemType, Category: req.Category,
+		Description: req.Description, RunID: req.RunID})
+	if err != nil {
+		return store.SupportRequest{}, err
+	}
+	s.log.InfoContext(ctx, "support request", "id", q.ID, "user", u.ID, "problem_type", q.ProblemType, "category", q.Category)
+	return q, nil
 }
 
 // listSupport answers support requests, newest first: an admin's list
@@ -279,27 +289,71 @@ func (s *server) answerSupport(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &req, false); err != nil {
 		return err
 	}
-	if strings.TrimSpace(req.Answer) == "" {
-		return badRequest("answer is empty")
-	}
-	if len(req.Answer) > maxAnswer || !utf8.ValidString(req.Answer) {
-		return badRequest("answer must be UTF-8 text of at most %d bytes", maxAnswer)
+	if err := checkAnswer(req.Answer); err != nil {
+		return err
 	}
 	q, err := s.lookupSupport(r)
 	if err != nil {
 		return err
 	}
-	a := notify.SupportAnswer(q, req.Answer, s.baseURL)
-	a.By, a.At = caller(r).ID, time.Now()
-	q, err = s.store.AnswerSupportRequest(r.Context(), q.ID, a)
-	if errors.Is(err, store.ErrConflict) {
-		return &Error{Status: http.StatusConflict, Code: CodeConflict, Message: fmt.Sprintf("support request %d is closed", q.ID)}
-	}
-	if err != nil {
+	if q, err = s.answerSupportRequest(r.Context(), caller(r), q, req.Answer); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, s.viewSupport(q))
 	return nil
+}
+
+// checkAnswer refuses an empty or oversized answer.
+func checkAnswer(answer string) error {
+	if strings.TrimSpace(answer) == "" {
+		return badRequest("answer is empty")
+	}
+	if len(answer) > maxAnswer || !utf8.ValidString(answer) {
+		return badRequest("answer must be UTF-8 text of at most %d bytes", maxAnswer)
+	}
+	return nil
+}
+
+// answerSupportRequest records by's answer to q with the asker's
+// notification and email (notify.SupportAnswer), in the store's one
+// transaction; a closed request is a 409 *Error.
+func (s *server) answerSupportRequest(ctx context.Context, by store.User, q store.SupportRequest, answer string) (store.SupportRequest, error) {
+	a := notify.SupportAnswer(q, answer, s.baseURL)
+	a.By, a.At = by.ID, time.Now()
+	out, err := s.store.AnswerSupportRequest(ctx, q.ID, a)
+	if errors.Is(err, store.ErrConflict) {
+		return store.SupportRequest{}, &Error{Status: http.StatusConflict, Code: CodeConflict, Message: fmt.Sprintf("support request %d is closed", q.ID)}
+	}
+	return out, err
+}
+
+// Support is the API's support-request logic for the portal: the same
+// checks, notification and email as POST /api/v1/support and
+// /support/{id}/answer, with the server's help center.
+type Support struct{ s *server }
+
+// NewSupport returns the support logic on c (its Store, Help, BaseURL and
+// Logger).
+func NewSupport(c Config) *Support { return &Support{s: newServer(c)} }
+
+// Center returns the help center the API searches; nil when it could not
+// be made.
+func (p *Support) Center() *help.Center { return p.s.help }
+
+// Create checks in and records u's request for help; an *Error says what
+// is wrong with it (a run not u's is a 404).
+func (p *Support) Create(ctx context.Context, u store.User, in SupportInput) (store.SupportRequest, error) {
+	return p.s.createSupportRequest(ctx, u, in)
+}
+
+// Answer records by's answer to q and tells the asker in Activity and by
+// email, in one transaction; an *Error says what is wrong with the
+// answer or that q is closed. The caller checks that by is an admin.
+func (p *Support) Answer(ctx context.Context, by store.User, q store.SupportRequest, answer string) (store.SupportRequest, error) {
+	if err := checkAnswer(answer); err != nil {
+		return store.SupportRequest{}, err
+	}
+	return p.s.answerSupportRequest(ctx, by, q, answer)
 }
 
 // closeSupport closes a request: its asker or an admin may.

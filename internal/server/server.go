@@ -141,6 +141,7 @@ func Run(ctx context.Context, cfg Config) error {
 	mux.HandleFunc("GET /healthz", healthz)
 	mux.Handle("/", web.NewPortal(web.PortalConfig{
 		Store: st, Sessions: sessions, Runner: eng, Verify: api.NewVerifier(apiCfg), SaveFlow: api.NewFlowSaver(apiCfg), Connections: api.NewConnectionFixer(apiCfg), SignIn: signIn,
+		Support: api.NewSupport(apiCfg),
 		BaseURL: cfg.BaseURL, WebhookBaseURL: cfg.WebhookBaseURL, Logger: log.With("component", "portal"),
 	}))
 	ln, err := listen(cfg)

@@ -197,15 +197,10 @@ func (f *flaky502) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprint(w, `{"orders":3}`)
 }
 
-// TestBrowser502Journey is journey 3 with sign in → / → run page: a run
-// failed with a 502; the owner signs in, Home sends them to the run page,
-// which shows the failed step open and red with How do I fix; Resubmit
-// makes a run that succeeds.
-func TestBrowser502Journey(t *testing.T) {
-	t.Parallel()
-	ctx := tab(t)
-	s := newSite(t)
-	target := &flaky502{}
+// failed502Run runs ann's flow "Sync orders" against target, which
+// answers 502, and returns the failed run.
+func (s *site) failed502Run(t *testing.T, target *flaky502) store.Run {
+	t.Helper()
 	ts := httptest.NewServer(target)
 	t.Cleanup(ts.Close)
 	f := s.saveFlow(t, s.ann, flowSource("Sync orders", ts.URL+"/orders"))
@@ -216,6 +211,19 @@ func TestBrowser502Journey(t *testing.T) {
 	if run = s.waitRun(t, run.ID); run.Status != store.RunFailed {
 		t.Fatalf("the run against a 502 %s, want failed", run.Status)
 	}
+	return run
+}
+
+// TestBrowser502Journey is journey 3 with sign in → / → run page: a run
+// failed with a 502; the owner signs in, Home sends them to the run page,
+// which shows the failed step open and red with How do I fix; Resubmit
+// makes a run that succeeds.
+func TestBrowser502Journey(t *testing.T) {
+	t.Parallel()
+	ctx := tab(t)
+	s := newSite(t)
+	target := &flaky502{}
+	run := s.failed502Run(t, target)
 
 	do(t, ctx, "laptop viewport", chromedp.EmulateViewport(1280, 900))
 	do(t, ctx, "open /", chromedp.Navigate(s.srv.URL+"/"))

@@ -31,7 +31,8 @@ var staticFS embed.FS
 var portalPages = func() map[string]*template.Template {
 	out := map[string]*template.Template{}
 	for _, name := range []string{"signin", "home", "flows", "flow", "runs", "run", "confirm", "connections", "connection", "activity", "error",
-		"flowedit", "flowdiff", "flowdelete", "job", "fix", "problems", "problem", "settings", "users", "outbox"} {
+		"flowedit", "flowdiff", "flowdelete", "job", "fix", "problems", "problem", "settings", "users", "outbox",
+		"help", "article", "ask", "support"} {
 		out[name] = template.Must(template.New("").Funcs(funcs).ParseFS(templateFS,
 			"templates/portal/layout.html", "templates/portal/parts.html", "templates/portal/"+name+".html"))
 	}
@@ -88,6 +89,10 @@ type PortalConfig struct {
 	// Accounts creates users and tokens and sets passwords with the
 	// API's logic. Defaults to api.NewAccounts on Store and Logger.
 	Accounts *api.Accounts
+	// Support is the help center and the API's support-request logic
+	// (api.NewSupport): Self help, Ask for help and the support pages.
+	// Defaults to api.NewSupport on Store, BaseURL and Logger.
+	Support *api.Support
 	// SignIn checks passwords, throttled; pass the API's Checker so that
 	// both count one client address together. Defaults to a
 	// signin.Checker on Store with the default limits.
@@ -142,6 +147,9 @@ func NewPortal(cfg PortalConfig) http.Handler {
 	}
 	if cfg.Accounts == nil {
 		cfg.Accounts = api.NewAccounts(api.Config{Store: cfg.Store, Logger: cfg.Logger, SignIn: cfg.SignIn})
+	}
+	if cfg.Support == nil {
+		cfg.Support = api.NewSupport(api.Config{Store: cfg.Store, Logger: cfg.Logger, BaseURL: cfg.BaseURL})
 	}
 	if cfg.SearchWindow <= 0 {
 		cfg.SearchWindow = 20_000
@@ -203,6 +211,16 @@ func NewPortal(cfg PortalConfig) http.Handler {
 	mux.Handle("GET /connections/{ref}/fix", p.page(p.fixForm))
 	mux.Handle("POST /connections/{ref}/fix", p.page(p.fix))
 	mux.Handle("POST /connections/{ref}/resubmit", p.page(p.resubmitConnection))
+	// Help center (slice 4): Self help, articles, Ask for help, support
+	// requests and their admin page.
+	mux.Handle("GET /help", p.page(p.helpIndex))
+	mux.Handle("GET /help/ask", p.page(p.ask))
+	mux.Handle("POST /help/ask", p.page(p.contactSupport))
+	mux.Handle("GET /help/{name}", p.page(p.helpArticle))
+	mux.Handle("GET /support", p.page(p.support))
+	mux.Handle("GET /admin/support", p.page(p.adminOnly(p.adminSupport)))
+	mux.Handle("POST /admin/support/{id}/answer", p.page(p.adminOnly(p.answerSupport)))
+	mux.Handle("POST /admin/support/{id}/close", p.page(p.adminOnly(p.closeSupport)))
 	mux.Handle("/", p.page(func(w http.ResponseWriter, r *http.Request, c *call) error { return errNotFound }))
 	return mux
 }
@@ -426,6 +444,7 @@ var funcs = template.FuncMap{
 	"fieldLabel": func(f string) string { return fieldLabels[f] },
 	"badgeOf":    func(mark, word string) badge { return badge{mark, word} },
 	"plural":     plural,
+	"askLabel":   func(s string) string { return askLabels[s] },
 }
 
 // plural picks the word for n things.

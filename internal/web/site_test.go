@@ -46,8 +46,9 @@ type site struct {
 const sitePassword = "correct horse battery"
 
 // newSite starts a site; the engine may reach loopback addresses, so
-// that flows can call httptest servers.
-func newSite(t *testing.T) *site {
+// that flows can call httptest servers. opts change the portal's
+// configuration.
+func newSite(t *testing.T, opts ...func(*web.PortalConfig)) *site {
 	t.Helper()
 	ctx := t.Context()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -78,13 +79,17 @@ func newSite(t *testing.T) *site {
 			nr, _, err := eng.Resubmit(ctx, r, engine.ResubmitOptions{Again: again})
 			return nr, err
 		}}))
-	mux.Handle("/", web.NewPortal(web.PortalConfig{Store: st, Sessions: sessions, Runner: eng, Logger: logger,
+	pc := web.PortalConfig{Store: st, Sessions: sessions, Runner: eng, Logger: logger,
 		SaveFlow: api.NewFlowSaver(api.Config{Store: st, Runner: eng, Logger: logger}),
 		BaseURL:  "http://sluice.test", SearchWindow: 20, Connections: api.NewConnectionFixer(api.Config{Store: st, Secrets: box, Logger: logger}),
 		Verify: func(ctx context.Context, c store.Connection) (string, error) {
 			_, err := st.SetConnectionHealth(ctx, c.ID, store.HealthOK, "", time.Now())
 			return "", err
-		}}))
+		}}
+	for _, o := range opts {
+		o(&pc)
+	}
+	mux.Handle("/", web.NewPortal(pc))
 	s.srv = httptest.NewServer(mux)
 	t.Cleanup(func() {
 		s.srv.Close()
