@@ -271,30 +271,48 @@ func (s *server) createConnection(w http.ResponseWriter, r *http.Request) error 
 	if err := decodeJSON(r, &req, false); err != nil {
 		return err
 	}
-	name := strings.TrimSpace(req.Name)
-	if err := checkConnectionName(name); err != nil {
-		return err
-	}
-	spec := connection.Spec{Type: req.Type, Config: req.Config, Secret: req.Secret}
-	if err := checkSpec(spec); err != nil {
-		return err
-	}
-	rec, err := s.sealConnection(spec)
+	c, err := s.create(r.Context(), caller(r), req.Name, connection.Spec{Type: req.Type, Config: req.Config, Secret: req.Secret})
 	if err != nil {
 		return err
-	}
-	u := caller(r)
-	rec.OwnerID, rec.Name = u.ID, name
-	c, err := s.store.CreateConnection(r.Context(), rec)
-	if errors.Is(err, store.ErrConflict) {
-		return &Error{Status: http.StatusConflict, Code: CodeConflict,
-			Message: fmt.Sprintf("you already have a connection named %q: change it with PUT /connections/%s (sluice connections update)", name, url.PathEscape(name))}
-	}
-	if err != nil {
-		return fmt.Errorf("create connection: %w", err)
 	}
 	writeJSON(w, http.StatusCreated, s.viewConnection(r.Context(), c))
 	return nil
+}
+
+// create stores u's new connection named name, its secret sealed, after
+// the checks of POST /connections. It starts unverified.
+func (s *server) create(ctx context.Context, u store.User, name string, spec connection.Spec) (store.Connection, error) {
+	if s.secrets == nil {
+		return store.Connection{}, errNoSecretBox
+	}
+	name = strings.TrimSpace(name)
+	if err := checkConnectionName(name); err != nil {
+		return store.Connection{}, err
+	}
+	if err := checkSpec(spec); err != nil {
+		return store.Connection{}, err
+	}
+	rec, err := s.sealConnection(spec)
+	if err != nil {
+		return store.Connection{}, err
+	}
+	rec.OwnerID, rec.Name = u.ID, name
+	c, err := s.store.CreateConnection(ctx, rec)
+	if errors.Is(err, store.ErrConflict) {
+		return store.Connection{}, &Error{Status: http.StatusConflict, Code: CodeConflict,
+			Message: fmt.Sprintf("you already have a connection named %q: change it with PUT /connections/%s (sluice connections update)", name, url.PathEscape(name))}
+	}
+	if err != nil {
+		return store.Connection{}, fmt.Errorf("create connection: %w", err)
+	}
+	return c, nil
+}
+
+// Create stores u's new connection as POST /connections does (the
+// portal's sample import uses it). A *Error says what is wrong, with
+// CodeConflict when u has a connection of that name.
+func (f *ConnectionFixer) Create(ctx context.Context, u store.User, name string, spec connection.Spec) (store.Connection, error) {
+	return f.s.create(ctx, u, name, spec)
 }
 
 // sealConnection returns the stored form of spec: its config as JSON and

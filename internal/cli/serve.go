@@ -47,6 +47,7 @@ type serveOptions struct {
 	CatalogFile   string
 	HelpDir       string
 	CommunityURL  string
+	Samples       string
 	// WebhookBaseURL and the HTTP limits below come from the environment
 	// only, as the other settings an operator rarely changes do.
 	WebhookBaseURL string
@@ -182,6 +183,7 @@ func (o *serveOptions) config(logger *slog.Logger) server.Config {
 		CatalogFile:   o.CatalogFile,
 		HelpDir:       o.HelpDir,
 		CommunityURL:  o.CommunityURL,
+		Samples:       o.Samples,
 		RepairGrace:   o.repairGrace,
 		DisableAfter:  o.disableAfter,
 
@@ -327,6 +329,8 @@ Set only in the environment:
   SLUICE_CATALOG (a file of your own diagnosis entries; see sluice diagnose),
   SLUICE_HELP_DIR (a folder of your own help articles, *.md; see docs/help.md),
   SLUICE_COMMUNITY_URL (the community link the help center offers),
+  SLUICE_SAMPLES (on or off: the sample service under /sample/ and the
+  welcome page's sample flows; default on with SQLite, off with PostgreSQL),
   SLUICE_REPAIR_GRACE (how long the first repair-tip email about a problem
   waits to count a burst of failures; default %s; 0 or off: at once),
   SLUICE_DISABLE_AFTER (turn off a flow that has failed continuously that
@@ -384,6 +388,7 @@ func (a *app) serveFromEnv(cmd *cobra.Command, o *serveOptions) error {
 	o.CatalogFile = a.getenv("SLUICE_CATALOG")
 	o.HelpDir = a.getenv("SLUICE_HELP_DIR")
 	o.CommunityURL = a.getenv("SLUICE_COMMUNITY_URL")
+	o.Samples = a.getenv("SLUICE_SAMPLES")
 	o.WebhookBaseURL = a.getenv("SLUICE_WEBHOOK_BASE_URL")
 	if err := o.http.fromEnv(a.getenv); err != nil {
 		return err

@@ -89,6 +89,11 @@ type Config struct {
 	// CommunityURL is the community link the help center offers makers
 	// (SLUICE_COMMUNITY_URL), an http or https URL. Defaults to none.
 	CommunityURL string
+	// Samples turns the sample service (internal/sample, under /sample/)
+	// and the welcome page's sample flows on or off (SLUICE_SAMPLES: on
+	// or off). Defaults to on for a single-node (SQLite) server and off
+	// with PostgreSQL.
+	Samples string
 	// RepairGrace is how long the first repair-tip email about a problem
 	// waits after its first failure, so that a burst is reported in one
 	// email with its full count (SLUICE_REPAIR_GRACE). Defaults to
@@ -226,6 +231,9 @@ func (c *Config) validate() error {
 	}
 	if c.MaxPayload <= 0 {
 		c.MaxPayload = engine.DefaultMaxPayload
+	}
+	if c.Samples != "" && c.Samples != "on" && c.Samples != "off" {
+		return fmt.Errorf("SLUICE_SAMPLES %q must be on or off", c.Samples)
 	}
 	if c.CommunityURL != "" {
 		if u, err := url.Parse(c.CommunityURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -22,6 +22,7 @@ import (
 	"github.com/sluice/sluice/internal/mail"
 	"github.com/sluice/sluice/internal/netguard"
 	"github.com/sluice/sluice/internal/notify"
+	"github.com/sluice/sluice/internal/sample"
 	"github.com/sluice/sluice/internal/secret"
 	"github.com/sluice/sluice/internal/signin"
 	"github.com/sluice/sluice/internal/store"
@@ -82,6 +83,14 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	client := netguard.NewClient(netguard.Options{Allow: allow})
+	var sampleBase string
+	var samples *sample.Service
+	if cfg.Samples == "on" || cfg.Samples == "" && single {
+		// Flows reach the sample service in process: only requests for
+		// BaseURL/sample/... are diverted, and only to it (docs/security.md).
+		sampleBase, samples = cfg.BaseURL, sample.New()
+		client.Transport = samples.Transport(sampleBase, client.Transport)
+	}
 	smtpDial := netguard.NewDialer(netguard.Options{Allow: allow}).DialContext
 	eng, err := engine.New(engine.Config{
 		Store:      st,
@@ -139,10 +148,13 @@ func Run(ctx context.Context, cfg Config) error {
 	mux.Handle("/api/", api.New(apiCfg))
 	hooks := api.NewWebhooks(apiCfg)
 	mux.HandleFunc("GET /healthz", healthz)
+	if samples != nil {
+		mux.Handle(sample.Prefix, samples) // for a browser or curl; flows use the transport
+	}
 	mux.Handle("/", web.NewPortal(web.PortalConfig{
 		Store: st, Sessions: sessions, Runner: eng, Verify: api.NewVerifier(apiCfg), SaveFlow: api.NewFlowSaver(apiCfg), Connections: api.NewConnectionFixer(apiCfg), SignIn: signIn,
-		Support: api.NewSupport(apiCfg),
-		BaseURL: cfg.BaseURL, WebhookBaseURL: cfg.WebhookBaseURL, Logger: log.With("component", "portal"),
+		Support:       api.NewSupport(apiCfg),
+		SampleBaseURL: sampleBase, BaseURL: cfg.BaseURL, WebhookBaseURL: cfg.WebhookBaseURL, Logger: log.With("component", "portal"),
 	}))
 	ln, err := listen(cfg)
 	if err != nil {

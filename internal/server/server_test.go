@@ -180,3 +180,37 @@ func waitHealthy(t *testing.T, addr string) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestSamplesSwitch: SLUICE_SAMPLES takes on or off only; the sample
+// service answers under /sample/ by default with SQLite, and not at all
+// when off.
+func TestSamplesSwitch(t *testing.T) {
+	bad := Config{Samples: "yes"}
+	if err := bad.validate(); err == nil || !strings.Contains(err.Error(), "SLUICE_SAMPLES") {
+		t.Errorf("validate(samples yes) = %v", err)
+	}
+	for _, tc := range []struct {
+		samples string
+		want    []int
+	}{{"", []int{http.StatusBadGateway, http.StatusOK}}, {"off", []int{http.StatusSeeOther, http.StatusSeeOther}}} {
+		cfg := Config{DataDir: t.TempDir(), Addr: freeAddr(t), Samples: tc.samples, AdminPassword: "a long enough password",
+			Logger: slog.New(slog.DiscardHandler), Out: io.Discard}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- Run(ctx, cfg) }()
+		waitHealthy(t, cfg.Addr)
+		noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		for i, want := range tc.want {
+			resp, err := noFollow.Get("http://" + cfg.Addr + "/sample/flaky")
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != want {
+				t.Errorf("samples %q: call %d of /sample/flaky: %d, want %d", tc.samples, i+1, resp.StatusCode, want)
+			}
+		}
+		cancel()
+		<-done
+	}
+}

@@ -77,6 +77,8 @@ func (p *portal) home(w http.ResponseWriter, r *http.Request, c *call) error {
 		}
 		if len(runs) > 0 {
 			v.LastSuccess = &runs[0]
+		} else if shown, err := p.welcome(w, r, c); shown || err != nil {
+			return err
 		}
 	}
 	p.render(w, http.StatusOK, "home", v)

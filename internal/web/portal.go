@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/sluice/sluice/internal/api"
+	"github.com/sluice/sluice/internal/connection"
 	"github.com/sluice/sluice/internal/engine"
 	"github.com/sluice/sluice/internal/signin"
 	"github.com/sluice/sluice/internal/store"
@@ -32,7 +33,7 @@ var portalPages = func() map[string]*template.Template {
 	out := map[string]*template.Template{}
 	for _, name := range []string{"signin", "home", "flows", "flow", "runs", "run", "confirm", "connections", "connection", "activity", "error",
 		"flowedit", "flowdiff", "flowdelete", "job", "fix", "problems", "problem", "settings", "users", "outbox",
-		"help", "article", "ask", "support"} {
+		"help", "article", "ask", "support", "welcome"} {
 		out[name] = template.Must(template.New("").Funcs(funcs).ParseFS(templateFS,
 			"templates/portal/layout.html", "templates/portal/parts.html", "templates/portal/"+name+".html"))
 	}
@@ -63,6 +64,10 @@ type ConnectionFixer interface {
 	Fix(ctx context.Context, c store.Connection, secret map[string]string) (store.Connection, error)
 	// FlowsUsing returns the flows whose latest version uses c.
 	FlowsUsing(ctx context.Context, c store.Connection) ([]store.Flow, error)
+	// Create stores u's new connection as POST /api/v1/connections
+	// does; an *api.Error says what is wrong (CodeConflict: u has one
+	// of that name).
+	Create(ctx context.Context, u store.User, name string, spec connection.Spec) (store.Connection, error)
 }
 
 // PortalConfig configures the portal.
@@ -104,6 +109,12 @@ type PortalConfig struct {
 	// window offers to go on below it, so that no request reads every
 	// run. Defaults to 20,000.
 	SearchWindow int64
+	// SampleBaseURL is the base URL of the sample service
+	// (internal/sample) that the engine's HTTP client reaches, such as
+	// http://localhost:8080. When set, with Connections, a user with no
+	// flow gets the welcome page that imports the sample flows. Defaults
+	// to "": no welcome page.
+	SampleBaseURL string
 	// BaseURL is the server's public URL. Defaults to "".
 	BaseURL string
 	// WebhookBaseURL starts webhook URLs when webhooks have their own
@@ -221,6 +232,9 @@ func NewPortal(cfg PortalConfig) http.Handler {
 	mux.Handle("GET /admin/support", p.page(p.adminOnly(p.adminSupport)))
 	mux.Handle("POST /admin/support/{id}/answer", p.page(p.adminOnly(p.answerSupport)))
 	mux.Handle("POST /admin/support/{id}/close", p.page(p.adminOnly(p.closeSupport)))
+	// Slice 4 (the first five minutes): the welcome page's sample
+	// import; GET / shows the welcome page (pages_welcome.go).
+	mux.Handle("POST /welcome/samples", p.page(p.importSamples))
 	mux.Handle("/", p.page(func(w http.ResponseWriter, r *http.Request, c *call) error { return errNotFound }))
 	return mux
 }

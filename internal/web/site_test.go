@@ -22,6 +22,7 @@ import (
 	"github.com/sluice/sluice/internal/flow"
 	"github.com/sluice/sluice/internal/netguard"
 	"github.com/sluice/sluice/internal/notify"
+	"github.com/sluice/sluice/internal/sample"
 	"github.com/sluice/sluice/internal/secret"
 	"github.com/sluice/sluice/internal/store"
 	"github.com/sluice/sluice/internal/store/sqlite"
@@ -45,9 +46,13 @@ type site struct {
 // sitePassword is every test user's password.
 const sitePassword = "correct horse battery"
 
+// sampleBase is the site's base URL for the sample service, which the
+// engine's client serves in process.
+const sampleBase = "http://sluice.test"
+
 // newSite starts a site; the engine may reach loopback addresses, so
-// that flows can call httptest servers. opts change the portal's
-// configuration.
+// that flows can call httptest servers, and the sample service at
+// sampleBase. opts change the portal's configuration.
 func newSite(t *testing.T, opts ...func(*web.PortalConfig)) *site {
 	t.Helper()
 	ctx := t.Context()
@@ -64,7 +69,9 @@ func newSite(t *testing.T, opts ...func(*web.PortalConfig)) *site {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := engine.New(engine.Config{Store: st, Logger: logger, Secrets: box, HTTPClient: netguard.NewClient(netguard.Options{Allow: allow}), SingleNode: true})
+	client := netguard.NewClient(netguard.Options{Allow: allow})
+	client.Transport = sample.New().Transport(sampleBase, client.Transport)
+	eng, err := engine.New(engine.Config{Store: st, Logger: logger, Secrets: box, HTTPClient: client, SingleNode: true})
 	if err != nil {
 		t.Fatal(err)
 	}
