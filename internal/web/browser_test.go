@@ -462,7 +462,12 @@ actions:
 	if loc := location(t, ctx, s.srv.URL); !strings.HasPrefix(loc, "/jobs/") {
 		t.Fatalf("resubmit went to %q, want the job's progress", loc)
 	}
-	newRun := s.waitRun(t, lastRunID(t, s))
+	// The bulk job creates the new run after the page has moved on.
+	newID := lastRunID(t, s)
+	for deadline := time.Now().Add(30 * time.Second); newID == run.ID && time.Now().Before(deadline); newID = lastRunID(t, s) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	newRun := s.waitRun(t, newID)
 	if newRun.ID == run.ID || newRun.Status != store.RunSucceeded {
 		t.Fatalf("the resubmitted run: %+v, want a new run that succeeded", newRun)
 	}
