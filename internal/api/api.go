@@ -231,15 +231,30 @@ type server struct {
 // mounts at "/hooks/{token}". It shares the API's body cap and error
 // mapper. With WebhookBaseURL it answers only requests for that URL's
 // host; the others get a 404 that names it.
-func NewWebhooks(c Config) http.Handler {
-	return newServer(c).wrap(route{access: public, handle: (*server).webhook})
-}
+func NewWebhooks(c Config) http.Handler { return Build(c).Webhooks() }
 
 // New returns the API handler. It serves every route of docs/api.md under
 // Prefix and answers any other path with a JSON 404 or 405, so it can be
 // mounted at "/api/" as well as at Prefix+"/".
-func New(c Config) http.Handler {
-	return newServer(c).mux
+func New(c Config) http.Handler { return Build(c).Handler() }
+
+// Server is the API built once: its handler, its webhook handler, and the
+// parts of its logic the portal calls (verify, save a flow, fix a
+// connection, support, accounts), all on one route table, one sign-in
+// checker and one help center. The New* functions build a Server each;
+// a process that needs several parts builds one Server and takes them
+// from it.
+type Server struct{ s *server }
+
+// Build builds the API on c.
+func Build(c Config) *Server { return &Server{s: newServer(c)} }
+
+// Handler returns the API handler (see New).
+func (a *Server) Handler() http.Handler { return a.s.mux }
+
+// Webhooks returns the webhook handler (see NewWebhooks).
+func (a *Server) Webhooks() http.Handler {
+	return a.s.wrap(route{access: public, handle: (*server).webhook})
 }
 
 // newServer builds the server and registers the route table.

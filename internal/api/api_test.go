@@ -35,11 +35,10 @@ func TestMain(m *testing.M) {
 // recordingRunner is the real engine, not running: Start and Resubmit
 // commit queued runs that nothing executes, which is all the API decides
 // (who may start, cancel or resubmit what; the engine's work is tested in
-// package engine). It records the last requests for assertions.
+// package engine). It records the last resubmit's options for assertions.
 type recordingRunner struct {
 	*engine.Engine
 	mu           sync.Mutex
-	last         engine.StartRequest
 	lastResubmit engine.ResubmitOptions
 }
 
@@ -50,13 +49,6 @@ func newRecordingRunner(t *testing.T, st store.Store, logger *slog.Logger) *reco
 		t.Fatal(err)
 	}
 	return &recordingRunner{Engine: eng}
-}
-
-func (f *recordingRunner) Start(ctx context.Context, req engine.StartRequest) (store.Run, error) {
-	f.mu.Lock()
-	f.last = req
-	f.mu.Unlock()
-	return f.Engine.Start(ctx, req)
 }
 
 func (f *recordingRunner) Resubmit(ctx context.Context, orig store.Run, opt engine.ResubmitOptions) (store.Run, bool, error) {
@@ -70,12 +62,6 @@ func (f *recordingRunner) lastResubmitOptions() engine.ResubmitOptions {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.lastResubmit
-}
-
-func (f *recordingRunner) lastStart() engine.StartRequest {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.last
 }
 
 // Passwords of the users setup creates.

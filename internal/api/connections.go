@@ -461,7 +461,11 @@ type ConnectionFixer struct{ s *server }
 
 // NewConnectionFixer returns the fixer on c (its Store, Secrets and
 // Logger).
-func NewConnectionFixer(c Config) *ConnectionFixer { return &ConnectionFixer{s: newServer(c)} }
+func NewConnectionFixer(c Config) *ConnectionFixer { return Build(c).ConnectionFixer() }
+
+// ConnectionFixer returns the portal's connection logic (see
+// NewConnectionFixer).
+func (a *Server) ConnectionFixer() *ConnectionFixer { return &ConnectionFixer{s: a.s} }
 
 // SecretFields names the secret fields of c's type (token, password,
 // key, client_secret), in that order, for a form that asks for them.
@@ -645,7 +649,12 @@ func (s *server) verify(ctx context.Context, c store.Connection) (verifyView, er
 // returns a reason the check cannot be made (no test URL), or "" once the
 // health is recorded.
 func NewVerifier(c Config) func(ctx context.Context, conn store.Connection) (string, error) {
-	s := newServer(c)
+	return Build(c).Verifier()
+}
+
+// Verifier returns the portal's Verify (see NewVerifier).
+func (a *Server) Verifier() func(ctx context.Context, conn store.Connection) (string, error) {
+	s := a.s
 	return func(ctx context.Context, conn store.Connection) (string, error) {
 		if s.secrets == nil {
 			return "", errNoSecretBox

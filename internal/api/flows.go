@@ -240,9 +240,10 @@ type FlowSaver func(ctx context.Context, u store.User, src string, into int64) (
 // it saves like POST /flows (a new version of u's flow of that name, or a
 // new flow); with into, a new version of that flow, which must keep its
 // name. Problems, when there are any, mean nothing was saved.
-func NewFlowSaver(c Config) FlowSaver {
-	return newServer(c).saveSource
-}
+func NewFlowSaver(c Config) FlowSaver { return Build(c).FlowSaver() }
+
+// FlowSaver returns the portal's save of a flow (see NewFlowSaver).
+func (a *Server) FlowSaver() FlowSaver { return a.s.saveSource }
 
 // showFlow answers a flow with its latest definition and source.
 func (s *server) showFlow(w http.ResponseWriter, r *http.Request) error {

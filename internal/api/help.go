@@ -334,7 +334,10 @@ type Support struct{ s *server }
 
 // NewSupport returns the support logic on c (its Store, Help, BaseURL and
 // Logger).
-func NewSupport(c Config) *Support { return &Support{s: newServer(c)} }
+func NewSupport(c Config) *Support { return Build(c).Support() }
+
+// Support returns the portal's support logic (see NewSupport).
+func (a *Server) Support() *Support { return &Support{s: a.s} }
 
 // Center returns the help center the API searches; nil when it could not
 // be made.

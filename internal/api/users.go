@@ -270,7 +270,10 @@ func (s *server) resetPassword(w http.ResponseWriter, r *http.Request) error {
 type Accounts struct{ s *server }
 
 // NewAccounts returns the account logic on c (its Store and Logger).
-func NewAccounts(c Config) *Accounts { return &Accounts{s: newServer(c)} }
+func NewAccounts(c Config) *Accounts { return Build(c).Accounts() }
+
+// Accounts returns the portal's account logic (see NewAccounts).
+func (a *Server) Accounts() *Accounts { return &Accounts{s: a.s} }
 
 // CreateUser adds a user, as POST /users does.
 func (a *Accounts) CreateUser(ctx context.Context, email, name, password, role string) (store.User, error) {

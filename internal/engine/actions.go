@@ -565,20 +565,6 @@ func redactURL(u *url.URL) string {
 	return c.String()
 }
 
-// retryAfter reads a Retry-After header: seconds or an HTTP date.
-func retryAfter(v string) time.Duration {
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && s >= 0 {
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(0, time.Until(t))
-	}
-	return 0
-}
-
 // flatHeaders joins repeated headers, for storage and expressions.
 func flatHeaders(h http.Header) map[string]string {
 	out := make(map[string]string, len(h))

@@ -1,8 +1,6 @@
 package help
 
 import (
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,19 +11,7 @@ import (
 
 	"github.com/sluice/sluice/internal/diagnose"
 	"github.com/sluice/sluice/internal/flow"
-	"github.com/sluice/sluice/internal/store/sqlite"
 )
-
-// openStore opens a real SQLite store in a temporary folder.
-func openStore(tb testing.TB) *sqlite.Store {
-	tb.Helper()
-	st, err := sqlite.Open(tb.Context(), filepath.Join(tb.TempDir(), "sluice.db"), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { st.Close() })
-	return st
-}
 
 // topics are the articles the issue asks for: one per diagnosis class,
 // per catalog family, and per how-to topic.

@@ -145,15 +145,19 @@ func Run(ctx context.Context, cfg Config) error {
 	apiCfg := api.Config{Store: st, Runner: eng, Logger: log, BaseURL: cfg.BaseURL, WebhookBaseURL: cfg.WebhookBaseURL,
 		MaxBody: cfg.MaxPayload, WriteTimeout: cfg.WriteTimeout, Secrets: box, HTTPClient: client, SMTPDial: smtpDial, SignIn: signIn,
 		Help: helpCenter, Catalog: catalog}
-	mux.Handle("/api/", api.New(apiCfg))
-	hooks := api.NewWebhooks(apiCfg)
+	// One API server: the portal's parts share its route table, its
+	// sign-in checker and its help center instead of building their own.
+	apiServer := api.Build(apiCfg)
+	mux.Handle("/api/", apiServer.Handler())
+	hooks := apiServer.Webhooks()
 	mux.HandleFunc("GET /healthz", healthz)
 	if samples != nil {
 		mux.Handle(sample.Prefix, samples) // for a browser or curl; flows use the transport
 	}
 	mux.Handle("/", web.NewPortal(web.PortalConfig{
-		Store: st, Sessions: sessions, Runner: eng, Verify: api.NewVerifier(apiCfg), SaveFlow: api.NewFlowSaver(apiCfg), Connections: api.NewConnectionFixer(apiCfg), SignIn: signIn,
-		Support:       api.NewSupport(apiCfg),
+		Store: st, Sessions: sessions, Runner: eng, SignIn: signIn,
+		Verify: apiServer.Verifier(), SaveFlow: apiServer.FlowSaver(), Connections: apiServer.ConnectionFixer(),
+		Support: apiServer.Support(), Accounts: apiServer.Accounts(),
 		SampleBaseURL: sampleBase, BaseURL: cfg.BaseURL, WebhookBaseURL: cfg.WebhookBaseURL, Logger: log.With("component", "portal"),
 	}))
 	ln, err := listen(cfg)
