@@ -135,7 +135,7 @@ func runSideBySide(ctx context.Context, o options) error {
 			return runN8n(ctx, o, n8nDir, filepath.Join(tmp, "n8n"))
 		}},
 		{sideRow{System: "Sluice (SQLite)", Version: commit}, func() (sideRow, error) {
-			r, err := runW1(ctx, o, bins, filepath.Join(tmp, "sluice"), false)
+			r, err := runW1(ctx, o, bins, filepath.Join(tmp, "sluice-w1"), false)
 			s := sideRow{Persists: "every run and step, synchronous=FULL"}
 			s.fromResult(r)
 			if err == nil && r.Persisted != nil {
@@ -390,8 +390,9 @@ func runNodeRED(ctx context.Context, o options, installDir, dataDir string) (sid
 // n8nWorkflow is the W1 flow for n8n: a Webhook node on POST /webhook/w1
 // that lets a Respond to Webhook node answer, a Set node that keeps
 // body.n as n (Sluice's compose step), and Respond to Webhook with the
-// first incoming item ({"n": N}). active is set so that the import
-// registers the webhook when n8n starts.
+// first incoming item ({"n": N}). runN8n publishes it (n8n 2's
+// activation) after the import, so that n8n registers the webhook when it
+// starts.
 func n8nWorkflow() ([]byte, error) {
 	wf := map[string]any{
 		"id":     "sluiceBenchW1",
@@ -426,9 +427,11 @@ func n8nWorkflow() ([]byte, error) {
 
 // n8nEnv is the environment of every n8n command: its own data folder,
 // the loopback port, SQLite (n8n's default), every execution saved with
-// its data, no pruning, no telemetry.
-func n8nEnv(dataDir string, port int) []string {
+// its data, no pruning, no telemetry. brokerPort is the port of its task
+// runner broker (a child process n8n 2 always starts), free too.
+func n8nEnv(dataDir string, port, brokerPort int) []string {
 	return []string{
+		"N8N_RUNNERS_BROKER_PORT=" + strconv.Itoa(brokerPort),
 		"HOME=" + dataDir,
 		"N8N_USER_FOLDER=" + dataDir,
 		"N8N_PORT=" + strconv.Itoa(port),
@@ -461,6 +464,10 @@ func runN8n(ctx context.Context, o options, installDir, dataDir string) (sideRow
 	if err != nil {
 		return row, err
 	}
+	_, brokerPort, err := freePort()
+	if err != nil {
+		return row, err
+	}
 	wf, err := n8nWorkflow()
 	if err != nil {
 		return row, err
@@ -470,10 +477,10 @@ func runN8n(ctx context.Context, o options, installDir, dataDir string) (sideRow
 		return row, err
 	}
 	bin := filepath.Join(installDir, "node_modules", "n8n", "bin", "n8n")
-	env := n8nEnv(dataDir, port)
+	env := n8nEnv(dataDir, port, brokerPort)
 	for _, args := range [][]string{
 		{"import:workflow", "--input=" + wfPath},
-		{"update:workflow", "--id=sluiceBenchW1", "--active=true"},
+		{"publish:workflow", "--id=sluiceBenchW1"},
 	} {
 		logf("n8n %s", strings.Join(args, " "))
 		cmd := exec.CommandContext(ctx, "node", append([]string{bin}, args...)...)

@@ -128,7 +128,7 @@ func TestN8nWorkflow(t *testing.T) {
 	if p := wf.Nodes[0].Parameters; p["responseMode"] != "responseNode" || p["httpMethod"] != "POST" || p["path"] != "w1" {
 		t.Errorf("webhook parameters %v", p)
 	}
-	env := strings.Join(n8nEnv("/d", 5678), " ")
+	env := strings.Join(n8nEnv("/d", 5678, 5679), " ")
 	for _, want := range []string{"N8N_USER_FOLDER=/d", "N8N_PORT=5678", "EXECUTIONS_DATA_SAVE_ON_SUCCESS=all", "EXECUTIONS_DATA_PRUNE=false"} {
 		if !strings.Contains(env, want) {
 			t.Errorf("n8n environment lacks %s", want)
