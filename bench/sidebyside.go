@@ -211,8 +211,12 @@ func oneLine(s string) string {
 	return strings.ReplaceAll(s, "|", "/")
 }
 
-// thousands formats a rate rounded to a whole number, with commas.
+// thousands formats a rate rounded to a whole number, with commas; a rate
+// under 100 keeps one decimal.
 func thousands(f float64) string {
+	if f < 100 {
+		return strconv.FormatFloat(f, 'f', 1, 64)
+	}
 	s := strconv.FormatInt(int64(f+0.5), 10)
 	for i := len(s) - 3; i > 0; i -= 3 {
 		s = s[:i] + "," + s[i:]

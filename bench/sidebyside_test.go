@@ -146,13 +146,13 @@ func TestRenderSideBySide(t *testing.T) {
 	want := `| system   | version | runs/s                  | p50 ms | p99 ms | errors | wrong answers | server CPU ms/run | peak RSS MiB | persists                                |
 |---       |---      |--:                      |--:     |--:     |--:     |--:            |--:                |--:           |---                                      |
 | Go echo  | go1.26  | 22,445                  | 0.50   | 3.25   | 0      | 0             | 0.023             | 14.0         | nothing                                 |
-| n8n      | 2.8.4   | 59                      | 310.00 | 800.50 | 2      | 1             | 0.000             | 400.0        | every execution (FAILED: saved 5 for 6) |
+| n8n      | 2.8.4   | 59.2                    | 310.00 | 800.50 | 2      | 1             | 0.000             | 400.0        | every execution (FAILED: saved 5 for 6) |
 | Node-RED | 4.1.8   | failed: exited / before |        |        |        |               |                   |              | nothing                                 |
 `
 	if b.String() != want {
 		t.Fatalf("table:\n%s\nwant:\n%s", b.String(), want)
 	}
-	for in, want := range map[float64]string{0: "0", 999.4: "999", 1000: "1,000", 1234567.5: "1,234,568"} {
+	for in, want := range map[float64]string{0: "0.0", 1.04: "1.0", 99.94: "99.9", 999.4: "999", 1000: "1,000", 1234567.5: "1,234,568"} {
 		if got := thousands(in); got != want {
 			t.Errorf("thousands(%v) = %s, want %s", in, got, want)
 		}
