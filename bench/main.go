@@ -4,6 +4,7 @@
 //
 //	go run ./bench -scenario w1|w1r|w3|foreach|echo|all [-duration 10s] [-conns 20] [-runs 10000] [-items 100000] [-repeat 3] [-json]
 //	go run ./bench -scenario w1,w3 -db postgres://... -nodes 3   # PostgreSQL, the load spread over 3 nodes
+//	go run ./bench -scenario sidebyside [-scratch DIR]   # W1 on Go echo, Node-RED, n8n and Sluice (sidebyside.go)
 //
 // Scenarios:
 //
@@ -26,6 +27,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -53,7 +55,7 @@ type options struct {
 func main() {
 	var o options
 	var env, render string
-	flag.StringVar(&o.scenario, "scenario", "all", "w1, w1r, w3, foreach, echo, or all (a comma-separated list works too)")
+	flag.StringVar(&o.scenario, "scenario", "all", "w1, w1r, w3, foreach, echo, or all (a comma-separated list works too); sidebyside alone")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "measured load time of w1, w1r and echo")
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "load time before the measurement starts (not recorded)")
 	flag.IntVar(&o.conns, "conns", 20, "concurrent connections of the closed-loop generator")
@@ -92,16 +94,24 @@ func main() {
 		switch s = strings.TrimSpace(s); s {
 		case "all":
 			scenarios = append(scenarios, "echo", "w1", "w1r", "w3")
-		case "echo", "w1", "w1r", "w3", "foreach":
+		case "echo", "w1", "w1r", "w3", "foreach", "sidebyside":
 			scenarios = append(scenarios, s)
 		default:
-			fmt.Fprintf(os.Stderr, "bench: unknown scenario %q (want w1, w1r, w3, foreach, echo or all)\n", s)
+			fmt.Fprintf(os.Stderr, "bench: unknown scenario %q (want w1, w1r, w3, foreach, echo, all or sidebyside)\n", s)
 			os.Exit(2)
 		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, o, scenarios); err != nil {
+	runScenarios := run
+	if slices.Contains(scenarios, "sidebyside") {
+		if len(scenarios) > 1 {
+			fmt.Fprintln(os.Stderr, "bench: sidebyside runs alone (it measures echo and w1 itself)")
+			os.Exit(2)
+		}
+		runScenarios = func(ctx context.Context, o options, _ []string) error { return runSideBySide(ctx, o) }
+	}
+	if err := runScenarios(ctx, o, scenarios); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -18,10 +19,21 @@ import (
 
 	"github.com/sluice/sluice/internal/notify"
 	"github.com/sluice/sluice/internal/server"
+	"github.com/sluice/sluice/internal/store/postgres/pgtest"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	// The PostgreSQL tests share pgtest's admin pool: close it before
+	// goleak looks for leaked goroutines.
+	code := m.Run()
+	pgtest.Close()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 // bundle is what a CLI test needs: a fake API server and an environment

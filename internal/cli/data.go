@@ -54,22 +54,19 @@ func (o *storeOptions) fromEnv(a *app, cmd *cobra.Command) error {
 // sqlite reports whether the store is the SQLite file in the data folder.
 func (o *storeOptions) sqlite() bool { return o.DBURL == "" }
 
-// open opens the store; writing commands on the data folder's SQLite
-// store take the folder's lock first, so that they never run under a
-// server. The returned function closes the store and releases the lock.
-func (o *storeOptions) open(ctx context.Context, a *app, write bool) (store.Store, func(), error) {
+// open opens the store for a command that writes it (import, migrate),
+// applying migrations; on the data folder's SQLite store it takes the
+// folder's lock first, so that it never runs under a server. The returned
+// function closes the store and releases the lock.
+func (o *storeOptions) open(ctx context.Context, a *app) (store.Store, func(), error) {
 	unlock := func() {}
-	if write && o.sqlite() {
+	if o.sqlite() {
 		if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 			return nil, nil, fmt.Errorf("create data folder %s: %w", o.DataDir, err)
 		}
 		var err error
 		if unlock, err = server.LockDataDir(o.DataDir); err != nil {
 			return nil, nil, fmt.Errorf("%w: stop the server first", err)
-		}
-	} else if o.sqlite() {
-		if _, err := os.Stat(filepath.Join(o.DataDir, "sluice.db")); err != nil {
-			return nil, nil, fmt.Errorf("no store in data folder %s: %w", o.DataDir, err)
 		}
 	}
 	log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -79,6 +76,45 @@ func (o *storeOptions) open(ctx context.Context, a *app, write bool) (store.Stor
 		return nil, nil, err
 	}
 	return st, func() { st.Close(); unlock() }, nil
+}
+
+// openReadOnly opens the store for reading only, without migrating it
+// (server.OpenStoreReadOnly), and refuses one whose schema version is not
+// this binary's: the export stream is read and checked against this
+// version's tables, and reading a store never upgrades it ('sluice migrate'
+// does). The returned function closes the store.
+func (o *storeOptions) openReadOnly(ctx context.Context, a *app, what string) (store.Store, func(), error) {
+	if o.sqlite() {
+		if _, err := os.Stat(filepath.Join(o.DataDir, "sluice.db")); err != nil {
+			return nil, nil, fmt.Errorf("no store in data folder %s: %w", o.DataDir, err)
+		}
+	}
+	log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	st, known, err := server.OpenStoreReadOnly(ctx, server.Config{DataDir: o.DataDir, DBURL: o.DBURL, SecretKey: o.SecretKey, Logger: log})
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := sameVersion(ctx, st, known, what); err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	return st, func() { st.Close() }, nil
+}
+
+// sameVersion refuses a store whose schema version is not known, naming
+// both versions and the way forward.
+func sameVersion(ctx context.Context, st store.Store, known int, what string) error {
+	v, err := st.SchemaVersion(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: %w (is this a sluice store?)", what, err)
+	}
+	switch {
+	case v < known:
+		return fmt.Errorf("%s: the store's schema version is %d, older than this sluice's (%d); %s reads a store of its own version only and never migrates it: back the store up ('sluice backup' or pg_dump), upgrade it with 'sluice migrate', then run %s again, or run %s with the sluice that last served this store", what, v, known, what, what, what)
+	case v > known:
+		return fmt.Errorf("%s: the store's schema version is %d, newer than this sluice knows (%d): run %s with the newer sluice", what, v, known, what)
+	}
+	return nil
 }
 
 // exportOptions are the options of `sluice export`.
@@ -100,7 +136,9 @@ notifications, the outbox, runs and steps, problems and bulk jobs) as
 line-delimited JSON to stdout or --out. Sign-in attempts and sessions are
 left out.
 
-The export reads one snapshot, so it is safe while the server runs.
+The export reads one snapshot, so it is safe while the server runs. It
+opens the store read-only and never migrates it: a store of an older
+schema version is refused (back it up, then 'sluice migrate' it first).
 Connections' secrets stay sealed: the secret key is NOT in the stream, and
 the server you import into must use the same SLUICE_SECRET_KEY (or a copy
 of secret.key). A progress bar is drawn on stderr when it is a terminal.`,
@@ -118,7 +156,7 @@ of secret.key). A progress bar is drawn on stderr when it is a terminal.`,
 }
 
 func (a *app) runExport(ctx context.Context, o *exportOptions) error {
-	st, done, err := o.open(ctx, a, false)
+	st, done, err := o.openReadOnly(ctx, a, "export")
 	if err != nil {
 		return err
 	}
@@ -194,7 +232,7 @@ func (a *app) runImport(ctx context.Context, o *importOptions) error {
 		defer f.Close()
 		r = f
 	}
-	st, done, err := o.open(ctx, a, true)
+	st, done, err := o.open(ctx, a)
 	if err != nil {
 		return err
 	}
@@ -249,7 +287,9 @@ func (a *app) backupCommand() *cobra.Command {
 		Use:   "backup [--data DIR] --out FILE",
 		Short: "Copy a SQLite store, safely while the server runs",
 		Long: `Copy the SQLite store of a data folder to FILE (VACUUM INTO: one consistent
-snapshot, safe while the server runs). FILE must not exist; it is created
+snapshot, safe while the server runs). The store is opened read-only and
+never migrated, so the copy has the store's own schema version: back up
+before 'sluice migrate' or an upgrade. FILE must not exist; it is created
 with mode 0600. The copy does not hold the secret key: keep secret.key (or
 SLUICE_SECRET_KEY) safe apart from it.
 
@@ -274,15 +314,22 @@ func (a *app) runBackup(ctx context.Context, o *backupOptions) error {
 	if _, err := os.Stat(path); err != nil {
 		return fmt.Errorf("backup: no store in data folder %s: %w", o.DataDir, err)
 	}
-	st, err := sqlite.Open(ctx, path, slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	// Read-only and without migrating: the copy is of the store as it
+	// is, whatever its schema version (a backup before an upgrade is the
+	// one that matters).
+	st, err := sqlite.OpenReadOnly(ctx, path, slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	v, err := st.SchemaVersion(ctx)
+	if err != nil {
+		return fmt.Errorf("backup: %w (is this a sluice store?)", err)
+	}
 	if err := st.Backup(ctx, o.Out); err != nil {
 		return err
 	}
-	fmt.Fprintf(a.stderr, "backed up %s to %s\n", path, o.Out)
+	fmt.Fprintf(a.stderr, "backed up %s to %s (schema version %d; this sluice's is %d)\n", path, o.Out, v, sqlite.KnownVersion())
 	return nil
 }
 
@@ -315,7 +362,7 @@ run it at once on PostgreSQL: one migrates, the others wait.`,
 }
 
 func (a *app) runMigrate(ctx context.Context, o *migrateOptions) error {
-	st, done, err := o.open(ctx, a, true)
+	st, done, err := o.open(ctx, a)
 	if err != nil {
 		return err
 	}

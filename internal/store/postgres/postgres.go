@@ -77,6 +77,49 @@ func Open(ctx context.Context, url string, logger *slog.Logger) (*Store, error) 
 	return &Store{pool: pool, log: logger, channel: channel, done: done, stop: stop}, nil
 }
 
+// OpenReadOnly connects to the database at url without migrating it:
+// every transaction of its connections is read-only
+// (default_transaction_read_only), so that a write of any kind fails. It is
+// for commands that only read a store (export), which must leave a schema
+// of an older version as it is. It returns the store whatever its schema
+// version: the caller compares SchemaVersion with KnownVersion.
+func OpenReadOnly(ctx context.Context, url string, logger *slog.Logger) (*Store, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres: parse url: %w", err)
+	}
+	cfg.ConnConfig.RuntimeParams["default_transaction_read_only"] = "on"
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres %s: %w", cfg.ConnConfig.Host, err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("open postgres %s: %w", cfg.ConnConfig.Host, err)
+	}
+	channel, err := wakeChannel(ctx, pool)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	done, stop := context.WithCancel(context.Background())
+	return &Store{pool: pool, log: logger, channel: channel, done: done, stop: stop}, nil
+}
+
+// KnownVersion returns the schema version this binary's migrations bring
+// a store to: Open migrates up to it, and a reader of a store opened with
+// OpenReadOnly compares the store's SchemaVersion with it.
+func KnownVersion() int {
+	all, err := embeddedMigrations()
+	if err != nil || len(all) == 0 {
+		return 0
+	}
+	return all[len(all)-1].version
+}
+
 // Close stops the listeners and releases the connections. Calling it
 // again does nothing.
 func (s *Store) Close() error {

@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/url"
+	"os"
 	"runtime"
 	"sort"
 	"strconv"
@@ -94,10 +95,6 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error)
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
-	write.SetMaxOpenConns(1)
-	write.SetMaxIdleConns(1)
-	write.SetConnMaxLifetime(0)
-	write.SetConnMaxIdleTime(0)
 	if err := write.PingContext(ctx); err != nil {
 		write.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
@@ -106,6 +103,50 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error)
 		write.Close()
 		return nil, err
 	}
+	return start(path, dsn, write, logger)
+}
+
+// OpenReadOnly opens the existing database file at path without changing
+// it: no migration, no journal-mode switch, every connection opened with
+// mode=ro, so that a write of any kind fails ("attempt to write a readonly
+// database"). It is for commands that only read a store (export, backup),
+// which must leave a store of an older version as it is. It returns the
+// store whatever its schema version: the caller compares SchemaVersion
+// with KnownVersion. As for any reader of a WAL database, SQLite may
+// create the empty -wal and -shm files beside it; the database file
+// itself is not written.
+func OpenReadOnly(ctx context.Context, path string, logger *slog.Logger) (*Store, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("open sqlite %s read-only: %w", path, err)
+	}
+	q := url.Values{}
+	q.Add("mode", "ro")
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_time_format", "sqlite")
+	dsn := "file:" + path + "?" + q.Encode()
+	// The "write" connection is read-only too: Backup's VACUUM INTO runs
+	// on it (query_only would refuse VACUUM INTO; mode=ro does not).
+	write, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s read-only: %w", path, err)
+	}
+	if err := write.PingContext(ctx); err != nil {
+		write.Close()
+		return nil, fmt.Errorf("open sqlite %s read-only: %w", path, err)
+	}
+	return start(path, dsn, write, logger)
+}
+
+// start opens the read pool beside write and starts the group committer.
+func start(path, dsn string, write *sql.DB, logger *slog.Logger) (*Store, error) {
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	write.SetConnMaxLifetime(0)
+	write.SetConnMaxIdleTime(0)
 	read, err := sql.Open("sqlite", dsn+"&_pragma=query_only(1)")
 	if err != nil {
 		write.Close()
@@ -142,29 +183,51 @@ func (s *Store) Close() error {
 	return err
 }
 
-// migrate applies the embedded migrations not yet applied.
-func migrate(ctx context.Context, db *sql.DB) error {
-	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
-		return fmt.Errorf("migrate: create schema_migrations: %w", err)
-	}
+// mig is one numbered migration file.
+type mig struct {
+	version int
+	name    string
+}
+
+// embeddedMigrations lists the .up.sql files by version.
+func embeddedMigrations() ([]mig, error) {
 	entries, err := fs.Glob(migrations, "migrations/*.up.sql")
 	if err != nil {
-		return fmt.Errorf("migrate: list migrations: %w", err)
-	}
-	type mig struct {
-		version int
-		name    string
+		return nil, fmt.Errorf("migrate: list migrations: %w", err)
 	}
 	var all []mig
 	for _, e := range entries {
 		base := strings.TrimPrefix(e, "migrations/")
 		v, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
 		if err != nil {
-			return fmt.Errorf("migrate: bad migration name %q: %w", base, err)
+			return nil, fmt.Errorf("migrate: bad migration name %q: %w", base, err)
 		}
 		all = append(all, mig{v, e})
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].version < all[j].version })
+	return all, nil
+}
+
+// KnownVersion returns the schema version this binary's migrations bring
+// a store to: Open migrates up to it, and a reader of a store opened with
+// OpenReadOnly compares the store's SchemaVersion with it.
+func KnownVersion() int {
+	all, err := embeddedMigrations()
+	if err != nil || len(all) == 0 {
+		return 0
+	}
+	return all[len(all)-1].version
+}
+
+// migrate applies the embedded migrations not yet applied.
+func migrate(ctx context.Context, db *sql.DB) error {
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("migrate: create schema_migrations: %w", err)
+	}
+	all, err := embeddedMigrations()
+	if err != nil {
+		return err
+	}
 	var current int
 	if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
 		return fmt.Errorf("migrate: read schema version: %w", err)
