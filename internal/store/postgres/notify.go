@@ -378,33 +378,23 @@ func (s *Store) ListProblems(ctx context.Context, pf store.ProblemFilter) ([]sto
 		args = append(args, a)
 		where = append(where, strings.ReplaceAll(cond, "$?", "$"+strconv.Itoa(len(args))))
 	}
-	// Without a time bound, the failed steps are read from the covering
-	// steps_flow_problems index, which holds each step's flow
-	// (error_flow_id, set by a trigger of migration 0013) in group order:
-	// a flow's problems are one range of it, and no run is read, however
-	// many failures a flow has. With Since, the runs in range are read
-	// first and their failed steps from steps_problems (run_id).
-	flow, at := `s.error_flow_id`, `COALESCE(s.finished_at, (SELECT r.created_at FROM runs r WHERE r.id = s.run_id))`
+	// The failed steps are read from the covering steps_flow_problems
+	// index, which holds each step's flow and run creation time
+	// (error_flow_id, error_run_created_at, set by the trigger of
+	// migration 0013) in group order: a flow's problems are one range of
+	// it, and no run is read, however many failures a flow has.
 	from := `steps s`
-	if pf.Since.IsZero() {
-		if pf.OwnerID != 0 {
-			from = `flows f JOIN steps s ON s.error_flow_id = f.id`
-			add(`f.owner_id = $?`, pf.OwnerID)
-		}
-		if pf.FlowID != 0 {
-			add(`s.error_flow_id = $?`, pf.FlowID)
-		}
-	} else {
-		flow, at = `r.flow_id`, `COALESCE(s.finished_at, r.created_at)`
-		from = `steps s JOIN runs r ON r.id = s.run_id JOIN flows f ON f.id = r.flow_id`
-		if pf.OwnerID != 0 {
-			add(`f.owner_id = $?`, pf.OwnerID)
-		}
-		if pf.FlowID != 0 {
-			add(`r.flow_id = $?`, pf.FlowID)
-		}
-		add(`r.created_at >= $?`, pf.Since)
+	if pf.OwnerID != 0 {
+		from = `flows f JOIN steps s ON s.error_flow_id = f.id`
+		add(`f.owner_id = $?`, pf.OwnerID)
 	}
+	if pf.FlowID != 0 {
+		add(`s.error_flow_id = $?`, pf.FlowID)
+	}
+	if !pf.Since.IsZero() {
+		add(`s.error_run_created_at >= $?`, pf.Since)
+	}
+	at := `COALESCE(s.finished_at, s.error_run_created_at)`
 	limit := pf.Limit
 	if limit <= 0 {
 		limit = 100
@@ -414,10 +404,10 @@ func (s *Store) ListProblems(ctx context.Context, pf store.ProblemFilter) ([]sto
 		`(SELECT sluice_try_jsonb(t.error) -> 'diagnosis' ->> 'title' FROM steps t WHERE t.run_id = g.latest AND t.action_id = g.step AND t.error_code = g.code LIMIT 1), ` +
 		`g.n, g.first_seen, g.last_seen, g.latest, ` +
 		`NOT EXISTS (SELECT 1 FROM runs ok WHERE ok.flow_id = g.flow_id AND ok.status = 'succeeded' AND ok.id > g.latest) FROM (` +
-		`SELECT ` + flow + ` AS flow_id, s.action_id AS step, s.error_code AS code, MAX(s.error_class) AS class, COUNT(*) AS n, ` +
+		`SELECT s.error_flow_id AS flow_id, s.action_id AS step, s.error_code AS code, MAX(s.error_class) AS class, COUNT(*) AS n, ` +
 		`MIN(` + at + `) AS first_seen, MAX(` + at + `) AS last_seen, MAX(s.run_id) AS latest ` +
 		`FROM ` + from + ` WHERE ` + strings.Join(where, ` AND `) +
-		` GROUP BY ` + flow + `, s.action_id, s.error_code ORDER BY last_seen DESC, ` + flow + `, s.action_id, s.error_code LIMIT $` + strconv.Itoa(len(args)) + `) g ` +
+		` GROUP BY s.error_flow_id, s.action_id, s.error_code ORDER BY last_seen DESC, s.error_flow_id, s.action_id, s.error_code LIMIT $` + strconv.Itoa(len(args)) + `) g ` +
 		`JOIN flows f ON f.id = g.flow_id ORDER BY g.last_seen DESC, g.flow_id, g.step, g.code`
 	rows, err := s.pool.Query(ctx, q, args...)
 	out, err := collect(rows, err, func(row rowScanner) (store.Problem, error) {

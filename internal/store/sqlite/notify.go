@@ -454,13 +454,12 @@ func (s *Store) ListProblems(ctx context.Context, pf store.ProblemFilter) ([]sto
 	if limit <= 0 {
 		limit = 100
 	}
-	// Without a time bound, the failed steps are read from the covering
-	// steps_flow_problems index, which holds each step's flow
-	// (error_flow_id, set by a trigger of migration 0013) in group order:
-	// a flow's problems are one range of it, and no run is read, however
-	// many failures a flow has. The owner's flows come first (CROSS JOIN
-	// keeps SQLite to that order).
-	flow, at := `s.error_flow_id`, `COALESCE(s.finished_at, (SELECT r.created_at FROM runs r WHERE r.id = s.run_id))`
+	// The failed steps are read from the covering steps_flow_problems
+	// index, which holds each step's flow and run creation time
+	// (error_flow_id, error_run_created_at, set by the triggers of
+	// migration 0013) in group order: a flow's problems are one range of
+	// it, and no run is read, however many failures a flow has. The
+	// owner's flows come first (CROSS JOIN keeps SQLite to that order).
 	from := `steps s`
 	if pf.OwnerID != 0 {
 		from = `flows f CROSS JOIN steps s ON s.error_flow_id = f.id`
@@ -470,27 +469,9 @@ func (s *Store) ListProblems(ctx context.Context, pf store.ProblemFilter) ([]sto
 		where, args = append(where, `s.error_flow_id = ?`), append(args, pf.FlowID)
 	}
 	if !pf.Since.IsZero() {
-		// Since bounds the runs' creation: the runs in that range are
-		// read first, newest, and each one's failed steps from the
-		// steps_problems index (run_id, ...). For an owner or a flow, the
-		// runs come from their flows (runs_flow); otherwise every failed
-		// step is read in run order and its run looked up. CROSS JOIN
-		// keeps SQLite to these orders, which it cannot know without
-		// statistics.
-		flow, at = `r.flow_id`, `COALESCE(s.finished_at, r.created_at)`
-		where, args = where[:2], args[:0]
-		from = `steps s CROSS JOIN runs r ON r.id = s.run_id JOIN flows f ON f.id = r.flow_id`
-		if pf.OwnerID != 0 || pf.FlowID != 0 {
-			from = `flows f CROSS JOIN runs r ON r.flow_id = f.id CROSS JOIN steps s ON s.run_id = r.id`
-		}
-		if pf.OwnerID != 0 {
-			where, args = append(where, `f.owner_id = ?`), append(args, pf.OwnerID)
-		}
-		if pf.FlowID != 0 {
-			where, args = append(where, `r.flow_id = ?`), append(args, pf.FlowID)
-		}
-		where, args = append(where, `r.created_at >= ?`), append(args, nanos(pf.Since))
+		where, args = append(where, `s.error_run_created_at >= ?`), append(args, nanos(pf.Since))
 	}
+	at := `COALESCE(s.finished_at, s.error_run_created_at)`
 	// The title and whether the problem is ongoing are read in an outer
 	// query, for the groups kept only: SQLite refuses an aggregate of the
 	// outer query inside a subquery.
@@ -499,10 +480,10 @@ func (s *Store) ListProblems(ctx context.Context, pf store.ProblemFilter) ([]sto
 		`WHERE t.run_id = g.latest AND t.action_id = g.step AND t.error_code = g.code LIMIT 1), ` +
 		`g.n, g.first_seen, g.last_seen, g.latest, ` +
 		`NOT EXISTS (SELECT 1 FROM runs ok WHERE ok.flow_id = g.flow_id AND ok.status = 'succeeded' AND ok.id > g.latest) FROM (` +
-		`SELECT ` + flow + ` AS flow_id, s.action_id AS step, s.error_code AS code, MAX(s.error_class) AS class, COUNT(*) AS n, ` +
+		`SELECT s.error_flow_id AS flow_id, s.action_id AS step, s.error_code AS code, MAX(s.error_class) AS class, COUNT(*) AS n, ` +
 		`MIN(` + at + `) AS first_seen, MAX(` + at + `) AS last_seen, MAX(s.run_id) AS latest ` +
 		`FROM ` + from + ` WHERE ` + strings.Join(where, ` AND `) +
-		` GROUP BY ` + flow + `, s.action_id, s.error_code ORDER BY last_seen DESC, ` + flow + `, s.action_id, s.error_code LIMIT ?) g ` +
+		` GROUP BY s.error_flow_id, s.action_id, s.error_code ORDER BY last_seen DESC, s.error_flow_id, s.action_id, s.error_code LIMIT ?) g ` +
 		`JOIN flows f ON f.id = g.flow_id ORDER BY g.last_seen DESC, g.flow_id, g.step, g.code`
 	rows, err := s.query(ctx, q, append(args, limit)...)
 	if err != nil {

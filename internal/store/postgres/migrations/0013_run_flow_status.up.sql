@@ -8,18 +8,19 @@
 -- as many index entries as it shows instead of every run of that status.
 CREATE INDEX IF NOT EXISTS runs_flow_status ON runs (flow_id, status, id);
 
--- ListProblems: the run's flow on its failed steps with a diagnosis code,
--- so that problems are grouped from one index without looking up each
--- failed step's run. A run never changes flow; the trigger below sets the
--- column whenever a step is written with a code (every write path,
--- import included), and the backfill sets it on the steps already there.
-ALTER TABLE steps ADD COLUMN error_flow_id bigint;
+-- ListProblems: the run's flow and creation time on its failed steps with
+-- a diagnosis code, so that problems are grouped and bounded in time from
+-- one index without looking up each failed step's run. A run never
+-- changes flow or creation time; the trigger below sets the columns
+-- whenever a step is written with a code (every write path, import
+-- included), and the backfill sets them on the steps already there.
+ALTER TABLE steps ADD COLUMN error_flow_id bigint, ADD COLUMN error_run_created_at timestamptz;
 
-UPDATE steps s SET error_flow_id = r.flow_id FROM runs r WHERE r.id = s.run_id AND s.error_code IS NOT NULL;
+UPDATE steps s SET error_flow_id = r.flow_id, error_run_created_at = r.created_at FROM runs r WHERE r.id = s.run_id AND s.error_code IS NOT NULL;
 
 CREATE FUNCTION sluice_step_error_flow() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    NEW.error_flow_id := (SELECT r.flow_id FROM runs r WHERE r.id = NEW.run_id);
+    SELECT r.flow_id, r.created_at INTO NEW.error_flow_id, NEW.error_run_created_at FROM runs r WHERE r.id = NEW.run_id;
     RETURN NEW;
 END
 $$;
@@ -28,5 +29,5 @@ CREATE TRIGGER steps_error_flow BEFORE INSERT OR UPDATE OF error_code, run_id ON
     FOR EACH ROW WHEN (NEW.error_code IS NOT NULL) EXECUTE FUNCTION sluice_step_error_flow();
 
 -- Covering, in group order: a flow's problems are one range of it.
-CREATE INDEX steps_flow_problems ON steps (error_flow_id, action_id, error_code) INCLUDE (finished_at, error_class, run_id)
+CREATE INDEX steps_flow_problems ON steps (error_flow_id, action_id, error_code) INCLUDE (finished_at, error_run_created_at, error_class, run_id)
     WHERE error_code IS NOT NULL AND status IN ('failed', 'timed_out');
