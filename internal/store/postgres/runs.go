@@ -277,12 +277,16 @@ func byFlows(rf store.RunFilter) bool {
 }
 
 // runsByFlows is the query of an owner's runs read through the owner's
-// flows: for each flow, at most a page of its runs in id order from
-// runs_flow (flow_id, id) or, with a status, runs_flow_status (flow_id,
-// status, id), then the pages merged. A page then costs about a page of
-// index entries per flow of the owner, whether the owner has many runs of
-// that status or none; joined the other way, the planner walks every run
-// of the status (runs_status) or sorts every run of the owner.
+// flows: for each flow, the ids of at most a page of its runs in id order
+// from runs_flow (flow_id, id) or, with a status, runs_flow_status
+// (flow_id, status, id), then the pages merged and the runs read by id. A
+// page then costs about a page of index entries per flow of the owner,
+// whether the owner has many runs of that status or none. Joined the
+// other way, the planner walks every run of the status (runs_status) or
+// sorts every run of the owner; and a lateral query of whole rows lets it
+// walk the primary key backwards, filtering on the flow, which it prices
+// low for a page and which reads every run when the flow has none to
+// show. The ids alone come from an index-only scan, priced below that.
 func runsByFlows(rf store.RunFilter, order string, limit int) (string, []any) {
 	owner := rf.OwnerID
 	rf.OwnerID = 0
@@ -293,8 +297,8 @@ func runsByFlows(rf store.RunFilter, order string, limit int) (string, []any) {
 	}
 	args = append(args, owner, limit)
 	o, l := `$`+strconv.Itoa(len(args)-1), `$`+strconv.Itoa(len(args))
-	return `SELECT ` + runCols + ` FROM flows f CROSS JOIN LATERAL (SELECT * FROM runs r WHERE ` + cond + order + ` LIMIT ` + l + `) r ` +
-		`WHERE f.owner_id = ` + o + order + ` LIMIT ` + l, args
+	return `SELECT ` + runCols + ` FROM flows f CROSS JOIN LATERAL (SELECT r.id FROM runs r WHERE ` + cond + order + ` LIMIT ` + l + `) p ` +
+		`JOIN runs r ON r.id = p.id WHERE f.owner_id = ` + o + order + ` LIMIT ` + l, args
 }
 
 // CountRuns counts the runs a filter keeps, ignoring its limit.
