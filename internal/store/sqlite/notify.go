@@ -460,9 +460,14 @@ func (s *Store) ListProblems(ctx context.Context, pf store.ProblemFilter) ([]sto
 	// migration 0013) in group order: a flow's problems are one range of
 	// it, and no run is read, however many failures a flow has. The
 	// owner's flows come first (CROSS JOIN keeps SQLite to that order).
-	from := `steps s`
+	// They then come out of the loop in the order of the owner's flow
+	// names (flows (owner_id, name), unique), each flow's in group order:
+	// grouping by the name first lets SQLite group them as they come
+	// instead of sorting them all (the name is the flow's: the groups are
+	// the same).
+	from, group := `steps s`, `s.error_flow_id, s.action_id, s.error_code`
 	if pf.OwnerID != 0 {
-		from = `flows f CROSS JOIN steps s ON s.error_flow_id = f.id`
+		from, group = `flows f CROSS JOIN steps s ON s.error_flow_id = f.id`, `f.name, `+group
 		where, args = append(where, `f.owner_id = ?`), append(args, pf.OwnerID)
 	}
 	if pf.FlowID != 0 {
@@ -483,7 +488,7 @@ func (s *Store) ListProblems(ctx context.Context, pf store.ProblemFilter) ([]sto
 		`SELECT s.error_flow_id AS flow_id, s.action_id AS step, s.error_code AS code, MAX(s.error_class) AS class, COUNT(*) AS n, ` +
 		`MIN(` + at + `) AS first_seen, MAX(` + at + `) AS last_seen, MAX(s.run_id) AS latest ` +
 		`FROM ` + from + ` WHERE ` + strings.Join(where, ` AND `) +
-		` GROUP BY s.error_flow_id, s.action_id, s.error_code ORDER BY last_seen DESC, s.error_flow_id, s.action_id, s.error_code LIMIT ?) g ` +
+		` GROUP BY ` + group + ` ORDER BY last_seen DESC, s.error_flow_id, s.action_id, s.error_code LIMIT ?) g ` +
 		`JOIN flows f ON f.id = g.flow_id ORDER BY g.last_seen DESC, g.flow_id, g.step, g.code`
 	rows, err := s.query(ctx, q, append(args, limit)...)
 	if err != nil {
