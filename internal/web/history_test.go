@@ -153,6 +153,30 @@ func TestHistoryTextSearchIsWindowed(t *testing.T) {
 	t.Fatalf("the old run was not found by going on:\n%s", p.body)
 }
 
+func TestHistoryStatusFilterReadsWholeHistory(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	f := s.saveFlow(t, s.ann, flowSource("Old failure", "https://api.example.com/x"))
+	old := s.finishedRun(t, f, store.RunFailed, `{"input":{"user":"ann"}}`)
+	// More runs than the site's text-search window (20 ids) come after
+	// the only failure: a status filter still finds it on its first page.
+	for range 45 {
+		s.finishedRun(t, f, store.RunSucceeded, `{"input":{"user":"ann"}}`)
+	}
+	ann := s.browser(t)
+	ann.signIn("ann@example.com", "/")
+	for _, path := range []string{"/runs?status=failed", fmt.Sprintf("/flows/%d/runs?status=failed", f.ID)} {
+		p := ann.get(path)
+		requireStatus(t, p, http.StatusOK, "GET "+path)
+		if got := runLinks(p.body); len(got) != 1 || got[0] != fmt.Sprint(old.ID) {
+			t.Errorf("GET %s lists %v, want run %d", path, got, old.ID)
+		}
+		if strings.Contains(p.body, "Search older runs") || strings.Contains(p.body, "Searched runs down to") {
+			t.Errorf("GET %s offers to search older runs:\n%s", path, p.body)
+		}
+	}
+}
+
 func TestHistoryExportCSV(t *testing.T) {
 	t.Parallel()
 	s := newSite(t)

@@ -104,10 +104,9 @@ type PortalConfig struct {
 	SignIn *signin.Checker
 	// SearchWindow is how many run ids one page of the run history
 	// covers when it searches text in trigger inputs (a LIKE over the
-	// input of each run the other filters leave) or filters one owner's
-	// or flow's runs by status: a page that finds too little in one
-	// window offers to go on below it, so that no request reads every
-	// run. Defaults to 20,000.
+	// input of each run the other filters leave): a page that finds too
+	// little in one window offers to go on below it, so that no request
+	// reads every run. Defaults to 20,000.
 	SearchWindow int64
 	// SampleBaseURL is the base URL of the sample service
 	// (internal/sample) that the engine's HTTP client reaches, such as

@@ -369,8 +369,8 @@ func (s *Store) ListProblemRuns(ctx context.Context, f store.ProblemRunFilter) (
 // diagnosis code, most recently seen first. Steps without a diagnosis code
 // are left out: the engine records no code for a step whose failure is a
 // consequence of the root cause. The groups are formed on the steps' fault
-// columns (steps_problems index); only the title of each group's latest
-// step is read from its error JSON.
+// columns; only the title of each group's latest step is read from its
+// error JSON.
 func (s *Store) ListProblems(ctx context.Context, pf store.ProblemFilter) ([]store.Problem, error) {
 	where := []string{`s.error_code IS NOT NULL`, `s.status IN ('failed', 'timed_out')`}
 	var args []any
@@ -378,15 +378,31 @@ func (s *Store) ListProblems(ctx context.Context, pf store.ProblemFilter) ([]sto
 		args = append(args, a)
 		where = append(where, strings.ReplaceAll(cond, "$?", "$"+strconv.Itoa(len(args))))
 	}
+	// The failed steps are read from the covering steps_flow_problems
+	// index, which holds each step's flow and run creation time
+	// (error_flow_id, error_run_created_at, set by the trigger of
+	// migration 0013) in group order: each flow's problems are grouped
+	// from one range of it (a lateral query per flow, so that the groups
+	// stream out of the index without a sort, whatever the planner
+	// guesses of their number), and no run is read, however many
+	// failures a flow has.
+	var flows []string
 	if pf.OwnerID != 0 {
-		add(`f.owner_id = $?`, pf.OwnerID)
+		args = append(args, pf.OwnerID)
+		flows = append(flows, `f.owner_id = $`+strconv.Itoa(len(args)))
 	}
 	if pf.FlowID != 0 {
-		add(`r.flow_id = $?`, pf.FlowID)
+		args = append(args, pf.FlowID)
+		flows = append(flows, `f.id = $`+strconv.Itoa(len(args)))
 	}
 	if !pf.Since.IsZero() {
-		add(`r.created_at >= $?`, pf.Since)
+		add(`s.error_run_created_at >= $?`, pf.Since)
 	}
+	flowWhere := ``
+	if len(flows) > 0 {
+		flowWhere = ` WHERE ` + strings.Join(flows, ` AND `)
+	}
+	at := `COALESCE(s.finished_at, s.error_run_created_at)`
 	limit := pf.Limit
 	if limit <= 0 {
 		limit = 100
@@ -396,10 +412,12 @@ func (s *Store) ListProblems(ctx context.Context, pf store.ProblemFilter) ([]sto
 		`(SELECT sluice_try_jsonb(t.error) -> 'diagnosis' ->> 'title' FROM steps t WHERE t.run_id = g.latest AND t.action_id = g.step AND t.error_code = g.code LIMIT 1), ` +
 		`g.n, g.first_seen, g.last_seen, g.latest, ` +
 		`NOT EXISTS (SELECT 1 FROM runs ok WHERE ok.flow_id = g.flow_id AND ok.status = 'succeeded' AND ok.id > g.latest) FROM (` +
-		`SELECT r.flow_id, s.action_id AS step, s.error_code AS code, MAX(s.error_class) AS class, COUNT(*) AS n, ` +
-		`MIN(COALESCE(s.finished_at, r.created_at)) AS first_seen, MAX(COALESCE(s.finished_at, r.created_at)) AS last_seen, MAX(r.id) AS latest ` +
-		`FROM steps s JOIN runs r ON r.id = s.run_id JOIN flows f ON f.id = r.flow_id WHERE ` + strings.Join(where, ` AND `) +
-		` GROUP BY r.flow_id, s.action_id, s.error_code ORDER BY last_seen DESC, r.flow_id, s.action_id, s.error_code LIMIT $` + strconv.Itoa(len(args)) + `) g ` +
+		`SELECT p.* FROM flows f CROSS JOIN LATERAL (` +
+		`SELECT s.error_flow_id AS flow_id, s.action_id AS step, s.error_code AS code, MAX(s.error_class) AS class, COUNT(*) AS n, ` +
+		`MIN(` + at + `) AS first_seen, MAX(` + at + `) AS last_seen, MAX(s.run_id) AS latest ` +
+		`FROM steps s WHERE s.error_flow_id = f.id AND ` + strings.Join(where, ` AND `) +
+		` GROUP BY s.error_flow_id, s.action_id, s.error_code) p` + flowWhere +
+		` ORDER BY p.last_seen DESC, p.flow_id, p.step, p.code LIMIT $` + strconv.Itoa(len(args)) + `) g ` +
 		`JOIN flows f ON f.id = g.flow_id ORDER BY g.last_seen DESC, g.flow_id, g.step, g.code`
 	rows, err := s.pool.Query(ctx, q, args...)
 	out, err := collect(rows, err, func(row rowScanner) (store.Problem, error) {

@@ -34,6 +34,11 @@ func fillHistory(b *testing.B, s *Store, failEvery int) (store.Store, int64) {
 		`(2, 'transient', 'http.502'), (3, 'throttled', 'http.429')) c(k, class, code) ON c.k = (r.id / $1::bigint) % 4`, failEvery); err != nil {
 		b.Fatal(err)
 	}
+	// The runs were written with their ids: the next run the store
+	// creates follows them.
+	if _, err := s.pool.Exec(ctx, `SELECT setval(pg_get_serial_sequence('runs', 'id'), $1)`, storetest.ProblemsHistoryRuns); err != nil {
+		b.Fatal(err)
+	}
 	if _, err := s.pool.Exec(ctx, `VACUUM ANALYZE runs`); err != nil {
 		b.Fatal(err)
 	}

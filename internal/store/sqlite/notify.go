@@ -446,44 +446,49 @@ func (s *Store) AlertSent(ctx context.Context, flowID int64, step, code string, 
 // diagnosis code, most recently seen first. Steps without a diagnosis code
 // are left out: the engine records no code for a step whose failure is a
 // consequence of the root cause. The groups are formed on the steps' fault
-// columns (steps_problems index); only the title of each group's latest
-// step is read from its error JSON.
+// columns; only the title of each group's latest step is read from its
+// error JSON.
 func (s *Store) ListProblems(ctx context.Context, pf store.ProblemFilter) ([]store.Problem, error) {
 	where, args := []string{`s.error_code IS NOT NULL`, `s.status IN ('failed', 'timed_out')`}, []any{}
-	if pf.OwnerID != 0 {
-		where, args = append(where, `f.owner_id = ?`), append(args, pf.OwnerID)
-	}
-	if pf.FlowID != 0 {
-		where, args = append(where, `r.flow_id = ?`), append(args, pf.FlowID)
-	}
-	if !pf.Since.IsZero() {
-		where, args = append(where, `r.created_at >= ?`), append(args, nanos(pf.Since))
-	}
 	limit := pf.Limit
 	if limit <= 0 {
 		limit = 100
 	}
-	// Everyone's failed steps are read from the covering steps_problems
-	// index, in run order, and each one's run is found by its id; one
-	// owner's or one flow's are read from their runs, so that a maker's
-	// problems cost what the maker's runs hold, not what the whole store
-	// holds. CROSS JOIN keeps SQLite to that order, which it cannot know
-	// without statistics. The title and whether the problem is ongoing
-	// are read in an outer query, for the groups kept only: SQLite refuses
-	// an aggregate of the outer query inside a subquery.
-	from := `steps s CROSS JOIN runs r ON r.id = s.run_id JOIN flows f ON f.id = r.flow_id`
-	if pf.OwnerID != 0 || pf.FlowID != 0 {
-		from = `flows f CROSS JOIN runs r ON r.flow_id = f.id CROSS JOIN steps s ON s.run_id = r.id`
+	// The failed steps are read from the covering steps_flow_problems
+	// index, which holds each step's flow and run creation time
+	// (error_flow_id, error_run_created_at, set by the triggers of
+	// migration 0013) in group order: a flow's problems are one range of
+	// it, and no run is read, however many failures a flow has. The
+	// owner's flows come first (CROSS JOIN keeps SQLite to that order).
+	// They then come out of the loop in the order of the owner's flow
+	// names (flows (owner_id, name), unique), each flow's in group order:
+	// grouping by the name first lets SQLite group them as they come
+	// instead of sorting them all (the name is the flow's: the groups are
+	// the same).
+	from, group := `steps s`, `s.error_flow_id, s.action_id, s.error_code`
+	if pf.OwnerID != 0 {
+		from, group = `flows f CROSS JOIN steps s ON s.error_flow_id = f.id`, `f.name, `+group
+		where, args = append(where, `f.owner_id = ?`), append(args, pf.OwnerID)
 	}
+	if pf.FlowID != 0 {
+		where, args = append(where, `s.error_flow_id = ?`), append(args, pf.FlowID)
+	}
+	if !pf.Since.IsZero() {
+		where, args = append(where, `s.error_run_created_at >= ?`), append(args, nanos(pf.Since))
+	}
+	at := `COALESCE(s.finished_at, s.error_run_created_at)`
+	// The title and whether the problem is ongoing are read in an outer
+	// query, for the groups kept only: SQLite refuses an aggregate of the
+	// outer query inside a subquery.
 	q := `SELECT g.flow_id, f.name, f.owner_id, g.step, g.code, g.class, ` +
 		`(SELECT CASE WHEN json_valid(t.error) THEN json_extract(t.error, '$.diagnosis.title') END FROM steps t ` +
 		`WHERE t.run_id = g.latest AND t.action_id = g.step AND t.error_code = g.code LIMIT 1), ` +
 		`g.n, g.first_seen, g.last_seen, g.latest, ` +
 		`NOT EXISTS (SELECT 1 FROM runs ok WHERE ok.flow_id = g.flow_id AND ok.status = 'succeeded' AND ok.id > g.latest) FROM (` +
-		`SELECT r.flow_id, s.action_id AS step, s.error_code AS code, MAX(s.error_class) AS class, COUNT(*) AS n, ` +
-		`MIN(COALESCE(s.finished_at, r.created_at)) AS first_seen, MAX(COALESCE(s.finished_at, r.created_at)) AS last_seen, MAX(r.id) AS latest ` +
+		`SELECT s.error_flow_id AS flow_id, s.action_id AS step, s.error_code AS code, MAX(s.error_class) AS class, COUNT(*) AS n, ` +
+		`MIN(` + at + `) AS first_seen, MAX(` + at + `) AS last_seen, MAX(s.run_id) AS latest ` +
 		`FROM ` + from + ` WHERE ` + strings.Join(where, ` AND `) +
-		` GROUP BY r.flow_id, s.action_id, s.error_code ORDER BY last_seen DESC, r.flow_id, s.action_id, s.error_code LIMIT ?) g ` +
+		` GROUP BY ` + group + ` ORDER BY last_seen DESC, s.error_flow_id, s.action_id, s.error_code LIMIT ?) g ` +
 		`JOIN flows f ON f.id = g.flow_id ORDER BY g.last_seen DESC, g.flow_id, g.step, g.code`
 	rows, err := s.query(ctx, q, append(args, limit)...)
 	if err != nil {

@@ -11,9 +11,29 @@ import (
 	"github.com/sluice/sluice/internal/store"
 )
 
-const runCols = `r.id, r.flow_id, f.name, r.flow_version, f.owner_id, r.status, r.trigger_type, r.input, r.output, r.error, r.current_step, ` +
-	`r.resubmitted_from, r.created_at, r.started_at, r.finished_at, r.next_attempt_at, r.lease_owner, r.lease_until, r.expr_steps, r.expr_nanos ` +
-	`FROM runs r JOIN flows f ON f.id = r.flow_id`
+// runSelect are a run's columns with its flow's name and owner, the run
+// aliased r and its flow f; runCols adds the join.
+const runSelect = `r.id, r.flow_id, f.name, r.flow_version, f.owner_id, r.status, r.trigger_type, r.input, r.output, r.error, r.current_step, ` +
+	`r.resubmitted_from, r.created_at, r.started_at, r.finished_at, r.next_attempt_at, r.lease_owner, r.lease_until, r.expr_steps, r.expr_nanos `
+
+const runCols = runSelect + `FROM runs r JOIN flows f ON f.id = r.flow_id`
+
+// runsByFlows reads runs through their flows: the owner's flows, then
+// each flow's runs in id order from runs_flow (flow_id, id) or, with a
+// status, runs_flow_status (flow_id, status, id). SQLite, seeing each
+// flow's runs come in the order asked, stops a flow's range once the page
+// is full and the next run would not make it, so that a page costs about
+// a page of index entries per flow, whether the owner has many runs of
+// that status or none. CROSS JOIN keeps that order: without statistics
+// SQLite would otherwise walk runs_status, every run of the status.
+const runsByFlows = runSelect + `FROM flows f CROSS JOIN runs r ON r.flow_id = f.id`
+
+// byFlows reports whether ListRuns reads rf's runs through the owner's
+// flows (runsByFlows): an owner's runs, unless a more selective filter
+// (ids, a resubmit's original, a connection's failures, one flow) leads.
+func byFlows(rf store.RunFilter) bool {
+	return rf.OwnerID != 0 && rf.FlowID == 0 && len(rf.IDs) == 0 && rf.ResubmittedFrom == 0 && rf.FailedOnConnection == ""
+}
 
 func scanRun(row interface{ Scan(...any) error }) (store.Run, error) {
 	var r store.Run
@@ -256,7 +276,11 @@ func (s *Store) ListRuns(ctx context.Context, rf store.RunFilter) ([]store.Run, 
 	if rf.Oldest {
 		order = ` ORDER BY r.id LIMIT ?`
 	}
-	return list(ctx, s, "list runs", scanRun, `SELECT `+runCols+where+order, append(args, limit)...)
+	from := runCols
+	if byFlows(rf) {
+		from = runsByFlows
+	}
+	return list(ctx, s, "list runs", scanRun, `SELECT `+from+where+order, append(args, limit)...)
 }
 
 // CountRuns counts the runs a filter keeps.

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"syscall"
 	"testing"
 	"time"
 
@@ -83,6 +84,7 @@ func CheckFaultsBackfilled(t *testing.T, st store.Store, runs map[string]int64) 
 func BenchmarkProblems(b *testing.B, st store.Store, owner int64) {
 	ctx := context.Background()
 	b.Run("ListProblems", func(b *testing.B) {
+		defer reportCPU(b)()
 		for b.Loop() {
 			ps, err := st.ListProblems(ctx, store.ProblemFilter{OwnerID: owner})
 			if err != nil || len(ps) == 0 {
@@ -91,9 +93,18 @@ func BenchmarkProblems(b *testing.B, st store.Store, owner int64) {
 		}
 	})
 	b.Run("ListProblemsSinceWeek", func(b *testing.B) {
+		defer reportCPU(b)()
 		for b.Loop() {
 			if _, err := st.ListProblems(ctx, store.ProblemFilter{OwnerID: owner, Since: time.Now().Add(-7 * 24 * time.Hour)}); err != nil {
 				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("ListProblemsAll", func(b *testing.B) {
+		defer reportCPU(b)()
+		for b.Loop() {
+			if ps, err := st.ListProblems(ctx, store.ProblemFilter{}); err != nil || len(ps) == 0 {
+				b.Fatalf("ListProblems(all): %d problems, %v", len(ps), err)
 			}
 		}
 	})
@@ -102,6 +113,7 @@ func BenchmarkProblems(b *testing.B, st store.Store, owner int64) {
 		want       int
 	}{{"FailedOnConnection", "crm", 50}, {"FailedOnConnectionNone", "erp", 0}} {
 		b.Run(tc.name, func(b *testing.B) {
+			defer reportCPU(b)()
 			for b.Loop() {
 				rs, err := st.ListRuns(ctx, store.RunFilter{OwnerID: owner, FailedOnConnection: tc.conn})
 				if err != nil || len(rs) != tc.want {
@@ -109,6 +121,76 @@ func BenchmarkProblems(b *testing.B, st store.Store, owner int64) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkRunLists measures the run history's lists (ListRuns, a page
+// of 51 as the portal asks) on st filled as for BenchmarkProblems: the
+// owner's runs, all and by status (one that no run has), one flow's by
+// status, every run of a status, and the runs of another owner whose 100
+// runs (created here, the newest) are all queued, by a status none of
+// them has: the case that walked every run of that status before
+// runs_flow_status.
+func BenchmarkRunLists(b *testing.B, st store.Store, owner, firstFlow int64) {
+	ctx := context.Background()
+	rare, err := st.CreateUser(ctx, store.User{Email: "rare@example.com", PasswordHash: "x", Role: store.RoleMaker})
+	if err != nil {
+		b.Fatal(err)
+	}
+	f, err := st.CreateFlow(ctx, store.NewFlow{Name: "rare", OwnerID: rare.ID, TriggerType: "manual", WebhookToken: "rare", Definition: []byte(`{}`), Source: "x"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for range 100 {
+		if _, err := st.CreateRun(ctx, store.NewRun{FlowID: f.ID, FlowVersion: 1, TriggerType: "manual", NextAttemptAt: time.Now().Add(time.Hour)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name   string
+		filter store.RunFilter
+		some   bool
+	}{
+		{"owner", store.RunFilter{OwnerID: owner}, true},
+		{"owner/deep", store.RunFilter{OwnerID: owner, BeforeID: 1000}, true},
+		{"owner/failed", store.RunFilter{OwnerID: owner, Status: store.RunFailed}, true},
+		{"owner/failed/deep", store.RunFilter{OwnerID: owner, Status: store.RunFailed, BeforeID: 1000}, true},
+		{"owner/cancelled-none", store.RunFilter{OwnerID: owner, Status: store.RunCancelled}, false},
+		{"flow/failed", store.RunFilter{FlowID: firstFlow, Status: store.RunFailed}, true},
+		{"all/failed", store.RunFilter{Status: store.RunFailed}, true},
+		{"rare-owner/succeeded-none", store.RunFilter{OwnerID: rare.ID, Status: store.RunSucceeded}, false},
+		{"rare-owner/queued", store.RunFilter{OwnerID: rare.ID, Status: store.RunQueued}, true},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			tc.filter.Limit = 51
+			defer reportCPU(b)()
+			for b.Loop() {
+				rs, err := st.ListRuns(ctx, tc.filter)
+				if err != nil || (len(rs) > 0) != tc.some {
+					b.Fatalf("ListRuns(%+v): %d runs, %v", tc.filter, len(rs), err)
+				}
+			}
+		})
+	}
+}
+
+// reportCPU starts counting the process's CPU time (user and system) and
+// returns the function that reports it per operation as cpu-ms/op: on a
+// shared machine, steadier than the wall time. For PostgreSQL it is the
+// client's share only; the server's is not counted.
+func reportCPU(b *testing.B) func() {
+	cpu := func() time.Duration {
+		var ru syscall.Rusage
+		if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+			return 0
+		}
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	cpu0 := cpu()
+	return func() {
+		if b.N > 0 {
+			b.ReportMetric(float64(cpu()-cpu0)/float64(b.N)/1e6, "cpu-ms/op")
+		}
 	}
 }
 
@@ -121,11 +203,20 @@ const ProblemsHistoryRuns = 1_000_000
 // writes one (the driver's own SQL: the store's writes would take minutes)
 // into a fresh store: runs spread over flows first..first+9 of owner, one
 // step each, as BenchOwner creates them. It returns the store and owner.
+//
+// The 1 in 20 history also measures the run lists (BenchmarkRunLists).
 func BenchmarkProblemsHistories(b *testing.B, fill func(b *testing.B, failEvery int) (store.Store, int64)) {
 	for _, failEvery := range []int{100, 20} {
 		b.Run(fmt.Sprintf("failed=1in%d", failEvery), func(b *testing.B) {
 			st, owner := fill(b, failEvery)
 			BenchmarkProblems(b, st, owner)
+			if failEvery == 20 {
+				flows, err := st.ListFlows(context.Background(), store.FlowFilter{OwnerID: owner})
+				if err != nil || len(flows) == 0 {
+					b.Fatalf("ListFlows: %d flows, %v", len(flows), err)
+				}
+				BenchmarkRunLists(b, st, owner, flows[0].ID)
+			}
 		})
 	}
 }

@@ -58,6 +58,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Alerts", alertTests},
 		{"Digests", digestTests},
 		{"Problems", problemTests},
+		{"History", historyTests},
 		{"Settings", settingsTests},
 		{"Transfer", transferTests},
 		{"Help", helpTests},
