@@ -76,7 +76,7 @@ var neutral = map[string]string{
 	"Connection": "the connection", "Step": "the step", "StepTitle": "The step",
 	"Field": "the field", "Status": "the status", "Host": "The service",
 	"Provider": "the service", "Detail": "an error", "Wait": "a while",
-	"URL": "the URL", "Message": "the error message",
+	"URL": "the URL", "Message": "the error message", "Reset": "the reset time",
 }
 
 // neutralText replaces the placeholders of a catalog text by neutral
