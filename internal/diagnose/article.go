@@ -7,7 +7,8 @@ import (
 
 // articles maps the prefix of a catalog id (the part before the first
 // dot) to the help article that explains that family of errors: one per
-// main provider, one for network errors. The timeout codes have their own
+// main provider, one for network errors, one per answer format that
+// misleads by its status (GraphQL, SOAP). The timeout codes have their own
 // article, named in timeoutCodes; every other code is explained by the
 // article of its class (see ArticleFor).
 var articles = map[string]string{
@@ -16,11 +17,13 @@ var articles = map[string]string{
 	"github":     "github",
 	"gitlab":     "gitlab",
 	"google":     "google",
+	"graphql":    "graphql",
 	"jira":       "jira",
 	"graph":      "microsoft-graph",
 	"salesforce": "salesforce",
 	"shopify":    "shopify",
 	"slack":      "slack",
+	"soap":       "soap",
 	"stripe":     "stripe",
 	"telegram":   "telegram",
 	"twilio":     "twilio",

@@ -19,17 +19,18 @@ import (
 // happened must quote.
 
 // heldoutTarget is the share of held-out answers that must be diagnosed
-// right (class, and code when the file names one, and a 2xx answer seen
-// as a failure). Before the rules for these families the set scored
-// 40%; the rules reach more than 90%; the target sits below that, so
-// that a rule tuned for one provider cannot silently break a family, while
-// an honest miss on an odd answer (docs/benchmarks.md lists them) does
-// not fail the build.
-const heldoutTarget = 0.40
+// right: the class, the code when the file names one, and a 2xx answer
+// seen as a failure. Before the rules for these families the set scored
+// 40.0% (26 of 65); they reach 93.8% (61 of 65; docs/benchmarks.md
+// lists the 4 misses). At 90% two more misses pass, so a rule tuned for
+// one provider may cost an odd answer, but breaking any one family (the
+// smallest, SOAP and conflicts, has 7 answers) fails the build.
+const heldoutTarget = 0.90
 
-// heldoutQuoteTarget is the share of held-out answers whose What happened
-// must quote the API's own message.
-const heldoutQuoteTarget = 0.80
+// heldoutQuoteTarget is the share of held-out answers with a "# quote:"
+// whose What happened must quote it: 98.5% now (64 of 65), 83.1% before;
+// at 95% two more misses pass.
+const heldoutQuoteTarget = 0.95
 
 // heldoutScore diagnoses every held-out answer and returns the share
 // diagnosed right, the share whose message was quoted, and the misses.

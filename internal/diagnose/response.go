@@ -181,13 +181,27 @@ var (
 	spaceRE  = regexp.MustCompile(`\s+`)
 )
 
-// htmlTagRE finds the tags that make a page HTML; "<head" must be the
-// whole name, so that an XML <Header> (SOAP) is not taken for one.
-var htmlTagRE = regexp.MustCompile(`<(html|head|title|body)[\s>/]`)
+// firstTagRE finds the name of the first element of a document, after
+// an XML declaration, comments and a doctype.
+var firstTagRE = regexp.MustCompile(`^(?:\s*(?:<\?[^>]*\?>|<!--(?s:.*?)-->|<![^>]*>))*\s*<([a-zA-Z][\w:.-]*)`)
 
+// isHTML reports whether t is an HTML page, from its doctype, an <html>
+// element, or a first element that only HTML has; an XML document whose
+// elements are called Header or Body (SOAP) is not one.
 func isHTML(t string) bool {
 	head := strings.ToLower(t[:min(len(t), 512)])
-	return strings.HasPrefix(head, "<!doctype html") || htmlTagRE.MatchString(head)
+	if strings.HasPrefix(head, "<!doctype html") || strings.Contains(head, "<html") {
+		return true
+	}
+	m := firstTagRE.FindStringSubmatch(head)
+	if m == nil {
+		return false
+	}
+	switch m[1] {
+	case "head", "title", "body", "h1", "h2", "p", "div", "center", "pre", "meta", "style", "script":
+		return true
+	}
+	return false
 }
 
 func oneLine(s string) string {
