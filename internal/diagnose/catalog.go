@@ -70,6 +70,11 @@ type match struct {
 	XMLCode []string `json:"xml_code,omitempty"`
 	// Text is a regular expression on the body as text.
 	Text string `json:"text,omitempty"`
+	// Detail is a regular expression on the answer's own message (what
+	// What happened quotes: error.message, error_description, detail,
+	// faultstring, ...), so that a word in a key or an id elsewhere in
+	// the body does not match.
+	Detail string `json:"detail,omitempty"`
 	// Message is a regular expression on the engine's error message.
 	Message string `json:"message,omitempty"`
 	// Any holds when at least one of its matches holds.
@@ -82,8 +87,8 @@ type match struct {
 	// resets tomorrow or a plan that must change.
 	WaitAtMost string `json:"wait_at_most,omitempty"`
 
-	url, text, message *regexp.Regexp
-	waitAtMost         time.Duration
+	url, text, detail, message *regexp.Regexp
+	waitAtMost                 time.Duration
 }
 
 // bodyRule tests the values at a path of the decoded body (JSON, or XML
@@ -415,6 +420,9 @@ func (m *match) compile(where string) error {
 	if err := compile("text", m.Text, &m.text); err != nil {
 		return err
 	}
+	if err := compile("detail", m.Detail, &m.detail); err != nil {
+		return err
+	}
 	if err := compile("message", m.Message, &m.message); err != nil {
 		return err
 	}
@@ -524,6 +532,12 @@ func (m *match) score(r *response) int {
 	}
 	if m.text != nil {
 		if !m.text.MatchString(r.text) {
+			return 0
+		}
+		s += 2
+	}
+	if m.detail != nil {
+		if !m.detail.MatchString(r.detail()) {
 			return 0
 		}
 		s += 2

@@ -205,6 +205,16 @@ func TestSpecialCases(t *testing.T) {
 			class: ClassConfig, code: "http.409", contains: []string{"already exists"},
 		},
 		{
+			name:  "words in keys do not count: a 409 with retryable false, a 403 with a billing id",
+			in:    Input{Status: 409, URL: "https://api.example.com/x", RawBody: `{"message":"Email taken","retryable":false,"lock_id":null}`},
+			class: ClassConfig, code: "http.409",
+		},
+		{
+			name:  "a 403 whose body has a billing field but whose message is about a role",
+			in:    Input{Status: 403, URL: "https://api.example.com/x", RawBody: `{"message":"Role viewer may not delete invoices","billing_account":"ba_1"}`},
+			class: ClassAuth, code: "http.403",
+		},
+		{
 			name:  "a 409 that says do not retry is not retried",
 			in:    Input{Status: 409, URL: "https://api.example.com/jobs/1", RawBody: `{"message":"Job 1 is in state done; do not retry"}`},
 			class: ClassConfig, code: "http.409",

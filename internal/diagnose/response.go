@@ -37,6 +37,8 @@ type response struct {
 
 	wait             time.Duration // namedWait, once read
 	waitOK, waitDone bool
+	detailText       string // detail, once read
+	detailDone       bool
 }
 
 var urlInMessage = regexp.MustCompile(`https?://[^\s"'<>]+`)
@@ -400,6 +402,13 @@ const maxDetail = 240
 // detail is what the other side said about the error, in one short line,
 // or "".
 func (r *response) detail() string {
+	if !r.detailDone {
+		r.detailText, r.detailDone = r.readDetail(), true
+	}
+	return r.detailText
+}
+
+func (r *response) readDetail() string {
 	if r.problem {
 		if d := r.problemDetail(); d != "" {
 			return d
