@@ -362,8 +362,8 @@ func TestIsFailure(t *testing.T) {
 		{"graphql partial data with a null field", 200, `{"data":{"a":1,"b":null},"errors":[{"message":"b failed"}]}`, false},
 		{"json-rpc error", 200, `{"jsonrpc":"2.0","error":{"code":-32601,"message":"Method not found"},"id":1}`, true},
 		{"json-rpc result", 200, `{"jsonrpc":"2.0","result":{"error":"none"},"id":1}`, false},
-		{"problem document in a 200", 200, `{"type":"about:blank","title":"Not Found","status":404}`, true},
 		{"record with a title and a status", 200, `{"title":"Q3 report","status":200,"type":"report"}`, false},
+		{"uptime check with a title and a status 500", 200, `{"title":"Homepage","status":500,"type":"http"}`, false},
 		{"SOAP fault in a 200", 200, `<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><soap:Fault><faultcode>soap:Server</faultcode><faultstring>down</faultstring></soap:Fault></soap:Body></soap:Envelope>`, true},
 		{"SOAP answer", 200, `<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><GetPriceResponse><Price>1.90</Price></GetPriceResponse></soap:Body></soap:Envelope>`, false},
 	}
@@ -374,6 +374,15 @@ func TestIsFailure(t *testing.T) {
 				t.Errorf("IsFailure(%d, %s) = %v, want %v", tt.status, tt.body, got, tt.want)
 			}
 		})
+	}
+	// A problem document in a 200 fails when its Content-Type says it is
+	// one; the same body as plain JSON might be a record.
+	problem := `{"type":"about:blank","title":"Not Found","status":404}`
+	if !IsFailure(200, map[string]string{"content-type": "application/problem+json"}, problem) {
+		t.Error("a problem+json 404 in a 200 is not a failure")
+	}
+	if IsFailure(200, map[string]string{"Content-Type": "application/json"}, problem) {
+		t.Error("a JSON record with a title and a status 404 is a failure")
 	}
 }
 

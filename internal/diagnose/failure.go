@@ -22,7 +22,8 @@ func IsFailure(status int, headers map[string]string, body any) bool {
 //     answer, with errors beside some data, is a success: GraphQL allows
 //     it, the data is usable, and the flow can read body.errors;
 //   - it is a JSON-RPC 2.0 answer with an "error" object;
-//   - it is an RFC 9457 problem document whose "status" is 400 or more;
+//   - it is an RFC 9457 problem document (Content-Type
+//     application/problem+json) whose "status" is 400 or more;
 //   - it is a SOAP envelope holding a Fault;
 //   - its body holds nothing but an error: an object whose only keys are
 //     "error", "errors", "message", "error_description", "code" or "status"

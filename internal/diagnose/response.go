@@ -63,10 +63,12 @@ func newResponse(in Input) *response {
 	r.readBody()
 	r.status = in.Status
 	r.problem = r.isProblem()
-	if r.problem && r.status < 400 {
+	if ct, _ := r.header("Content-Type"); r.problem && r.status < 400 && strings.Contains(strings.ToLower(ct), "problem+json") {
 		// A problem document is about an error; when it came with a
 		// success status (a gateway or a framework that wraps it), its
-		// own status says which.
+		// own status says which. Only when its Content-Type says so: a
+		// record with a title and a status (an uptime check's "status":
+		// 500) is not a problem document.
 		if m, _ := r.doc.(map[string]any); m != nil {
 			if f, ok := m["status"].(float64); ok && f >= 400 && f <= 599 && f == float64(int(f)) {
 				r.status = int(f)
