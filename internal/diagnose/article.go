@@ -7,7 +7,8 @@ import (
 
 // articles maps the prefix of a catalog id (the part before the first
 // dot) to the help article that explains that family of errors: one per
-// main provider, one for network errors. The timeout codes have their own
+// main provider, one for network errors, one per answer format that
+// misleads by its status (GraphQL, SOAP). The timeout codes have their own
 // article, named in timeoutCodes; every other code is explained by the
 // article of its class (see ArticleFor).
 var articles = map[string]string{
@@ -16,11 +17,13 @@ var articles = map[string]string{
 	"github":     "github",
 	"gitlab":     "gitlab",
 	"google":     "google",
+	"graphql":    "graphql",
 	"jira":       "jira",
 	"graph":      "microsoft-graph",
 	"salesforce": "salesforce",
 	"shopify":    "shopify",
 	"slack":      "slack",
+	"soap":       "soap",
 	"stripe":     "stripe",
 	"telegram":   "telegram",
 	"twilio":     "twilio",
@@ -76,7 +79,7 @@ var neutral = map[string]string{
 	"Connection": "the connection", "Step": "the step", "StepTitle": "The step",
 	"Field": "the field", "Status": "the status", "Host": "The service",
 	"Provider": "the service", "Detail": "an error", "Wait": "a while",
-	"URL": "the URL", "Message": "the error message",
+	"URL": "the URL", "Message": "the error message", "Reset": "the reset time",
 }
 
 // neutralText replaces the placeholders of a catalog text by neutral

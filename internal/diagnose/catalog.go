@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"text/template"
+	"time"
 )
 
 // Catalog is a list of error signatures, each with its diagnosis. Default
@@ -69,12 +70,25 @@ type match struct {
 	XMLCode []string `json:"xml_code,omitempty"`
 	// Text is a regular expression on the body as text.
 	Text string `json:"text,omitempty"`
+	// Detail is a regular expression on the answer's own message (what
+	// What happened quotes: error.message, error_description, detail,
+	// faultstring, ...), so that a word in a key or an id elsewhere in
+	// the body does not match.
+	Detail string `json:"detail,omitempty"`
 	// Message is a regular expression on the engine's error message.
 	Message string `json:"message,omitempty"`
 	// Any holds when at least one of its matches holds.
 	Any []match `json:"any,omitempty"`
+	// Not holds when none of its matches holds.
+	Not []match `json:"not,omitempty"`
+	// WaitAtMost holds when the answer names a wait (Retry-After, a reset
+	// header, a retry_after in the body) of at most this duration, such
+	// as "15m": a limit that lifts soon, as opposed to a quota that
+	// resets tomorrow or a plan that must change.
+	WaitAtMost string `json:"wait_at_most,omitempty"`
 
-	url, text, message *regexp.Regexp
+	url, text, detail, message *regexp.Regexp
+	waitAtMost                 time.Duration
 }
 
 // bodyRule tests the values at a path of the decoded body (JSON, or XML
@@ -406,6 +420,9 @@ func (m *match) compile(where string) error {
 	if err := compile("text", m.Text, &m.text); err != nil {
 		return err
 	}
+	if err := compile("detail", m.Detail, &m.detail); err != nil {
+		return err
+	}
 	if err := compile("message", m.Message, &m.message); err != nil {
 		return err
 	}
@@ -442,6 +459,18 @@ func (m *match) compile(where string) error {
 			return err
 		}
 	}
+	for i := range m.Not {
+		if err := m.Not[i].compile(fmt.Sprintf("%s.not[%d]", where, i)); err != nil {
+			return err
+		}
+	}
+	if m.WaitAtMost != "" {
+		d, err := time.ParseDuration(m.WaitAtMost)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("%s.wait_at_most: %q is not a positive duration such as \"15m\"", where, m.WaitAtMost)
+		}
+		m.waitAtMost = d
+	}
 	return nil
 }
 
@@ -457,7 +486,7 @@ func (m *match) score(r *response) int {
 	if len(m.Status) > 0 {
 		ok := false
 		for _, st := range m.Status {
-			if r.in.Status >= st.lo && r.in.Status <= st.hi {
+			if r.status >= st.lo && r.status <= st.hi {
 				ok = true
 				if st.lo == st.hi {
 					s++
@@ -507,11 +536,28 @@ func (m *match) score(r *response) int {
 		}
 		s += 2
 	}
+	if m.detail != nil {
+		if !m.detail.MatchString(r.detail()) {
+			return 0
+		}
+		s += 2
+	}
 	if m.message != nil {
 		if !m.message.MatchString(r.in.Message) {
 			return 0
 		}
 		s += 2
+	}
+	if m.waitAtMost > 0 {
+		if d, ok := r.namedWait(); !ok || d > m.waitAtMost {
+			return 0
+		}
+		s++
+	}
+	for i := range m.Not {
+		if m.Not[i].score(r) > 0 {
+			return 0
+		}
 	}
 	if len(m.Any) > 0 {
 		best := 0

@@ -25,6 +25,7 @@ import (
 type corpusCase struct {
 	file, source string
 	class, code  string
+	quote        string // held-out set: text What happened must quote
 	url          string
 	status       int
 	headers      map[string]string
@@ -39,7 +40,11 @@ func readCorpus(t testing.TB) []corpusCase {
 	}
 	var out []corpusCase
 	for _, f := range files {
-		out = append(out, parseCorpusFile(t, f))
+		c := parseCorpusFile(t, f)
+		if c.code == "" {
+			t.Fatalf("%s: # expect needs a class and a code", f)
+		}
+		out = append(out, c)
 	}
 	return out
 }
@@ -61,6 +66,8 @@ func parseCorpusFile(t testing.TB, name string) corpusCase {
 			c.source = strings.TrimPrefix(line, "# source: ")
 		case strings.HasPrefix(line, "# expect: "):
 			c.class, c.code, _ = strings.Cut(strings.TrimPrefix(line, "# expect: "), " ")
+		case strings.HasPrefix(line, "# quote: "):
+			c.quote = strings.TrimPrefix(line, "# quote: ")
 		case strings.HasPrefix(line, "#"):
 		case strings.HasPrefix(line, "HTTP "):
 			if c.status, err = strconv.Atoi(strings.TrimPrefix(line, "HTTP ")); err != nil {
@@ -76,7 +83,7 @@ func parseCorpusFile(t testing.TB, name string) corpusCase {
 			c.headers[strings.TrimSpace(k)] = strings.TrimSpace(v)
 		}
 	}
-	if c.source == "" || c.code == "" || c.status == 0 || c.url == "" {
+	if c.source == "" || c.class == "" || c.status == 0 || c.url == "" {
 		t.Fatalf("%s: needs # source, # expect, a request line and a status line", name)
 	}
 	return c

@@ -185,6 +185,81 @@ func TestSpecialCases(t *testing.T) {
 			class: ClassTransient, code: "error.unknown",
 		},
 		{
+			name:  "a quota 429 with a short Retry-After is a rate limit, retried",
+			in:    Input{Status: 429, URL: "https://api.example.com/x", Headers: map[string]string{"Retry-After": "20"}, RawBody: `{"message":"Daily quota exceeded for this key"}`},
+			class: ClassThrottled, code: "http.429", retryable: true,
+		},
+		{
+			name:  "a quota 429 with a long reset is not retried and says when it resets",
+			in:    Input{Status: 429, URL: "https://api.example.com/x", Headers: map[string]string{"Retry-After": "7200"}, RawBody: `{"message":"Monthly quota exceeded"}`},
+			class: ClassThrottled, code: "http.quota_exhausted", contains: []string{"resets in 2h0m", `"Monthly quota exceeded"`},
+		},
+		{
+			name:  "a quota per minute is a rate limit",
+			in:    Input{Status: 429, URL: "https://api.example.com/x", RawBody: `{"error":{"code":429,"message":"Quota exceeded for quota metric 'Requests' and limit 'Requests per minute'","status":"RESOURCE_EXHAUSTED"}}`},
+			class: ClassThrottled, code: "http.429", retryable: true,
+		},
+		{
+			name:  "a 409 that says already exists stays a configuration problem",
+			in:    Input{Status: 409, URL: "https://api.example.com/users", RawBody: `{"message":"A user with this email already exists. Do not retry."}`},
+			class: ClassConfig, code: "http.409", contains: []string{"already exists"},
+		},
+		{
+			name:  "words in keys do not count: a 409 with retryable false, a 403 with a billing id",
+			in:    Input{Status: 409, URL: "https://api.example.com/x", RawBody: `{"message":"Email taken","retryable":false,"lock_id":null}`},
+			class: ClassConfig, code: "http.409",
+		},
+		{
+			name:  "a 403 whose body has a billing field but whose message is about a role",
+			in:    Input{Status: 403, URL: "https://api.example.com/x", RawBody: `{"message":"Role viewer may not delete invoices","billing_account":"ba_1"}`},
+			class: ClassAuth, code: "http.403",
+		},
+		{
+			name:  "a 409 that says do not retry is not retried",
+			in:    Input{Status: 409, URL: "https://api.example.com/jobs/1", RawBody: `{"message":"Job 1 is in state done; do not retry"}`},
+			class: ClassConfig, code: "http.409",
+		},
+		{
+			name:  "GraphQL code wins over the status",
+			in:    Input{Status: 500, URL: "https://api.example.com/graphql", RawBody: `{"errors":[{"message":"Context creation failed: token expired","extensions":{"code":"UNAUTHENTICATED"}}]}`},
+			class: ClassAuth, code: "graphql.unauthenticated", contains: []string{"Context creation failed: token expired"},
+		},
+		{
+			name:  "a REST errors list on a 401 is not taken for GraphQL by its message",
+			in:    Input{Status: 401, URL: "https://api.example.com/v3/mail", RawBody: `{"errors":[{"field":null,"message":"not found"}]}`},
+			class: ClassAuth, code: "http.401",
+		},
+		{
+			name:  "a GraphQL 429 without a code is a rate limit",
+			in:    Input{Status: 429, URL: "https://api.example.com/graphql", Headers: map[string]string{"Retry-After": "3"}, RawBody: `{"errors":[{"message":"Slow down there, partner"}]}`},
+			class: ClassThrottled, code: "http.429", retryable: true,
+		},
+		{
+			name:  "SOAP 1.1 Server.userException about a login is an auth fault",
+			in:    Input{Status: 500, RawBody: `<Envelope><Header/><Body><Fault><faultcode>Server.userException</faultcode><faultstring>Your session has expired</faultstring></Fault></Body></Envelope>`},
+			class: ClassAuth, code: "soap.auth_fault", contains: []string{"Your session has expired"},
+		},
+		{
+			name:  "an unprefixed SOAP envelope with a Header is XML, not HTML",
+			in:    Input{Status: 500, RawBody: `<Envelope><Header/><Body><Fault><faultcode>Client</faultcode><faultstring>Missing OrderId</faultstring></Fault></Body></Envelope>`},
+			class: ClassConfig, code: "soap.client_fault", contains: []string{"Missing OrderId"},
+		},
+		{
+			name:  "problem+json: title and detail quoted, the problem's status classifies a 200",
+			in:    Input{Status: 200, URL: "https://api.example.com/orders/9", Headers: map[string]string{"Content-Type": "application/problem+json"}, RawBody: `{"type":"about:blank","title":"Not Found","status":404,"detail":"Order 9 does not exist"}`},
+			class: ClassConfig, code: "http.404", contains: []string{"Not Found: Order 9 does not exist", "answered 404"},
+		},
+		{
+			name:  "problem+json: the first invalid field is quoted",
+			in:    Input{Status: 422, Headers: map[string]string{"Content-Type": "application/problem+json"}, RawBody: `{"type":"https://zalando.github.io/problem/constraint-violation","title":"Constraint Violation","status":422,"violations":[{"field":"email","message":"must be a well-formed email address"}]}`},
+			class: ClassConfig, code: "http.422", contains: []string{"Constraint Violation email: must be a well-formed email address"},
+		},
+		{
+			name:  "OAuth invalid_grant on a 400 is a credentials problem",
+			in:    Input{Status: 400, URL: "https://login.example.com/oauth/token", RawBody: `{"error":"invalid_grant","error_description":"Refresh token expired"}`},
+			class: ClassAuth, code: "oauth.invalid_grant", contains: []string{"Refresh token expired"},
+		},
+		{
 			name:  "neutral wording without names",
 			in:    Input{Status: 401},
 			class: ClassAuth, code: "http.401", contains: []string{"the connection this step uses"},
@@ -283,6 +358,14 @@ func TestIsFailure(t *testing.T) {
 		{"log entry that mentions error", 200, `{"level":"info","error":"none"}`, false},
 		{"text", 200, "all good", false},
 		{"success false", 200, `{"success":false,"message":"Invalid key"}`, true},
+		{"graphql data with only null fields", 200, `{"data":{"createOrder":null},"errors":[{"message":"Not allowed"}]}`, true},
+		{"graphql partial data with a null field", 200, `{"data":{"a":1,"b":null},"errors":[{"message":"b failed"}]}`, false},
+		{"json-rpc error", 200, `{"jsonrpc":"2.0","error":{"code":-32601,"message":"Method not found"},"id":1}`, true},
+		{"json-rpc result", 200, `{"jsonrpc":"2.0","result":{"error":"none"},"id":1}`, false},
+		{"record with a title and a status", 200, `{"title":"Q3 report","status":200,"type":"report"}`, false},
+		{"uptime check with a title and a status 500", 200, `{"title":"Homepage","status":500,"type":"http"}`, false},
+		{"SOAP fault in a 200", 200, `<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><soap:Fault><faultcode>soap:Server</faultcode><faultstring>down</faultstring></soap:Fault></soap:Body></soap:Envelope>`, true},
+		{"SOAP answer", 200, `<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><GetPriceResponse><Price>1.90</Price></GetPriceResponse></soap:Body></soap:Envelope>`, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -291,6 +374,15 @@ func TestIsFailure(t *testing.T) {
 				t.Errorf("IsFailure(%d, %s) = %v, want %v", tt.status, tt.body, got, tt.want)
 			}
 		})
+	}
+	// A problem document in a 200 fails when its Content-Type says it is
+	// one; the same body as plain JSON might be a record.
+	problem := `{"type":"about:blank","title":"Not Found","status":404}`
+	if !IsFailure(200, map[string]string{"content-type": "application/problem+json"}, problem) {
+		t.Error("a problem+json 404 in a 200 is not a failure")
+	}
+	if IsFailure(200, map[string]string{"Content-Type": "application/json"}, problem) {
+		t.Error("a JSON record with a title and a status 404 is a failure")
 	}
 }
 
@@ -404,6 +496,7 @@ func TestLoadBadCatalog(t *testing.T) {
 		{"bad kind", `[{"id":"acme.b","class":"auth","title":"t","what_happened":"w","how_to_fix":"f","match":{"kinds":["dns"]}}]`, `match.kinds[0]: "dns" is not one of`},
 		{"body rule without path", `[{"id":"acme.b","class":"auth","title":"t","what_happened":"w","how_to_fix":"f","match":{"any":[{"body":[{"equals":"x"}]}]}}]`, `match.any[0].body[0].path: must not be empty`},
 		{"duplicate id", `[` + ok + `,` + ok + `]`, `id "acme.a": used by two entries`},
+		{"bad wait", `[{"id":"acme.b","class":"auth","title":"t","what_happened":"w","how_to_fix":"f","match":{"not":[{"wait_at_most":"soon"}]}}]`, `match.not[0].wait_at_most: "soon" is not a positive duration`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

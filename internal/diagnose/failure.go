@@ -16,8 +16,15 @@ func IsFailure(status int, headers map[string]string, body any) bool {
 // of 400 or more, a 2xx (or 1xx/3xx) answer fails when:
 //   - its body is a JSON object with "ok": false (Slack, Telegram), or
 //     "success": false together with an error field;
-//   - it is a GraphQL answer with "errors" and no "data" (or "data": null),
-//     or whose errors say it was throttled;
+//   - it is a GraphQL answer with "errors" and no data: "data" absent,
+//     null, or an object whose every field is null (the one operation
+//     asked for failed); or its errors say it was throttled. A partial
+//     answer, with errors beside some data, is a success: GraphQL allows
+//     it, the data is usable, and the flow can read body.errors;
+//   - it is a JSON-RPC 2.0 answer with an "error" object;
+//   - it is an RFC 9457 problem document (Content-Type
+//     application/problem+json) whose "status" is 400 or more;
+//   - it is a SOAP envelope holding a Fault;
 //   - its body holds nothing but an error: an object whose only keys are
 //     "error", "errors", "message", "error_description", "code" or "status"
 //     and that has "error" or "errors";
@@ -38,12 +45,20 @@ func (c *Catalog) IsFailure(status int, headers map[string]string, body any) boo
 			return true
 		}
 		if errs, ok := m["errors"].([]any); ok && len(errs) > 0 {
-			if data, has := m["data"]; !has || data == nil {
+			if data, has := m["data"]; !has || allNull(data) {
 				return true
 			}
 			if strings.Contains(strings.ToUpper(r.text), `"THROTTLED"`) {
 				return true
 			}
+		}
+		if _, rpc := m["jsonrpc"].(string); rpc {
+			if _, ok := m["error"].(map[string]any); ok {
+				return true
+			}
+		}
+		if r.problem && r.status >= 400 {
+			return true
 		}
 		if m["error"] != nil || m["errors"] != nil {
 			only := true
@@ -60,6 +75,9 @@ func (c *Catalog) IsFailure(status int, headers map[string]string, body any) boo
 				}
 			}
 		}
+	}
+	if r.isXML && len(lookup(r.doc, "Envelope.Body.Fault")) > 0 {
+		return true
 	}
 	// An entry naming this status explicitly (such as a 200) describes an
 	// error reported with it.
@@ -79,6 +97,23 @@ func (m *match) namesStatus(status int) bool {
 		if s.lo == status && s.hi == status {
 			return true
 		}
+	}
+	return false
+}
+
+// allNull reports whether a GraphQL "data" holds nothing: null, or an
+// object whose every field is null.
+func allNull(data any) bool {
+	switch d := data.(type) {
+	case nil:
+		return true
+	case map[string]any:
+		for _, v := range d {
+			if v != nil {
+				return false
+			}
+		}
+		return true
 	}
 	return false
 }

@@ -1,15 +1,25 @@
 package diagnose
 
 import (
+	"path/filepath"
 	"slices"
 	"testing"
 )
 
 // FuzzDiagnose checks that no status, header or body makes Diagnose or
 // IsFailure panic, and that every diagnosis is well formed. Seeds are in
-// testdata/fuzz/FuzzDiagnose and the real answers of testdata/errors.
+// testdata/fuzz/FuzzDiagnose and the real answers of testdata/errors and
+// testdata/heldout.
 func FuzzDiagnose(f *testing.F) {
-	for _, c := range readCorpus(f) {
+	heldout, err := filepath.Glob(filepath.Join("testdata", "heldout", "*.txt"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	seeds := readCorpus(f)
+	for _, name := range heldout {
+		seeds = append(seeds, parseCorpusFile(f, name))
+	}
+	for _, c := range seeds {
 		name, value := "", ""
 		for k, v := range c.headers {
 			name, value = k, v

@@ -37,6 +37,9 @@ type tipData struct {
 	Message string
 	// Wait is how long to wait ("30s"), or "a few minutes" when unknown.
 	Wait string
+	// Reset is the wait the answer names ("12h0m"), or "" when it names
+	// none, for texts that must not guess (a quota's reset).
+	Reset string
 }
 
 func (e *entry) data(r *response) tipData {
@@ -65,8 +68,8 @@ func (e *entry) data(r *response) tipData {
 	if d.FieldName != "" {
 		d.Field = fmt.Sprintf("field %q", d.FieldName)
 	}
-	if r.in.Status > 0 {
-		d.Status = strconv.Itoa(r.in.Status)
+	if r.status > 0 {
+		d.Status = strconv.Itoa(r.status)
 	}
 	if r.host != "" {
 		d.Host = r.host
@@ -76,6 +79,7 @@ func (e *entry) data(r *response) tipData {
 	}
 	if w := r.retryAfter(); w > 0 {
 		d.Wait = formatWait(w)
+		d.Reset = d.Wait
 	}
 	return d
 }

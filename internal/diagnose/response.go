@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -22,6 +23,8 @@ const maxBody = 64 << 10
 type response struct {
 	in      Input
 	kind    string
+	status  int    // the status that classifies: in.Status, or a problem document's
+	problem bool   // the body is an RFC 9457 problem document
 	host    string // lower case, without port
 	path    string
 	headers map[string]string // lower-case names
@@ -31,6 +34,11 @@ type response struct {
 	xmlCodes []string // text of <Code>, <code> and <errorCode> elements
 	text     string   // the body as text: raw, or HTML without tags
 	title    string   // an HTML page's <title>
+
+	wait             time.Duration // namedWait, once read
+	waitOK, waitDone bool
+	detailText       string // detail, once read
+	detailDone       bool
 }
 
 var urlInMessage = regexp.MustCompile(`https?://[^\s"'<>]+`)
@@ -53,7 +61,47 @@ func newResponse(in Input) *response {
 		r.path = u.EscapedPath()
 	}
 	r.readBody()
+	r.status = in.Status
+	r.problem = r.isProblem()
+	if ct, _ := r.header("Content-Type"); r.problem && r.status < 400 && strings.Contains(strings.ToLower(ct), "problem+json") {
+		// A problem document is about an error; when it came with a
+		// success status (a gateway or a framework that wraps it), its
+		// own status says which. Only when its Content-Type says so: a
+		// record with a title and a status (an uptime check's "status":
+		// 500) is not a problem document.
+		if m, _ := r.doc.(map[string]any); m != nil {
+			if f, ok := m["status"].(float64); ok && f >= 400 && f <= 599 && f == float64(int(f)) {
+				r.status = int(f)
+			}
+		}
+	}
 	return r
+}
+
+// isProblem reports whether the body is an RFC 9457 (formerly 7807)
+// problem document: its Content-Type says so, or it is a JSON object with
+// a string "title" and a numeric "status" or a string "type", and with
+// neither GraphQL's "errors" list nor an "error" object beside them.
+func (r *response) isProblem() bool {
+	m, ok := r.doc.(map[string]any)
+	if !ok || r.isXML {
+		return false
+	}
+	if ct, _ := r.header("Content-Type"); strings.Contains(strings.ToLower(ct), "problem+json") {
+		return true
+	}
+	if _, ok := m["title"].(string); !ok {
+		return false
+	}
+	if _, ok := m["error"].(map[string]any); ok {
+		return false
+	}
+	if _, ok := m["errors"].([]any); ok {
+		return false
+	}
+	_, num := m["status"].(float64)
+	_, typ := m["type"].(string)
+	return num || typ
 }
 
 // header returns the value of the header name (any case).
@@ -137,10 +185,27 @@ var (
 	spaceRE  = regexp.MustCompile(`\s+`)
 )
 
+// firstTagRE finds the name of the first element of a document, after
+// an XML declaration, comments and a doctype.
+var firstTagRE = regexp.MustCompile(`^(?:\s*(?:<\?[^>]*\?>|<!--(?s:.*?)-->|<![^>]*>))*\s*<([a-zA-Z][\w:.-]*)`)
+
+// isHTML reports whether t is an HTML page, from its doctype, an <html>
+// element, or a first element that only HTML has; an XML document whose
+// elements are called Header or Body (SOAP) is not one.
 func isHTML(t string) bool {
 	head := strings.ToLower(t[:min(len(t), 512)])
-	return strings.HasPrefix(head, "<!doctype html") || strings.Contains(head, "<html") ||
-		strings.Contains(head, "<head") || strings.Contains(head, "<title") || strings.Contains(head, "<body")
+	if strings.HasPrefix(head, "<!doctype html") || strings.Contains(head, "<html") {
+		return true
+	}
+	m := firstTagRE.FindStringSubmatch(head)
+	if m == nil {
+		return false
+	}
+	switch m[1] {
+	case "head", "title", "body", "h1", "h2", "p", "div", "center", "pre", "meta", "style", "script":
+		return true
+	}
+	return false
 }
 
 func oneLine(s string) string {
@@ -326,25 +391,42 @@ func scalar(v any) (string, bool) {
 var detailPaths = []string{
 	"error.message", "error_description", "error.error_description", "description",
 	"errors[0].message", "errors[0].detail", "errors[0].title", "errorMessages[0]",
-	"error.errors[0].message", "message", "Message", "fault.faultstring", "detail",
-	"error.detail", "title", "error", "errors", "msg", "reason",
+	"error.errors[0].message", "message", "Message", "errorMessage", "error_message",
+	"fault.faultstring", "detail", "error.detail", "title", "error", "errors", "msg", "reason",
 	"ErrorResponse.Error.Message", "Error.Message", "Response.Errors.Error.Message",
+	// SOAP 1.1 and 1.2 faults.
+	"Envelope.Body.Fault.faultstring", "Envelope.Body.Fault.Reason.Text",
 }
+
+// maxDetail bounds the quoted message.
+const maxDetail = 240
 
 // detail is what the other side said about the error, in one short line,
 // or "".
 func (r *response) detail() string {
+	if !r.detailDone {
+		r.detailText, r.detailDone = r.readDetail(), true
+	}
+	return r.detailText
+}
+
+func (r *response) readDetail() string {
+	if r.problem {
+		if d := r.problemDetail(); d != "" {
+			return d
+		}
+	}
 	if r.doc != nil {
 		for _, p := range detailPaths {
 			for _, v := range lookup(r.doc, p) {
 				if s, ok := v.(string); ok && strings.TrimSpace(s) != "" {
-					return clip(oneLine(s), 240)
+					return clip(oneLine(s), maxDetail)
 				}
 				if m, ok := v.(map[string]any); ok && p == "errors" {
 					// Jira and Shopify: {"errors": {"field": "message"}}.
 					for k, e := range m {
 						if s, ok := scalar(e); ok && s != "" {
-							return clip(oneLine(k+": "+s), 240)
+							return clip(oneLine(k+": "+s), maxDetail)
 						}
 					}
 				}
@@ -361,7 +443,7 @@ func (r *response) detail() string {
 		}
 	}
 	if r.title != "" {
-		return clip(r.title, 240)
+		return clip(r.title, maxDetail)
 	}
 	t := strings.TrimSpace(r.text)
 	if t == "" || strings.HasPrefix(t, "<") {
@@ -370,7 +452,76 @@ func (r *response) detail() string {
 	if i := strings.IndexByte(t, '\n'); i >= 0 {
 		t = t[:i]
 	}
-	return clip(oneLine(t), 240)
+	return clip(oneLine(t), maxDetail)
+}
+
+// problemDetail is what a problem document says: its title and its
+// detail (the title alone when it has no detail, the detail alone when it
+// repeats the title), then the first of the invalid fields that ASP.NET
+// ("errors": {"Email": ["..."]}) and Zalando ("violations": [{"field",
+// "message"}]) list.
+func (r *response) problemDetail() string {
+	m := r.doc.(map[string]any)
+	title, _ := m["title"].(string)
+	detail, _ := m["detail"].(string)
+	title, detail = oneLine(title), oneLine(detail)
+	var parts []string
+	switch {
+	case detail == "":
+		parts = append(parts, title)
+	case title == "" || strings.Contains(strings.ToLower(detail), strings.ToLower(title)):
+		parts = append(parts, detail)
+	default:
+		parts = append(parts, strings.TrimSuffix(title, ".")+": "+detail)
+	}
+	if f := firstInvalidField(m); f != "" {
+		parts = append(parts, f)
+	}
+	out := strings.TrimSpace(strings.Join(parts, " "))
+	return clip(out, maxDetail)
+}
+
+// firstInvalidField returns "field: message" for the first invalid field
+// a problem document lists, or "". Map keys are sorted so that the
+// quote is the same on every run.
+func firstInvalidField(m map[string]any) string {
+	if errs, ok := m["errors"].(map[string]any); ok {
+		keys := make([]string, 0, len(errs))
+		for k := range errs {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			for _, v := range flatten([]any{errs[k]}, 0) {
+				if s, ok := v.(string); ok && strings.TrimSpace(s) != "" {
+					return oneLine(s)
+				}
+			}
+		}
+	}
+	for _, list := range []string{"violations", "invalid-params", "invalid_params"} {
+		for _, v := range lookup(m, list) {
+			f, _ := v.(map[string]any)
+			if f == nil {
+				continue
+			}
+			name, _ := f["field"].(string)
+			if name == "" {
+				name, _ = f["name"].(string)
+			}
+			msg, _ := f["message"].(string)
+			if msg == "" {
+				msg, _ = f["reason"].(string)
+			}
+			if msg != "" {
+				if name != "" {
+					return oneLine(name + ": " + msg)
+				}
+				return oneLine(msg)
+			}
+		}
+	}
+	return ""
 }
 
 func clip(s string, n int) string {
@@ -402,9 +553,25 @@ func (r *response) date() time.Time {
 // draft), X-RateLimit-Reset-After (Discord) and X-RateLimit-Reset (epoch
 // seconds, or seconds from now when small). It returns 0 when none says.
 func (r *response) retryAfter() time.Duration {
+	d, _ := r.namedWait()
+	return d
+}
+
+// namedWait is retryAfter, with ok false when the answer names no wait
+// at all (as opposed to a wait of 0).
+func (r *response) namedWait() (time.Duration, bool) {
+	if r.waitDone {
+		return r.wait, r.waitOK
+	}
+	r.wait, r.waitOK = r.readWait()
+	r.waitDone = true
+	return r.wait, r.waitOK
+}
+
+func (r *response) readWait() (time.Duration, bool) {
 	if v, ok := r.header("Retry-After"); ok {
 		if d, ok := r.parseWait(v, false); ok {
-			return d
+			return d, true
 		}
 	}
 	if r.doc != nil {
@@ -412,7 +579,7 @@ func (r *response) retryAfter() time.Duration {
 			for _, v := range lookup(r.doc, p) {
 				if s, ok := scalar(v); ok {
 					if d, ok := secondsToDuration(s); ok {
-						return d
+						return d, true
 					}
 				}
 			}
@@ -420,27 +587,27 @@ func (r *response) retryAfter() time.Duration {
 	}
 	if v, ok := r.header("RateLimit-Reset"); ok {
 		if d, ok := secondsToDuration(v); ok {
-			return d
+			return d, true
 		}
 	}
 	if v, ok := r.header("RateLimit"); ok {
 		if m := resetParam.FindStringSubmatch(v); m != nil {
 			if d, ok := secondsToDuration(m[1]); ok {
-				return d
+				return d, true
 			}
 		}
 	}
 	if v, ok := r.header("X-RateLimit-Reset-After"); ok {
 		if d, ok := secondsToDuration(v); ok {
-			return d
+			return d, true
 		}
 	}
 	if v, ok := r.header("X-RateLimit-Reset"); ok {
 		if d, ok := r.parseWait(v, true); ok {
-			return d
+			return d, true
 		}
 	}
-	return 0
+	return 0, false
 }
 
 var resetParam = regexp.MustCompile(`(?i)\breset=(\d+(?:\.\d+)?)`)

@@ -932,12 +932,32 @@ actions:
 
 func TestDiagnosis(t *testing.T) {
 	t.Parallel()
-	var limited atomic.Int32
+	var limited, busy, locked atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		switch r.URL.Path {
 		case "/slack":
 			fmt.Fprint(w, `{"ok": false, "error": "invalid_auth"}`)
+		case "/graphql-auth":
+			fmt.Fprint(w, `{"data": null, "errors": [{"message": "You must be logged in", "extensions": {"code": "UNAUTHENTICATED"}}]}`)
+		case "/graphql-partial":
+			fmt.Fprint(w, `{"data": {"a": 1, "b": null}, "errors": [{"message": "b failed", "path": ["b"]}]}`)
+		case "/graphql-busy":
+			if busy.Add(1) == 1 {
+				fmt.Fprint(w, `{"data": null, "errors": [{"message": "pool exhausted", "extensions": {"code": "INTERNAL_SERVER_ERROR"}}]}`)
+				return
+			}
+			fmt.Fprint(w, `{"data": {"a": 1}}`)
+		case "/quota":
+			w.WriteHeader(http.StatusTooManyRequests)
+			fmt.Fprint(w, `{"error": {"message": "You exceeded your current quota, please check your plan and billing details.", "code": "insufficient_quota"}}`)
+		case "/locked":
+			if locked.Add(1) == 1 {
+				w.WriteHeader(http.StatusConflict)
+				fmt.Fprint(w, `{"message": "Another update is in progress, try again."}`)
+				return
+			}
+			fmt.Fprint(w, `{}`)
 		case "/limited":
 			if limited.Add(1) == 1 {
 				w.Header().Set("Retry-After", "0")
@@ -961,6 +981,15 @@ func TestDiagnosis(t *testing.T) {
 		{"/slack", store.RunFailed, "auth", 1},
 		{"/limited", store.RunSucceeded, "", 2},
 		{"/gone", store.RunFailed, "config", 1},
+		// A GraphQL error envelope in a 200 fails the step, classed by
+		// its extension code; a partial answer succeeds; a server error
+		// in a 200 is retried.
+		{"/graphql-auth", store.RunFailed, "auth", 1},
+		{"/graphql-partial", store.RunSucceeded, "", 1},
+		{"/graphql-busy", store.RunSucceeded, "", 2},
+		// A used-up quota is not retried; a conflict to try again is.
+		{"/quota", store.RunFailed, "throttled", 1},
+		{"/locked", store.RunSucceeded, "", 2},
 	}
 	for _, tc := range tests {
 		t.Run(tc.path, func(t *testing.T) {

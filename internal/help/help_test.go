@@ -19,6 +19,7 @@ var topics = []string{
 	"auth-errors", "config-errors", "throttled-errors", "transient-errors", "flow-errors",
 	"network-errors", "timeouts",
 	"aws", "discord", "github", "gitlab", "google", "jira", "microsoft-graph", "salesforce", "shopify", "slack", "stripe", "telegram", "twilio",
+	"graphql", "soap",
 	"getting-started", "flow-format", "expressions", "connections", "retries", "run-after-and-scopes", "resubmitting",
 	"repair-tips-and-notifications", "schedules", "webhooks-and-respond", "auto-disable", "limits",
 }
