@@ -41,36 +41,104 @@ func scanRun(row interface{ Scan(...any) error }) (store.Run, error) {
 	return r, nil
 }
 
+// seedRunIDs moves lastRunID up to the largest run id in the file.
+func (s *Store) seedRunIDs(ctx context.Context) error {
+	var top int64
+	if err := s.write.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM runs`).Scan(&top); err != nil {
+		return fmt.Errorf("read the largest run id: %w", err)
+	}
+	for {
+		cur := s.lastRunID.Load()
+		if cur >= top || s.lastRunID.CompareAndSwap(cur, top) {
+			return nil
+		}
+	}
+}
+
+// ReserveRunID returns the next run id.
+func (s *Store) ReserveRunID(ctx context.Context) (int64, error) {
+	return s.lastRunID.Add(1), nil
+}
+
 // insertRun adds a run inside tx and reads it back.
-func insertRun(ctx context.Context, tx *wtx, nr store.NewRun) (store.Run, error) {
+func (s *Store) insertRun(ctx context.Context, tx *wtx, nr store.NewRun) (store.Run, error) {
+	nr.ID, nr.CreatedAt, nr.CurrentStep, nr.Finish = s.lastRunID.Add(1), time.Time{}, "", nil
+	if err := insertRunRow(ctx, tx, nr); err != nil {
+		return store.Run{}, err
+	}
+	r, err := scanRun(tx.QueryRowContext(ctx, `SELECT `+runCols+` WHERE r.id = ?`, nr.ID))
+	if err != nil {
+		return store.Run{}, fmt.Errorf("read back run %d: %w", nr.ID, err)
+	}
+	return r, nil
+}
+
+// insertRunRow writes the row of run nr.ID inside tx: queued, running
+// under nr's lease, or finished as nr.Finish says.
+func insertRunRow(ctx context.Context, tx *wtx, nr store.NewRun) error {
 	now := time.Now().UTC()
+	created := nr.CreatedAt
+	if created.IsZero() {
+		created = now
+	}
 	next := nr.NextAttemptAt
 	if next.IsZero() {
-		next = now
+		next = created
 	}
 	status := store.RunQueued
-	var owner, until, started any
+	var owner, until, started, finished, output any
+	var msg string
 	if nr.LeaseOwner != "" {
-		status, owner, until, started = store.RunRunning, nr.LeaseOwner, nanos(nr.LeaseUntil), nanos(now)
+		status, owner, until, started = store.RunRunning, nr.LeaseOwner, nanos(nr.LeaseUntil), nanos(created)
+	}
+	if fin := nr.Finish; fin != nil {
+		status, owner, until, finished, output, msg = fin.Status, nil, nil, nanos(now), nullText(fin.Output), fin.Error
+		if started == nil {
+			started = nanos(created)
+		}
 	}
 	input := string(nr.Input)
 	if input == "" {
 		input = "{}"
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO runs (flow_id, flow_version, status, trigger_type, input, resubmitted_from, created_at, started_at, next_attempt_at, lease_owner, lease_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		nr.FlowID, nr.FlowVersion, status, nr.TriggerType, input, nr.ResubmittedFrom, nanos(now), started, nanos(next), owner, until)
-	if err != nil {
-		return store.Run{}, fmt.Errorf("insert run: %w", err)
+	_, err := tx.ExecContext(ctx, `INSERT INTO runs (id, flow_id, flow_version, status, trigger_type, input, output, error, current_step, resubmitted_from, created_at, started_at, finished_at, next_attempt_at, lease_owner, lease_until) `+
+		`VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		nr.ID, nr.FlowID, nr.FlowVersion, status, nr.TriggerType, input, output, msg, nr.CurrentStep, nr.ResubmittedFrom, nanos(created), started, finished, nanos(next), owner, until)
+	if isUnique(err) {
+		return fmt.Errorf("insert run %d: %w", nr.ID, store.ErrConflict)
 	}
-	id, err := res.LastInsertId()
 	if err != nil {
-		return store.Run{}, fmt.Errorf("insert run: %w", err)
+		return fmt.Errorf("insert run: %w", err)
 	}
-	r, err := scanRun(tx.QueryRowContext(ctx, `SELECT `+runCols+` WHERE r.id = ?`, id))
+	return nil
+}
+
+// SaveNewRun commits a run worked before it was committed, with its
+// first steps and, when it finished, its end, in one transaction.
+func (s *Store) SaveNewRun(ctx context.Context, nr store.NewRun) error {
+	if len(nr.Steps) > store.StepChunk {
+		return fmt.Errorf("save new run %d: %d steps, more than the %d one write takes", nr.ID, len(nr.Steps), store.StepChunk)
+	}
+	if nr.ID <= 0 {
+		return fmt.Errorf("save new run: no id: reserve one with ReserveRunID")
+	}
+	err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
+		if err := insertRunRow(ctx, tx, nr); err != nil {
+			return err
+		}
+		if err := insertSteps(ctx, tx, nr.ID, 0, nr.Steps); err != nil {
+			return err
+		}
+		if nr.Finish != nil && nr.Finish.Status == store.RunFailed {
+			return addEvent(ctx, tx, store.EventRunFailed, nr.ID, 0)
+		}
+		return nil
+	})
+	s.wakeIf(nr.LeaseOwner == "" && nr.Finish == nil, err)
 	if err != nil {
-		return store.Run{}, fmt.Errorf("read back run %d: %w", id, err)
+		return fmt.Errorf("save new run %d of flow %d: %w", nr.ID, nr.FlowID, err)
 	}
-	return r, nil
+	return nil
 }
 
 // ResubmitRun creates a resubmitted run, or returns the unfinished run
@@ -99,7 +167,7 @@ func (s *Store) ResubmitRun(ctx context.Context, nr store.NewRun) (store.Run, bo
 			}
 		}
 		var err error
-		r, err = insertRun(ctx, tx, nr)
+		r, err = s.insertRun(ctx, tx, nr)
 		return err
 	})
 	if err == nil && copying && !existing {
@@ -167,7 +235,7 @@ func (s *Store) CreateRun(ctx context.Context, nr store.NewRun) (store.Run, erro
 	var r store.Run
 	err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
 		var err error
-		r, err = insertRun(ctx, tx, nr)
+		r, err = s.insertRun(ctx, tx, nr)
 		return err
 	})
 	s.wakeIf(r.Status == store.RunQueued, err)
@@ -467,6 +535,12 @@ func upsertSteps(ctx context.Context, tx *wtx, runID int64, steps []store.Step) 
 	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM steps WHERE run_id = ?`, runID).Scan(&seq); err != nil {
 		return fmt.Errorf("save steps: last seq: %w", err)
 	}
+	return insertSteps(ctx, tx, runID, seq, steps)
+}
+
+// insertSteps writes step results inside tx, numbering new steps after
+// seq, the run's last (see upsertSteps).
+func insertSteps(ctx context.Context, tx *wtx, runID, seq int64, steps []store.Step) error {
 	for _, st := range steps {
 		seq++
 		_, err := tx.ExecContext(ctx, `INSERT INTO steps (`+stepCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) `+
