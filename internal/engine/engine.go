@@ -157,6 +157,11 @@ type Config struct {
 	// Each output is also capped by MaxPayload. Defaults to
 	// DefaultMaxRunMemory.
 	MaxRunMemory int64
+
+	// unsavedWindow is how long a new run is worked before it is
+	// committed anyway (see launchUnsaved); unsavedWindow by default,
+	// shorter in tests.
+	unsavedWindow time.Duration
 }
 
 func (c *Config) validate() error {
@@ -201,6 +206,9 @@ func (c *Config) validate() error {
 	}
 	if c.MaxRunMemory <= 0 {
 		c.MaxRunMemory = DefaultMaxRunMemory
+	}
+	if c.unsavedWindow <= 0 {
+		c.unsavedWindow = unsavedWindow
 	}
 	return nil
 }

@@ -109,7 +109,7 @@ func drivers(t *testing.T) map[string]func(t *testing.T) store.Store {
 
 // watched starts an engine on a fresh store of the driver behind a
 // writeWatch, and returns both with a maker's id.
-func watched(t *testing.T, open func(t *testing.T) store.Store, gate chan struct{}) (*engine.Engine, *writeWatch, int64) {
+func watched(t *testing.T, open func(t *testing.T) store.Store, gate chan struct{}, opts ...func(*engine.Config)) (*engine.Engine, *writeWatch, int64) {
 	t.Helper()
 	st := open(t)
 	u, err := st.CreateUser(context.Background(), store.User{Email: "maker@example.com", PasswordHash: "x", Role: store.RoleMaker})
@@ -117,7 +117,11 @@ func watched(t *testing.T, open func(t *testing.T) store.Store, gate chan struct
 		t.Fatal(err)
 	}
 	w := &writeWatch{Store: st, gate: gate}
-	eng, cancel, done := runEngine(t, testConfig(t, w))
+	cfg := testConfig(t, w)
+	for _, o := range opts {
+		o(&cfg)
+	}
+	eng, cancel, done := runEngine(t, cfg)
 	t.Cleanup(func() {
 		cancel()
 		<-done
@@ -306,9 +310,10 @@ actions:
 // is committed then, while it goes on, so that Start returns.
 func TestCommitLongRun(t *testing.T) {
 	t.Parallel()
-	eng, w, owner := watched(t, drivers(t)["sqlite"], nil)
-	// Each iteration does 180,000 loop steps (map and sum), under the budget of one
-	// expression: far longer, all together, than the first moments.
+	eng, w, owner := watched(t, drivers(t)["sqlite"], nil, func(c *engine.Config) { engine.SetUnsavedWindow(c, time.Millisecond) })
+	// Each iteration does 40,000 loop steps (map and sum): longer, all
+	// together, than the millisecond this engine works a run before
+	// committing it.
 	f := applyTo(t, w, owner, `name: long
 trigger: { type: manual }
 actions:
@@ -318,7 +323,7 @@ actions:
     actions:
       - id: c
         type: compose
-        with: { value: "{{ sum(map(1..90000, # * 2)) }}" }
+        with: { value: "{{ sum(map(1..20000, # * 2)) }}" }
 `)
 	r, err := eng.Start(context.Background(), engine.StartRequest{Flow: f, TriggerType: flow.TriggerManual})
 	if err != nil {

@@ -124,8 +124,9 @@ func (e *Engine) work(ctx context.Context, r store.Run, resp *responder, fresh b
 		rs.unsaved = u
 		// Commit the run if it is still going after the window, even in
 		// the middle of a step.
-		t := time.AfterFunc(unsavedWindow, func() {
-			if err := rs.flush(ctx); err != nil && ctx.Err() == nil {
+		fctx := ctx
+		t := time.AfterFunc(e.cfg.unsavedWindow, func() {
+			if err := rs.commit(fctx); err != nil && fctx.Err() == nil {
 				log.Error("commit a run still going after its first moments", "err", err)
 			}
 		})
@@ -374,15 +375,16 @@ func (rs *runState) flush(ctx context.Context) error {
 }
 
 // commit makes sure the run is in the store: a run not committed yet is
-// committed with the step results queued so far.
+// committed with the step results queued so far. Once the run is in the
+// store it does nothing, so that it never writes behind the worker's back
+// (a timer's write after the run parked would find its lease gone).
 func (rs *runState) commit(ctx context.Context) error {
 	rs.flushMu.Lock()
-	u := rs.unsaved
-	rs.flushMu.Unlock()
-	if u == nil {
+	defer rs.flushMu.Unlock()
+	if rs.unsaved == nil {
 		return nil
 	}
-	return rs.flush(ctx)
+	return rs.saveLocked(ctx, nil)
 }
 
 // save commits the queued step results and, with fin, the run's end. The
@@ -393,6 +395,11 @@ func (rs *runState) commit(ctx context.Context) error {
 func (rs *runState) save(ctx context.Context, fin *store.RunFinish) error {
 	rs.flushMu.Lock()
 	defer rs.flushMu.Unlock()
+	return rs.saveLocked(ctx, fin)
+}
+
+// saveLocked is save with flushMu held.
+func (rs *runState) saveLocked(ctx context.Context, fin *store.RunFinish) error {
 	rs.mu.Lock()
 	p, current := rs.pending, rs.current
 	rs.pending = nil

@@ -15,14 +15,34 @@ const runCols = `r.id, r.flow_id, f.name, r.flow_version, f.owner_id, r.status, 
 	`r.resubmitted_from, r.created_at, r.started_at, r.finished_at, r.next_attempt_at, r.lease_owner, r.lease_until, r.expr_steps, r.expr_nanos ` +
 	`FROM runs r JOIN flows f ON f.id = r.flow_id`
 
+// runRowCols are the columns of a run's own row, without its flow's name
+// and owner, as a RETURNING clause gives them (see scanRunRow).
+const runRowCols = `id, flow_id, flow_version, status, trigger_type, input, output, error, current_step, ` +
+	`resubmitted_from, created_at, started_at, finished_at, next_attempt_at, lease_owner, lease_until, expr_steps, expr_nanos`
+
 func scanRun(row interface{ Scan(...any) error }) (store.Run, error) {
+	return scanRunFields(row, true)
+}
+
+// scanRunRow reads runRowCols: a run without its flow's name and owner.
+func scanRunRow(row interface{ Scan(...any) error }) (store.Run, error) {
+	return scanRunFields(row, false)
+}
+
+// scanRunFields reads a run, with its flow's name and owner when
+// withFlow (runCols) or without them (runRowCols).
+func scanRunFields(row interface{ Scan(...any) error }, withFlow bool) (store.Run, error) {
 	var r store.Run
 	var input string
 	var output, leaseOwner sql.NullString
 	var resub, started, finished, leaseUntil sql.NullInt64
 	var created, next, exprNanos int64
-	err := row.Scan(&r.ID, &r.FlowID, &r.FlowName, &r.FlowVersion, &r.OwnerID, &r.Status, &r.TriggerType, &input, &output, &r.Error, &r.CurrentStep,
-		&resub, &created, &started, &finished, &next, &leaseOwner, &leaseUntil, &r.Usage.ExprSteps, &exprNanos)
+	head := []any{&r.ID, &r.FlowID, &r.FlowName, &r.FlowVersion, &r.OwnerID}
+	if !withFlow {
+		head = []any{&r.ID, &r.FlowID, &r.FlowVersion}
+	}
+	err := row.Scan(append(head, &r.Status, &r.TriggerType, &input, &output, &r.Error, &r.CurrentStep,
+		&resub, &created, &started, &finished, &next, &leaseOwner, &leaseUntil, &r.Usage.ExprSteps, &exprNanos)...)
 	if err != nil {
 		return store.Run{}, err
 	}
@@ -388,18 +408,43 @@ func (s *Store) ClaimRuns(ctx context.Context, owner string, now, leaseUntil tim
 	var out []store.Run
 	err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
 		out = out[:0]
-		ids, err := queryIDs(ctx, tx, `UPDATE runs SET status = 'running', lease_owner = ?, lease_until = ?, started_at = COALESCE(started_at, ?) `+
-			`WHERE id IN (SELECT id FROM runs WHERE status IN ('queued', 'waiting') AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?) RETURNING id`,
+		// The claimed rows come back from the UPDATE itself; their flows'
+		// names and owners are read once per flow.
+		rows, err := tx.QueryContext(ctx, `UPDATE runs SET status = 'running', lease_owner = ?, lease_until = ?, started_at = COALESCE(started_at, ?) `+
+			`WHERE id IN (SELECT id FROM runs WHERE status IN ('queued', 'waiting') AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?) RETURNING `+runRowCols,
 			owner, nanos(leaseUntil), nanos(now), nanos(now), limit)
 		if err != nil {
 			return err
 		}
-		for _, id := range ids {
-			r, err := scanRun(tx.QueryRowContext(ctx, `SELECT `+runCols+` WHERE r.id = ?`, id))
+		for rows.Next() {
+			r, err := scanRunRow(rows)
 			if err != nil {
+				rows.Close()
 				return err
 			}
 			out = append(out, r)
+		}
+		if err := rows.Err(); err != nil {
+			rows.Close()
+			return err
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		type flowOf struct {
+			name  string
+			owner int64
+		}
+		flows := map[int64]flowOf{}
+		for i, r := range out {
+			f, ok := flows[r.FlowID]
+			if !ok {
+				if err := tx.QueryRowContext(ctx, `SELECT name, owner_id FROM flows WHERE id = ?`, r.FlowID).Scan(&f.name, &f.owner); err != nil {
+					return fmt.Errorf("flow %d of run %d: %w", r.FlowID, r.ID, err)
+				}
+				flows[r.FlowID] = f
+			}
+			out[i].FlowName, out[i].OwnerID = f.name, f.owner
 		}
 		return nil
 	})
