@@ -511,6 +511,15 @@ func (u *unsaved) settle(r store.Run, err error) {
 	u.once.Do(func() { u.saved <- savedRun{run: r, err: err} })
 }
 
+// saveQueued commits a run not committed yet as queued, for any node to
+// work, and tells its caller.
+func (e *Engine) saveQueued(r store.Run, u *unsaved) {
+	u.nr.LeaseOwner, u.nr.LeaseUntil = "", time.Time{}
+	err := e.st.SaveNewRun(context.Background(), u.nr)
+	r.Status, r.StartedAt, r.LeaseOwner, r.LeaseUntil = store.RunQueued, nil, "", nil
+	u.settle(r, err)
+}
+
 // errNotSaved is what the caller of a run hears when the run stopped
 // before it could be committed.
 var errNotSaved = errors.New("the run stopped before it was committed")
@@ -528,10 +537,7 @@ func (e *Engine) launch(r store.Run, resp *responder, fresh bool, u *unsaved) {
 		e.mu.Unlock()
 		<-e.slots
 		if u != nil {
-			u.nr.LeaseOwner, u.nr.LeaseUntil = "", time.Time{}
-			err := e.st.SaveNewRun(context.Background(), u.nr)
-			r.Status, r.StartedAt, r.LeaseOwner, r.LeaseUntil = store.RunQueued, nil, "", nil
-			u.settle(r, err)
+			e.saveQueued(r, u)
 		}
 		return
 	}

@@ -113,7 +113,12 @@ func (e *Engine) work(ctx context.Context, r store.Run, resp *responder, fresh b
 	log := e.log.With("run_id", r.ID, "flow_id", r.FlowID)
 	rs, err := e.load(ctx, r, resp, fresh)
 	if err != nil {
-		if ctx.Err() != nil && u == nil {
+		if ctx.Err() != nil {
+			// Shutting down: a run not committed yet is committed queued,
+			// for any node, as launch does.
+			if u != nil {
+				e.saveQueued(r, u)
+			}
 			return
 		}
 		log.Error("load run", "err", err)

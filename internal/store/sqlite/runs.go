@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -67,10 +68,16 @@ func (s *Store) seedRunIDs(ctx context.Context) error {
 	if err := s.write.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM runs`).Scan(&top); err != nil {
 		return fmt.Errorf("read the largest run id: %w", err)
 	}
+	s.raiseRunIDs(top)
+	return nil
+}
+
+// raiseRunIDs moves lastRunID up to top, if it is below.
+func (s *Store) raiseRunIDs(top int64) {
 	for {
 		cur := s.lastRunID.Load()
 		if cur >= top || s.lastRunID.CompareAndSwap(cur, top) {
-			return nil
+			return
 		}
 	}
 }
@@ -83,7 +90,19 @@ func (s *Store) ReserveRunID(ctx context.Context) (int64, error) {
 // insertRun adds a run inside tx and reads it back.
 func (s *Store) insertRun(ctx context.Context, tx *wtx, nr store.NewRun) (store.Run, error) {
 	nr.ID, nr.CreatedAt, nr.CurrentStep, nr.Finish = s.lastRunID.Add(1), time.Time{}, "", nil
-	if err := insertRunRow(ctx, tx, nr); err != nil {
+	err := insertRunRow(ctx, tx, nr)
+	if errors.Is(err, store.ErrConflict) {
+		// A run written to the file by other means (a tool working on
+		// the file directly) holds the id: go past the largest.
+		var top int64
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM runs`).Scan(&top); err != nil {
+			return store.Run{}, fmt.Errorf("read the largest run id: %w", err)
+		}
+		s.raiseRunIDs(top)
+		nr.ID = s.lastRunID.Add(1)
+		err = insertRunRow(ctx, tx, nr)
+	}
+	if err != nil {
 		return store.Run{}, err
 	}
 	r, err := scanRun(tx.QueryRowContext(ctx, `SELECT `+runCols+` WHERE r.id = ?`, nr.ID))
@@ -155,6 +174,12 @@ func (s *Store) SaveNewRun(ctx context.Context, nr store.NewRun) error {
 		return nil
 	})
 	s.wakeIf(nr.LeaseOwner == "" && nr.Finish == nil, err)
+	if errors.Is(err, store.ErrConflict) {
+		// The next reservations go past the run that holds the id.
+		if serr := s.seedRunIDs(ctx); serr != nil {
+			err = errors.Join(err, serr)
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("save new run %d of flow %d: %w", nr.ID, nr.FlowID, err)
 	}
