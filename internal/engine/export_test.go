@@ -9,3 +9,7 @@ func (e *Engine) ReplayScans() int64 { return e.replayScans.Load() }
 // SetUnsavedWindow sets how long a new run is worked before it is
 // committed anyway.
 func SetUnsavedWindow(c *Config, d time.Duration) { c.unsavedWindow = d }
+
+// WaitStarted waits until Run has begun: a run started before that is
+// queued rather than worked at once.
+func (e *Engine) WaitStarted() { <-e.started }

@@ -118,6 +118,9 @@ func watched(t *testing.T, open func(t *testing.T) store.Store, gate chan struct
 	}
 	w := &writeWatch{Store: st, gate: gate}
 	cfg := testConfig(t, w)
+	// Long enough that no run of these tests is committed by its timer
+	// however loaded the machine is, unless the test asks otherwise.
+	engine.SetUnsavedWindow(&cfg, time.Minute)
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -126,6 +129,7 @@ func watched(t *testing.T, open func(t *testing.T) store.Store, gate chan struct
 		cancel()
 		<-done
 	})
+	eng.WaitStarted()
 	return eng, w, u.ID
 }
 

@@ -420,8 +420,16 @@ func (rs *runState) saveLocked(ctx context.Context, fin *store.RunFinish) error 
 			nr.Finish = fin
 		}
 		if err := rs.e.st.SaveNewRun(ctx, nr); err != nil {
-			u.err = err
-			u.settle(u.run, err)
+			rs.mu.Lock()
+			rs.pending = append(append(nr.Steps, p...), rs.pending...)
+			rs.mu.Unlock()
+			if ctx.Err() == nil {
+				// A write the store refused: the run is lost, its
+				// caller told. A write stopped by its context (a timer
+				// at shutdown) leaves the run to the next one.
+				u.err = err
+				u.settle(u.run, err)
+			}
 			return err
 		}
 		rs.unsaved = nil
