@@ -283,14 +283,13 @@ func (rs *runState) execLeaf(ctx context.Context, a *flow.Action, key string, re
 		}
 		return done(flow.StatusSucceeded, out, nil)
 	case flow.ActionRespond:
-		if err := rs.flush(ctx); err != nil {
-			return outcome{}, err
-		}
 		resp, serr := buildResponse(with)
 		if serr != nil {
 			return done(flow.StatusFailed, nil, serr)
 		}
-		rs.resp.send(resp)
+		if err := rs.answer(ctx, resp); err != nil {
+			return outcome{}, err
+		}
 		return done(flow.StatusSucceeded, map[string]any{"status": resp.Status}, nil)
 	}
 

@@ -157,6 +157,11 @@ type Config struct {
 	// Each output is also capped by MaxPayload. Defaults to
 	// DefaultMaxRunMemory.
 	MaxRunMemory int64
+
+	// unsavedWindow is how long a new run is worked before it is
+	// committed anyway (see launchUnsaved); unsavedWindow by default,
+	// shorter in tests.
+	unsavedWindow time.Duration
 }
 
 func (c *Config) validate() error {
@@ -201,6 +206,9 @@ func (c *Config) validate() error {
 	}
 	if c.MaxRunMemory <= 0 {
 		c.MaxRunMemory = DefaultMaxRunMemory
+	}
+	if c.unsavedWindow <= 0 {
+		c.unsavedWindow = unsavedWindow
 	}
 	return nil
 }
@@ -323,10 +331,11 @@ func (e *Engine) start(ctx context.Context, req StartRequest, resp *responder) (
 		return store.Run{}, false, &TooLargeError{Size: int64(len(input)), Limit: e.cfg.MaxPayload}
 	}
 	nr := store.NewRun{FlowID: req.Flow.ID, FlowVersion: version, TriggerType: req.TriggerType, Input: input, ResubmittedFrom: req.ResubmittedFrom}
+	f := req.Flow
 	r, _, local, err := e.admit(ctx, nr, resp, func(ctx context.Context, nr store.NewRun) (store.Run, bool, error) {
 		r, err := e.st.CreateRun(ctx, nr)
 		return r, false, err
-	})
+	}, &f)
 	return r, local, err
 }
 
@@ -336,13 +345,22 @@ func (e *Engine) start(ctx context.Context, req StartRequest, resp *responder) (
 // must be answered by this node, so it waits for a worker (up to the
 // respond timeout) rather than queue the run. A run create reports as
 // existing (a deduplicated resubmit) is not worked again.
-func (e *Engine) admit(ctx context.Context, nr store.NewRun, resp *responder, create func(context.Context, store.NewRun) (store.Run, bool, error)) (r store.Run, existing, local bool, err error) {
+//
+// A new run of flow fresh (not a resubmit) that this node works is
+// worked before it is committed (launchUnsaved): admit returns once its
+// first write committed it, which for a run that ends within
+// unsavedWindow is the only one.
+func (e *Engine) admit(ctx context.Context, nr store.NewRun, resp *responder, create func(context.Context, store.NewRun) (store.Run, bool, error), fresh *store.Flow) (r store.Run, existing, local bool, err error) {
 	local = e.acquire()
 	if !local && resp != nil {
 		local = e.acquireWait(ctx, e.cfg.RespondTimeout)
 	}
 	if local {
 		nr.LeaseOwner, nr.LeaseUntil = e.owner, time.Now().Add(e.cfg.Lease)
+	}
+	if local && fresh != nil {
+		r, err = e.launchUnsaved(ctx, *fresh, nr, resp)
+		return r, false, err == nil, err
 	}
 	r, existing, err = create(ctx, nr)
 	if err != nil || existing {
@@ -353,7 +371,7 @@ func (e *Engine) admit(ctx context.Context, nr store.NewRun, resp *responder, cr
 	}
 	if local {
 		// A new run has no steps to replay unless it copied them.
-		e.launch(r, resp, !nr.CopySucceeded)
+		e.launch(r, resp, !nr.CopySucceeded, nil)
 	} else {
 		e.notify()
 	}
@@ -423,16 +441,104 @@ func (e *Engine) acquireWait(ctx context.Context, timeout time.Duration) bool {
 	return false
 }
 
+// unsavedWindow bounds how long a new run is worked before it is
+// committed (see launchUnsaved): a run still going after it is committed
+// then, by its next write or by a timer, so that the caller that
+// triggered it is answered and the run is visible and resumable.
+const unsavedWindow = 20 * time.Millisecond
+
+// launchUnsaved works a new run that this node holds before committing
+// it, and returns the run once its first write committed it. The run's
+// id is reserved first, so that expressions can read it. Until that
+// first write nothing of the run is in the store and nothing of it has
+// acted outside it: its steps wait in memory; an action with effects
+// outside the run (http, email) commits the run before it acts; a
+// respond action's answer waits for the commit; and the run is
+// committed anyway after unsavedWindow. So a run that ends within the
+// window is written once, with its steps, its end and the events that
+// report it, in one transaction, and the caller (and a webhook's
+// answer) hears of it only once that transaction committed. The caller
+// holds a slot.
+func (e *Engine) launchUnsaved(ctx context.Context, f store.Flow, nr store.NewRun, resp *responder) (store.Run, error) {
+	id, err := e.st.ReserveRunID(ctx)
+	if err != nil {
+		<-e.slots
+		return store.Run{}, fmt.Errorf("start a run of flow %q: %w", f.Name, err)
+	}
+	now := time.Now().UTC()
+	nr.ID, nr.CreatedAt = id, now
+	if nr.NextAttemptAt.IsZero() {
+		nr.NextAttemptAt = now
+	}
+	until := nr.LeaseUntil.UTC()
+	r := store.Run{ID: id, FlowID: f.ID, FlowName: f.Name, FlowVersion: nr.FlowVersion, OwnerID: f.OwnerID, Status: store.RunRunning,
+		TriggerType: nr.TriggerType, Input: nr.Input, ResubmittedFrom: nr.ResubmittedFrom, CreatedAt: now, StartedAt: &now,
+		NextAttemptAt: nr.NextAttemptAt, LeaseOwner: nr.LeaseOwner, LeaseUntil: &until}
+	u := &unsaved{run: r, nr: nr, saved: make(chan savedRun, 1)}
+	e.launch(r, resp, true, u)
+	out := <-u.saved
+	return out.run, out.err
+}
+
+// unsaved is a new run that its node works before committing it (see
+// launchUnsaved), until its first write.
+type unsaved struct {
+	// run is the run as the engine knows it, nr as it will be written.
+	run store.Run
+	nr  store.NewRun
+	// saved receives the outcome of the first write, once.
+	saved chan savedRun
+	once  sync.Once
+	// answer is a respond action's response, sent once the run is
+	// committed; err is why the first write failed. Both are guarded by
+	// the run's flushMu.
+	answer *Response
+	err    error
+}
+
+// savedRun is the outcome of an unsaved run's first write.
+type savedRun struct {
+	run store.Run
+	err error
+}
+
+// settle reports the outcome of the first write to the caller waiting in
+// launchUnsaved; later calls do nothing.
+func (u *unsaved) settle(r store.Run, err error) {
+	if u == nil {
+		return
+	}
+	u.once.Do(func() { u.saved <- savedRun{run: r, err: err} })
+}
+
+// saveQueued commits a run not committed yet as queued, for any node to
+// work, and tells its caller.
+func (e *Engine) saveQueued(r store.Run, u *unsaved) {
+	u.nr.LeaseOwner, u.nr.LeaseUntil = "", time.Time{}
+	err := e.st.SaveNewRun(context.Background(), u.nr)
+	r.Status, r.StartedAt, r.LeaseOwner, r.LeaseUntil = store.RunQueued, nil, "", nil
+	u.settle(r, err)
+}
+
+// errNotSaved is what the caller of a run hears when the run stopped
+// before it could be committed.
+var errNotSaved = errors.New("the run stopped before it was committed")
+
 // launch works a run this node holds, in its own goroutine; the caller
 // holds a slot, which is released when the run stops. fresh says the run
-// was created a moment ago and has no steps to replay.
-func (e *Engine) launch(r store.Run, resp *responder, fresh bool) {
+// was created a moment ago and has no steps to replay; u is set for a run
+// not committed yet (see launchUnsaved).
+func (e *Engine) launch(r store.Run, resp *responder, fresh bool, u *unsaved) {
 	e.mu.Lock()
 	if e.runCtx.Err() != nil {
 		// Shutting down: the run keeps its lease and is resumed on restart
-		// or by another node once the lease expires.
+		// or by another node once the lease expires. A run not committed
+		// yet is committed queued, for any node.
 		e.mu.Unlock()
 		<-e.slots
+		if u != nil {
+			e.saveQueued(r, u)
+		}
 		return
 	}
 	ctx, cancel := context.WithCancel(e.runCtx)
@@ -449,7 +555,7 @@ func (e *Engine) launch(r store.Run, resp *responder, fresh bool) {
 			e.wg.Done()
 			e.notify()
 		}()
-		e.work(ctx, r, resp, fresh)
+		e.work(ctx, r, resp, fresh, u)
 	}()
 }
 
@@ -545,7 +651,7 @@ func (e *Engine) claim(ctx context.Context) claimResult {
 		e.log.Error("claim runs", "err", err)
 	}
 	for _, r := range runs {
-		e.launch(r, nil, false)
+		e.launch(r, nil, false, nil)
 	}
 	for range free - len(runs) {
 		<-e.slots

@@ -103,7 +103,7 @@ func (e *Engine) Resubmit(ctx context.Context, orig store.Run, opt ResubmitOptio
 		FlowID: f.ID, FlowVersion: version, TriggerType: "resubmit", Input: orig.Input, ResubmittedFrom: &from,
 		CopySucceeded: opt.From == FromFailed, Dedupe: !opt.Force,
 	}
-	r, existing, _, err := e.admit(ctx, nr, nil, e.st.ResubmitRun)
+	r, existing, _, err := e.admit(ctx, nr, nil, e.st.ResubmitRun, nil)
 	return r, existing, err
 }
 

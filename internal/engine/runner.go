@@ -36,6 +36,10 @@ type runState struct {
 	// of every recorded step per iteration.
 	byPrefix map[string][]string
 	resp     *responder
+	// unsaved is set while the run is not committed yet (see
+	// launchUnsaved); its first write (save) clears it. Guarded by
+	// flushMu.
+	unsaved *unsaved
 	// redact hides the secret values of the connections the run used.
 	redact secret.Redactor
 	// conns are the connections the run loaded, by name.
@@ -103,17 +107,35 @@ var errStopped = errors.New("run stopped")
 
 // work executes a run this node holds until it finishes, parks on a
 // timer, or is stopped.
-func (e *Engine) work(ctx context.Context, r store.Run, resp *responder, fresh bool) {
+func (e *Engine) work(ctx context.Context, r store.Run, resp *responder, fresh bool, u *unsaved) {
 	defer resp.send(nil)
+	defer u.settle(r, errNotSaved)
 	log := e.log.With("run_id", r.ID, "flow_id", r.FlowID)
 	rs, err := e.load(ctx, r, resp, fresh)
 	if err != nil {
 		if ctx.Err() != nil {
+			// Shutting down: a run not committed yet is committed queued,
+			// for any node, as launch does.
+			if u != nil {
+				e.saveQueued(r, u)
+			}
 			return
 		}
 		log.Error("load run", "err", err)
-		e.fail(r, fmt.Sprintf("cannot load the run: %v", err))
+		e.fail(r, fmt.Sprintf("cannot load the run: %v", err), u)
 		return
+	}
+	if u != nil {
+		rs.unsaved = u
+		// Commit the run if it is still going after the window, even in
+		// the middle of a step.
+		fctx := ctx
+		t := time.AfterFunc(e.cfg.unsavedWindow, func() {
+			if err := rs.commit(fctx); err != nil && fctx.Err() == nil {
+				log.Error("commit a run still going after its first moments", "err", err)
+			}
+		})
+		defer t.Stop()
 	}
 	ctx = expression.WithMeter(ctx, rs.meter)
 	env := map[string]any{"trigger": rs.trigger, "run": rs.runObj}
@@ -124,7 +146,10 @@ func (e *Engine) work(ctx context.Context, r store.Run, resp *responder, fresh b
 		return
 	}
 	if res.blocked {
-		err := rs.saveUsage(context.WithoutCancel(ctx))
+		err := rs.commit(context.WithoutCancel(ctx))
+		if err == nil {
+			err = rs.saveUsage(context.WithoutCancel(ctx))
+		}
 		if err == nil {
 			err = e.st.ParkRun(context.WithoutCancel(ctx), e.owner, r.ID, res.wake, rs.takePending())
 		}
@@ -142,18 +167,36 @@ func (e *Engine) work(ctx context.Context, r store.Run, resp *responder, fresh b
 		fin.Error = rs.rootError(res)
 	}
 	fin.Error = rs.redact.String(fin.Error)
-	fin.Steps = rs.takePending()
-	if err := e.st.FinishRun(context.WithoutCancel(ctx), e.owner, r.ID, fin); err != nil && !errors.Is(err, store.ErrLeaseLost) {
+	if err := rs.save(context.WithoutCancel(ctx), &fin); err != nil && !errors.Is(err, store.ErrLeaseLost) {
 		log.Error("finish run", "err", err)
 	}
 }
 
-// fail finishes a run that cannot be executed at all.
-func (e *Engine) fail(r store.Run, msg string) {
-	err := e.st.FinishRun(context.Background(), e.owner, r.ID, store.RunFinish{Status: store.RunFailed, Error: msg})
+// fail finishes a run that cannot be executed at all; u is set for a run
+// not committed yet.
+func (e *Engine) fail(r store.Run, msg string, u *unsaved) {
+	fin := store.RunFinish{Status: store.RunFailed, Error: msg}
+	var err error
+	if u != nil {
+		nr := u.nr
+		nr.Finish = &fin
+		err = e.st.SaveNewRun(context.Background(), nr)
+		u.settle(finishedRun(u.run, fin, ""), err)
+	} else {
+		err = e.st.FinishRun(context.Background(), e.owner, r.ID, fin)
+	}
 	if err != nil && !errors.Is(err, store.ErrLeaseLost) {
 		e.log.Error("fail run", "run_id", r.ID, "err", err)
 	}
+}
+
+// finishedRun is r as a run committed finished as fin says, at step
+// current, reads.
+func finishedRun(r store.Run, fin store.RunFinish, current string) store.Run {
+	now := time.Now().UTC()
+	r.Status, r.Output, r.Error, r.CurrentStep, r.FinishedAt = fin.Status, fin.Output, fin.Error, current, &now
+	r.LeaseOwner, r.LeaseUntil = "", nil
+	return r
 }
 
 // stop handles a run whose context ended: on shutdown it is parked for an
@@ -172,6 +215,10 @@ func (rs *runState) stop(ctx context.Context, log interface{ Error(string, ...an
 	}
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
+	if err := rs.commit(wctx); err != nil {
+		log.Error("commit run at shutdown", "err", err)
+		return
+	}
 	if err := rs.saveUsage(wctx); err != nil && !errors.Is(err, store.ErrLeaseLost) {
 		log.Error("save run usage at shutdown", "err", err)
 	}
@@ -325,21 +372,108 @@ func (rs *runState) pendingFull() bool {
 // flush commits the queued step results, so that an action with effects
 // outside the run acts only on committed results.
 func (rs *runState) flush(ctx context.Context) error {
+	err := rs.save(ctx, nil)
+	if errors.Is(err, store.ErrLeaseLost) {
+		return fmt.Errorf("%w: %w", errStopped, err)
+	}
+	return err
+}
+
+// commit makes sure the run is in the store: a run not committed yet is
+// committed with the step results queued so far. Once the run is in the
+// store it does nothing, so that it never writes behind the worker's back
+// (a timer's write after the run parked would find its lease gone).
+func (rs *runState) commit(ctx context.Context) error {
 	rs.flushMu.Lock()
 	defer rs.flushMu.Unlock()
+	if rs.unsaved == nil {
+		return nil
+	}
+	return rs.saveLocked(ctx, nil)
+}
+
+// save commits the queued step results and, with fin, the run's end. The
+// first write of a run not committed yet (unsaved) creates it, with its
+// first StepChunk steps and, when they are all and fin is set, its end,
+// in one transaction; it then tells the caller waiting for the run and
+// sends the answer a respond action left waiting.
+func (rs *runState) save(ctx context.Context, fin *store.RunFinish) error {
+	rs.flushMu.Lock()
+	defer rs.flushMu.Unlock()
+	return rs.saveLocked(ctx, fin)
+}
+
+// saveLocked is save with flushMu held.
+func (rs *runState) saveLocked(ctx context.Context, fin *store.RunFinish) error {
 	rs.mu.Lock()
 	p, current := rs.pending, rs.current
 	rs.pending = nil
 	rs.mu.Unlock()
+	if u := rs.unsaved; u != nil {
+		if u.err != nil {
+			return u.err
+		}
+		nr := u.nr
+		n := min(len(p), store.StepChunk)
+		nr.Steps, nr.CurrentStep, p = p[:n], current, p[n:]
+		if fin != nil && len(p) == 0 {
+			nr.Finish = fin
+		}
+		if err := rs.e.st.SaveNewRun(ctx, nr); err != nil {
+			rs.mu.Lock()
+			rs.pending = append(append(nr.Steps, p...), rs.pending...)
+			rs.mu.Unlock()
+			if ctx.Err() == nil {
+				// A write the store refused: the run is lost, its
+				// caller told. A write stopped by its context (a timer
+				// at shutdown) leaves the run to the next one.
+				u.err = err
+				u.settle(u.run, err)
+			}
+			return err
+		}
+		rs.unsaved = nil
+		r := u.run
+		r.CurrentStep = current
+		if nr.Finish != nil {
+			r = finishedRun(r, *fin, current)
+		}
+		u.settle(r, nil)
+		if u.answer != nil {
+			rs.resp.send(u.answer)
+		}
+		if nr.Finish != nil || (fin == nil && len(p) == 0) {
+			return nil
+		}
+	}
+	if fin != nil {
+		f := *fin
+		f.Steps = p
+		return rs.e.st.FinishRun(ctx, rs.e.owner, rs.run.ID, f)
+	}
 	if len(p) == 0 {
 		return nil
 	}
-	if err := rs.e.st.SaveSteps(ctx, rs.e.owner, rs.run.ID, current, p); err != nil {
-		if errors.Is(err, store.ErrLeaseLost) {
-			return fmt.Errorf("%w: %w", errStopped, err)
+	return rs.e.st.SaveSteps(ctx, rs.e.owner, rs.run.ID, current, p)
+}
+
+// answer sends a respond action's response once every step before it is
+// committed: at once after a flush for a run in the store, with its
+// first write for a run not committed yet.
+func (rs *runState) answer(ctx context.Context, resp *Response) error {
+	rs.flushMu.Lock()
+	if u := rs.unsaved; u != nil && u.err == nil {
+		if u.answer == nil {
+			u.answer = resp
 		}
+		rs.flushMu.Unlock()
+		return nil
+	}
+	rs.flushMu.Unlock()
+	if err := rs.flush(ctx); err != nil {
 		return err
 	}
+	rs.resp.send(resp)
 	return nil
 }
 

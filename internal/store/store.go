@@ -234,6 +234,24 @@ type NewRun struct {
 	// resubmitted from the same original instead of creating another,
 	// so that two resubmits at once yield one run.
 	Dedupe bool
+
+	// The fields below are for SaveNewRun, which commits a run that a
+	// node worked before the store knew it; CreateRun ignores them.
+
+	// ID is the run's id, from ReserveRunID.
+	ID int64
+	// CreatedAt is when the trigger was accepted: the run's creation and
+	// start time. Defaults to now.
+	CreatedAt time.Time
+	// Steps are the step results recorded so far, written in the same
+	// transaction as the run (at most StepChunk).
+	Steps []Step
+	// CurrentStep is the step the run is at.
+	CurrentStep string
+	// Finish, when set, commits the run already finished (its status,
+	// output and error; its lease cleared), with the event that reports
+	// a failure, in the same transaction.
+	Finish *RunFinish
 }
 
 // SucceededResubmit returns the newest run resubmitted from run id that
@@ -574,6 +592,20 @@ type Store interface {
 	// CreateRun commits a new run (the accepted trigger). With Dedupe it
 	// may return an existing run instead, with existing=true.
 	CreateRun(ctx context.Context, r NewRun) (Run, error)
+	// ReserveRunID returns a run id that no run has and no other call
+	// returns, for a run worked before it is committed: the engine works
+	// a fresh run at once, and expressions may read its id (run.id)
+	// before SaveNewRun writes it. An id reserved but never written is a
+	// gap.
+	ReserveRunID(ctx context.Context) (int64, error)
+	// SaveNewRun commits, in one transaction, a run that this node worked
+	// before the store knew it: the run with nr.ID (from ReserveRunID),
+	// leased to nr.LeaseOwner until nr.LeaseUntil, its first nr.Steps and,
+	// with nr.Finish, its end and the event that reports a failure. A run
+	// that finishes before its first commit is thus written once instead
+	// of once created, once per flush and once finished. ErrConflict if a
+	// run has that id; more than StepChunk steps are refused.
+	SaveNewRun(ctx context.Context, nr NewRun) error
 	// ResubmitRun is CreateRun for a resubmission: it honours Dedupe and
 	// CopySucceeded, and reports whether it returned an existing run.
 	ResubmitRun(ctx context.Context, r NewRun) (run Run, existing bool, err error)

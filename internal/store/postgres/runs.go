@@ -69,6 +69,75 @@ func (s *Store) insertRun(ctx context.Context, tx pgx.Tx, nr store.NewRun) (stor
 	return r, nil
 }
 
+// ReserveRunID takes the next id of the runs' sequence.
+func (s *Store) ReserveRunID(ctx context.Context) (int64, error) {
+	var id int64
+	if err := s.pool.QueryRow(ctx, `SELECT nextval(pg_get_serial_sequence('runs', 'id'))`).Scan(&id); err != nil {
+		return 0, fmt.Errorf("reserve a run id: %w", err)
+	}
+	return id, nil
+}
+
+// SaveNewRun commits a run worked before it was committed, with its
+// first steps and, when it finished, its end, in one transaction.
+func (s *Store) SaveNewRun(ctx context.Context, nr store.NewRun) error {
+	if len(nr.Steps) > store.StepChunk {
+		return fmt.Errorf("save new run %d: %d steps, more than the %d one write takes", nr.ID, len(nr.Steps), store.StepChunk)
+	}
+	if nr.ID <= 0 {
+		return fmt.Errorf("save new run: no id: reserve one with ReserveRunID")
+	}
+	now := time.Now().UTC()
+	created := nr.CreatedAt.UTC()
+	if nr.CreatedAt.IsZero() {
+		created = now
+	}
+	next := nr.NextAttemptAt
+	if next.IsZero() {
+		next = created
+	}
+	status := store.RunQueued
+	var owner, output *string
+	var until, started, finished *time.Time
+	var msg string
+	if nr.LeaseOwner != "" {
+		status, owner, until, started = store.RunRunning, &nr.LeaseOwner, &nr.LeaseUntil, &created
+	}
+	if fin := nr.Finish; fin != nil {
+		status, owner, until, finished, msg = fin.Status, nil, nil, &now, fin.Error
+		if len(fin.Output) > 0 {
+			o := string(fin.Output)
+			output = &o
+		}
+		if started == nil {
+			started = &created
+		}
+	}
+	input := string(nr.Input)
+	if input == "" {
+		input = "{}"
+	}
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO runs (id, flow_id, flow_version, status, trigger_type, input, output, error, current_step, resubmitted_from, created_at, started_at, finished_at, next_attempt_at, lease_owner, lease_until) `+
+			`VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+			nr.ID, nr.FlowID, nr.FlowVersion, status, nr.TriggerType, input, output, msg, nr.CurrentStep, nr.ResubmittedFrom, created, started, finished, next, owner, until); err != nil {
+			return fmt.Errorf("insert run: %w", err)
+		}
+		if err := insertSteps(ctx, tx, nr.ID, 0, nr.Steps); err != nil {
+			return err
+		}
+		if nr.Finish != nil && nr.Finish.Status == store.RunFailed {
+			return addEvent(ctx, tx, store.EventRunFailed, nr.ID, 0)
+		}
+		return nil
+	})
+	if err != nil {
+		return wrap(err, fmt.Sprintf("save new run %d of flow %d", nr.ID, nr.FlowID))
+	}
+	s.wakeNodesIf(ctx, nr.LeaseOwner == "" && nr.Finish == nil)
+	return nil
+}
+
 // CreateRun commits a new run (the accepted trigger).
 func (s *Store) CreateRun(ctx context.Context, nr store.NewRun) (store.Run, error) {
 	var r store.Run
@@ -420,6 +489,15 @@ func upsertSteps(ctx context.Context, tx pgx.Tx, runID int64, steps []store.Step
 	var seq int64
 	if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(seq), 0) FROM steps WHERE run_id = $1`, runID).Scan(&seq); err != nil {
 		return fmt.Errorf("save steps: last seq: %w", err)
+	}
+	return insertSteps(ctx, tx, runID, seq, steps)
+}
+
+// insertSteps writes step results inside tx in one batch, numbering new
+// steps after seq, the run's last (see upsertSteps).
+func insertSteps(ctx context.Context, tx pgx.Tx, runID, seq int64, steps []store.Step) error {
+	if len(steps) == 0 {
+		return nil
 	}
 	b := &pgx.Batch{}
 	for _, st := range steps {

@@ -281,7 +281,7 @@ func (s *Store) FireSchedule(ctx context.Context, flowID int64, expected, next t
 			return err
 		}
 		fired = true
-		r, err = insertRun(ctx, tx, nr)
+		r, err = s.insertRun(ctx, tx, nr)
 		return err
 	})
 	s.wakeIf(fired && r.Status == store.RunQueued, err)

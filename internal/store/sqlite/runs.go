@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -35,14 +36,34 @@ func byFlows(rf store.RunFilter) bool {
 	return rf.OwnerID != 0 && rf.FlowID == 0 && len(rf.IDs) == 0 && rf.ResubmittedFrom == 0 && rf.FailedOnConnection == ""
 }
 
+// runRowCols are the columns of a run's own row, without its flow's name
+// and owner, as a RETURNING clause gives them (see scanRunRow).
+const runRowCols = `id, flow_id, flow_version, status, trigger_type, input, output, error, current_step, ` +
+	`resubmitted_from, created_at, started_at, finished_at, next_attempt_at, lease_owner, lease_until, expr_steps, expr_nanos`
+
 func scanRun(row interface{ Scan(...any) error }) (store.Run, error) {
+	return scanRunFields(row, true)
+}
+
+// scanRunRow reads runRowCols: a run without its flow's name and owner.
+func scanRunRow(row interface{ Scan(...any) error }) (store.Run, error) {
+	return scanRunFields(row, false)
+}
+
+// scanRunFields reads a run, with its flow's name and owner when
+// withFlow (runCols) or without them (runRowCols).
+func scanRunFields(row interface{ Scan(...any) error }, withFlow bool) (store.Run, error) {
 	var r store.Run
 	var input string
 	var output, leaseOwner sql.NullString
 	var resub, started, finished, leaseUntil sql.NullInt64
 	var created, next, exprNanos int64
-	err := row.Scan(&r.ID, &r.FlowID, &r.FlowName, &r.FlowVersion, &r.OwnerID, &r.Status, &r.TriggerType, &input, &output, &r.Error, &r.CurrentStep,
-		&resub, &created, &started, &finished, &next, &leaseOwner, &leaseUntil, &r.Usage.ExprSteps, &exprNanos)
+	head := []any{&r.ID, &r.FlowID, &r.FlowName, &r.FlowVersion, &r.OwnerID}
+	if !withFlow {
+		head = []any{&r.ID, &r.FlowID, &r.FlowVersion}
+	}
+	err := row.Scan(append(head, &r.Status, &r.TriggerType, &input, &output, &r.Error, &r.CurrentStep,
+		&resub, &created, &started, &finished, &next, &leaseOwner, &leaseUntil, &r.Usage.ExprSteps, &exprNanos)...)
 	if err != nil {
 		return store.Run{}, err
 	}
@@ -61,36 +82,128 @@ func scanRun(row interface{ Scan(...any) error }) (store.Run, error) {
 	return r, nil
 }
 
+// seedRunIDs moves lastRunID up to the largest run id in the file.
+func (s *Store) seedRunIDs(ctx context.Context) error {
+	var top int64
+	if err := s.write.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM runs`).Scan(&top); err != nil {
+		return fmt.Errorf("read the largest run id: %w", err)
+	}
+	s.raiseRunIDs(top)
+	return nil
+}
+
+// raiseRunIDs moves lastRunID up to top, if it is below.
+func (s *Store) raiseRunIDs(top int64) {
+	for {
+		cur := s.lastRunID.Load()
+		if cur >= top || s.lastRunID.CompareAndSwap(cur, top) {
+			return
+		}
+	}
+}
+
+// ReserveRunID returns the next run id.
+func (s *Store) ReserveRunID(ctx context.Context) (int64, error) {
+	return s.lastRunID.Add(1), nil
+}
+
 // insertRun adds a run inside tx and reads it back.
-func insertRun(ctx context.Context, tx *wtx, nr store.NewRun) (store.Run, error) {
+func (s *Store) insertRun(ctx context.Context, tx *wtx, nr store.NewRun) (store.Run, error) {
+	nr.ID, nr.CreatedAt, nr.CurrentStep, nr.Finish = s.lastRunID.Add(1), time.Time{}, "", nil
+	err := insertRunRow(ctx, tx, nr)
+	if errors.Is(err, store.ErrConflict) {
+		// A run written to the file by other means (a tool working on
+		// the file directly) holds the id: go past the largest.
+		var top int64
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM runs`).Scan(&top); err != nil {
+			return store.Run{}, fmt.Errorf("read the largest run id: %w", err)
+		}
+		s.raiseRunIDs(top)
+		nr.ID = s.lastRunID.Add(1)
+		err = insertRunRow(ctx, tx, nr)
+	}
+	if err != nil {
+		return store.Run{}, err
+	}
+	r, err := scanRun(tx.QueryRowContext(ctx, `SELECT `+runCols+` WHERE r.id = ?`, nr.ID))
+	if err != nil {
+		return store.Run{}, fmt.Errorf("read back run %d: %w", nr.ID, err)
+	}
+	return r, nil
+}
+
+// insertRunRow writes the row of run nr.ID inside tx: queued, running
+// under nr's lease, or finished as nr.Finish says.
+func insertRunRow(ctx context.Context, tx *wtx, nr store.NewRun) error {
 	now := time.Now().UTC()
+	created := nr.CreatedAt
+	if created.IsZero() {
+		created = now
+	}
 	next := nr.NextAttemptAt
 	if next.IsZero() {
-		next = now
+		next = created
 	}
 	status := store.RunQueued
-	var owner, until, started any
+	var owner, until, started, finished, output any
+	var msg string
 	if nr.LeaseOwner != "" {
-		status, owner, until, started = store.RunRunning, nr.LeaseOwner, nanos(nr.LeaseUntil), nanos(now)
+		status, owner, until, started = store.RunRunning, nr.LeaseOwner, nanos(nr.LeaseUntil), nanos(created)
+	}
+	if fin := nr.Finish; fin != nil {
+		status, owner, until, finished, output, msg = fin.Status, nil, nil, nanos(now), nullText(fin.Output), fin.Error
+		if started == nil {
+			started = nanos(created)
+		}
 	}
 	input := string(nr.Input)
 	if input == "" {
 		input = "{}"
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO runs (flow_id, flow_version, status, trigger_type, input, resubmitted_from, created_at, started_at, next_attempt_at, lease_owner, lease_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		nr.FlowID, nr.FlowVersion, status, nr.TriggerType, input, nr.ResubmittedFrom, nanos(now), started, nanos(next), owner, until)
-	if err != nil {
-		return store.Run{}, fmt.Errorf("insert run: %w", err)
+	_, err := tx.ExecContext(ctx, `INSERT INTO runs (id, flow_id, flow_version, status, trigger_type, input, output, error, current_step, resubmitted_from, created_at, started_at, finished_at, next_attempt_at, lease_owner, lease_until) `+
+		`VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		nr.ID, nr.FlowID, nr.FlowVersion, status, nr.TriggerType, input, output, msg, nr.CurrentStep, nr.ResubmittedFrom, nanos(created), started, finished, nanos(next), owner, until)
+	if isUnique(err) {
+		return fmt.Errorf("insert run %d: %w", nr.ID, store.ErrConflict)
 	}
-	id, err := res.LastInsertId()
 	if err != nil {
-		return store.Run{}, fmt.Errorf("insert run: %w", err)
+		return fmt.Errorf("insert run: %w", err)
 	}
-	r, err := scanRun(tx.QueryRowContext(ctx, `SELECT `+runCols+` WHERE r.id = ?`, id))
+	return nil
+}
+
+// SaveNewRun commits a run worked before it was committed, with its
+// first steps and, when it finished, its end, in one transaction.
+func (s *Store) SaveNewRun(ctx context.Context, nr store.NewRun) error {
+	if len(nr.Steps) > store.StepChunk {
+		return fmt.Errorf("save new run %d: %d steps, more than the %d one write takes", nr.ID, len(nr.Steps), store.StepChunk)
+	}
+	if nr.ID <= 0 {
+		return fmt.Errorf("save new run: no id: reserve one with ReserveRunID")
+	}
+	err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
+		if err := insertRunRow(ctx, tx, nr); err != nil {
+			return err
+		}
+		if err := insertSteps(ctx, tx, nr.ID, 0, nr.Steps); err != nil {
+			return err
+		}
+		if nr.Finish != nil && nr.Finish.Status == store.RunFailed {
+			return addEvent(ctx, tx, store.EventRunFailed, nr.ID, 0)
+		}
+		return nil
+	})
+	s.wakeIf(nr.LeaseOwner == "" && nr.Finish == nil, err)
+	if errors.Is(err, store.ErrConflict) {
+		// The next reservations go past the run that holds the id.
+		if serr := s.seedRunIDs(ctx); serr != nil {
+			err = errors.Join(err, serr)
+		}
+	}
 	if err != nil {
-		return store.Run{}, fmt.Errorf("read back run %d: %w", id, err)
+		return fmt.Errorf("save new run %d of flow %d: %w", nr.ID, nr.FlowID, err)
 	}
-	return r, nil
+	return nil
 }
 
 // ResubmitRun creates a resubmitted run, or returns the unfinished run
@@ -119,7 +232,7 @@ func (s *Store) ResubmitRun(ctx context.Context, nr store.NewRun) (store.Run, bo
 			}
 		}
 		var err error
-		r, err = insertRun(ctx, tx, nr)
+		r, err = s.insertRun(ctx, tx, nr)
 		return err
 	})
 	if err == nil && copying && !existing {
@@ -187,7 +300,7 @@ func (s *Store) CreateRun(ctx context.Context, nr store.NewRun) (store.Run, erro
 	var r store.Run
 	err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
 		var err error
-		r, err = insertRun(ctx, tx, nr)
+		r, err = s.insertRun(ctx, tx, nr)
 		return err
 	})
 	s.wakeIf(r.Status == store.RunQueued, err)
@@ -344,18 +457,43 @@ func (s *Store) ClaimRuns(ctx context.Context, owner string, now, leaseUntil tim
 	var out []store.Run
 	err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
 		out = out[:0]
-		ids, err := queryIDs(ctx, tx, `UPDATE runs SET status = 'running', lease_owner = ?, lease_until = ?, started_at = COALESCE(started_at, ?) `+
-			`WHERE id IN (SELECT id FROM runs WHERE status IN ('queued', 'waiting') AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?) RETURNING id`,
+		// The claimed rows come back from the UPDATE itself; their flows'
+		// names and owners are read once per flow.
+		rows, err := tx.QueryContext(ctx, `UPDATE runs SET status = 'running', lease_owner = ?, lease_until = ?, started_at = COALESCE(started_at, ?) `+
+			`WHERE id IN (SELECT id FROM runs WHERE status IN ('queued', 'waiting') AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?) RETURNING `+runRowCols,
 			owner, nanos(leaseUntil), nanos(now), nanos(now), limit)
 		if err != nil {
 			return err
 		}
-		for _, id := range ids {
-			r, err := scanRun(tx.QueryRowContext(ctx, `SELECT `+runCols+` WHERE r.id = ?`, id))
+		for rows.Next() {
+			r, err := scanRunRow(rows)
 			if err != nil {
+				rows.Close()
 				return err
 			}
 			out = append(out, r)
+		}
+		if err := rows.Err(); err != nil {
+			rows.Close()
+			return err
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		type flowOf struct {
+			name  string
+			owner int64
+		}
+		flows := map[int64]flowOf{}
+		for i, r := range out {
+			f, ok := flows[r.FlowID]
+			if !ok {
+				if err := tx.QueryRowContext(ctx, `SELECT name, owner_id FROM flows WHERE id = ?`, r.FlowID).Scan(&f.name, &f.owner); err != nil {
+					return fmt.Errorf("flow %d of run %d: %w", r.FlowID, r.ID, err)
+				}
+				flows[r.FlowID] = f
+			}
+			out[i].FlowName, out[i].OwnerID = f.name, f.owner
 		}
 		return nil
 	})
@@ -491,6 +629,12 @@ func upsertSteps(ctx context.Context, tx *wtx, runID int64, steps []store.Step) 
 	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM steps WHERE run_id = ?`, runID).Scan(&seq); err != nil {
 		return fmt.Errorf("save steps: last seq: %w", err)
 	}
+	return insertSteps(ctx, tx, runID, seq, steps)
+}
+
+// insertSteps writes step results inside tx, numbering new steps after
+// seq, the run's last (see upsertSteps).
+func insertSteps(ctx context.Context, tx *wtx, runID, seq int64, steps []store.Step) error {
 	for _, st := range steps {
 		seq++
 		_, err := tx.ExecContext(ctx, `INSERT INTO steps (`+stepCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) `+

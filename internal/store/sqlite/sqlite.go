@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluice/sluice/internal/store"
@@ -48,6 +49,12 @@ type Store struct {
 	// waker wakes this process's pollers when a run falls due: no other
 	// process shares the file.
 	waker store.Waker
+	// lastRunID is the largest run id handed out (ReserveRunID) or
+	// written: every run this process creates takes the next one, so
+	// that an id reserved for a run not yet committed is never taken by
+	// another. One process holds the file (the server locks its data
+	// folder), so the counter in memory is the only one.
+	lastRunID atomic.Int64
 }
 
 // Wakeups returns a channel that receives a value after this store
@@ -165,6 +172,11 @@ func start(path, dsn string, write *sql.DB, logger *slog.Logger) (*Store, error)
 		done:  make(chan struct{}),
 	}
 	s.wstmts.db, s.wstmts.deferred, s.rstmts.db = write, true, read
+	if err := s.seedRunIDs(ctx); err != nil {
+		read.Close()
+		write.Close()
+		return nil, err
+	}
 	go s.commitLoop()
 	return s, nil
 }

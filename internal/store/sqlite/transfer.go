@@ -124,7 +124,8 @@ func (s *Store) Load(ctx context.Context, fn func(store.LoadWriter) error) error
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("load: commit: %w", err)
 	}
-	return nil
+	// The runs came with their ids: new ones follow them.
+	return s.seedRunIDs(ctx)
 }
 
 // loadWriter inserts rows in the load transaction.

@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Flows", flowTests},
 		{"Schedules", scheduleTests},
 		{"Runs", runTests},
+		{"NewRuns", newRunTests},
 		{"Queue", queueTests},
 		{"Wakeups", wakeupTests},
 		{"Steps", stepTests},
