@@ -110,7 +110,7 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error)
 		write.Close()
 		return nil, err
 	}
-	return start(path, dsn, write, logger)
+	return start(ctx, path, dsn, write, logger)
 }
 
 // OpenReadOnly opens the existing database file at path without changing
@@ -145,11 +145,11 @@ func OpenReadOnly(ctx context.Context, path string, logger *slog.Logger) (*Store
 		write.Close()
 		return nil, fmt.Errorf("open sqlite %s read-only: %w", path, err)
 	}
-	return start(path, dsn, write, logger)
+	return start(ctx, path, dsn, write, logger)
 }
 
 // start opens the read pool beside write and starts the group committer.
-func start(path, dsn string, write *sql.DB, logger *slog.Logger) (*Store, error) {
+func start(ctx context.Context, path, dsn string, write *sql.DB, logger *slog.Logger) (*Store, error) {
 	write.SetMaxOpenConns(1)
 	write.SetMaxIdleConns(1)
 	write.SetConnMaxLifetime(0)
