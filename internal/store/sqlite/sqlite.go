@@ -102,6 +102,7 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error)
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
+	oneConnection(write)
 	if err := write.PingContext(ctx); err != nil {
 		write.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
@@ -141,6 +142,7 @@ func OpenReadOnly(ctx context.Context, path string, logger *slog.Logger) (*Store
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s read-only: %w", path, err)
 	}
+	oneConnection(write)
 	if err := write.PingContext(ctx); err != nil {
 		write.Close()
 		return nil, fmt.Errorf("open sqlite %s read-only: %w", path, err)
@@ -148,12 +150,16 @@ func OpenReadOnly(ctx context.Context, path string, logger *slog.Logger) (*Store
 	return start(ctx, path, dsn, write, logger)
 }
 
+// oneConnection makes db a single connection kept open: the writer.
+func oneConnection(db *sql.DB) {
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+}
+
 // start opens the read pool beside write and starts the group committer.
 func start(ctx context.Context, path, dsn string, write *sql.DB, logger *slog.Logger) (*Store, error) {
-	write.SetMaxOpenConns(1)
-	write.SetMaxIdleConns(1)
-	write.SetConnMaxLifetime(0)
-	write.SetConnMaxIdleTime(0)
 	read, err := sql.Open("sqlite", dsn+"&_pragma=query_only(1)")
 	if err != nil {
 		write.Close()
