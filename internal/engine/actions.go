@@ -384,8 +384,8 @@ func appendAttempt(log []store.StepAttempt, a store.StepAttempt) []store.StepAtt
 	return log
 }
 
-// compactJSON returns v as one line of JSON, or a string as it is; ""
-// for nil.
+// compactJSON returns v as one line of JSON, without escaping <, > and &
+// (people read it), or a string as it is; "" for nil.
 func compactJSON(v any) string {
 	switch v := v.(type) {
 	case nil:
@@ -393,11 +393,13 @@ func compactJSON(v any) string {
 	case string:
 		return v
 	}
-	b, err := json.Marshal(v)
-	if err != nil {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
 		return fmt.Sprint(v)
 	}
-	return string(b)
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 // Response is what a respond action sends to the webhook caller.
