@@ -68,7 +68,13 @@ func TestBrowserEmailLinkJourney(t *testing.T) {
 		t.Fatalf("the signed-in owner's link went to %q, want %q", loc, runPath)
 	}
 	requireRedFailedStep(t, owner)
+	// On a laptop the failed step and the diagnosis show together, without
+	// scrolling.
+	requireInView(t, owner, "li.step.root > details > summary", "li.step.root p.error", "section.diagnosis h3:nth-of-type(1)",
+		"section.diagnosis h3:nth-of-type(1) + p", "section.diagnosis h3:nth-of-type(2)", "section.diagnosis h3:nth-of-type(2) + p")
 	screenshot(t, owner, "email-1-signed-in-run-laptop")
+	do(t, owner, "phone viewport", chromedp.EmulateViewport(375, 812, chromedp.EmulateMobile, chromedp.EmulateScale(2)))
+	onAPhone(t, owner, s.srv.URL, "email-phone-", []phonePage{{runPath, "run"}})
 
 	// Someone not signed in: the link's page asks to sign in first, then
 	// comes back to the run's page.
@@ -110,5 +116,23 @@ func requireRedFailedStep(t *testing.T, ctx context.Context) {
 	diag := must[string](t, "diagnosis")(chromedp.Run(ctx, chromedp.Text("section.diagnosis")))
 	if !strings.Contains(diag, "How do I fix") || !strings.Contains(diag, "What happened") {
 		t.Fatalf("diagnosis panel:\n%s", diag)
+	}
+}
+
+// requireInView checks that each element the selectors name is wholly
+// inside the tab's viewport, as it first shows (no scrolling).
+func requireInView(t *testing.T, ctx context.Context, selectors ...string) {
+	t.Helper()
+	for _, sel := range selectors {
+		box := must[[]float64](t, "bounding box of "+sel)(chromedp.Run(ctx, chromedp.Evaluate[[]float64](fmt.Sprintf(
+			`(() => { const e = document.querySelector(%q); if (!e) return []; const r = e.getBoundingClientRect(); `+
+				`return [r.top, r.bottom, r.left, r.right, window.innerHeight, window.innerWidth, window.scrollY]; })()`, sel))))
+		if len(box) == 0 {
+			t.Fatalf("no element %s", sel)
+		}
+		if box[0] < 0 || box[1] > box[4] || box[2] < 0 || box[3] > box[5] || box[6] != 0 {
+			t.Errorf("%s is not wholly in view without scrolling: top %.0f bottom %.0f left %.0f right %.0f, viewport %.0fx%.0f, scrolled %.0f",
+				sel, box[0], box[1], box[2], box[3], box[5], box[4], box[6])
+		}
 	}
 }
