@@ -52,8 +52,10 @@ func CutAnswer(s string) string {
 }
 
 // BoundAttempts returns the last MaxAttemptsKept attempts with their
-// answers cut by CutAnswer. The drivers bound what they write with it,
-// whatever the caller passed.
+// answers cut by CutAnswer and their times in UTC to the microsecond, as
+// PostgreSQL keeps times (so that a log reads the same from either driver
+// and after export and import). The drivers bound what they write with
+// it, whatever the caller passed.
 func BoundAttempts(log []StepAttempt) []StepAttempt {
 	if len(log) > MaxAttemptsKept {
 		log = log[len(log)-MaxAttemptsKept:]
@@ -61,6 +63,11 @@ func BoundAttempts(log []StepAttempt) []StepAttempt {
 	out := make([]StepAttempt, len(log))
 	for i, a := range log {
 		a.Answer = CutAnswer(a.Answer)
+		a.StartedAt, a.FinishedAt = a.StartedAt.UTC().Truncate(time.Microsecond), a.FinishedAt.UTC().Truncate(time.Microsecond)
+		if a.RetryAt != nil {
+			at := a.RetryAt.UTC().Truncate(time.Microsecond)
+			a.RetryAt = &at
+		}
 		out[i] = a
 	}
 	return out
