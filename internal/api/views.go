@@ -152,14 +152,22 @@ type stepView struct {
 	Output     json.RawMessage `json:"output"`
 	// NextAttemptAt is when a waiting step (a retry, a delay) is due.
 	NextAttemptAt *time.Time `json:"next_attempt_at"`
+	// AttemptLog is the step's last attempts, oldest first; empty for a
+	// step that acts inside the run or was recorded before attempts were.
+	AttemptLog []store.StepAttempt `json:"attempt_log"`
 }
 
 func viewStep(st store.Step) stepView {
-	return stepView{
+	v := stepView{
 		ID: st.Key, ActionID: st.ActionID, Type: st.Type, Status: st.Status, StartedAt: st.StartedAt,
 		FinishedAt: st.FinishedAt, Attempts: st.Attempts, Error: rawOrNull(st.Error),
 		Input: rawOrNull(st.Input), Output: rawOrNull(st.Output), NextAttemptAt: st.NextAttemptAt,
+		AttemptLog: st.AttemptLog,
 	}
+	if v.AttemptLog == nil {
+		v.AttemptLog = []store.StepAttempt{}
+	}
+	return v
 }
 
 // rawOrNull returns b, or JSON null when b is empty or not valid JSON, so

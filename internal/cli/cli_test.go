@@ -490,6 +490,8 @@ func TestHumanOutput(t *testing.T) {
 			"Step call (http, waiting, 2 attempts)\n" +
 			"  Last answer: HTTP 503 Service Unavailable: busy, try later\n" +
 			"  Error:       503 Service Unavailable\n" +
+			"  Attempt 1:   2026-01-02 03:04:05 (250ms) failed, HTTP 503, next try 2026-01-02 03:04:35: HTTP 503 Service Unavailable from GET https://api.example.com/me · busy\n" +
+			"  Attempt 2:   2026-01-02 03:04:35 (1s) failed, HTTP 503, next try 2026-01-02 03:05:00: busy, try later\n" +
 			"  Next try:    2026-01-02 03:05:00\n"},
 		{"runs show long run", []string{"runs", "show", "47"}, run47Head +
 			"STEP       TYPE     STATUS     ATTEMPTS  STARTED  DURATION  ERROR\n" +

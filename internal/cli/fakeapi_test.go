@@ -117,7 +117,9 @@ const runJSON = `{"id":42,"flow_id":3,"flow_name":"hello","flow_version":2,"stat
 // retryJSON is a run waiting for the next try of a step.
 const retryJSON = `{"id":48,"flow_id":3,"flow_name":"hello","flow_version":2,"status":"waiting","trigger_type":"manual","started_at":"2026-01-02T03:04:05Z","finished_at":null,"created_at":"2026-01-02T03:04:05Z","resubmitted_from":null,"error":null,"input":null,"output":null,
  "steps":[
-  {"id":"call","action_id":"call","type":"http","status":"waiting","started_at":"2026-01-02T03:04:05Z","finished_at":null,"attempts":2,"error":{"message":"503 Service Unavailable","kind":"http","status":503,"body":"busy, try later"},"input":null,"output":null,"next_attempt_at":"2026-01-02T03:05:00Z"}
+  {"id":"call","action_id":"call","type":"http","status":"waiting","started_at":"2026-01-02T03:04:05Z","finished_at":null,"attempts":2,"error":{"message":"503 Service Unavailable","kind":"http","status":503,"body":"busy, try later"},"input":null,"output":null,"next_attempt_at":"2026-01-02T03:05:00Z",
+   "attempt_log":[{"n":1,"started_at":"2026-01-02T03:04:05Z","finished_at":"2026-01-02T03:04:05.25Z","outcome":"failed","http_status":503,"answer":"HTTP 503 Service Unavailable from GET https://api.example.com/me · busy","retry_at":"2026-01-02T03:04:35Z"},
+    {"n":2,"started_at":"2026-01-02T03:04:35Z","finished_at":"2026-01-02T03:04:36Z","outcome":"failed","http_status":503,"answer":"busy, try later","retry_at":"2026-01-02T03:05:00Z"}]}
  ]}`
 
 // authed serves every route that needs the bearer token.

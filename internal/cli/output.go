@@ -290,4 +290,17 @@ type apiStep struct {
 	Output json.RawMessage `json:"output"`
 	// NextAttemptAt is when a waiting step is due.
 	NextAttemptAt apiTime `json:"next_attempt_at"`
+	// AttemptLog is the step's last attempts, oldest first.
+	AttemptLog []apiAttempt `json:"attempt_log"`
+}
+
+// apiAttempt is one logged attempt of a step.
+type apiAttempt struct {
+	N          int     `json:"n"`
+	StartedAt  apiTime `json:"started_at"`
+	FinishedAt apiTime `json:"finished_at"`
+	Outcome    string  `json:"outcome"`
+	HTTPStatus int     `json:"http_status"`
+	Answer     string  `json:"answer"`
+	RetryAt    apiTime `json:"retry_at"`
 }

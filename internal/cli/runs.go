@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 )
@@ -246,6 +247,9 @@ func (a *app) printStepDetails(raw json.RawMessage, steps []apiStep) {
 		if s.Error != "" {
 			detail("Error", limitText(string(s.Error), stepValueLimit))
 		}
+		for _, at := range s.AttemptLog {
+			detail(fmt.Sprintf("Attempt %d", at.N), attemptLine(at, a.loc))
+		}
 		if !s.NextAttemptAt.IsZero() {
 			detail("Next try", formatTime(s.NextAttemptAt, a.loc))
 		}
@@ -257,6 +261,22 @@ func (a *app) printStepDetails(raw json.RawMessage, steps []apiStep) {
 			fmt.Fprint(a.stdout, l)
 		}
 	}
+}
+
+// attemptLine describes a logged attempt on one line: when, how long,
+// how it ended, the answer's status and excerpt, and the next try.
+func attemptLine(at apiAttempt, loc *time.Location) string {
+	line := fmt.Sprintf("%s (%s) %s", formatTime(at.StartedAt, loc), formatDuration(at.StartedAt, at.FinishedAt), at.Outcome)
+	if at.HTTPStatus != 0 {
+		line += fmt.Sprintf(", HTTP %d", at.HTTPStatus)
+	}
+	if !at.RetryAt.IsZero() {
+		line += ", next try " + formatTime(at.RetryAt, loc)
+	}
+	if at.Answer != "" {
+		line += ": " + strings.ReplaceAll(at.Answer, "\n", " ")
+	}
+	return line
 }
 
 // lastAnswer describes the answer of a failed step's last attempt as its

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -207,6 +208,9 @@ func (rs *runState) execLeaf(ctx context.Context, a *flow.Action, key string, re
 		}
 	}
 	step := store.Step{Key: key, ActionID: a.ID, Type: a.Type, Attempts: attempts, StartedAt: &started}
+	if seen {
+		step.AttemptLog = rec.AttemptLog
+	}
 	done := func(status string, output any, serr *StepError) (outcome, error) {
 		fin := time.Now().UTC()
 		step.Status, step.FinishedAt = status, &fin
@@ -301,6 +305,7 @@ func (rs *runState) execLeaf(ctx context.Context, a *flow.Action, key string, re
 	actx, cancel := context.WithTimeout(ctx, a.AttemptTimeout())
 	var output any
 	var serr *StepError
+	attemptStart := time.Now().UTC()
 	if a.Type == flow.ActionHTTP {
 		output, serr = rs.doHTTP(actx, a, key, with)
 	} else {
@@ -310,13 +315,17 @@ func (rs *runState) execLeaf(ctx context.Context, a *flow.Action, key string, re
 	if ctx.Err() != nil {
 		return outcome{}, errStopped
 	}
+	attempt := rs.attempt(step.Attempts, attemptStart, output, serr)
 	if serr == nil {
+		step.AttemptLog = appendAttempt(step.AttemptLog, attempt)
 		return done(flow.StatusSucceeded, output, nil)
 	}
 	rs.diagnose(ctx, a, serr)
 	if serr.Retryable {
 		if r := a.RetryPolicy(); step.Attempts <= *r.Count {
 			at := time.Now().Add(r.Backoff(step.Attempts, serr.RetryAfter)).UTC()
+			attempt.RetryAt = &at
+			step.AttemptLog = appendAttempt(step.AttemptLog, attempt)
 			step.Status, step.NextAttemptAt = store.StepWaiting, &at
 			serr.store(&step)
 			step.Output, _ = rs.encode(output)
@@ -325,9 +334,71 @@ func (rs *runState) execLeaf(ctx context.Context, a *flow.Action, key string, re
 		}
 	}
 	if serr.Kind == KindTimeout {
-		return done(flow.StatusTimedOut, output, serr)
+		attempt.Outcome = flow.StatusTimedOut
 	}
-	return done(flow.StatusFailed, output, serr)
+	step.AttemptLog = appendAttempt(step.AttemptLog, attempt)
+	return done(attempt.Outcome, output, serr)
+}
+
+// attempt describes attempt n of a step that acts outside the run, begun
+// at start, from its output and error: how it ended, the answer's status
+// and an excerpt of the answer or error. The excerpt is redacted before it
+// is cut (a cut through a secret would hide it from the redactor), and
+// record redacts it again with the step.
+func (rs *runState) attempt(n int, start time.Time, output any, serr *StepError) store.StepAttempt {
+	a := store.StepAttempt{N: n, StartedAt: start, FinishedAt: time.Now().UTC(), Outcome: flow.StatusSucceeded}
+	var answer string
+	if out, ok := output.(map[string]any); ok {
+		a.HTTPStatus, _ = out["status"].(int)
+	}
+	switch {
+	case serr != nil:
+		a.Outcome = flow.StatusFailed
+		if serr.Kind == KindTimeout {
+			a.Outcome = flow.StatusTimedOut
+		}
+		if serr.Status != 0 {
+			a.HTTPStatus = serr.Status
+		}
+		answer = serr.Message
+		if serr.Body != nil {
+			answer += " · " + compactJSON(serr.Body)
+		}
+	case a.HTTPStatus != 0:
+		answer = compactJSON(output.(map[string]any)["body"])
+	default:
+		answer = compactJSON(output)
+	}
+	a.Answer = store.CutAnswer(rs.redact.String(answer))
+	return a
+}
+
+// appendAttempt adds an attempt to a step's log, keeping the last
+// store.MaxAttemptsKept.
+func appendAttempt(log []store.StepAttempt, a store.StepAttempt) []store.StepAttempt {
+	log = append(slices.Clone(log), a)
+	if len(log) > store.MaxAttemptsKept {
+		log = log[len(log)-store.MaxAttemptsKept:]
+	}
+	return log
+}
+
+// compactJSON returns v as one line of JSON, without escaping <, > and &
+// (people read it), or a string as it is; "" for nil.
+func compactJSON(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return v
+	}
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return fmt.Sprint(v)
+	}
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 // Response is what a respond action sends to the webhook caller.

@@ -338,6 +338,9 @@ func finished(status string) bool {
 // account of failures (noteFailure).
 func (rs *runState) record(st store.Step) {
 	st.Error = rs.redact.Bytes(st.Error)
+	for i := range st.AttemptLog {
+		st.AttemptLog[i].Answer = rs.redact.String(st.AttemptLog[i].Answer)
+	}
 	rs.mu.Lock()
 	if store.StepFailed(st.Status) {
 		var consequence bool

@@ -19,6 +19,14 @@ import (
 // Prefix is the path under which the service answers.
 const Prefix = "/sample/"
 
+// Origin is the scheme and host the sample flows call. It is the same
+// whatever the server's base URL, so that flows imported once keep
+// reaching the sample service after the base URL changes (a new port, a
+// name instead of localhost). The name is under .invalid (RFC 6761),
+// which never resolves: with the samples off, a sample flow fails with
+// "host not found" and reaches no one's server.
+const Origin = "http://samples.sluice.invalid"
+
 // Token is the bearer token the payroll endpoint accepts; the welcome page
 // tells the user.
 const Token = "sample-token"
@@ -114,9 +122,10 @@ func answer(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// Transport returns a RoundTripper that serves the requests for base's
-// sample service (scheme and host of base, a path under /sample/ once
-// cleaned) with s, in process, and passes every other request to next.
+// Transport returns a RoundTripper that serves the requests for the
+// sample service (scheme and host of Origin, or of base for flows that
+// call the server's own address; a path under /sample/ once cleaned) with
+// s, in process, and passes every other request to next.
 // Only s answers them, so no other route of the server becomes reachable
 // by a flow, and the network guard of next stays whole.
 func (s *Service) Transport(base string, next http.RoundTripper) http.RoundTripper {
@@ -147,17 +156,18 @@ func (t *transport) RoundTrip(r *http.Request) (*http.Response, error) {
 
 // serves reports whether r is for the sample service.
 func (t *transport) serves(r *http.Request) bool {
-	if t.base == "" || r.URL == nil {
+	if r.URL == nil {
 		return false
 	}
 	origin := strings.ToLower(r.URL.Scheme + "://" + r.URL.Host)
-	return origin == strings.ToLower(t.base) && strings.HasPrefix(path.Clean(r.URL.Path), Prefix)
+	return (origin == Origin || (t.base != "" && origin == strings.ToLower(t.base))) && strings.HasPrefix(path.Clean(r.URL.Path), Prefix)
 }
 
-// Flows returns the sample flows' sources for a server at base. Their
-// names start with "Sample:".
-func Flows(base string) []string {
-	base = strings.TrimSuffix(base, "/")
+// Flows returns the sample flows' sources. Their names start with
+// "Sample:", and they call the service at Origin, which Transport serves
+// whatever the server's base URL.
+func Flows() []string {
+	base := Origin
 	return []string{
 		fmt.Sprintf(`# A sample flow: the payroll endpoint needs a bearer token. It fails
 # with a 401 until the connection %[2]s has the token %[3]s.

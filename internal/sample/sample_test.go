@@ -82,13 +82,22 @@ func TestTransportDivertsOnlyTheSampleService(t *testing.T) {
 		"http://localhost:8080/samples/flaky",
 		"http://localhost:8080/sample",
 		"http://localhost:8080/sample/../api/v1/flows",
+		"https://samples.sluice.invalid/sample/flaky",
+		"http://samples.sluice.invalid:8080/sample/flaky",
+		"http://samples.sluice.invalid/api/v1/flows",
 	} {
 		if status, _ := get(t, c, u, ""); status != 0 {
 			t.Errorf("GET %s answered %d in process, want it passed on", u, status)
 		}
 	}
-	if len(next.got) != 7 {
-		t.Fatalf("passed on %d requests, want 7: %v", len(next.got), next.got)
+	if len(next.got) != 10 {
+		t.Fatalf("passed on %d requests, want 10: %v", len(next.got), next.got)
+	}
+	// The fixed origin and the base are both served in process.
+	for _, u := range []string{sample.Origin + "/sample/staff/ada", "http://LOCALHOST:8080/sample/staff/ada"} {
+		if status, body := get(t, c, u, ""); status != 200 || !strings.Contains(body, "Ada Lovelace") {
+			t.Errorf("GET %s: %d %q, want the sample's answer", u, status, body)
+		}
 	}
 	if status, body := get(t, c, "http://localhost:8080/sample/staff/../payroll/../../sample/x", ""); status != 404 || !strings.Contains(body, "no such sample") {
 		t.Fatalf("a climbing path inside /sample/: %d %q", status, body)
@@ -96,7 +105,7 @@ func TestTransportDivertsOnlyTheSampleService(t *testing.T) {
 }
 
 func TestFlowsAreValidAndMarked(t *testing.T) {
-	flows := sample.Flows("http://localhost:8080/")
+	flows := sample.Flows()
 	if len(flows) != 3 {
 		t.Fatalf("%d sample flows, want 3", len(flows))
 	}
@@ -105,8 +114,8 @@ func TestFlowsAreValidAndMarked(t *testing.T) {
 		if len(problems) > 0 {
 			t.Fatalf("sample flow problems: %v\n%s", problems, src)
 		}
-		if !strings.HasPrefix(def.Name, "Sample: ") || !strings.Contains(src, "http://localhost:8080/sample/") || strings.Contains(src, "8080//") {
-			t.Fatalf("sample flow not marked or not on the base:\n%s", src)
+		if !strings.HasPrefix(def.Name, "Sample: ") || !strings.Contains(src, sample.Origin+"/sample/") {
+			t.Fatalf("sample flow not marked or not on the sample origin:\n%s", src)
 		}
 	}
 }

@@ -87,7 +87,8 @@ func Run(ctx context.Context, cfg Config) error {
 	var samples *sample.Service
 	if cfg.Samples == "on" || cfg.Samples == "" && single {
 		// Flows reach the sample service in process: only requests for
-		// BaseURL/sample/... are diverted, and only to it (docs/security.md).
+		// sample.Origin/sample/... and BaseURL/sample/... are diverted, and
+		// only to it (docs/security.md).
 		sampleBase, samples = cfg.BaseURL, sample.New()
 		client.Transport = samples.Transport(sampleBase, client.Transport)
 	}

@@ -342,6 +342,10 @@ type Step struct {
 	Fault StepFault `json:"fault,omitzero"`
 	// NextAttemptAt is when a waiting step (delay, retry backoff) is due.
 	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"`
+	// AttemptLog lists the step's last attempts (at most
+	// MaxAttemptsKept), oldest first, with their times and answers; the
+	// engine writes it with the step, so it is fenced by the same lease.
+	AttemptLog []StepAttempt `json:"attempt_log,omitempty"`
 	// Seq orders steps in the order they were first recorded.
 	Seq int64 `json:"-"`
 }

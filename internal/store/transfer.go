@@ -78,7 +78,7 @@ var Tables = []Table{
 	{Name: "flow_versions", OrderBy: "flow_id, version", Columns: cols(`flow_id:i version:i definition:t source:t created_by:i created_at:tm`)},
 	{Name: "connections", Serial: true, OrderBy: "id", Columns: cols(`id:i owner_id:i name:t type:t config:t secret:b health:t health_error:t health_at:tm broken_at:tm created_at:tm updated_at:tm`)},
 	{Name: "runs", Serial: true, OrderBy: "id", Columns: cols(`id:i flow_id:i flow_version:i status:t trigger_type:t input:t output:t error:t current_step:t resubmitted_from:i created_at:tm started_at:tm finished_at:tm next_attempt_at:tm lease_owner:t lease_until:tm expr_steps:i expr_nanos:i`)},
-	{Name: "steps", OrderBy: "run_id, seq, key", Columns: cols(`run_id:i key:t seq:i action_id:t type:t status:t attempts:i started_at:tm finished_at:tm input:t output:t error:t next_attempt_at:tm error_class:t error_code:t error_connection:t error_flow_id:i error_run_created_at:tm`)},
+	{Name: "steps", OrderBy: "run_id, seq, key", Columns: cols(`run_id:i key:t seq:i action_id:t type:t status:t attempts:i started_at:tm finished_at:tm input:t output:t error:t next_attempt_at:tm error_class:t error_code:t error_connection:t error_flow_id:i error_run_created_at:tm attempt_log:t`)},
 	{Name: "jobs", Serial: true, OrderBy: "id", Columns: cols(`id:i owner_id:i kind:t params:t status:t cursor:i total:i done:i failed:i error:t lease_owner:t lease_until:tm created_at:tm updated_at:tm finished_at:tm`)},
 	{Name: "events", Serial: true, OrderBy: "id", Columns: cols(`id:i kind:t run_id:i connection_id:i created_at:tm claimed_until:tm attempts:i`)},
 	{Name: "notifications", Serial: true, OrderBy: "id", Columns: cols(`id:i user_id:i kind:t title:t body:t flow_id:i run_id:i connection_id:i read_at:tm created_at:tm`)},

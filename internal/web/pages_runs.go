@@ -23,6 +23,24 @@ type timelineStep struct {
 	// RootCause marks the step the diagnosis is about: it is open and red.
 	RootCause bool
 	Failed    bool
+	// Tries are the step's logged attempts, oldest first.
+	Tries []attemptRow
+}
+
+// attemptRow is one attempt in a step's table of attempts.
+type attemptRow struct {
+	store.StepAttempt
+	// Took is how long the attempt took, in words.
+	Took string
+}
+
+// attemptRows are a step's logged attempts as the run page lists them.
+func attemptRows(log []store.StepAttempt) []attemptRow {
+	out := make([]attemptRow, 0, len(log))
+	for _, a := range log {
+		out = append(out, attemptRow{StepAttempt: a, Took: duration(&a.StartedAt, &a.FinishedAt)})
+	}
+	return out
 }
 
 // runPageView is the run page.
@@ -106,7 +124,7 @@ func (p *portal) runView(r *http.Request, c *call, run store.Run) (runPageView, 
 	}
 	v.Resubmit = v.Resubmit || store.RunFinished(run.Status)
 	for _, s := range steps {
-		ts := timelineStep{Step: s, Failed: notify.StepFailed(s.Status)}
+		ts := timelineStep{Step: s, Failed: notify.StepFailed(s.Status), Tries: attemptRows(s.AttemptLog)}
 		if len(s.Error) > 0 {
 			var e stepErrorText
 			_ = json.Unmarshal(s.Error, &e)

@@ -55,7 +55,7 @@ func (p *portal) importSamples(w http.ResponseWriter, r *http.Request, c *call) 
 	if err != nil && !(errors.As(err, &apiErr) && apiErr.Code == api.CodeConflict) {
 		return fmt.Errorf("import samples: connection: %w", err)
 	}
-	for _, src := range sample.Flows(p.cfg.SampleBaseURL) {
+	for _, src := range sample.Flows() {
 		_, _, problems, err := p.cfg.SaveFlow(ctx, c.user, src, 0)
 		if err != nil {
 			return fmt.Errorf("import samples: %w", err)

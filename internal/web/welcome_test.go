@@ -135,3 +135,44 @@ func TestWelcomeOffWithoutSamples(t *testing.T) {
 		t.Fatalf("%d flows saved with the samples off", len(flows))
 	}
 }
+
+// TestImportedSamplesFollowTheBaseURL imports the samples on a server
+// whose base URL was then changed (the portal imports under one, the
+// engine's client serves the samples under another): the flows call the
+// sample service's fixed origin, not the address they were imported
+// under, so they still reach it.
+func TestImportedSamplesFollowTheBaseURL(t *testing.T) {
+	t.Parallel()
+	const oldBase = "http://old-name.example:8080"
+	s := newSite(t, func(pc *web.PortalConfig) { pc.SampleBaseURL = oldBase })
+	ann := s.browser(t)
+	ann.signIn("ann@example.com", "/")
+	requireStatus(t, ann.post("/", "/welcome/samples", nil), http.StatusSeeOther, "import")
+	flows, err := s.st.ListFlows(t.Context(), store.FlowFilter{OwnerID: s.ann.ID})
+	if err != nil || len(flows) != 3 {
+		t.Fatalf("%d flows imported, %v", len(flows), err)
+	}
+	for _, f := range flows {
+		v, err := s.st.GetFlowVersion(t.Context(), f.ID, f.Version)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(v.Source, "old-name.example") || !strings.Contains(v.Source, sample.Origin+"/sample/") {
+			t.Fatalf("sample %q keeps the base URL it was imported under:\n%s", f.Name, v.Source)
+		}
+	}
+	r := startRun(t, s, flowNamed(t, s, s.ann, "Sample: manager lookup (404)"))
+	steps, err := s.st.ListSteps(t.Context(), r.ID)
+	if err != nil || len(steps) != 1 {
+		t.Fatalf("steps %+v, %v", steps, err)
+	}
+	if r.Status != store.RunFailed || !strings.Contains(string(steps[0].Error), `"status":404`) || !strings.Contains(string(steps[0].Error), "Grace Hopper has no manager") {
+		t.Fatalf("the manager sample under a new base URL: %s, error %s; want the sample service's 404", r.Status, steps[0].Error)
+	}
+	if r := startRun(t, s, flowNamed(t, s, s.ann, "Sample: flaky service (502)")); r.Status != store.RunFailed {
+		t.Fatalf("the flaky sample: %s, want failed (its first call)", r.Status)
+	}
+	if r := startRun(t, s, flowNamed(t, s, s.ann, "Sample: flaky service (502)")); r.Status != store.RunSucceeded {
+		t.Fatalf("the flaky sample's second run: %s, want succeeded", r.Status)
+	}
+}

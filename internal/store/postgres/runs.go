@@ -228,7 +228,7 @@ func (s *Store) copySucceeded(ctx context.Context, from int64, r store.Run, due 
 				return err
 			}
 			if n > 0 {
-				if _, err := tx.Exec(ctx, `INSERT INTO steps (`+stepCols+`) SELECT $1, key, seq, action_id, type, status, attempts, started_at, finished_at, input, output, error, next_attempt_at, error_class, error_code, error_connection `+
+				if _, err := tx.Exec(ctx, `INSERT INTO steps (`+stepCols+`) SELECT $1, key, seq, action_id, type, status, attempts, started_at, finished_at, input, output, error, next_attempt_at, error_class, error_code, error_connection, attempt_log `+
 					`FROM steps WHERE run_id = $2 AND status = 'succeeded' AND seq > $3 AND seq <= $4 ON CONFLICT (run_id, key) DO NOTHING`, r.ID, from, after, *last); err != nil {
 					return err
 				}
@@ -380,7 +380,7 @@ func (s *Store) CountRuns(ctx context.Context, rf store.RunFilter) (int, error) 
 	return n, nil
 }
 
-const stepCols = `run_id, key, seq, action_id, type, status, attempts, started_at, finished_at, input, output, error, next_attempt_at, error_class, error_code, error_connection`
+const stepCols = `run_id, key, seq, action_id, type, status, attempts, started_at, finished_at, input, output, error, next_attempt_at, error_class, error_code, error_connection, attempt_log`
 
 // ListSteps returns a run's steps in the order they were first recorded.
 func (s *Store) ListSteps(ctx context.Context, runID int64) ([]store.Step, error) {
@@ -397,10 +397,14 @@ func (s *Store) ListStepsAfter(ctx context.Context, runID, afterSeq int64, limit
 	rows, err := s.pool.Query(ctx, `SELECT `+stepCols+` FROM steps WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`, runID, afterSeq, lim)
 	out, err := collect(rows, err, func(row rowScanner) (store.Step, error) {
 		var st store.Step
-		var input, output, serr, class, code, conn *string
+		var input, output, serr, class, code, conn, attempts *string
 		if err := row.Scan(&st.RunID, &st.Key, &st.Seq, &st.ActionID, &st.Type, &st.Status, &st.Attempts, &st.StartedAt, &st.FinishedAt,
-			&input, &output, &serr, &st.NextAttemptAt, &class, &code, &conn); err != nil {
+			&input, &output, &serr, &st.NextAttemptAt, &class, &code, &conn, &attempts); err != nil {
 			return store.Step{}, err
+		}
+		var err error
+		if st.AttemptLog, err = store.DecodeAttempts(textBytes(attempts)); err != nil {
+			return store.Step{}, fmt.Errorf("step %q: %w", st.Key, err)
 		}
 		st.StartedAt, st.FinishedAt, st.NextAttemptAt = utcPtr(st.StartedAt), utcPtr(st.FinishedAt), utcPtr(st.NextAttemptAt)
 		st.Input, st.Output, st.Error = textBytes(input), textBytes(output), textBytes(serr)
@@ -502,13 +506,17 @@ func insertSteps(ctx context.Context, tx pgx.Tx, runID, seq int64, steps []store
 	b := &pgx.Batch{}
 	for _, st := range steps {
 		seq++
-		b.Queue(`INSERT INTO steps (`+stepCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) `+
+		attempts, err := store.EncodeAttempts(st.AttemptLog)
+		if err != nil {
+			return fmt.Errorf("save step %q: %w", st.Key, err)
+		}
+		b.Queue(`INSERT INTO steps (`+stepCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) `+
 			`ON CONFLICT (run_id, key) DO UPDATE SET status = excluded.status, attempts = excluded.attempts, started_at = COALESCE(steps.started_at, excluded.started_at), `+
 			`finished_at = excluded.finished_at, input = excluded.input, output = excluded.output, error = excluded.error, next_attempt_at = excluded.next_attempt_at, `+
-			`error_class = excluded.error_class, error_code = excluded.error_code, error_connection = excluded.error_connection`,
+			`error_class = excluded.error_class, error_code = excluded.error_code, error_connection = excluded.error_connection, attempt_log = excluded.attempt_log`,
 			runID, st.Key, seq, st.ActionID, st.Type, st.Status, st.Attempts, st.StartedAt, st.FinishedAt,
 			nullText(st.Input), nullText(st.Output), nullText(st.Error), st.NextAttemptAt,
-			nullText([]byte(st.Fault.Class)), nullText([]byte(st.Fault.Code)), nullText([]byte(st.Fault.Connection)))
+			nullText([]byte(st.Fault.Class)), nullText([]byte(st.Fault.Code)), nullText([]byte(st.Fault.Connection)), nullText(attempts))
 	}
 	br := tx.SendBatch(ctx, b)
 	for _, st := range steps {

@@ -275,7 +275,7 @@ func (s *Store) copySucceeded(ctx context.Context, from int64, r store.Run, due 
 				return err
 			}
 			if n > 0 {
-				if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO steps (`+stepCols+`) SELECT ?, key, seq, action_id, type, status, attempts, started_at, finished_at, input, output, error, next_attempt_at, error_class, error_code, error_connection `+
+				if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO steps (`+stepCols+`) SELECT ?, key, seq, action_id, type, status, attempts, started_at, finished_at, input, output, error, next_attempt_at, error_class, error_code, error_connection, attempt_log `+
 					`FROM steps WHERE run_id = ? AND status = 'succeeded' AND seq > ? AND seq <= ?`, r.ID, from, after, last.Int64); err != nil {
 					return err
 				}
@@ -406,7 +406,7 @@ func (s *Store) CountRuns(ctx context.Context, rf store.RunFilter) (int, error) 
 	return n, nil
 }
 
-const stepCols = `run_id, key, seq, action_id, type, status, attempts, started_at, finished_at, input, output, error, next_attempt_at, error_class, error_code, error_connection`
+const stepCols = `run_id, key, seq, action_id, type, status, attempts, started_at, finished_at, input, output, error, next_attempt_at, error_class, error_code, error_connection, attempt_log`
 
 // ListSteps returns a run's steps in the order they were first recorded.
 func (s *Store) ListSteps(ctx context.Context, runID int64) ([]store.Step, error) {
@@ -428,10 +428,13 @@ func (s *Store) ListStepsAfter(ctx context.Context, runID, afterSeq int64, limit
 	for rows.Next() {
 		var st store.Step
 		var started, finished, next sql.NullInt64
-		var input, output, serr, class, code, conn sql.NullString
+		var input, output, serr, class, code, conn, attempts sql.NullString
 		if err := rows.Scan(&st.RunID, &st.Key, &st.Seq, &st.ActionID, &st.Type, &st.Status, &st.Attempts, &started, &finished, &input, &output, &serr, &next,
-			&class, &code, &conn); err != nil {
+			&class, &code, &conn, &attempts); err != nil {
 			return nil, fmt.Errorf("list steps of run %d: %w", runID, err)
+		}
+		if st.AttemptLog, err = store.DecodeAttempts([]byte(attempts.String)); err != nil {
+			return nil, fmt.Errorf("list steps of run %d: step %q: %w", runID, st.Key, err)
 		}
 		st.StartedAt, st.FinishedAt, st.NextAttemptAt = fromNull(started), fromNull(finished), fromNull(next)
 		st.Fault = store.StepFault{Class: class.String, Code: code.String, Connection: conn.String}
@@ -637,13 +640,17 @@ func upsertSteps(ctx context.Context, tx *wtx, runID int64, steps []store.Step) 
 func insertSteps(ctx context.Context, tx *wtx, runID, seq int64, steps []store.Step) error {
 	for _, st := range steps {
 		seq++
-		_, err := tx.ExecContext(ctx, `INSERT INTO steps (`+stepCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) `+
+		attempts, err := store.EncodeAttempts(st.AttemptLog)
+		if err != nil {
+			return fmt.Errorf("save step %q: %w", st.Key, err)
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO steps (`+stepCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) `+
 			`ON CONFLICT (run_id, key) DO UPDATE SET status = excluded.status, attempts = excluded.attempts, started_at = COALESCE(steps.started_at, excluded.started_at), `+
 			`finished_at = excluded.finished_at, input = excluded.input, output = excluded.output, error = excluded.error, next_attempt_at = excluded.next_attempt_at, `+
-			`error_class = excluded.error_class, error_code = excluded.error_code, error_connection = excluded.error_connection`,
+			`error_class = excluded.error_class, error_code = excluded.error_code, error_connection = excluded.error_connection, attempt_log = excluded.attempt_log`,
 			runID, st.Key, seq, st.ActionID, st.Type, st.Status, st.Attempts, nullNanos(st.StartedAt), nullNanos(st.FinishedAt),
 			nullText(st.Input), nullText(st.Output), nullText(st.Error), nullNanos(st.NextAttemptAt),
-			nullText([]byte(st.Fault.Class)), nullText([]byte(st.Fault.Code)), nullText([]byte(st.Fault.Connection)))
+			nullText([]byte(st.Fault.Class)), nullText([]byte(st.Fault.Code)), nullText([]byte(st.Fault.Connection)), nullText(attempts))
 		if err != nil {
 			return fmt.Errorf("save step %q: %w", st.Key, err)
 		}

@@ -48,6 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Queue", queueTests},
 		{"Wakeups", wakeupTests},
 		{"Steps", stepTests},
+		{"Attempts", attemptTests},
 		{"StepChunks", chunkTests},
 		{"Resubmit", resubmitTests},
 		{"Inputs", inputTests},
