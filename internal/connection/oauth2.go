@@ -59,9 +59,12 @@ func (s Spec) oauth2Config(redirectURL string) *oauth2.Config {
 	return &oauth2.Config{
 		ClientID:     s.Config.ClientID,
 		ClientSecret: s.Secret.ClientSecret,
-		Endpoint:     oauth2.Endpoint{AuthURL: s.Config.AuthURL, TokenURL: s.Config.TokenURL},
-		RedirectURL:  redirectURL,
-		Scopes:       s.Config.Scopes,
+		// The client authenticates with HTTP Basic, as RFC 6749 requires
+		// every server to accept (and as client credentials do): the
+		// auto-detection would send an authorization code twice.
+		Endpoint:    oauth2.Endpoint{AuthURL: s.Config.AuthURL, TokenURL: s.Config.TokenURL, AuthStyle: oauth2.AuthStyleInHeader},
+		RedirectURL: redirectURL,
+		Scopes:      s.Config.Scopes,
 	}
 }
 
@@ -83,7 +86,7 @@ func (a *Authorizer) Exchange(ctx context.Context, s Spec, redirectURL, code, ve
 	secrets.Add(code, verifier)
 	tok, err := s.oauth2Config(redirectURL).Exchange(a.clientContext(ctx), code, oauth2.VerifierOption(verifier))
 	if err != nil {
-		return Tokens{}, tokenError(s, "exchange the authorization code", err, secrets)
+		return Tokens{}, tokenError(s, "exchange the authorization code", false, err, secrets)
 	}
 	t := Tokens{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, Expiry: tok.Expiry}
 	secrets.Add(t.AccessToken, t.RefreshToken)
@@ -106,10 +109,10 @@ func (a *Authorizer) clientContext(ctx context.Context) context.Context {
 
 // tokenError describes a failed token request, in the words of the
 // provider when it answered an OAuth2 error; it wraps ErrRefreshRefused for
-// invalid_grant, ErrToken for any other answer, and is a plain error (a
+// invalid_grant on a refresh, ErrToken for any other answer, and is a plain error (a
 // network failure, which a retry may cure) when the provider did not
 // answer or answered a server error.
-func tokenError(s Spec, what string, err error, secrets *secret.Redactor) error {
+func tokenError(s Spec, what string, refresh bool, err error, secrets *secret.Redactor) error {
 	var re *oauth2.RetrieveError
 	if !errors.As(err, &re) {
 		return fmt.Errorf("oauth2: %s at %s: %w", what, s.Config.TokenURL, err)
@@ -127,7 +130,7 @@ func tokenError(s Spec, what string, err error, secrets *secret.Redactor) error 
 	}
 	why = secrets.String(why)
 	switch {
-	case re.ErrorCode == "invalid_grant":
+	case re.ErrorCode == "invalid_grant" && refresh:
 		return fmt.Errorf("%w (%w): %s answered %d (%s)", ErrToken, ErrRefreshRefused, s.Config.TokenURL, status, why)
 	case re.ErrorCode == "" && status >= 500:
 		return fmt.Errorf("oauth2: %s at %s: the token endpoint answered %d (%s)", what, s.Config.TokenURL, status, why)
@@ -163,7 +166,7 @@ func (a *Authorizer) authCodeToken(ctx context.Context, s Spec) (string, []strin
 		src := s.oauth2Config("").TokenSource(a.clientContext(context.WithoutCancel(ctx)), &oauth2.Token{RefreshToken: t.RefreshToken, Expiry: time.Unix(1, 0)})
 		tok, err := src.Token()
 		if err != nil {
-			return Tokens{}, tokenError(s, "refresh the access token", err, &red)
+			return Tokens{}, tokenError(s, "refresh the access token", true, err, &red)
 		}
 		nt := Tokens{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, Expiry: tok.Expiry}
 		if nt.RefreshToken == "" {
