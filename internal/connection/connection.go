@@ -133,6 +133,8 @@ func (s Spec) Validate() error {
 			return fmt.Errorf("key_in %q must be header or query", s.Config.KeyIn)
 		}
 	case TypeOAuth2:
+		need(s.Config.TokenURL != "", "token_url")
+		need(s.Config.ClientID != "", "client_id")
 		switch s.Config.Grant {
 		case "", GrantClientCredentials:
 			need(s.Secret.ClientSecret != "", "client_secret")
@@ -146,8 +148,6 @@ func (s Spec) Validate() error {
 		default:
 			return fmt.Errorf("grant %q must be %s or %s", s.Config.Grant, GrantClientCredentials, GrantAuthorizationCode)
 		}
-		need(s.Config.TokenURL != "", "token_url")
-		need(s.Config.ClientID != "", "client_id")
 		for _, f := range []struct{ name, v string }{{"auth_url", s.Config.AuthURL}, {"token_url", s.Config.TokenURL}} {
 			if f.v == "" {
 				continue

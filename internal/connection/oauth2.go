@@ -25,6 +25,10 @@ const (
 // with a token that expires on the way.
 const DefaultRefreshMargin = time.Minute
 
+// refreshTimeout bounds a refresh, from the token request to saving its
+// answer.
+const refreshTimeout = 30 * time.Second
+
 // Tokens are what an authorization_code connection obtained from its
 // provider. They are sealed with the connection's secret, so that any node
 // can use and refresh them.
@@ -163,7 +167,11 @@ func (a *Authorizer) authCodeToken(ctx context.Context, s Spec) (string, []strin
 		}
 		var red secret.Redactor
 		red.Add(s.Values()...)
-		src := s.oauth2Config("").TokenSource(a.clientContext(context.WithoutCancel(ctx)), &oauth2.Token{RefreshToken: t.RefreshToken, Expiry: time.Unix(1, 0)})
+		// The refresh serves every caller waiting on it: one caller's
+		// cancellation does not end it, a timeout does.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
+		defer cancel()
+		src := s.oauth2Config("").TokenSource(a.clientContext(rctx), &oauth2.Token{RefreshToken: t.RefreshToken, Expiry: time.Unix(1, 0)})
 		tok, err := src.Token()
 		if err != nil {
 			return Tokens{}, tokenError(s, "refresh the access token", true, err, &red)
@@ -173,7 +181,7 @@ func (a *Authorizer) authCodeToken(ctx context.Context, s Spec) (string, []strin
 			nt.RefreshToken = t.RefreshToken
 		}
 		if a.Save != nil && s.ID != 0 {
-			if err := a.Save(context.WithoutCancel(ctx), s.ID, nt); err != nil {
+			if err := a.Save(rctx, s.ID, nt); err != nil {
 				return nt, fmt.Errorf("oauth2: save the refreshed tokens: %w", err)
 			}
 		}
