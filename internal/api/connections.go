@@ -633,6 +633,7 @@ var errNoTestURL = badRequest("set config.test_url to verify: a URL that answers
 // verifyConnection); errNoTestURL when there is nothing to test with.
 func (s *server) verify(ctx context.Context, c store.Connection) (verifyView, error) {
 	spec, err := connection.Open(s.secrets, c.Type, c.Config, c.Secret)
+	spec.ID = c.ID // an OAuth2 refresh the test makes is saved under it
 	// redact learns the stored secrets now and what the test request
 	// produces (a fetched OAuth2 token) while it runs.
 	var redact secret.Redactor
@@ -718,7 +719,10 @@ func (s *server) testConnection(ctx context.Context, spec connection.Spec, redac
 		}
 		return verifyResult{ok: true}
 	}
-	authz := &connection.Authorizer{Client: s.httpClient}
+	authz := &connection.Authorizer{Client: s.httpClient, Save: func(ctx context.Context, id int64, t connection.Tokens) error {
+		// A refresh rotates the refresh token: the new one must be kept.
+		return connection.SaveTokens(ctx, s.store, s.secrets, id, t)
+	}}
 	if spec.Config.TestURL == "" {
 		// oauth2 without a test URL: getting a token is the test. A fresh
 		// Authorizer has no cached token, so one is fetched now.
