@@ -118,7 +118,7 @@ func TestAuthorizationCodeJourney(t *testing.T) {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		if got := red.String(req.Header.Get("Authorization")); strings.Contains(got, "at-") {
+		if got := red.String(req.Header.Get("Authorization")); strings.Contains(got, "AT-oauthtest-") {
 			t.Errorf("the access token used is not redacted: %q", got)
 		}
 		return resp.StatusCode, nil

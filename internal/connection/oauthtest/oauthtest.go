@@ -132,7 +132,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		back.Set("error", "invalid_request")
 		back.Set("error_description", "PKCE S256 is required.")
 	default:
-		code := random("code-")
+		code := random("CODE-oauthtest-")
 		p.mu.Lock()
 		p.codes[code] = grant{challenge: q.Get("code_challenge"), redirect: redirect.String()}
 		p.mu.Unlock()
@@ -195,7 +195,7 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		oauthError(w, http.StatusBadRequest, "unsupported_grant_type", "grant_type "+r.PostForm.Get("grant_type"))
 		return
 	}
-	at, rt := random("at-"), random("rt-")
+	at, rt := random("AT-oauthtest-"), random("RT-oauthtest-")
 	p.access[at] = time.Now().Add(p.lifetime)
 	p.refresh[rt] = true
 	w.Header().Set("Content-Type", "application/json")
