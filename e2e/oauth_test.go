@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -195,10 +196,29 @@ actions:
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), "Sluice does not know this sign-in") {
 		t.Errorf("callback with an unknown state: %d\n%s", resp.StatusCode, b)
 	}
-	// No secret reached the server's log.
+	// No secret reached the server's log, an email, a run or a byte of the
+	// database (the tokens are sealed).
+	shown := s.sluice("", "runs", "list", "--json")
+	for _, r := range s.waitRuns("sync", "", 6, time.Second) {
+		shown += s.sluice("", "runs", "show", fmt.Sprint(r.ID), "--json")
+	}
+	shown += s.sluice("", "connections", "show", "google", "--json") + s.sluice("", "activity", "--json")
+	for _, m := range smtp.Messages() {
+		shown += string(m.Data) + m.Text + m.HTML
+	}
+	s.kill()
+	files, _ := filepath.Glob(filepath.Join(s.data, "*"))
+	for _, f := range files {
+		if b, err := os.ReadFile(f); err == nil {
+			shown += string(b)
+		}
+	}
 	for _, secret := range []string{oauthtest.ClientSecret, "AT-oauthtest-", "RT-oauthtest-", "CODE-oauthtest-"} {
 		if strings.Contains(s.logs.String(), secret) {
 			t.Errorf("the server log holds %q", secret)
+		}
+		if strings.Contains(shown, secret) {
+			t.Errorf("a run, an email, the API or the database holds %q", secret)
 		}
 	}
 }
