@@ -170,6 +170,10 @@ actions:
 		t.Errorf("the repair tip does not say to sign in again:\n%s", email.Text)
 	}
 
+	if out, errOut, code := s.run("", "connections", "verify", "google"); code != 1 || !strings.Contains(out+errOut, "sluice connections authorize google") {
+		t.Errorf("connections verify after the refused refresh: exit %d\n%s%s", code, out, errOut)
+	}
+
 	// Sign in again, resubmit: success.
 	p.RefuseRefresh(false)
 	p.SetLifetime(time.Hour)

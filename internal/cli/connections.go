@@ -709,6 +709,10 @@ type apiVerification struct {
 	HealthError string     `json:"health_error"`
 	HealthAt    apiTime    `json:"health_at"`
 	Status      flexString `json:"status"`
+	Diagnosis   *struct {
+		Code     string `json:"code"`
+		HowToFix string `json:"how_to_fix"`
+	} `json:"diagnosis"`
 }
 
 func (a *app) connectionsVerify(ctx context.Context, o *connRefOptions) error {
@@ -742,6 +746,10 @@ func (a *app) connectionsVerify(ctx context.Context, o *connRefOptions) error {
 		if err := t.flush(); err != nil {
 			return err
 		}
+	}
+	if v.Health != "ok" && v.Diagnosis != nil && strings.HasPrefix(v.Diagnosis.Code, "oauth2.") {
+		// A sign-in to do, not a secret to give: the diagnosis says how.
+		return fmt.Errorf("connection %s is %s: %s", o.Conn, v.Health, v.Diagnosis.HowToFix)
 	}
 	if v.Health != "ok" {
 		return fmt.Errorf("connection %s is %s: fix it with 'sluice connections update %s --token-stdin' (for a bearer token; --password-stdin for basic and smtp, --key-stdin for api_key, --client-secret-stdin for oauth2)",
