@@ -437,7 +437,8 @@ type ConnectionStore interface {
 	// it changed meanwhile. ErrNotFound if there is no such connection.
 	SetConnectionSecret(ctx context.Context, id int64, old, sealed []byte) (ok bool, err error)
 	// CreateOAuthState records a pending OAuth2 sign-in, deleting those
-	// that expired a day ago or more.
+	// that expired a day ago or more, and the user's oldest so that a user
+	// has at most MaxOAuthStates.
 	CreateOAuthState(ctx context.Context, st OAuthState) (OAuthState, error)
 	// ClaimOAuthState marks the pending, unexpired sign-in whose state
 	// hashes to hash as claimed and returns it: a state is used once.
@@ -450,6 +451,11 @@ type ConnectionStore interface {
 	// GetOAuthState returns the sign-in with that id.
 	GetOAuthState(ctx context.Context, id int64) (OAuthState, error)
 }
+
+// MaxOAuthStates bounds the sign-ins a user has on record: starting one
+// more drops the oldest, so that what a maker can make the store keep is
+// bounded.
+const MaxOAuthStates = 10
 
 // OAuth2 sign-in statuses.
 const (

@@ -40,12 +40,17 @@ func scanOAuthState(row rowScanner) (store.OAuthState, error) {
 }
 
 // CreateOAuthState records a pending OAuth2 sign-in, deleting those that
-// expired a day ago or more.
+// expired a day ago or more and the user's oldest beyond MaxOAuthStates.
 func (s *Store) CreateOAuthState(ctx context.Context, o store.OAuthState) (store.OAuthState, error) {
 	now := time.Now().UTC()
 	var out store.OAuthState
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `DELETE FROM oauth_states WHERE expires_at < $1`, now.Add(-24*time.Hour)); err != nil {
+			return err
+		}
+		// At most MaxOAuthStates per user: a new sign-in drops the oldest.
+		if _, err := tx.Exec(ctx, `DELETE FROM oauth_states WHERE user_id = $1 AND id NOT IN (SELECT id FROM oauth_states WHERE user_id = $1 ORDER BY id DESC LIMIT $2)`,
+			o.UserID, store.MaxOAuthStates-1); err != nil {
 			return err
 		}
 		var err error

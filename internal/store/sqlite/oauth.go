@@ -49,12 +49,17 @@ func scanOAuthState(row interface{ Scan(...any) error }) (store.OAuthState, erro
 }
 
 // CreateOAuthState records a pending OAuth2 sign-in, deleting those that
-// expired a day ago or more.
+// expired a day ago or more and the user's oldest beyond MaxOAuthStates.
 func (s *Store) CreateOAuthState(ctx context.Context, o store.OAuthState) (store.OAuthState, error) {
 	now := time.Now().UTC()
 	var out store.OAuthState
 	err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM oauth_states WHERE expires_at < ?`, nanos(now.Add(-24*time.Hour))); err != nil {
+			return err
+		}
+		// At most MaxOAuthStates per user: a new sign-in drops the oldest.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM oauth_states WHERE user_id = ? AND id NOT IN (SELECT id FROM oauth_states WHERE user_id = ? ORDER BY id DESC LIMIT ?)`,
+			o.UserID, o.UserID, store.MaxOAuthStates-1); err != nil {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO oauth_states (state_hash, user_id, connection_id, verifier, via, status, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,

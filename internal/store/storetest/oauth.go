@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 	"time"
 
@@ -74,9 +75,22 @@ var oauthTests = []test{
 		_, err = b.st.ClaimOAuthState(b.ctx, "h2", time.Now().Add(2*time.Minute))
 		requireErrorIs(t, err, store.ErrConflict, "ClaimOAuthState(expired)")
 
+		// A user keeps at most MaxOAuthStates: the oldest go.
+		var last store.OAuthState
+		for i := range store.MaxOAuthStates {
+			last, err = b.st.CreateOAuthState(b.ctx, store.OAuthState{Hash: fmt.Sprintf("many-%d", i), UserID: b.user.ID, ConnectionID: c.ID, Verifier: []byte{4}, Via: "cli", ExpiresAt: exp})
+			requireNoError(t, err, "CreateOAuthState(many)")
+		}
+		_, err = b.st.GetOAuthState(b.ctx, o.ID)
+		requireErrorIs(t, err, store.ErrNotFound, "GetOAuthState(the oldest, beyond the cap)")
+		_, err = b.st.ClaimOAuthState(b.ctx, "many-0", time.Now())
+		requireNoError(t, err, "ClaimOAuthState(within the cap)")
+		_, err = b.st.GetOAuthState(b.ctx, last.ID)
+		requireNoError(t, err, "GetOAuthState(the newest)")
+
 		// Deleting the connection deletes its sign-ins.
 		requireNoError(t, b.st.DeleteConnection(b.ctx, c.ID), "DeleteConnection")
-		_, err = b.st.GetOAuthState(b.ctx, o.ID)
+		_, err = b.st.GetOAuthState(b.ctx, last.ID)
 		requireErrorIs(t, err, store.ErrNotFound, "GetOAuthState(after connection deleted)")
 	}},
 }
