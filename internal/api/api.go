@@ -187,6 +187,8 @@ var routes = []route{
 	{"PUT", "/connections/{conn}", user, (*server).updateConnection},
 	{"DELETE", "/connections/{conn}", user, (*server).deleteConnection},
 	{"POST", "/connections/{conn}/verify", user, (*server).verifyConnection},
+	{"POST", "/connections/{conn}/authorize", user, (*server).authorizeConnection},
+	{"GET", "/connections/{conn}/authorize/{id}", user, (*server).showAuthorization},
 	{"GET", "/help", user, (*server).helpIndex},
 	{"GET", "/help/search", user, (*server).searchHelp},
 	{"GET", "/help/articles/{name}", user, (*server).showArticle},

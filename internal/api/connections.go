@@ -111,6 +111,7 @@ func secretFields(sec connection.Secret) []string {
 		{"password", sec.Password != ""},
 		{"key", sec.Key != ""},
 		{"client_secret", sec.ClientSecret != ""},
+		{"refresh_token", sec.OAuth != nil && sec.OAuth.RefreshToken != ""},
 	} {
 		if f.set {
 			out = append(out, f.name)
@@ -127,7 +128,7 @@ var fieldsByType = map[string][]string{
 	connection.TypeBearer: {"token", "test_url"},
 	connection.TypeBasic:  {"username", "password", "test_url"},
 	connection.TypeAPIKey: {"key", "key_name", "key_in", "test_url"},
-	connection.TypeOAuth2: {"token_url", "client_id", "client_secret", "scopes", "test_url"},
+	connection.TypeOAuth2: {"grant", "auth_url", "token_url", "client_id", "client_secret", "scopes", "test_url"},
 	connection.TypeSMTP:   {"host", "port", "from", "tls", "username", "password"},
 }
 
@@ -140,6 +141,7 @@ func setFields(spec connection.Spec) []string {
 		set  bool
 	}{
 		{"username", c.Username != ""}, {"key_name", c.KeyName != ""}, {"key_in", c.KeyIn != ""},
+		{"grant", c.Grant != ""}, {"auth_url", c.AuthURL != ""},
 		{"token_url", c.TokenURL != ""}, {"client_id", c.ClientID != ""}, {"scopes", len(c.Scopes) > 0},
 		{"host", c.Host != ""}, {"port", c.Port != 0}, {"from", c.From != ""}, {"tls", c.TLS != ""},
 		{"test_url", c.TestURL != ""},
@@ -164,6 +166,7 @@ func prune(spec connection.Spec) connection.Spec {
 	}{
 		{"username", func() { c.Username = "" }}, {"key_name", func() { c.KeyName = "" }},
 		{"key_in", func() { c.KeyIn = "" }}, {"token_url", func() { c.TokenURL = "" }},
+		{"grant", func() { c.Grant = "" }}, {"auth_url", func() { c.AuthURL = "" }},
 		{"client_id", func() { c.ClientID = "" }}, {"scopes", func() { c.Scopes = nil }},
 		{"host", func() { c.Host = "" }}, {"port", func() { c.Port = 0 }},
 		{"from", func() { c.From = "" }}, {"tls", func() { c.TLS = "" }},
@@ -270,6 +273,9 @@ func (s *server) createConnection(w http.ResponseWriter, r *http.Request) error 
 	var req createConnectionRequest
 	if err := decodeJSON(r, &req, false); err != nil {
 		return err
+	}
+	if req.Secret.OAuth != nil {
+		return errOAuthGiven
 	}
 	c, err := s.create(r.Context(), caller(r), req.Name, connection.Spec{Type: req.Type, Config: req.Config, Secret: req.Secret})
 	if err != nil {
@@ -426,8 +432,18 @@ func (s *server) update(ctx context.Context, c store.Connection, req updateConne
 	if err := mergeFields(old.Config, req.Config, &spec.Config, "config"); err != nil {
 		return store.Connection{}, err
 	}
+	var given map[string]json.RawMessage
+	if json.Unmarshal(req.Secret, &given) == nil && given["oauth"] != nil {
+		return store.Connection{}, errOAuthGiven
+	}
 	if err := mergeFields(old.Secret, req.Secret, &spec.Secret, "secret"); err != nil {
 		return store.Connection{}, err
+	}
+	// The tokens of a sign-in stay while the connection signs in to the
+	// same client at the same provider (a new client secret, other
+	// scopes); otherwise they go, and a person signs in again.
+	if !spec.IsAuthorizationCode() || spec.Config.TokenURL != old.Config.TokenURL || spec.Config.ClientID != old.Config.ClientID {
+		spec.Secret.OAuth = nil
 	}
 	// Fields only the old type used go; fields the request gave are kept
 	// so that checkSpec refuses them by name.
@@ -452,6 +468,10 @@ func (s *server) update(ctx context.Context, c store.Connection, req updateConne
 	}
 	return c, nil
 }
+
+// errOAuthGiven refuses tokens given as a secret: only a sign-in sets
+// them.
+var errOAuthGiven = badRequest("secret.oauth cannot be given: an oauth2 connection with grant authorization_code gets its tokens when someone signs in ('sluice connections authorize NAME' or Sign in on its page)")
 
 // ConnectionFixer is what the portal's connection page does with the
 // API's own logic: the secret fields a connection's type has, a new
@@ -517,6 +537,7 @@ func mergeSpecs(base, over connection.Spec) connection.Spec {
 	}{
 		{o.Username != "", func() { b.Username = o.Username }}, {o.KeyName != "", func() { b.KeyName = o.KeyName }},
 		{o.KeyIn != "", func() { b.KeyIn = o.KeyIn }}, {o.TokenURL != "", func() { b.TokenURL = o.TokenURL }},
+		{o.Grant != "", func() { b.Grant = o.Grant }}, {o.AuthURL != "", func() { b.AuthURL = o.AuthURL }},
 		{o.ClientID != "", func() { b.ClientID = o.ClientID }}, {len(o.Scopes) > 0, func() { b.Scopes = o.Scopes }},
 		{o.Host != "", func() { b.Host = o.Host }}, {o.Port != 0, func() { b.Port = o.Port }},
 		{o.From != "", func() { b.From = o.From }}, {o.TLS != "", func() { b.TLS = o.TLS }},
@@ -612,6 +633,7 @@ var errNoTestURL = badRequest("set config.test_url to verify: a URL that answers
 // verifyConnection); errNoTestURL when there is nothing to test with.
 func (s *server) verify(ctx context.Context, c store.Connection) (verifyView, error) {
 	spec, err := connection.Open(s.secrets, c.Type, c.Config, c.Secret)
+	spec.ID = c.ID // an OAuth2 refresh the test makes is saved under it
 	// redact learns the stored secrets now and what the test request
 	// produces (a fetched OAuth2 token) while it runs.
 	var redact secret.Redactor
@@ -697,7 +719,10 @@ func (s *server) testConnection(ctx context.Context, spec connection.Spec, redac
 		}
 		return verifyResult{ok: true}
 	}
-	authz := &connection.Authorizer{Client: s.httpClient}
+	authz := &connection.Authorizer{Client: s.httpClient, Save: func(ctx context.Context, id int64, t connection.Tokens) error {
+		// A refresh rotates the refresh token: the new one must be kept.
+		return connection.SaveTokens(ctx, s.store, s.secrets, id, t)
+	}}
 	if spec.Config.TestURL == "" {
 		// oauth2 without a test URL: getting a token is the test. A fresh
 		// Authorizer has no cached token, so one is fetched now.

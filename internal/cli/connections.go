@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -26,7 +27,7 @@ const maxSecretInput = 64 << 10
 func (a *app) connectionsCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "connections",
-		Short: "Add, list, show, update, verify and delete connections (stored credentials)",
+		Short: "Add, list, show, update, verify, authorize and delete connections (stored credentials)",
 		Long: `Connections hold the credentials that http and email actions use, named in
 a flow with "connection: NAME". Their secrets are encrypted on the server and
 never shown again; 'connections show' lists which secret fields are set.
@@ -45,6 +46,7 @@ then comes from SLUICE_TOKEN or 'sluice login'.`,
 		a.connectionsShowCommand(),
 		a.connectionsUpdateCommand(),
 		a.connectionsVerifyCommand(),
+		a.connectionsAuthorizeCommand(),
 		a.connectionsDeleteCommand(),
 	)
 	return cmd
@@ -77,6 +79,8 @@ type connFields struct {
 	KeyStdin          bool
 	KeyName           string
 	KeyIn             string
+	Grant             string
+	AuthURL           string
 	TokenURL          string
 	ClientID          string
 	ClientSecret      string
@@ -109,6 +113,8 @@ var connFlags = []connFlag{
 	{flag: "key", field: "key", secret: true, stdin: "key-stdin"},
 	{flag: "key-name", field: "key_name"},
 	{flag: "key-in", field: "key_in"},
+	{flag: "grant", field: "grant"},
+	{flag: "auth-url", field: "auth_url"},
 	{flag: "token-url", field: "token_url"},
 	{flag: "client-id", field: "client_id"},
 	{flag: "client-secret", field: "client_secret", secret: true, stdin: "client-secret-stdin"},
@@ -126,7 +132,7 @@ var connTypeFields = map[string][]string{
 	connpkg.TypeBearer: {"token", "test_url"},
 	connpkg.TypeBasic:  {"username", "password", "test_url"},
 	connpkg.TypeAPIKey: {"key", "key_name", "key_in", "test_url"},
-	connpkg.TypeOAuth2: {"token_url", "client_id", "client_secret", "scopes", "test_url"},
+	connpkg.TypeOAuth2: {"grant", "auth_url", "token_url", "client_id", "client_secret", "scopes", "test_url"},
 	connpkg.TypeSMTP:   {"host", "port", "from", "tls", "username", "password"},
 }
 
@@ -135,7 +141,7 @@ var connTypeRequired = map[string][]string{
 	connpkg.TypeBearer: {"token"},
 	connpkg.TypeBasic:  {"username", "password"},
 	connpkg.TypeAPIKey: {"key"},
-	connpkg.TypeOAuth2: {"token_url", "client_id", "client_secret"},
+	connpkg.TypeOAuth2: {"token_url", "client_id"}, // and see validate
 	connpkg.TypeSMTP:   {"host"},
 }
 
@@ -150,7 +156,9 @@ func (f *connFields) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.KeyStdin, "key-stdin", false, "api_key: read the key from stdin")
 	fs.StringVar(&f.KeyName, "key-name", "", "api_key: header or query parameter name (default X-API-Key)")
 	fs.StringVar(&f.KeyIn, "key-in", "", "api_key: where the key goes, header or query (default header)")
-	fs.StringVar(&f.TokenURL, "token-url", "", "oauth2: the token endpoint (client credentials)")
+	fs.StringVar(&f.Grant, "grant", "", "oauth2: client_credentials (default) or authorization_code (a person signs in with 'sluice connections authorize')")
+	fs.StringVar(&f.AuthURL, "auth-url", "", "oauth2 with --grant authorization_code: the provider's authorization (sign-in) endpoint")
+	fs.StringVar(&f.TokenURL, "token-url", "", "oauth2: the token endpoint")
 	fs.StringVar(&f.ClientID, "client-id", "", "oauth2: the client id")
 	fs.StringVar(&f.ClientSecret, "client-secret", "", "oauth2: the client secret (prefer --client-secret-stdin)")
 	fs.BoolVar(&f.ClientSecretStdin, "client-secret-stdin", false, "oauth2: read the client secret from stdin")
@@ -189,6 +197,10 @@ func (f *connFields) value(cf connFlag) (any, bool) {
 		return f.KeyName, true
 	case "key_in":
 		return f.KeyIn, true
+	case "grant":
+		return f.Grant, true
+	case "auth_url":
+		return f.AuthURL, true
 	case "token_url":
 		return f.TokenURL, true
 	case "client_id":
@@ -264,7 +276,10 @@ func (f *connFields) validate(cmd string, add bool) error {
 	if f.given("port") && (f.Port < 1 || f.Port > 65535) {
 		return fmt.Errorf("--port %d must be between 1 and 65535", f.Port)
 	}
-	for _, u := range []struct{ flag, v string }{{"token-url", f.TokenURL}, {"test-url", f.TestURL}} {
+	if f.given("grant") && f.Grant != connpkg.GrantClientCredentials && f.Grant != connpkg.GrantAuthorizationCode && (f.Grant != "" || add) {
+		return fmt.Errorf("--grant %q must be %s or %s", f.Grant, connpkg.GrantClientCredentials, connpkg.GrantAuthorizationCode)
+	}
+	for _, u := range []struct{ flag, v string }{{"auth-url", f.AuthURL}, {"token-url", f.TokenURL}, {"test-url", f.TestURL}} {
 		if !f.given(u.flag) || (u.v == "" && !add) {
 			continue // update clears a field given as ""
 		}
@@ -292,6 +307,18 @@ func (f *connFields) validate(cmd string, add bool) error {
 				return fmt.Errorf("%s connection needs --%s or --%s", withArticle(typ), cf.flag, cf.stdin)
 			}
 			return fmt.Errorf("%s connection needs --%s", withArticle(typ), cf.flag)
+		}
+	}
+	if typ == connpkg.TypeOAuth2 {
+		code := f.Grant == connpkg.GrantAuthorizationCode
+		if v, ok := f.value(flagOf("client_secret")); !code && (!ok || isEmptyValue(v)) {
+			return errors.New("an oauth2 connection needs --client-secret or --client-secret-stdin (or --grant authorization_code with --auth-url, where a person signs in)")
+		}
+		if code && f.AuthURL == "" {
+			return errors.New("an oauth2 connection with --grant authorization_code needs --auth-url, the provider's sign-in endpoint")
+		}
+		if !code && f.AuthURL != "" {
+			return errors.New("--auth-url is used only with --grant authorization_code")
 		}
 	}
 	if typ == connpkg.TypeSMTP && f.Username != "" {
@@ -682,6 +709,10 @@ type apiVerification struct {
 	HealthError string     `json:"health_error"`
 	HealthAt    apiTime    `json:"health_at"`
 	Status      flexString `json:"status"`
+	Diagnosis   *struct {
+		Code     string `json:"code"`
+		HowToFix string `json:"how_to_fix"`
+	} `json:"diagnosis"`
 }
 
 func (a *app) connectionsVerify(ctx context.Context, o *connRefOptions) error {
@@ -715,6 +746,10 @@ func (a *app) connectionsVerify(ctx context.Context, o *connRefOptions) error {
 		if err := t.flush(); err != nil {
 			return err
 		}
+	}
+	if v.Health != "ok" && v.Diagnosis != nil && strings.HasPrefix(v.Diagnosis.Code, "oauth2.") {
+		// A sign-in to do, not a secret to give: the diagnosis says how.
+		return fmt.Errorf("connection %s is %s: %s", o.Conn, v.Health, v.Diagnosis.HowToFix)
 	}
 	if v.Health != "ok" {
 		return fmt.Errorf("connection %s is %s: fix it with 'sluice connections update %s --token-stdin' (for a bearer token; --password-stdin for basic and smtp, --key-stdin for api_key, --client-secret-stdin for oauth2)",
@@ -810,4 +845,110 @@ func (c apiConnection) configLines() [][2]string {
 		add(k)
 	}
 	return out
+}
+
+// authorizeOptions are the options of 'connections authorize'.
+type authorizeOptions struct {
+	connRefOptions
+	// NoWait prints the address and returns, without waiting.
+	NoWait bool
+	// Poll is how often the sign-in is checked while waiting.
+	Poll time.Duration
+}
+
+func (a *app) connectionsAuthorizeCommand() *cobra.Command {
+	o := authorizeOptions{Poll: time.Second}
+	cmd := &cobra.Command{
+		Use:   "authorize NAME|ID",
+		Short: "Sign in to an oauth2 connection with grant authorization_code (prints an address to open)",
+		Long: `Sign in to an oauth2 connection that uses the authorization-code flow: the
+command prints an address at the provider; open it in a browser and sign in.
+The provider sends the browser back to the server's /oauth/callback, which
+stores the refresh token (encrypted) so that Sluice renews the access token by
+itself from then on. The command waits until the sign-in is complete, failed,
+or expired (10 minutes), and exits 1 unless it worked.
+
+Register <server base URL>/oauth/callback as the redirect URI of the app at
+the provider. Run it again whenever the connection says to sign in again.`,
+		Example: `  sluice connections add google --type oauth2 --grant authorization_code \
+    --auth-url https://accounts.google.com/o/oauth2/v2/auth \
+    --token-url https://oauth2.googleapis.com/token \
+    --client-id ID --client-secret-stdin --scope https://www.googleapis.com/auth/drive.readonly
+  sluice connections authorize google`,
+		Args: argsRange(1, 1, "one connection NAME|ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Conn = args[0]
+			return runValidated(cmd.Context(), &o, a.connectionsAuthorize)
+		},
+	}
+	cmd.Flags().BoolVar(&o.NoWait, "no-wait", false, "print the address and return without waiting for the sign-in")
+	cmd.Flags().BoolVar(&o.JSON, "json", false, "print the sign-in as JSON (with --no-wait, the address; else the outcome)")
+	return cmd
+}
+
+// apiAuthorization is a sign-in as the API answers it.
+type apiAuthorization struct {
+	ID        int64   `json:"id"`
+	URL       string  `json:"url"`
+	Status    string  `json:"status"`
+	Message   string  `json:"message"`
+	ExpiresAt apiTime `json:"expires_at"`
+}
+
+func (a *app) connectionsAuthorize(ctx context.Context, o *authorizeOptions) error {
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	var raw json.RawMessage
+	if _, err := c.do(ctx, http.MethodPost, pathConnection(o.Conn)+"/authorize", nil, nil, &raw); err != nil {
+		return fmt.Errorf("starting the sign-in to connection %s: %w", o.Conn, err)
+	}
+	var v apiAuthorization
+	if err := json.Unmarshal(raw, &v); err != nil || v.URL == "" {
+		return fmt.Errorf("server answered with an unexpected sign-in: %s", truncate(string(raw), 200))
+	}
+	if o.NoWait && o.JSON {
+		return printJSON(a.stdout, raw)
+	}
+	fmt.Fprintf(a.stdout, "Open this address in a browser and sign in:\n\n  %s\n\n", v.URL)
+	if o.NoWait {
+		fmt.Fprintf(a.stdout, "The sign-in expires at %s.\n", formatTime(v.ExpiresAt, a.loc))
+		return nil
+	}
+	fmt.Fprintf(a.stdout, "Waiting for the sign-in (until %s; Ctrl-C stops waiting)...\n", formatTime(v.ExpiresAt, a.loc))
+	path := fmt.Sprintf("%s/authorize/%d", pathConnection(o.Conn), v.ID)
+	tick := time.NewTicker(o.Poll)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+		raw = nil
+		if _, err := c.do(ctx, http.MethodGet, path, nil, nil, &raw); err != nil {
+			return fmt.Errorf("following the sign-in to connection %s: %w", o.Conn, err)
+		}
+		var st apiAuthorization
+		if err := json.Unmarshal(raw, &st); err != nil {
+			return fmt.Errorf("server answered with an unexpected sign-in: %w", err)
+		}
+		switch st.Status {
+		case "pending", "claimed":
+			continue
+		}
+		if o.JSON {
+			if err := printJSON(a.stdout, raw); err != nil {
+				return err
+			}
+		}
+		if st.Status == "done" {
+			if !o.JSON {
+				fmt.Fprintf(a.stdout, "Signed in: connection %s has a new token, and Sluice renews it by itself from now on.\n", o.Conn)
+			}
+			return nil
+		}
+		return fmt.Errorf("the sign-in to connection %s %s: %s", o.Conn, st.Status, st.Message)
+	}
 }

@@ -1,5 +1,6 @@
 // Package connection defines the credentials a flow's actions use (bearer
-// token, basic, API key, OAuth2 client credentials, SMTP): what each type
+// token, basic, API key, OAuth2 client credentials or authorization code
+// with refresh tokens, SMTP): what each type
 // holds, how it is checked, sealed at rest, and applied to a request.
 package connection
 
@@ -16,6 +17,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 
 	"github.com/sluice/sluice/internal/diagnose"
 	"github.com/sluice/sluice/internal/mail"
@@ -65,7 +68,14 @@ type Config struct {
 	KeyName string `json:"key_name,omitempty"`
 	// KeyIn is where an API key goes: header (the default) or query.
 	KeyIn string `json:"key_in,omitempty"`
-	// TokenURL, ClientID and Scopes configure OAuth2 client credentials.
+	// Grant is an OAuth2 connection's flow: client_credentials (the
+	// default) or authorization_code, where a person signs in once
+	// ('sluice connections authorize') and Sluice keeps the refresh token.
+	Grant string `json:"grant,omitempty"`
+	// AuthURL is the provider's authorization endpoint, where a person
+	// signs in; only the authorization_code grant uses it.
+	AuthURL string `json:"auth_url,omitempty"`
+	// TokenURL, ClientID and Scopes configure OAuth2.
 	TokenURL string   `json:"token_url,omitempty"`
 	ClientID string   `json:"client_id,omitempty"`
 	Scopes   []string `json:"scopes,omitempty"`
@@ -85,10 +95,18 @@ type Secret struct {
 	Password     string `json:"password,omitempty"`
 	Key          string `json:"key,omitempty"`
 	ClientSecret string `json:"client_secret,omitempty"`
+	// OAuth holds the tokens an authorization_code connection obtained:
+	// set by the server's OAuth2 callback and by a refresh, never by a
+	// maker (the API drops it from what it is given).
+	OAuth *Tokens `json:"oauth,omitempty"`
 }
 
 // Spec is a connection's type, config and secret together.
 type Spec struct {
+	// ID is the stored connection's id, 0 for one that is not stored
+	// (yet); an authorization_code connection's refreshed tokens are saved
+	// under it.
+	ID     int64
 	Type   string
 	Config Config
 	Secret Secret
@@ -117,10 +135,30 @@ func (s Spec) Validate() error {
 	case TypeOAuth2:
 		need(s.Config.TokenURL != "", "token_url")
 		need(s.Config.ClientID != "", "client_id")
-		need(s.Secret.ClientSecret != "", "client_secret")
-		if s.Config.TokenURL != "" {
-			if u, err := url.Parse(s.Config.TokenURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-				return fmt.Errorf("token_url %q must be an http or https URL", s.Config.TokenURL)
+		switch s.Config.Grant {
+		case "", GrantClientCredentials:
+			need(s.Secret.ClientSecret != "", "client_secret")
+			if s.Config.AuthURL != "" {
+				return fmt.Errorf("auth_url is only used by the %s grant; set grant to %s or leave auth_url out", GrantAuthorizationCode, GrantAuthorizationCode)
+			}
+		case GrantAuthorizationCode:
+			// The client secret is optional: a public client relies on
+			// PKCE alone.
+			need(s.Config.AuthURL != "", "auth_url")
+		default:
+			return fmt.Errorf("grant %q must be %s or %s", s.Config.Grant, GrantClientCredentials, GrantAuthorizationCode)
+		}
+		for _, f := range []struct{ name, v string }{{"auth_url", s.Config.AuthURL}, {"token_url", s.Config.TokenURL}} {
+			if f.v == "" {
+				continue
+			}
+			if u, err := url.Parse(f.v); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+				return fmt.Errorf("%s %q must be an http or https URL", f.name, f.v)
+			}
+		}
+		for _, sc := range s.Config.Scopes {
+			if sc == "" || strings.ContainsAny(sc, " \t\r\n\"\\") {
+				return fmt.Errorf("scope %q must be one non-empty word without spaces or quotes", sc)
 			}
 		}
 	case TypeSMTP:
@@ -149,7 +187,11 @@ func (s Spec) Validate() error {
 // it includes the user:password pair that a Basic header encodes.
 func (s Spec) Values() []string {
 	var out []string
-	for _, v := range []string{s.Secret.Token, s.Secret.Password, s.Secret.Key, s.Secret.ClientSecret} {
+	vals := []string{s.Secret.Token, s.Secret.Password, s.Secret.Key, s.Secret.ClientSecret}
+	if t := s.Secret.OAuth; t != nil {
+		vals = append(vals, t.AccessToken, t.RefreshToken)
+	}
+	for _, v := range vals {
 		if v != "" {
 			out = append(out, v)
 		}
@@ -196,13 +238,25 @@ func (s Spec) SMTP() mail.SMTPConfig {
 var ErrToken = errors.New("oauth2 token request failed")
 
 // Authorizer applies connections to requests. It caches OAuth2 access
-// tokens per connection until shortly before they expire.
+// tokens per connection until shortly before they expire, and refreshes
+// an authorization_code connection's access token before it expires.
 type Authorizer struct {
 	// Client fetches OAuth2 tokens; it should be the netguard client.
 	Client *http.Client
+	// Save stores the tokens a refresh obtained for connection id (see
+	// SaveTokens), before they are used: a provider that rotates refresh
+	// tokens accepts only the new one. Nil saves nothing (a test request
+	// of a connection not stored).
+	Save func(ctx context.Context, id int64, t Tokens) error
+	// RefreshMargin is how long before expiry an access token is
+	// refreshed. Defaults to DefaultRefreshMargin.
+	RefreshMargin time.Duration
 
-	mu     sync.Mutex
-	tokens map[string]cachedToken
+	mu       sync.Mutex
+	tokens   map[string]cachedToken
+	authCode map[string]Tokens
+	refused  map[string]string
+	flight   singleflight.Group
 }
 
 type cachedToken struct {
@@ -255,7 +309,11 @@ func (a *Authorizer) apply(ctx context.Context, s Spec, req *http.Request) ([]st
 			req.Header.Set(name, s.Secret.Key)
 		}
 	case TypeOAuth2:
-		tok, produced, err := a.token(ctx, s)
+		token := a.token
+		if s.IsAuthorizationCode() {
+			token = a.authCodeToken
+		}
+		tok, produced, err := token(ctx, s)
 		if err != nil {
 			return produced, err
 		}
@@ -317,11 +375,26 @@ func (b requestCredentials) changed(req *http.Request) []string {
 	return out
 }
 
-// Forget drops a cached OAuth2 token, after the API refused it.
+// Forget drops a cached OAuth2 token, after the API refused it; an
+// authorization_code connection's token is refreshed on its next use.
 func (a *Authorizer) Forget(s Spec) {
 	a.mu.Lock()
+	defer a.mu.Unlock()
+	if s.IsAuthorizationCode() {
+		key := authCodeKey(s)
+		t := s.Secret.OAuth
+		if c, ok := a.authCode[key]; ok && (t == nil || c.Expiry.After(t.Expiry)) {
+			t = &c
+		}
+		if t != nil {
+			if a.refused == nil {
+				a.refused = map[string]string{}
+			}
+			a.refused[key] = t.AccessToken
+		}
+		return
+	}
 	delete(a.tokens, cacheKey(s))
-	a.mu.Unlock()
 }
 
 func cacheKey(s Spec) string {

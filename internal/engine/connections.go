@@ -35,6 +35,7 @@ func (rs *runState) connection(ctx context.Context, name, want string) (*usedCon
 	if err != nil {
 		return nil, &StepError{Kind: KindConfig, Message: fmt.Sprintf("connection %q cannot be opened (%v): update it with `%s`", name, err, connection.UpdateCommand(name, rec.Type))}
 	}
+	spec.ID = rec.ID
 	rs.redact.Add(spec.Values()...)
 	used := &usedConnection{rec: rec, spec: spec}
 	rs.mu.Lock()

@@ -247,13 +247,21 @@ func New(cfg Config) (*Engine, error) {
 	if _, err := rand.Read(b[:]); err != nil {
 		return nil, fmt.Errorf("engine: node id: %w", err)
 	}
+	auth := &connection.Authorizer{Client: cfg.HTTPClient}
+	if cfg.Secrets != nil {
+		// A refreshed OAuth2 token is saved sealed in the store before it
+		// is used, so that every node refreshes with the rotated one.
+		auth.Save = func(ctx context.Context, id int64, t connection.Tokens) error {
+			return connection.SaveTokens(ctx, cfg.Store, cfg.Secrets, id, t)
+		}
+	}
 	return &Engine{
 		cfg:      cfg,
 		st:       cfg.Store,
 		log:      cfg.Logger,
 		owner:    "node-" + hex.EncodeToString(b[:]),
 		plans:    plans{cap: 1024},
-		auth:     &connection.Authorizer{Client: cfg.HTTPClient},
+		auth:     auth,
 		slots:    make(chan struct{}, cfg.Workers),
 		wake:     make(chan struct{}, 1),
 		jobWake:  make(chan struct{}, 1),

@@ -110,7 +110,7 @@ func TestCommandsInArticlesExist(t *testing.T) {
 		t.Fatal(err)
 	}
 	known := []string{"login", "flows check", "flows apply", "flows show", "flows enable", "flows settings", "trigger", "runs list", "runs show",
-		"runs resubmit", "connections add", "connections update", "connections verify", "users settings", "activity", "problems", "help show", "jobs"}
+		"runs resubmit", "connections add", "connections update", "connections verify", "connections authorize", "users settings", "activity", "problems", "help show", "jobs"}
 	cmd := regexp.MustCompile("(?m)(?:^|`)sluice ([a-z]+(?: [a-z]+)?)")
 	for _, a := range lib.Articles() {
 		for _, m := range cmd.FindAllStringSubmatch(a.Markdown, -1) {

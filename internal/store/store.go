@@ -453,6 +453,59 @@ type ConnectionStore interface {
 	// SetConnectionHealth records a connection's health and reports
 	// whether it changed, so that its owner is told once.
 	SetConnectionHealth(ctx context.Context, id int64, health, msg string, at time.Time) (changed bool, err error)
+	// SetConnectionSecret replaces a connection's sealed secret with
+	// sealed if it is still old, leaving its health and updated_at alone
+	// (an OAuth2 refresh or sign-in saves its tokens so); ok is false when
+	// it changed meanwhile. ErrNotFound if there is no such connection.
+	SetConnectionSecret(ctx context.Context, id int64, old, sealed []byte) (ok bool, err error)
+	// CreateOAuthState records a pending OAuth2 sign-in, deleting those
+	// that expired a day ago or more, and the user's oldest so that a user
+	// has at most MaxOAuthStates.
+	CreateOAuthState(ctx context.Context, st OAuthState) (OAuthState, error)
+	// ClaimOAuthState marks the pending, unexpired sign-in whose state
+	// hashes to hash as claimed and returns it: a state is used once.
+	// ErrNotFound if there is none; ErrConflict (with the state) if it was
+	// already used or expired.
+	ClaimOAuthState(ctx context.Context, hash string, now time.Time) (OAuthState, error)
+	// FinishOAuthState records how a claimed sign-in ended (status done or
+	// failed, and a message for its starter).
+	FinishOAuthState(ctx context.Context, id int64, status, message string) error
+	// GetOAuthState returns the sign-in with that id.
+	GetOAuthState(ctx context.Context, id int64) (OAuthState, error)
+}
+
+// MaxOAuthStates bounds the sign-ins a user has on record: starting one
+// more drops the oldest, so that what a maker can make the store keep is
+// bounded.
+const MaxOAuthStates = 10
+
+// OAuth2 sign-in statuses.
+const (
+	OAuthPending = "pending"
+	OAuthClaimed = "claimed"
+	OAuthDone    = "done"
+	OAuthFailed  = "failed"
+)
+
+// OAuthState is a pending OAuth2 authorization-code sign-in: the hash of
+// the state sent to the provider, who started it for which connection,
+// the sealed PKCE verifier, and until when the callback may complete it.
+type OAuthState struct {
+	ID           int64
+	Hash         string
+	UserID       int64
+	ConnectionID int64
+	// Verifier is the sealed PKCE code verifier.
+	Verifier []byte
+	// Via is where the sign-in started: cli (any browser may finish
+	// it) or portal (only the starter's portal session may).
+	Via string
+	// Status is pending, claimed, done or failed; Message says why a
+	// sign-in failed.
+	Status    string
+	Message   string
+	ExpiresAt time.Time
+	CreatedAt time.Time
 }
 
 // Job kinds and statuses.

@@ -89,10 +89,10 @@ var Tables = []Table{
 
 // NotTransferred are the tables export leaves out on purpose:
 // schema_migrations (the stream carries the schema version instead),
-// sign-in attempts and sessions (short-lived, tied to the old server),
-// and the help index with SQLite's FTS5 tables behind it (rebuilt from
+// sign-in attempts, sessions and OAuth2 sign-ins in progress
+// (short-lived, tied to the old server), and the help index with SQLite's FTS5 tables behind it (rebuilt from
 // the articles and the catalog at every start).
-var NotTransferred = []string{"schema_migrations", "sign_in_attempts", "sessions",
+var NotTransferred = []string{"schema_migrations", "sign_in_attempts", "sessions", "oauth_states",
 	"help_index", "help_index_config", "help_index_content", "help_index_data", "help_index_docsize", "help_index_idx"}
 
 // Rows is what both drivers' result sets (database/sql's and pgx's)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/sluice/sluice/internal/store"
 )
@@ -44,6 +45,10 @@ type connectionPage struct {
 	Failed int
 	// Saved is set after Fix connection saved new credentials.
 	Saved bool
+	// SignIn replaces Fix connection with Sign in again (an OAuth2
+	// authorization-code connection); SignedIn is set after a sign-in
+	// that worked, SignedInBefore when the connection has tokens.
+	SignIn, SignedIn, SignedInBefore bool
 }
 
 // lookupConnection returns the caller's connection named by the path: a
@@ -75,6 +80,19 @@ func (p *portal) connection(w http.ResponseWriter, r *http.Request, c *call) err
 	}
 	if v.Failed, err = p.st.CountRuns(r.Context(), failedOn(cn)); err != nil {
 		return fmt.Errorf("connection %d: %w", cn.ID, err)
+	}
+	if p.cfg.Connections != nil {
+		var origin string
+		if v.SignIn, origin = p.cfg.Connections.SignsIn(cn); v.SignIn {
+			v.SignedIn = r.URL.Query().Get("signed_in") == "1"
+			v.SignedInBefore = cn.HealthAt != nil
+			if origin != "" {
+				// The Sign in again form is answered with a redirect to
+				// the provider, which form-action must allow.
+				csp := w.Header().Get("Content-Security-Policy")
+				w.Header().Set("Content-Security-Policy", strings.Replace(csp, "form-action 'self'", "form-action 'self' "+origin, 1))
+			}
+		}
 	}
 	p.render(w, http.StatusOK, "connection", v)
 	return nil

@@ -46,6 +46,11 @@ func (p *portal) fixForm(w http.ResponseWriter, r *http.Request, c *call) error 
 	if p.cfg.Connections == nil {
 		return errNotFound
 	}
+	if ok, _ := p.cfg.Connections.SignsIn(cn); ok {
+		// Its fix is Sign in again, on its page.
+		http.Redirect(w, r, fmt.Sprintf("/connections/%d", cn.ID), http.StatusSeeOther)
+		return nil
+	}
 	p.render(w, http.StatusOK, "fix", fixPage{base: c.base("Fix connection "+cn.Name, "connections"), Conn: cn, Fields: p.cfg.Connections.SecretFields(cn)})
 	return nil
 }

@@ -57,8 +57,11 @@ type runPageView struct {
 	Failure *notify.Failure
 	// ConnectionLink is the Fix connection button's address.
 	ConnectionLink string
-	EditFlow       bool
-	Resubmit       bool
+	// SignIn says the connection is fixed by signing in again (an OAuth2
+	// authorization-code connection): the button says so.
+	SignIn   bool
+	EditFlow bool
+	Resubmit bool
 	// Resubmits are the runs resubmitted from this one, newest first;
 	// Succeeded is the newest of them that succeeded, if any.
 	Resubmits []store.Run
@@ -118,6 +121,12 @@ func (p *portal) runView(r *http.Request, c *call, run store.Run) (runPageView, 
 				v.ConnectionLink = "/connections/" + urlPath(f.Connection)
 				if cn, err := p.st.GetConnectionByName(ctx, run.OwnerID, f.Connection); err == nil {
 					v.ConnectionLink = "/connections/" + strconv.FormatInt(cn.ID, 10) + "/fix"
+					if p.cfg.Connections != nil {
+						if ok, _ := p.cfg.Connections.SignsIn(cn); ok {
+							// Its page has the Sign in again button.
+							v.ConnectionLink, v.SignIn = "/connections/"+strconv.FormatInt(cn.ID, 10), true
+						}
+					}
 				}
 			}
 		}

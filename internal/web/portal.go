@@ -33,7 +33,7 @@ var portalPages = func() map[string]*template.Template {
 	out := map[string]*template.Template{}
 	for _, name := range []string{"signin", "home", "flows", "flow", "runs", "run", "confirm", "connections", "connection", "activity", "error",
 		"flowedit", "flowdiff", "flowdelete", "job", "fix", "problems", "problem", "settings", "users", "outbox",
-		"help", "article", "ask", "support", "welcome"} {
+		"help", "article", "ask", "support", "welcome", "oauth"} {
 		out[name] = template.Must(template.New("").Funcs(funcs).ParseFS(templateFS,
 			"templates/portal/layout.html", "templates/portal/parts.html", "templates/portal/"+name+".html"))
 	}
@@ -64,6 +64,15 @@ type ConnectionFixer interface {
 	Fix(ctx context.Context, c store.Connection, secret map[string]string) (store.Connection, error)
 	// FlowsUsing returns the flows whose latest version uses c.
 	FlowsUsing(ctx context.Context, c store.Connection) ([]store.Flow, error)
+	// SignsIn reports whether c is an OAuth2 connection a person signs
+	// in to, and the origin of its provider's sign-in page.
+	SignsIn(c store.Connection) (bool, string)
+	// Authorize starts u's sign-in to c and returns the provider address
+	// to send the browser to; an *api.Error says why c cannot be.
+	Authorize(ctx context.Context, u store.User, c store.Connection) (string, error)
+	// CompleteAuthorization handles the provider's redirect back;
+	// sessionUser is the browser's portal user, 0 without a session.
+	CompleteAuthorization(ctx context.Context, q url.Values, sessionUser int64) api.AuthorizationResult
 	// Create stores u's new connection as POST /api/v1/connections
 	// does; an *api.Error says what is wrong (CodeConflict: u has one
 	// of that name).
@@ -221,6 +230,11 @@ func NewPortal(cfg PortalConfig) http.Handler {
 	mux.Handle("GET /connections/{ref}/fix", p.page(p.fixForm))
 	mux.Handle("POST /connections/{ref}/fix", p.page(p.fix))
 	mux.Handle("POST /connections/{ref}/resubmit", p.page(p.resubmitConnection))
+	// OAuth2 authorization code: Sign in again, and the provider's
+	// redirect back (any browser may arrive; see api.CompleteAuthorization
+	// for who may complete which sign-in).
+	mux.Handle("POST /connections/{ref}/authorize", p.page(p.signIn))
+	mux.Handle("GET "+api.CallbackPath, http.HandlerFunc(p.oauthCallback))
 	// Help center (slice 4): Self help, articles, Ask for help, support
 	// requests and their admin page.
 	mux.Handle("GET /help", p.page(p.helpIndex))

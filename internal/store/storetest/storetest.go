@@ -53,6 +53,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Resubmit", resubmitTests},
 		{"Inputs", inputTests},
 		{"Connections", connectionTests},
+		{"OAuth", oauthTests},
 		{"Jobs", jobTests},
 		{"Events", eventTests},
 		{"Notifications", notificationTests},
