@@ -57,11 +57,12 @@ type runPageView struct {
 	Failure *notify.Failure
 	// ConnectionLink is the Fix connection button's address.
 	ConnectionLink string
-	// SignIn says the connection is fixed by signing in again (an OAuth2
-	// authorization-code connection): the button says so.
-	SignIn   bool
-	EditFlow bool
-	Resubmit bool
+	// SignIn says the connection is fixed by signing in (an OAuth2
+	// authorization-code connection): the button says so, "Sign in again"
+	// when SignedInBefore (someone signed in once), as on its page.
+	SignIn, SignedInBefore bool
+	EditFlow               bool
+	Resubmit               bool
 	// Resubmits are the runs resubmitted from this one, newest first;
 	// Succeeded is the newest of them that succeeded, if any.
 	Resubmits []store.Run
@@ -125,6 +126,7 @@ func (p *portal) runView(r *http.Request, c *call, run store.Run) (runPageView, 
 						if ok, _ := p.cfg.Connections.SignsIn(cn); ok {
 							// Its page has the Sign in again button.
 							v.ConnectionLink, v.SignIn = "/connections/"+strconv.FormatInt(cn.ID, 10), true
+							v.SignedInBefore = cn.HealthAt != nil
 						}
 					}
 				}
