@@ -21,8 +21,9 @@ import (
 // heldoutTarget is the share of held-out answers that must be diagnosed
 // right: the class, the code when the file names one, and a 2xx answer
 // seen as a failure. Before the rules for these families the set scored
-// 40.0% (26 of 65); they reach 93.8% (61 of 65; docs/benchmarks.md
-// lists the 4 misses). At 90% two more misses pass, so a rule tuned for
+// 40.0% (26 of 65); they reach 93.8% (61 of 65), and 95.4% once the
+// Stripe rate-limit signature stopped claiming other APIs'
+// rate_limit_error (docs/benchmarks.md lists the misses). At 90% two more misses pass, so a rule tuned for
 // one provider may cost an odd answer, but breaking any one family (the
 // smallest, SOAP and conflicts, has 7 answers) fails the build.
 const heldoutTarget = 0.90
