@@ -185,9 +185,29 @@ func (s *Store) TurnOffFlow(ctx context.Context, id int64, updatedAt time.Time) 
 	return n == 1, nil
 }
 
+// deleteRunsChunk is how many runs one statement of DeleteFlow deletes.
+// The writer keeps its statement journal in memory (temp_store, see
+// Open), which holds the pages one statement changes: a flow's runs are
+// deleted a chunk per statement, in the same transaction, so that
+// deleting a flow with millions of runs does not hold them all there.
+const deleteRunsChunk = 100
+
 // DeleteFlow removes a flow, its versions and its runs.
 func (s *Store) DeleteFlow(ctx context.Context, id int64) error {
 	err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
+		for {
+			res, err := tx.ExecContext(ctx, `DELETE FROM runs WHERE id IN (SELECT id FROM runs WHERE flow_id = ? LIMIT ?)`, id, deleteRunsChunk)
+			if err != nil {
+				return fmt.Errorf("delete runs: %w", err)
+			}
+			n, err := affected(res)
+			if err != nil {
+				return err
+			}
+			if n < deleteRunsChunk {
+				break
+			}
+		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM flows WHERE id = ?`, id)
 		if err != nil {
 			return err

@@ -111,6 +111,19 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error)
 		write.Close()
 		return nil, err
 	}
+	// The writer's statement journal in memory: SQLite keeps one for
+	// every statement that may have to be undone alone, which, since the
+	// triggers of migration 0013, includes every write of a step. In a
+	// file (temp_store's default) it costs two pwrite calls per page per
+	// statement once a statement of the batch went past 64 KiB: a fifth
+	// of the server's CPU in W3 (docs/benchmarks.md, "Faster W1"). It
+	// holds the pages one statement changes; the statements that change
+	// many are chunked (PruneRuns, DeleteFlow). Set after migrating, so
+	// that a migration's backfill keeps its journal in a file.
+	if _, err := write.ExecContext(ctx, `PRAGMA temp_store = MEMORY`); err != nil {
+		write.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
 	return start(ctx, path, dsn, write, logger)
 }
 
