@@ -111,23 +111,10 @@ func startProc(ctx context.Context, bin string, args []string, env []string, log
 	for i, a := range args {
 		full[i] = strings.ReplaceAll(a, "ADDR", addr)
 	}
-	logf, err := os.Create(logPath)
+	p, err := launch(bin, full, env, addr, logPath)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, full...)
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	p := &proc{cmd: cmd, addr: addr, base: "http://" + addr, exited: make(chan error, 1), logPath: logPath}
-	p.started = time.Now()
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return nil, err
-	}
-	go func() {
-		p.exited <- cmd.Wait()
-		logf.Close()
-	}()
 	client := &http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -152,6 +139,30 @@ func startProc(ctx context.Context, bin string, args []string, env []string, log
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
+}
+
+// launch starts bin with args and env added to this process's, its
+// output to logPath, and returns it without waiting for it to be ready;
+// addr is the address it was told to listen on.
+func launch(bin string, args, env []string, addr, logPath string) (*proc, error) {
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	p := &proc{cmd: cmd, addr: addr, base: "http://" + addr, exited: make(chan error, 1), logPath: logPath}
+	p.started = time.Now()
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, err
+	}
+	go func() {
+		p.exited <- cmd.Wait()
+		logf.Close()
+	}()
+	return p, nil
 }
 
 // stop sends SIGTERM and waits for the process to exit.

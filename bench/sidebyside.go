@@ -568,23 +568,11 @@ type nodeProc struct {
 // request {"n": 0} with {"n":0}: these systems have no common health
 // route, and that answer is the one readiness that matters.
 func startNodeProc(ctx context.Context, args, env []string, addr, url, logPath string, timeout time.Duration) (*nodeProc, error) {
-	logFile, err := os.Create(logPath)
+	np, err := launch("node", args, env, addr, logPath)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command("node", args...)
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	p := &nodeProc{proc: &proc{cmd: cmd, addr: addr, base: "http://" + addr, exited: make(chan error, 1), logPath: logPath}}
-	p.started = time.Now()
-	if err := cmd.Start(); err != nil {
-		logFile.Close()
-		return nil, err
-	}
-	go func() {
-		p.exited <- cmd.Wait()
-		logFile.Close()
-	}()
+	p := &nodeProc{proc: np}
 	deadline := time.Now().Add(timeout)
 	last := ""
 	for {
