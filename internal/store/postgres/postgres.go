@@ -49,32 +49,7 @@ var _ store.Store = (*Store)(nil)
 // binary knows, so that an old node never writes to a schema it does not
 // understand.
 func Open(ctx context.Context, url string, logger *slog.Logger) (*Store, error) {
-	if logger == nil {
-		logger = slog.Default()
-	}
-	cfg, err := pgxpool.ParseConfig(url)
-	if err != nil {
-		return nil, fmt.Errorf("open postgres: parse url: %w", err)
-	}
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("open postgres %s: %w", cfg.ConnConfig.Host, err)
-	}
-	if err := pool.Ping(ctx); err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("open postgres %s: %w", cfg.ConnConfig.Host, err)
-	}
-	if err := migrate(ctx, pool, logger); err != nil {
-		pool.Close()
-		return nil, err
-	}
-	channel, err := wakeChannel(ctx, pool)
-	if err != nil {
-		pool.Close()
-		return nil, err
-	}
-	done, stop := context.WithCancel(context.Background())
-	return &Store{pool: pool, log: logger, channel: channel, done: done, stop: stop}, nil
+	return open(ctx, url, logger, false)
 }
 
 // OpenReadOnly connects to the database at url without migrating it:
@@ -84,6 +59,11 @@ func Open(ctx context.Context, url string, logger *slog.Logger) (*Store, error) 
 // of an older version as it is. It returns the store whatever its schema
 // version: the caller compares SchemaVersion with KnownVersion.
 func OpenReadOnly(ctx context.Context, url string, logger *slog.Logger) (*Store, error) {
+	return open(ctx, url, logger, true)
+}
+
+// open is Open, or OpenReadOnly when readOnly is set.
+func open(ctx context.Context, url string, logger *slog.Logger, readOnly bool) (*Store, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
@@ -91,7 +71,9 @@ func OpenReadOnly(ctx context.Context, url string, logger *slog.Logger) (*Store,
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: parse url: %w", err)
 	}
-	cfg.ConnConfig.RuntimeParams["default_transaction_read_only"] = "on"
+	if readOnly {
+		cfg.ConnConfig.RuntimeParams["default_transaction_read_only"] = "on"
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres %s: %w", cfg.ConnConfig.Host, err)
@@ -99,6 +81,12 @@ func OpenReadOnly(ctx context.Context, url string, logger *slog.Logger) (*Store,
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("open postgres %s: %w", cfg.ConnConfig.Host, err)
+	}
+	if !readOnly {
+		if err := migrate(ctx, pool, logger); err != nil {
+			pool.Close()
+			return nil, err
+		}
 	}
 	channel, err := wakeChannel(ctx, pool)
 	if err != nil {
