@@ -128,12 +128,20 @@ func (s *Store) GetFlowByName(ctx context.Context, ownerID int64, name string) (
 	return f, nil
 }
 
-// GetFlowByWebhookToken returns the flow whose webhook URL carries token.
+// GetFlowByWebhookToken returns the flow whose webhook URL carries token,
+// from the flow cache when it is there (see flowCache). A token no flow
+// has is read from the table every time, so that guessing tokens cannot
+// fill the cache.
 func (s *Store) GetFlowByWebhookToken(ctx context.Context, token string) (store.Flow, error) {
+	if f, ok := s.flows.get(token); ok {
+		return f, nil
+	}
+	gen := s.flows.gen.Load()
 	f, err := scanFlow(s.queryRow(ctx, `SELECT `+flowCols+` FROM flows WHERE webhook_token = ?`, token))
 	if err != nil {
 		return store.Flow{}, notFound(err, "get flow by webhook token")
 	}
+	s.flows.put(token, f, gen)
 	return f, nil
 }
 

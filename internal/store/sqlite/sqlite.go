@@ -55,6 +55,8 @@ type Store struct {
 	// another. One process holds the file (the server locks its data
 	// folder), so the counter in memory is the only one.
 	lastRunID atomic.Int64
+	// flows keeps the flows webhooks look up by token.
+	flows flowCache
 }
 
 // Wakeups returns a channel that receives a value after this store
@@ -380,6 +382,11 @@ func (s *Store) commit(batch []*op) {
 		return
 	}
 	tx := &wtx{tx: raw, c: &s.wstmts}
+	defer func() {
+		if tx.flowsChanged {
+			s.flows.invalidate()
+		}
+	}()
 	results := make([]error, len(batch))
 	for i, o := range batch {
 		if o.ctx.Err() != nil {

@@ -87,28 +87,61 @@ func (c *stmts) close() {
 type wtx struct {
 	tx *sql.Tx
 	c  *stmts
+	// inTx are the prepared statements bound to tx, each bound once per
+	// transaction rather than once per call.
+	inTx map[*sql.Stmt]*sql.Stmt
+	// flowsChanged is set by a statement that writes the flows table:
+	// the flow cache is emptied once the transaction ends.
+	flowsChanged bool
+}
+
+// stmt returns q's prepared statement bound to the transaction, or nil
+// when q is not prepared (see stmts.get).
+func (w *wtx) stmt(ctx context.Context, q string) *sql.Stmt {
+	st := w.c.get(ctx, q)
+	if st == nil {
+		return nil
+	}
+	if bound, ok := w.inTx[st]; ok {
+		return bound
+	}
+	bound := w.tx.StmtContext(ctx, st)
+	if w.inTx == nil {
+		w.inTx = make(map[*sql.Stmt]*sql.Stmt)
+	}
+	w.inTx[st] = bound
+	return bound
 }
 
 // ExecContext runs a statement in the transaction.
 func (w *wtx) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	if st := w.c.get(ctx, q); st != nil {
-		return w.tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	if !w.flowsChanged && writesFlows(q) {
+		w.flowsChanged = true
+	}
+	if st := w.stmt(ctx, q); st != nil {
+		return st.ExecContext(ctx, args...)
 	}
 	return w.tx.ExecContext(ctx, q, args...)
 }
 
 // QueryContext runs a query in the transaction.
 func (w *wtx) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	if st := w.c.get(ctx, q); st != nil {
-		return w.tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+	if !w.flowsChanged && writesFlows(q) {
+		w.flowsChanged = true
+	}
+	if st := w.stmt(ctx, q); st != nil {
+		return st.QueryContext(ctx, args...)
 	}
 	return w.tx.QueryContext(ctx, q, args...)
 }
 
 // QueryRowContext runs a query that returns at most one row.
 func (w *wtx) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
-	if st := w.c.get(ctx, q); st != nil {
-		return w.tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+	if !w.flowsChanged && writesFlows(q) {
+		w.flowsChanged = true
+	}
+	if st := w.stmt(ctx, q); st != nil {
+		return st.QueryRowContext(ctx, args...)
 	}
 	return w.tx.QueryRowContext(ctx, q, args...)
 }

@@ -124,6 +124,7 @@ func (s *Store) Load(ctx context.Context, fn func(store.LoadWriter) error) error
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("load: commit: %w", err)
 	}
+	s.flows.invalidate()
 	// The runs came with their ids: new ones follow them.
 	return s.seedRunIDs(ctx)
 }

@@ -84,6 +84,79 @@ var flowTests = []test{
 			requireSameFlow(t, got, want, "GetFlowByWebhookToken")
 		}
 	}},
+	{"GetByWebhookTokenSeesEveryChange", func(t *testing.T, open opener) {
+		// A store may keep flows by token between calls (the SQLite
+		// store does): each change below must show in the next lookup,
+		// taken after a lookup that could have cached the old flow.
+		b := setup(t, open)
+		tok := b.flow.WebhookToken
+		lookup := func(what string) store.Flow {
+			t.Helper()
+			f, err := b.st.GetFlowByWebhookToken(b.ctx, tok)
+			requireNoError(t, err, "GetFlowByWebhookToken "+what)
+			return f
+		}
+		lookup("before")
+		off, err := b.st.SetFlowEnabled(b.ctx, b.flow.ID, false)
+		requireNoError(t, err, "SetFlowEnabled(false)")
+		requireSameFlow(t, lookup("after turning off"), off, "lookup after SetFlowEnabled(false)")
+		on, err := b.st.SetFlowEnabled(b.ctx, b.flow.ID, true)
+		requireNoError(t, err, "SetFlowEnabled(true)")
+		requireSameFlow(t, lookup("after turning on"), on, "lookup after SetFlowEnabled(true)")
+		waitPast(on.UpdatedAt)
+		v2, err := b.st.AddFlowVersion(b.ctx, store.NewFlowVersion{FlowID: b.flow.ID, CreatedBy: b.user.ID, TriggerType: "webhook", Definition: json.RawMessage(`{"v":2}`)})
+		requireNoError(t, err, "AddFlowVersion")
+		if got := lookup("after a new version"); got.Version != 2 || got.TriggerType != "webhook" {
+			t.Fatalf("lookup after AddFlowVersion: got version %d trigger %q, want 2 webhook", got.Version, got.TriggerType)
+		}
+		turned, err := b.st.TurnOffFlow(b.ctx, b.flow.ID, v2.UpdatedAt)
+		requireNoError(t, err, "TurnOffFlow")
+		if !turned || lookup("after TurnOffFlow").Enabled {
+			t.Fatalf("lookup after TurnOffFlow (%t): still enabled", turned)
+		}
+		requireNoError(t, b.st.DeleteFlow(b.ctx, b.flow.ID), "DeleteFlow")
+		_, err = b.st.GetFlowByWebhookToken(b.ctx, tok)
+		requireErrorIs(t, err, store.ErrNotFound, "GetFlowByWebhookToken after DeleteFlow")
+	}},
+	{"GetByWebhookTokenWhileChanging", func(t *testing.T, open opener) {
+		// Lookups racing with changes: once SetFlowEnabled returns, no
+		// lookup that starts later sees the flow as it was.
+		b := setup(t, open)
+		tok := b.flow.WebhookToken
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					if _, err := b.st.GetFlowByWebhookToken(b.ctx, tok); err != nil {
+						t.Errorf("GetFlowByWebhookToken: %v", err)
+						return
+					}
+				}
+			}()
+		}
+		for i := range 100 {
+			want := i%2 == 1
+			_, err := b.st.SetFlowEnabled(b.ctx, b.flow.ID, want)
+			requireNoError(t, err, "SetFlowEnabled")
+			f, err := b.st.GetFlowByWebhookToken(b.ctx, tok)
+			requireNoError(t, err, "GetFlowByWebhookToken")
+			if f.Enabled != want {
+				close(stop)
+				wg.Wait()
+				t.Fatalf("change %d: lookup after SetFlowEnabled(%t) says enabled=%t", i, want, f.Enabled)
+			}
+		}
+		close(stop)
+		wg.Wait()
+	}},
 	{"VersionsBumpNewestFirst", func(t *testing.T, open opener) {
 		b := setup(t, open)
 		editor := createUser(t, b.st, "")
