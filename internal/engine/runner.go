@@ -244,7 +244,7 @@ func (e *Engine) load(ctx context.Context, r store.Run, resp *responder, fresh b
 		started = *r.StartedAt
 	}
 	rs.runObj = map[string]any{"id": r.ID, "flow": pl.flow.Name, "flow_id": pl.flow.ID, "version": r.FlowVersion, "started_at": started.UTC().Format(time.RFC3339Nano)}
-	if !fresh {
+	if !fresh && !r.NoSteps {
 		steps, err := e.st.ListSteps(ctx, r.ID)
 		if err != nil {
 			return nil, err

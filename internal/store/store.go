@@ -199,6 +199,10 @@ type Run struct {
 	LeaseUntil    *time.Time `json:"-"`
 	// Usage is what the run spent, as last saved by SaveRunUsage.
 	Usage RunUsage `json:"-"`
+	// NoSteps is set by ClaimRuns on a run that had no step recorded
+	// when it was claimed (a queued run never worked), so that the
+	// worker need not read its steps. False says nothing either way.
+	NoSteps bool `json:"-"`
 }
 
 // RunUsage is what a run has spent of the per-run limits that its

@@ -42,6 +42,16 @@ func scanRun(row rowScanner) (store.Run, error) {
 	return r, nil
 }
 
+// alsoScan reads the columns a scan function knows into its destinations
+// and the columns after them into more.
+type alsoScan struct {
+	row  rowScanner
+	more []any
+}
+
+// Scan reads dest, then the extra columns.
+func (a alsoScan) Scan(dest ...any) error { return a.row.Scan(append(dest, a.more...)...) }
+
 // insertRun adds a run inside tx and returns it as stored. The caller
 // wakes the nodes (wakeNodes) once tx committed a queued run.
 func (s *Store) insertRun(ctx context.Context, tx pgx.Tx, nr store.NewRun) (store.Run, error) {
@@ -426,9 +436,14 @@ func (s *Store) ClaimRuns(ctx context.Context, owner string, now, leaseUntil tim
 		`SELECT id FROM runs WHERE status IN ('queued', 'waiting') AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED`+
 		`), r AS (`+
 		`UPDATE runs SET status = 'running', lease_owner = $3, lease_until = $4, started_at = COALESCE(started_at, $1) FROM due WHERE runs.id = due.id RETURNING runs.*`+
-		`) SELECT `+runCols+` FROM r JOIN flows f ON f.id = r.flow_id ORDER BY r.next_attempt_at, r.id`,
+		`) SELECT `+runCols+`, NOT EXISTS (SELECT 1 FROM steps s WHERE s.run_id = r.id) FROM r JOIN flows f ON f.id = r.flow_id ORDER BY r.next_attempt_at, r.id`,
 		now, limit, owner, leaseUntil)
-	out, err := collect(rows, err, scanRun)
+	out, err := collect(rows, err, func(row rowScanner) (store.Run, error) {
+		var none bool
+		r, err := scanRun(alsoScan{row, []any{&none}})
+		r.NoSteps = none
+		return r, err
+	})
 	if err != nil {
 		return nil, wrap(err, "claim runs")
 	}

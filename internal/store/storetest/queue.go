@@ -42,6 +42,31 @@ var queueTests = []test{
 		requireNoError(t, err, "ClaimRuns(later)")
 		requireIDs(t, later, []int64{future.ID}, "ClaimRuns(an hour later)")
 	}},
+	{"ClaimSaysNoSteps", func(t *testing.T, open opener) {
+		// A claimed run that never recorded a step says so (the worker
+		// then skips reading its steps); one parked with a step does not.
+		b := setup(t, open)
+		now := time.Now().UTC()
+		fresh := createRun(t, b.st, b.flow.ID, now.Add(-time.Minute))
+		parked := createRun(t, b.st, b.flow.ID, now.Add(-time.Hour))
+		first, err := b.st.ClaimRuns(b.ctx, "w", now, now.Add(time.Minute), 1)
+		requireNoError(t, err, "ClaimRuns")
+		requireIDs(t, first, []int64{parked.ID}, "ClaimRuns(oldest)")
+		if !first[0].NoSteps {
+			t.Fatalf("claimed run %d with no step recorded: NoSteps false", parked.ID)
+		}
+		done := now
+		step := store.Step{Key: "a", ActionID: "a", Type: "compose", Status: "succeeded", Attempts: 1, StartedAt: &done, FinishedAt: &done, Output: []byte(`1`)}
+		requireNoError(t, b.st.ParkRun(b.ctx, "w", parked.ID, now.Add(-time.Second), []store.Step{step}), "ParkRun")
+		again, err := b.st.ClaimRuns(b.ctx, "w", now, now.Add(time.Minute), 10)
+		requireNoError(t, err, "ClaimRuns(again)")
+		requireIDSet(t, again, []int64{fresh.ID, parked.ID}, "ClaimRuns(again)")
+		for _, r := range again {
+			if want := r.ID == fresh.ID; r.NoSteps != want {
+				t.Fatalf("claimed run %d: NoSteps %t, want %t", r.ID, r.NoSteps, want)
+			}
+		}
+	}},
 	{"ClaimLimit", func(t *testing.T, open opener) {
 		b := setup(t, open)
 		now := time.Now().UTC()
