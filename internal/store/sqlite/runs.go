@@ -465,19 +465,28 @@ func (s *Store) ListStepsAfter(ctx context.Context, runID, afterSeq int64, limit
 	return out, nil
 }
 
+// claimRunsSQL leases the due runs (owner, lease_until, now, now, limit)
+// and returns their rows and whether each has no step recorded yet. The
+// due runs are read from runs_due in its order: without statistics
+// SQLite would pick runs_status and sort every queued run on each claim,
+// which made draining a backlog quadratic (TestQueuePlans).
+const claimRunsSQL = `UPDATE runs SET status = 'running', lease_owner = ?, lease_until = ?, started_at = COALESCE(started_at, ?) ` +
+	`WHERE id IN (SELECT id FROM runs INDEXED BY runs_due WHERE status IN ('queued', 'waiting') AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?) ` +
+	`RETURNING ` + runRowCols + `, NOT EXISTS (SELECT 1 FROM steps WHERE run_id = runs.id)`
+
+// nextDueSQL is the earliest due time of a queued or waiting run: the
+// first entry of runs_due, not a scan of the queued runs (TestQueuePlans).
+const nextDueSQL = `SELECT MIN(next_attempt_at) FROM runs INDEXED BY runs_due WHERE status IN ('queued', 'waiting')`
+
 // ClaimRuns leases up to limit due queued or waiting runs to owner.
 func (s *Store) ClaimRuns(ctx context.Context, owner string, now, leaseUntil time.Time, limit int) ([]store.Run, error) {
 	var out []store.Run
 	err := s.exec(ctx, func(ctx context.Context, tx *wtx) error {
 		out = out[:0]
-		// The claimed rows come back from the UPDATE itself; their flows'
-		// names and owners are read once per flow. The due runs are read
-		// from runs_due in its order: without statistics SQLite would pick
-		// runs_status and sort every queued run on each claim, which made
-		// draining a backlog quadratic (docs/benchmarks.md).
-		rows, err := tx.QueryContext(ctx, `UPDATE runs SET status = 'running', lease_owner = ?, lease_until = ?, started_at = COALESCE(started_at, ?) `+
-			`WHERE id IN (SELECT id FROM runs INDEXED BY runs_due WHERE status IN ('queued', 'waiting') AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?) `+
-			`RETURNING `+runRowCols+`, NOT EXISTS (SELECT 1 FROM steps WHERE run_id = runs.id)`,
+		// The claimed rows come back from the UPDATE itself (see
+		// claimRunsSQL); their flows' names and owners are read once per
+		// flow.
+		rows, err := tx.QueryContext(ctx, claimRunsSQL,
 			owner, nanos(leaseUntil), nanos(now), nanos(now), limit)
 		if err != nil {
 			return err
@@ -609,9 +618,7 @@ func (s *Store) RescueRuns(ctx context.Context, now time.Time, all bool) (int, e
 // NextDueAt returns the earliest next_attempt_at of queued or waiting runs.
 func (s *Store) NextDueAt(ctx context.Context) (time.Time, error) {
 	var at sql.NullInt64
-	// runs_due's first entry, as for ClaimRuns: not a scan of every
-	// queued run through runs_status.
-	if err := s.queryRow(ctx, `SELECT MIN(next_attempt_at) FROM runs INDEXED BY runs_due WHERE status IN ('queued', 'waiting')`).Scan(&at); err != nil {
+	if err := s.queryRow(ctx, nextDueSQL).Scan(&at); err != nil {
 		return time.Time{}, fmt.Errorf("next due run: %w", err)
 	}
 	if !at.Valid {
