@@ -225,8 +225,11 @@ type Engine struct {
 	// that tests can bound the work of resuming a run.
 	replayScans atomic.Int64
 
-	slots   chan struct{}
+	slots chan struct{}
+	// wake tells the poller that runs may be due (see notify); freed,
+	// that a worker came free (see slotFreed).
 	wake    chan struct{}
+	freed   chan struct{}
 	jobWake chan struct{}
 	// started is closed once Run has begun.
 	started chan struct{}
@@ -264,6 +267,7 @@ func New(cfg Config) (*Engine, error) {
 		auth:     auth,
 		slots:    make(chan struct{}, cfg.Workers),
 		wake:     make(chan struct{}, 1),
+		freed:    make(chan struct{}, 1),
 		jobWake:  make(chan struct{}, 1),
 		started:  make(chan struct{}),
 		inflight: make(map[int64]context.CancelFunc),
@@ -306,10 +310,21 @@ func (e *Engine) Run(ctx context.Context) error {
 	return nil
 }
 
-// notify wakes the poller.
+// notify wakes the poller: runs may be due.
 func (e *Engine) notify() {
 	select {
 	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// slotFreed tells the poller that a worker came free. It claims then only
+// if its last pass left due runs for want of workers, so that a node
+// working webhook runs at once does not ask the store for queued runs
+// each time one of them ends.
+func (e *Engine) slotFreed() {
+	select {
+	case e.freed <- struct{}{}:
 	default:
 	}
 }
@@ -561,7 +576,7 @@ func (e *Engine) launch(r store.Run, resp *responder, fresh bool, u *unsaved) {
 			cancel()
 			<-e.slots
 			e.wg.Done()
-			e.notify()
+			e.slotFreed()
 		}()
 		e.work(ctx, r, resp, fresh, u)
 	}()
@@ -611,11 +626,14 @@ const (
 // wakes it) or for the fallback timer; with workers free and nothing due
 // it sleeps until the next run falls due. The store's wake-ups (a run
 // queued or made due by any node) wake it too, so that a run queued on
-// another node starts here at once.
+// another node starts here at once. A worker coming free wakes it only
+// when its last pass was short of workers: otherwise nothing it could
+// claim has changed.
 func (e *Engine) pollLoop(ctx context.Context) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	wakeups := e.st.Wakeups(ctx)
+	short := false
 	for {
 		select {
 		case <-ctx.Done():
@@ -623,9 +641,15 @@ func (e *Engine) pollLoop(ctx context.Context) {
 		case <-timer.C:
 		case <-e.wake:
 		case <-wakeups:
+		case <-e.freed:
+			if !short {
+				continue
+			}
 		}
 		wait := pollFallback
-		switch e.claim(ctx) {
+		res := e.claim(ctx)
+		short = res != claimedSome
+		switch res {
 		case claimedAll:
 			wait = 0
 		case claimedSome:
