@@ -660,25 +660,50 @@ func upsertSteps(ctx context.Context, tx *wtx, runID int64, steps []store.Step) 
 	return insertSteps(ctx, tx, runID, seq, steps)
 }
 
+// stepRowsMax is how many steps one INSERT writes: a statement per step
+// cost a fifth of a new run's write in the group committer. 17
+// parameters a row stays far below SQLite's limit of 32,766.
+const stepRowsMax = 32
+
+// stepInserts are the INSERT statements of insertSteps by row count
+// (index 1 to stepRowsMax), each prepared once.
+var stepInserts = func() (q [stepRowsMax + 1]string) {
+	row := `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	for n := 1; n <= stepRowsMax; n++ {
+		q[n] = `INSERT INTO steps (` + stepCols + `) VALUES ` + row + strings.Repeat(`, `+row, n-1) + ` ` +
+			`ON CONFLICT (run_id, key) DO UPDATE SET status = excluded.status, attempts = excluded.attempts, started_at = COALESCE(steps.started_at, excluded.started_at), ` +
+			`finished_at = excluded.finished_at, input = excluded.input, output = excluded.output, error = excluded.error, next_attempt_at = excluded.next_attempt_at, ` +
+			`error_class = excluded.error_class, error_code = excluded.error_code, error_connection = excluded.error_connection, attempt_log = excluded.attempt_log`
+	}
+	return q
+}()
+
 // insertSteps writes step results inside tx, numbering new steps after
-// seq, the run's last (see upsertSteps).
+// seq, the run's last (see upsertSteps), up to stepRowsMax steps a
+// statement. A step given twice is written twice in order, as one
+// statement per step would: the second updates the first.
 func insertSteps(ctx context.Context, tx *wtx, runID, seq int64, steps []store.Step) error {
-	for _, st := range steps {
-		seq++
-		attempts, err := store.EncodeAttempts(st.AttemptLog)
-		if err != nil {
-			return fmt.Errorf("save step %q: %w", st.Key, err)
+	args := make([]any, 0, 17*min(len(steps), stepRowsMax))
+	for len(steps) > 0 {
+		n := min(len(steps), stepRowsMax)
+		args = args[:0]
+		for _, st := range steps[:n] {
+			seq++
+			attempts, err := store.EncodeAttempts(st.AttemptLog)
+			if err != nil {
+				return fmt.Errorf("save step %q: %w", st.Key, err)
+			}
+			args = append(args, runID, st.Key, seq, st.ActionID, st.Type, st.Status, st.Attempts, nullNanos(st.StartedAt), nullNanos(st.FinishedAt),
+				nullText(st.Input), nullText(st.Output), nullText(st.Error), nullNanos(st.NextAttemptAt),
+				nullText([]byte(st.Fault.Class)), nullText([]byte(st.Fault.Code)), nullText([]byte(st.Fault.Connection)), nullText(attempts))
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO steps (`+stepCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) `+
-			`ON CONFLICT (run_id, key) DO UPDATE SET status = excluded.status, attempts = excluded.attempts, started_at = COALESCE(steps.started_at, excluded.started_at), `+
-			`finished_at = excluded.finished_at, input = excluded.input, output = excluded.output, error = excluded.error, next_attempt_at = excluded.next_attempt_at, `+
-			`error_class = excluded.error_class, error_code = excluded.error_code, error_connection = excluded.error_connection, attempt_log = excluded.attempt_log`,
-			runID, st.Key, seq, st.ActionID, st.Type, st.Status, st.Attempts, nullNanos(st.StartedAt), nullNanos(st.FinishedAt),
-			nullText(st.Input), nullText(st.Output), nullText(st.Error), nullNanos(st.NextAttemptAt),
-			nullText([]byte(st.Fault.Class)), nullText([]byte(st.Fault.Code)), nullText([]byte(st.Fault.Connection)), nullText(attempts))
-		if err != nil {
-			return fmt.Errorf("save step %q: %w", st.Key, err)
+		if _, err := tx.ExecContext(ctx, stepInserts[n], args...); err != nil {
+			if n == 1 {
+				return fmt.Errorf("save step %q: %w", steps[0].Key, err)
+			}
+			return fmt.Errorf("save steps %q to %q: %w", steps[0].Key, steps[n-1].Key, err)
 		}
+		steps = steps[n:]
 	}
 	return nil
 }

@@ -56,6 +56,39 @@ var stepTests = []test{
 			t.Fatalf("run current step: got %q", got.CurrentStep)
 		}
 	}},
+	{"SaveStepsSameKeyTwiceAndMany", func(t *testing.T, open opener) {
+		// One write may carry a step twice (its retry, then its end): the
+		// later wins, the first start stays. And 70 new steps in one
+		// write (more than a statement of the SQLite driver takes) keep
+		// their order.
+		b := setup(t, open)
+		now := time.Now().UTC()
+		r := createLeasedRun(t, b.st, b.flow.ID, "w", now.Add(time.Minute))
+		t1, t2 := now.Add(-2*time.Second), now.Add(-time.Second)
+		steps := []store.Step{
+			{Key: "send", ActionID: "send", Type: "email", Status: store.StepWaiting, Attempts: 1, StartedAt: &t1, NextAttemptAt: &t2},
+		}
+		for i := range 70 {
+			steps = append(steps, store.Step{Key: fmt.Sprintf("loop[%d].log", i), ActionID: "log", Type: "log", Status: "succeeded", Attempts: 1, StartedAt: &t1, FinishedAt: &t1})
+		}
+		steps = append(steps, store.Step{Key: "send", ActionID: "send", Type: "email", Status: "succeeded", Attempts: 2, StartedAt: &t2, FinishedAt: &t2, Output: json.RawMessage(`{"sent":true}`)})
+		requireNoError(t, b.st.SaveSteps(b.ctx, "w", r.ID, "send", steps), "SaveSteps")
+		got, err := b.st.ListSteps(b.ctx, r.ID)
+		requireNoError(t, err, "ListSteps")
+		keys := []string{"send"}
+		for i := range 70 {
+			keys = append(keys, fmt.Sprintf("loop[%d].log", i))
+		}
+		requireStepKeys(t, got, keys...)
+		want := steps[len(steps)-1]
+		want.StartedAt = &t1
+		requireSameStep(t, got[0], want, r.ID)
+		for i := 1; i < len(got); i++ {
+			if got[i].Seq <= got[i-1].Seq {
+				t.Fatalf("step %d (%s) seq %d not after %d", i, got[i].Key, got[i].Seq, got[i-1].Seq)
+			}
+		}
+	}},
 	{"SaveStepsLeaseLost", func(t *testing.T, open opener) {
 		b := setup(t, open)
 		now := time.Now().UTC()
