@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -41,6 +42,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	log := cfg.Logger
+	tuneGC()
 	// The settings read from text are checked before anything is
 	// written: a mistyped SMTP URL creates no data folder and no admin.
 	mailer, mailFrom, err := smtpMailer(cfg)
@@ -363,5 +365,13 @@ func scrubber(st store.Store, log *slog.Logger) func(context.Context) error {
 		}
 		<-ctx.Done()
 		return nil
+	}
+}
+
+// tuneGC sets the garbage collector's percentage to DefaultGCPercent
+// unless GOGC in the environment says otherwise, which Go then applies.
+func tuneGC() {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(DefaultGCPercent)
 	}
 }
