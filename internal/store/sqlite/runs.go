@@ -195,7 +195,11 @@ func (s *Store) SaveNewRun(ctx context.Context, nr store.NewRun) error {
 		if err := insertRunRow(ctx, tx, nr); err != nil {
 			return err
 		}
-		if err := insertSteps(ctx, tx, nr.ID, 0, nr.Steps); err != nil {
+		run := &stepsRun{id: nr.ID}
+		if !nr.CreatedAt.IsZero() {
+			run.flowID, run.created, run.known = nr.FlowID, nanos(nr.CreatedAt), true
+		}
+		if err := insertSteps(ctx, tx, run, 0, nr.Steps); err != nil {
 			return err
 		}
 		if nr.Finish != nil && nr.Finish.Status == store.RunFailed {
@@ -285,8 +289,10 @@ func (s *Store) copySucceeded(ctx context.Context, from int64, r store.Run, due 
 				return err
 			}
 			if n > 0 {
-				if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO steps (`+stepCols+`) SELECT ?, key, seq, action_id, type, status, attempts, started_at, finished_at, input, output, error, next_attempt_at, error_class, error_code, error_connection, attempt_log `+
-					`FROM steps WHERE run_id = ? AND status = 'succeeded' AND seq > ? AND seq <= ?`, r.ID, from, after, last.Int64); err != nil {
+				if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO steps (`+stepCols+`, error_flow_id, error_run_created_at) `+
+					`SELECT ?, key, seq, action_id, type, status, attempts, started_at, finished_at, input, output, error, next_attempt_at, error_class, error_code, error_connection, attempt_log, `+
+					`CASE WHEN error_code IS NOT NULL THEN ? END, CASE WHEN error_code IS NOT NULL THEN ? END `+
+					`FROM steps WHERE run_id = ? AND status = 'succeeded' AND seq > ? AND seq <= ?`, r.ID, r.FlowID, nanos(r.CreatedAt), from, after, last.Int64); err != nil {
 					return err
 				}
 			}
@@ -657,33 +663,67 @@ func upsertSteps(ctx context.Context, tx *wtx, runID int64, steps []store.Step) 
 	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM steps WHERE run_id = ?`, runID).Scan(&seq); err != nil {
 		return fmt.Errorf("save steps: last seq: %w", err)
 	}
-	return insertSteps(ctx, tx, runID, seq, steps)
+	return insertSteps(ctx, tx, &stepsRun{id: runID}, seq, steps)
+}
+
+// stepsRun is the run whose steps insertSteps writes. A failed step with
+// a diagnosis code also carries the run's flow and creation time
+// (error_flow_id, error_run_created_at), so that ListProblems groups and
+// bounds problems from the steps_flow_problems index alone. known says
+// flowID and created are set; otherwise they are read from the run once,
+// when the first step with a code comes. (Migration 0013 set them with
+// triggers, which made SQLite keep a statement journal for every write of
+// a step: a tenth of W1's CPU; 0016 dropped them.)
+type stepsRun struct {
+	id      int64
+	flowID  int64
+	created int64
+	known   bool
+}
+
+// problemColumns returns the values of error_flow_id and
+// error_run_created_at for a step with diagnosis code code: none without
+// a code.
+func (r *stepsRun) problemColumns(ctx context.Context, tx *wtx, code string) (any, any, error) {
+	if code == "" {
+		return nil, nil, nil
+	}
+	if !r.known {
+		if err := tx.QueryRowContext(ctx, `SELECT flow_id, created_at FROM runs WHERE id = ?`, r.id).Scan(&r.flowID, &r.created); err != nil {
+			return nil, nil, fmt.Errorf("read the flow of run %d: %w", r.id, err)
+		}
+		r.known = true
+	}
+	return r.flowID, r.created, nil
 }
 
 // stepRowsMax is how many steps one INSERT writes: a statement per step
-// cost a fifth of a new run's write in the group committer. 17
+// cost a fifth of a new run's write in the group committer. 19
 // parameters a row stays far below SQLite's limit of 32,766.
 const stepRowsMax = 32
 
 // stepInserts are the INSERT statements of insertSteps by row count
-// (index 1 to stepRowsMax), each prepared once.
+// (index 1 to stepRowsMax), each prepared once. A step written again
+// keeps the flow and creation time of its first write with a code, as
+// they never change for a run.
 var stepInserts = func() (q [stepRowsMax + 1]string) {
-	row := `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	row := `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	for n := 1; n <= stepRowsMax; n++ {
-		q[n] = `INSERT INTO steps (` + stepCols + `) VALUES ` + row + strings.Repeat(`, `+row, n-1) + ` ` +
+		q[n] = `INSERT INTO steps (` + stepCols + `, error_flow_id, error_run_created_at) VALUES ` + row + strings.Repeat(`, `+row, n-1) + ` ` +
 			`ON CONFLICT (run_id, key) DO UPDATE SET status = excluded.status, attempts = excluded.attempts, started_at = COALESCE(steps.started_at, excluded.started_at), ` +
 			`finished_at = excluded.finished_at, input = excluded.input, output = excluded.output, error = excluded.error, next_attempt_at = excluded.next_attempt_at, ` +
-			`error_class = excluded.error_class, error_code = excluded.error_code, error_connection = excluded.error_connection, attempt_log = excluded.attempt_log`
+			`error_class = excluded.error_class, error_code = excluded.error_code, error_connection = excluded.error_connection, attempt_log = excluded.attempt_log, ` +
+			`error_flow_id = COALESCE(steps.error_flow_id, excluded.error_flow_id), error_run_created_at = COALESCE(steps.error_run_created_at, excluded.error_run_created_at)`
 	}
 	return q
 }()
 
-// insertSteps writes step results inside tx, numbering new steps after
-// seq, the run's last (see upsertSteps), up to stepRowsMax steps a
+// insertSteps writes step results of run inside tx, numbering new steps
+// after seq, the run's last (see upsertSteps), up to stepRowsMax steps a
 // statement. A step given twice is written twice in order, as one
 // statement per step would: the second updates the first.
-func insertSteps(ctx context.Context, tx *wtx, runID, seq int64, steps []store.Step) error {
-	args := make([]any, 0, 17*min(len(steps), stepRowsMax))
+func insertSteps(ctx context.Context, tx *wtx, run *stepsRun, seq int64, steps []store.Step) error {
+	args := make([]any, 0, 19*min(len(steps), stepRowsMax))
 	for len(steps) > 0 {
 		n := min(len(steps), stepRowsMax)
 		args = args[:0]
@@ -693,9 +733,13 @@ func insertSteps(ctx context.Context, tx *wtx, runID, seq int64, steps []store.S
 			if err != nil {
 				return fmt.Errorf("save step %q: %w", st.Key, err)
 			}
-			args = append(args, runID, st.Key, seq, st.ActionID, st.Type, st.Status, st.Attempts, nullNanos(st.StartedAt), nullNanos(st.FinishedAt),
+			flowID, created, err := run.problemColumns(ctx, tx, st.Fault.Code)
+			if err != nil {
+				return fmt.Errorf("save step %q: %w", st.Key, err)
+			}
+			args = append(args, run.id, st.Key, seq, st.ActionID, st.Type, st.Status, st.Attempts, nullNanos(st.StartedAt), nullNanos(st.FinishedAt),
 				nullText(st.Input), nullText(st.Output), nullText(st.Error), nullNanos(st.NextAttemptAt),
-				nullText([]byte(st.Fault.Class)), nullText([]byte(st.Fault.Code)), nullText([]byte(st.Fault.Connection)), nullText(attempts))
+				nullText([]byte(st.Fault.Class)), nullText([]byte(st.Fault.Code)), nullText([]byte(st.Fault.Connection)), nullText(attempts), flowID, created)
 		}
 		if _, err := tx.ExecContext(ctx, stepInserts[n], args...); err != nil {
 			if n == 1 {

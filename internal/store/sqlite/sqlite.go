@@ -114,8 +114,8 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error)
 		return nil, err
 	}
 	// The writer's statement journal in memory: SQLite keeps one for
-	// every statement that may have to be undone alone, which, since the
-	// triggers of migration 0013, includes every write of a step. In a
+	// every statement that may have to be undone alone (a statement in a
+	// savepoint of the group commit, one that checks a foreign key). In a
 	// file (temp_store's default) it costs two pwrite calls per page per
 	// statement once a statement of the batch went past 64 KiB: a fifth
 	// of the server's CPU in W3 (docs/benchmarks.md, "Faster W1"). It

@@ -93,6 +93,21 @@ var newRunTests = []test{
 				err = b.st.SaveSteps(b.ctx, "w", id, "", []store.Step{doneStep("late", `1`, at)})
 				requireErrorIs(t, err, store.ErrLeaseLost, "SaveSteps after the run finished")
 
+				if status == store.RunFailed {
+					// The failed step counts as a problem of its flow since
+					// the run was created (ListProblems reads the flow and
+					// creation time the write set on the step).
+					ps, err := b.st.ListProblems(b.ctx, store.ProblemFilter{FlowID: b.flow.ID, Since: created.Add(-time.Millisecond)})
+					requireNoError(t, err, "ListProblems")
+					if len(ps) != 1 || ps[0].Code != "http.500" || ps[0].Count != 1 {
+						t.Fatalf("ListProblems after a failed run in one write: got %+v, want http.500 once", ps)
+					}
+					later, err := b.st.ListProblems(b.ctx, store.ProblemFilter{FlowID: b.flow.ID, Since: created.Add(time.Millisecond)})
+					requireNoError(t, err, "ListProblems(since after the run)")
+					if len(later) != 0 {
+						t.Fatalf("ListProblems since after the run was created: got %+v, want none", later)
+					}
+				}
 				var want2 []store.Event
 				if status == store.RunFailed {
 					want2 = append(want2, store.Event{Kind: store.EventRunFailed, RunID: id})

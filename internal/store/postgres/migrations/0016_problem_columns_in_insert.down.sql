@@ -1,0 +1,1 @@
+COMMENT ON FUNCTION sluice_step_error_flow() IS NULL;
