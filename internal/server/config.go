@@ -49,7 +49,7 @@ const (
 	// runs. A server's live heap is small and each run allocates about
 	// 13 KB, so collections were 6% of W1's CPU; at 200 they cost about
 	// half that, for 25 MiB more peak memory under W1
-	// (docs/benchmarks.md, "Faster W1, second pass").
+	// (docs/benchmarks.md, "Faster W1 and W3, second pass").
 	DefaultGCPercent = 200
 )
 

@@ -456,8 +456,8 @@ func (s *Store) ListProblems(ctx context.Context, pf store.ProblemFilter) ([]sto
 	}
 	// The failed steps are read from the covering steps_flow_problems
 	// index, which holds each step's flow and run creation time
-	// (error_flow_id, error_run_created_at, set by the triggers of
-	// migration 0013) in group order: a flow's problems are one range of
+	// (error_flow_id, error_run_created_at, set by the writes of steps,
+	// see stepsRun) in group order: a flow's problems are one range of
 	// it, and no run is read, however many failures a flow has. The
 	// owner's flows come first (CROSS JOIN keeps SQLite to that order).
 	// They then come out of the loop in the order of the owner's flow
