@@ -52,27 +52,51 @@ type alsoScan struct {
 // Scan reads dest, then the extra columns.
 func (a alsoScan) Scan(dest ...any) error { return a.row.Scan(append(dest, a.more...)...) }
 
+// runRow is the row a new run is written as: queued, running under its
+// lease, or finished as its Finish says; created and next default to now.
+type runRow struct {
+	status, input, msg       string
+	owner, output            *string
+	created, next            time.Time
+	until, started, finished *time.Time
+}
+
+// newRunRow is the row of nr (see runRow).
+func newRunRow(nr store.NewRun) runRow {
+	now := time.Now().UTC()
+	w := runRow{status: store.RunQueued, input: string(nr.Input), created: nr.CreatedAt.UTC(), next: nr.NextAttemptAt}
+	if nr.CreatedAt.IsZero() {
+		w.created = now
+	}
+	if w.next.IsZero() {
+		w.next = w.created
+	}
+	if w.input == "" {
+		w.input = "{}"
+	}
+	if nr.LeaseOwner != "" {
+		w.status, w.owner, w.until, w.started = store.RunRunning, &nr.LeaseOwner, &nr.LeaseUntil, &w.created
+	}
+	if fin := nr.Finish; fin != nil {
+		w.status, w.owner, w.until, w.finished, w.msg = fin.Status, nil, nil, &now, fin.Error
+		if len(fin.Output) > 0 {
+			o := string(fin.Output)
+			w.output = &o
+		}
+		if w.started == nil {
+			w.started = &w.created
+		}
+	}
+	return w
+}
+
 // insertRun adds a run inside tx and returns it as stored. The caller
 // wakes the nodes (wakeNodes) once tx committed a queued run.
 func (s *Store) insertRun(ctx context.Context, tx pgx.Tx, nr store.NewRun) (store.Run, error) {
-	now := time.Now().UTC()
-	next := nr.NextAttemptAt
-	if next.IsZero() {
-		next = now
-	}
-	status := store.RunQueued
-	var owner *string
-	var until, started *time.Time
-	if nr.LeaseOwner != "" {
-		status, owner, until, started = store.RunRunning, &nr.LeaseOwner, &nr.LeaseUntil, &now
-	}
-	input := string(nr.Input)
-	if input == "" {
-		input = "{}"
-	}
+	w := newRunRow(nr)
 	r, err := scanRun(tx.QueryRow(ctx, `WITH r AS (INSERT INTO runs (flow_id, flow_version, status, trigger_type, input, resubmitted_from, created_at, started_at, next_attempt_at, lease_owner, lease_until) `+
 		`VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING *) SELECT `+runCols+` FROM r JOIN flows f ON f.id = r.flow_id`,
-		nr.FlowID, nr.FlowVersion, status, nr.TriggerType, input, nr.ResubmittedFrom, now, started, next, owner, until))
+		nr.FlowID, nr.FlowVersion, w.status, nr.TriggerType, w.input, nr.ResubmittedFrom, w.created, w.started, w.next, w.owner, w.until))
 	if err != nil {
 		return store.Run{}, fmt.Errorf("insert run: %w", err)
 	}
@@ -97,40 +121,11 @@ func (s *Store) SaveNewRun(ctx context.Context, nr store.NewRun) error {
 	if nr.ID <= 0 {
 		return fmt.Errorf("save new run: no id: reserve one with ReserveRunID")
 	}
-	now := time.Now().UTC()
-	created := nr.CreatedAt.UTC()
-	if nr.CreatedAt.IsZero() {
-		created = now
-	}
-	next := nr.NextAttemptAt
-	if next.IsZero() {
-		next = created
-	}
-	status := store.RunQueued
-	var owner, output *string
-	var until, started, finished *time.Time
-	var msg string
-	if nr.LeaseOwner != "" {
-		status, owner, until, started = store.RunRunning, &nr.LeaseOwner, &nr.LeaseUntil, &created
-	}
-	if fin := nr.Finish; fin != nil {
-		status, owner, until, finished, msg = fin.Status, nil, nil, &now, fin.Error
-		if len(fin.Output) > 0 {
-			o := string(fin.Output)
-			output = &o
-		}
-		if started == nil {
-			started = &created
-		}
-	}
-	input := string(nr.Input)
-	if input == "" {
-		input = "{}"
-	}
+	w := newRunRow(nr)
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO runs (id, flow_id, flow_version, status, trigger_type, input, output, error, current_step, resubmitted_from, created_at, started_at, finished_at, next_attempt_at, lease_owner, lease_until) `+
 			`VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
-			nr.ID, nr.FlowID, nr.FlowVersion, status, nr.TriggerType, input, output, msg, nr.CurrentStep, nr.ResubmittedFrom, created, started, finished, next, owner, until); err != nil {
+			nr.ID, nr.FlowID, nr.FlowVersion, w.status, nr.TriggerType, w.input, w.output, w.msg, nr.CurrentStep, nr.ResubmittedFrom, w.created, w.started, w.finished, w.next, w.owner, w.until); err != nil {
 			return fmt.Errorf("insert run: %w", err)
 		}
 		if err := insertSteps(ctx, tx, nr.ID, 0, nr.Steps); err != nil {

@@ -92,10 +92,14 @@ func scanRunFields(row interface{ Scan(...any) error }, withFlow bool) (store.Ru
 	return r, nil
 }
 
-// seedRunIDs moves lastRunID up to the largest run id in the file.
-func (s *Store) seedRunIDs(ctx context.Context) error {
+// seedRunIDs moves lastRunID up to the largest run id in the file, read
+// with q: the write connection, or the transaction that found an id
+// taken.
+func (s *Store) seedRunIDs(ctx context.Context, q interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}) error {
 	var top int64
-	if err := s.write.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM runs`).Scan(&top); err != nil {
+	if err := q.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM runs`).Scan(&top); err != nil {
 		return fmt.Errorf("read the largest run id: %w", err)
 	}
 	s.raiseRunIDs(top)
@@ -124,11 +128,9 @@ func (s *Store) insertRun(ctx context.Context, tx *wtx, nr store.NewRun) (store.
 	if errors.Is(err, store.ErrConflict) {
 		// A run written to the file by other means (a tool working on
 		// the file directly) holds the id: go past the largest.
-		var top int64
-		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM runs`).Scan(&top); err != nil {
-			return store.Run{}, fmt.Errorf("read the largest run id: %w", err)
+		if err := s.seedRunIDs(ctx, tx); err != nil {
+			return store.Run{}, err
 		}
-		s.raiseRunIDs(top)
 		nr.ID = s.lastRunID.Add(1)
 		err = insertRunRow(ctx, tx, nr)
 	}
@@ -210,7 +212,7 @@ func (s *Store) SaveNewRun(ctx context.Context, nr store.NewRun) error {
 	s.wakeIf(nr.LeaseOwner == "" && nr.Finish == nil, err)
 	if errors.Is(err, store.ErrConflict) {
 		// The next reservations go past the run that holds the id.
-		if serr := s.seedRunIDs(ctx); serr != nil {
+		if serr := s.seedRunIDs(ctx, s.write); serr != nil {
 			err = errors.Join(err, serr)
 		}
 	}

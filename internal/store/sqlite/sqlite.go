@@ -91,14 +91,7 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error)
 	if err := secureFiles(path, logger); err != nil {
 		return nil, err
 	}
-	// busy_timeout first so that the pragmas after it wait rather than fail.
-	q := url.Values{}
-	q.Add("_pragma", "busy_timeout(10000)")
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "foreign_keys(1)")
-	q.Add("_pragma", "synchronous(FULL)")
-	q.Add("_time_format", "sqlite")
-	dsn := "file:" + path + "?" + q.Encode()
+	dsn := fileDSN(path, false)
 
 	write, err := sql.Open("sqlite", dsn+"&_txlock=immediate")
 	if err != nil {
@@ -145,12 +138,7 @@ func OpenReadOnly(ctx context.Context, path string, logger *slog.Logger) (*Store
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("open sqlite %s read-only: %w", path, err)
 	}
-	q := url.Values{}
-	q.Add("mode", "ro")
-	q.Add("_pragma", "busy_timeout(10000)")
-	q.Add("_pragma", "foreign_keys(1)")
-	q.Add("_time_format", "sqlite")
-	dsn := "file:" + path + "?" + q.Encode()
+	dsn := fileDSN(path, true)
 	// The "write" connection is read-only too: Backup's VACUUM INTO runs
 	// on it (query_only would refuse VACUUM INTO; mode=ro does not).
 	write, err := sql.Open("sqlite", dsn)
@@ -163,6 +151,24 @@ func OpenReadOnly(ctx context.Context, path string, logger *slog.Logger) (*Store
 		return nil, fmt.Errorf("open sqlite %s read-only: %w", path, err)
 	}
 	return start(ctx, path, dsn, write, logger)
+}
+
+// fileDSN is the address of the database file at path: read-only
+// (mode=ro), or in WAL mode with every commit synced (synchronous=FULL).
+// busy_timeout comes first, so that the pragmas after it wait rather
+// than fail.
+func fileDSN(path string, readOnly bool) string {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	if readOnly {
+		q.Add("mode", "ro")
+	} else {
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "synchronous(FULL)")
+	}
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_time_format", "sqlite")
+	return "file:" + path + "?" + q.Encode()
 }
 
 // oneConnection makes db a single connection kept open: the writer.
@@ -193,7 +199,7 @@ func start(ctx context.Context, path, dsn string, write *sql.DB, logger *slog.Lo
 		done:  make(chan struct{}),
 	}
 	s.wstmts.db, s.wstmts.deferred, s.rstmts.db = write, true, read
-	if err := s.seedRunIDs(ctx); err != nil {
+	if err := s.seedRunIDs(ctx, write); err != nil {
 		read.Close()
 		write.Close()
 		return nil, err

@@ -96,8 +96,13 @@ type wtx struct {
 }
 
 // stmt returns q's prepared statement bound to the transaction, or nil
-// when q is not prepared (see stmts.get).
+// when q is not prepared (see stmts.get). Every statement of the
+// transaction passes here, so it also notes one that writes the flows
+// table.
 func (w *wtx) stmt(ctx context.Context, q string) *sql.Stmt {
+	if !w.flowsChanged && writesFlows(q) {
+		w.flowsChanged = true
+	}
 	st := w.c.get(ctx, q)
 	if st == nil {
 		return nil
@@ -115,9 +120,6 @@ func (w *wtx) stmt(ctx context.Context, q string) *sql.Stmt {
 
 // ExecContext runs a statement in the transaction.
 func (w *wtx) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	if !w.flowsChanged && writesFlows(q) {
-		w.flowsChanged = true
-	}
 	if st := w.stmt(ctx, q); st != nil {
 		return st.ExecContext(ctx, args...)
 	}
@@ -126,9 +128,6 @@ func (w *wtx) ExecContext(ctx context.Context, q string, args ...any) (sql.Resul
 
 // QueryContext runs a query in the transaction.
 func (w *wtx) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	if !w.flowsChanged && writesFlows(q) {
-		w.flowsChanged = true
-	}
 	if st := w.stmt(ctx, q); st != nil {
 		return st.QueryContext(ctx, args...)
 	}
@@ -137,9 +136,6 @@ func (w *wtx) QueryContext(ctx context.Context, q string, args ...any) (*sql.Row
 
 // QueryRowContext runs a query that returns at most one row.
 func (w *wtx) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
-	if !w.flowsChanged && writesFlows(q) {
-		w.flowsChanged = true
-	}
 	if st := w.stmt(ctx, q); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}

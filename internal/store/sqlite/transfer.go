@@ -126,7 +126,7 @@ func (s *Store) Load(ctx context.Context, fn func(store.LoadWriter) error) error
 	}
 	s.flows.invalidate()
 	// The runs came with their ids: new ones follow them.
-	return s.seedRunIDs(ctx)
+	return s.seedRunIDs(ctx, s.write)
 }
 
 // loadWriter inserts rows in the load transaction.
