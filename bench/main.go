@@ -170,15 +170,11 @@ type result struct {
 }
 
 func run(ctx context.Context, o options, scenarios []string) error {
-	tmp, err := os.MkdirTemp("", "sluice-bench-")
+	tmp, cleanup, err := tempDir("", "sluice-bench-", o.keep)
 	if err != nil {
 		return err
 	}
-	if o.keep {
-		logf("keeping %s", tmp)
-	} else {
-		defer os.RemoveAll(tmp)
-	}
+	defer cleanup()
 	bins, err := build(ctx, tmp, scenarios)
 	if err != nil {
 		return err
@@ -311,6 +307,20 @@ func median(rs []result) result {
 		m.Persisted = &allOK
 	}
 	return m
+}
+
+// tempDir makes a temporary folder under parent (the system's when
+// empty); cleanup removes it, unless keep says to keep it for a look.
+func tempDir(parent, pattern string, keep bool) (dir string, cleanup func(), err error) {
+	dir, err = os.MkdirTemp(parent, pattern)
+	if err != nil {
+		return "", nil, err
+	}
+	if keep {
+		logf("keeping %s", dir)
+		return dir, func() {}, nil
+	}
+	return dir, func() { os.RemoveAll(dir) }, nil
 }
 
 func logf(format string, args ...any) {

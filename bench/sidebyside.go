@@ -103,15 +103,11 @@ func runSideBySide(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.MkdirTemp(scratch, "run-")
+	tmp, cleanup, err := tempDir(scratch, "run-", o.keep)
 	if err != nil {
 		return err
 	}
-	if o.keep {
-		logf("keeping %s", tmp)
-	} else {
-		defer os.RemoveAll(tmp)
-	}
+	defer cleanup()
 	bins, err := build(ctx, tmp, []string{"echo", "w1"})
 	if err != nil {
 		return err

@@ -92,14 +92,8 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error)
 		return nil, err
 	}
 	dsn := fileDSN(path, false)
-
-	write, err := sql.Open("sqlite", dsn+"&_txlock=immediate")
+	write, err := openWriter(ctx, dsn+"&_txlock=immediate")
 	if err != nil {
-		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
-	}
-	oneConnection(write)
-	if err := write.PingContext(ctx); err != nil {
-		write.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
 	if err := migrate(ctx, write); err != nil {
@@ -141,13 +135,8 @@ func OpenReadOnly(ctx context.Context, path string, logger *slog.Logger) (*Store
 	dsn := fileDSN(path, true)
 	// The "write" connection is read-only too: Backup's VACUUM INTO runs
 	// on it (query_only would refuse VACUUM INTO; mode=ro does not).
-	write, err := sql.Open("sqlite", dsn)
+	write, err := openWriter(ctx, dsn)
 	if err != nil {
-		return nil, fmt.Errorf("open sqlite %s read-only: %w", path, err)
-	}
-	oneConnection(write)
-	if err := write.PingContext(ctx); err != nil {
-		write.Close()
 		return nil, fmt.Errorf("open sqlite %s read-only: %w", path, err)
 	}
 	return start(ctx, path, dsn, write, logger)
@@ -171,12 +160,22 @@ func fileDSN(path string, readOnly bool) string {
 	return "file:" + path + "?" + q.Encode()
 }
 
-// oneConnection makes db a single connection kept open: the writer.
-func oneConnection(db *sql.DB) {
+// openWriter opens the writer at dsn: a single connection kept open,
+// connected before it returns.
+func openWriter(ctx context.Context, dsn string) (*sql.DB, error) {
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, err
+	}
 	db.SetMaxOpenConns(1)
 	db.SetMaxIdleConns(1)
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
 }
 
 // start opens the read pool beside write and starts the group committer.
